@@ -1,0 +1,26 @@
+"""adapter_core: bottleneck and invertible adapters, per-sample routing, freezing, on-disk format.
+
+Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
+for transformers) build on it.
+"""
+
+from .bank import IDENTITY, AdapterBank, UnknownAdapterError
+from .bottleneck import AdapterModule, BottleneckAdapter
+from .config import PRESETS, AdapterConfig, bapna_firat_2019, houlsby_2019, madx_invertible, madx_language, madx_task, philip_2020
+from .context import Stack, active_adapters, current, current_slots
+from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
+from .invertible import GLOWCoupling, NICECoupling
+from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
+                 atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
+                 read_adapter_config, save_adapter)
+from .registry import build_adapter, known_kinds, register_adapter_kind
+
+__all__ = [
+    "IDENTITY", "AdapterBank", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
+    "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
+    "philip_2020", "Stack", "active_adapters", "current", "current_slots", "ParameterSummary",
+    "adapter_parameter_names", "freeze_base", "summarize", "trainable_parameters", "GLOWCoupling",
+    "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
+    "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
+    "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
+]

@@ -1,0 +1,148 @@
+"""Adapter configurations: frozen dataclasses, and presets named after the papers.
+
+A config says *what* an adapter is (kind, sizes, activation, initialisation)
+and *where* its host puts it (``placement``, a free-form tag that the host
+package interprets).  It is plain data: it round-trips through JSON so that
+an adapter directory on disk says exactly how to rebuild its module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+INIT_SCHEMES = ("houlsby", "zero_up", "bert")
+ACTIVATIONS = ("relu", "gelu", "tanh", "swish", "silu", "identity")
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """What one adapter module is; enough to rebuild it from disk."""
+
+    # "bottleneck" (down-project, activation, up-project, residual) or an
+    # invertible coupling block for MAD-X: "nice" or "glow".  The kinds that
+    # exist are those in ``adapter_core.registry``.
+    kind: str = "bottleneck"
+    # Width of the hidden states the adapter reads and writes (the host's d_model).
+    hidden_dim: int = 512
+    # Bottleneck width m.  Give either this or ``reduction_factor`` (m = d / rf).
+    # For coupling blocks the factor applies to each half, as in MAD-X.
+    bottleneck_dim: int | None = None
+    # Reduction factor d / m; used when ``bottleneck_dim`` is None.
+    reduction_factor: float | None = None
+    # Non-linearity between the projections.
+    activation: str = "relu"
+    # Bapna & Firat (2019): a fresh LayerNorm on the adapter's input.
+    input_layer_norm: bool = False
+    # "houlsby": N(0, 0.01) truncated at 2 std, zero biases (Houlsby et al. 2019);
+    # "zero_up": the up-projection starts at zero, so the adapter is the identity;
+    # "bert": N(0, 0.02), zero biases (AdapterHub's default, used by MAD-X).
+    init: str = "houlsby"
+    # Where the host inserts the adapter, e.g. "after_ffn" or "ffn_output".
+    placement: str = "after_ffn"
+    # The paper preset this config came from, or "" for a custom one.
+    preset: str = ""
+
+    def __post_init__(self) -> None:
+        if self.init not in INIT_SCHEMES:
+            raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INIT_SCHEMES)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
+        if self.hidden_dim <= 0:
+            raise ValueError(f"hidden_dim must be positive, got {self.hidden_dim}")
+        if self.bottleneck_dim is None and self.reduction_factor is None:
+            raise ValueError("give bottleneck_dim or reduction_factor")
+        if self.bottleneck_dim is not None and self.bottleneck_dim <= 0:
+            raise ValueError(f"bottleneck_dim must be positive, got {self.bottleneck_dim}")
+        if self.reduction_factor is not None and self.reduction_factor <= 0:
+            raise ValueError(f"reduction_factor must be positive, got {self.reduction_factor}")
+
+    @property
+    def coupling_input_dim(self) -> int:
+        """Width of the half that a coupling block's sub-networks read."""
+        return self.hidden_dim // 2
+
+    @property
+    def resolved_bottleneck_dim(self) -> int:
+        """The bottleneck width m, from ``bottleneck_dim`` or the reduction factor."""
+        if self.bottleneck_dim is not None:
+            return self.bottleneck_dim
+        base = self.hidden_dim if self.kind == "bottleneck" else self.coupling_input_dim
+        return max(1, int(base // self.reduction_factor))
+
+    def replace(self, **changes: Any) -> "AdapterConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "AdapterConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown adapter config fields: {', '.join(unknown)}")
+        return cls(**dict(data))
+
+
+def bapna_firat_2019(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:
+    """Bapna & Firat (2019), "Simple, Scalable Adaptation for NMT".
+
+    Input LayerNorm, ReLU, residual; after the feed-forward block of every
+    encoder and decoder layer; one adapter per language pair or domain.  The
+    paper does not fix an initialisation; we start at the identity.
+    """
+    return AdapterConfig(
+        kind="bottleneck", hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim,
+        activation="relu", input_layer_norm=True, init="zero_up",
+        placement="after_ffn", preset="bapna_firat_2019",
+    )
+
+
+def philip_2020(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:
+    """Philip et al. (2020), "Monolingual Adapters for Zero-Shot NMT".
+
+    Same module as Bapna & Firat, but chosen by source language in the
+    encoder and by target language in the decoder.
+    """
+    return bapna_firat_2019(hidden_dim, bottleneck_dim).replace(preset="philip_2020")
+
+
+def houlsby_2019(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:
+    """Houlsby et al. (2019): near-identity N(0, 0.01) init, no input LayerNorm."""
+    return AdapterConfig(
+        kind="bottleneck", hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim,
+        activation="relu", init="houlsby", placement="after_ffn", preset="houlsby_2019",
+    )
+
+
+def madx_language(hidden_dim: int, reduction_factor: float = 2) -> AdapterConfig:
+    """Pfeiffer et al. (2020), MAD-X language adapter: Pfeiffer placement, rf 2, ReLU."""
+    return AdapterConfig(
+        kind="bottleneck", hidden_dim=hidden_dim, reduction_factor=reduction_factor,
+        activation="relu", init="bert", placement="ffn_output", preset="madx_language",
+    )
+
+
+def madx_task(hidden_dim: int, reduction_factor: float = 16) -> AdapterConfig:
+    """Pfeiffer et al. (2020), MAD-X task adapter: rf 16, stacked above the language adapter."""
+    return madx_language(hidden_dim, reduction_factor).replace(preset="madx_task")
+
+
+def madx_invertible(hidden_dim: int, kind: str = "nice", reduction_factor: float = 2) -> AdapterConfig:
+    """Pfeiffer et al. (2020), MAD-X invertible adapter: NICE coupling, rf 2, ReLU."""
+    return AdapterConfig(
+        kind=kind, hidden_dim=hidden_dim, reduction_factor=reduction_factor,
+        activation="relu", init="bert", placement="embeddings", preset="madx_invertible",
+    )
+
+
+PRESETS = {
+    "bapna_firat_2019": bapna_firat_2019,
+    "philip_2020": philip_2020,
+    "houlsby_2019": houlsby_2019,
+    "madx_language": madx_language,
+    "madx_task": madx_task,
+    "madx_invertible": madx_invertible,
+}

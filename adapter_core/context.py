@@ -1,0 +1,70 @@
+"""Which adapters are active: a thread-local context, so host forwards need no new arguments.
+
+The idea is AdapterHub's ``AdapterSetup``.  A host sets named *slots* for the
+duration of a forward pass, and the adapter layers read them::
+
+    with active_adapters(encoder=["de", "fr"], decoder="en"):
+        model(...)
+
+A slot holds one key for the whole batch, one key per sample, or a
+composition such as ``Stack("en", "ner")``.  Contexts nest: an inner one
+overrides only the slots it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+_state = threading.local()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Apply adapters one after another, bottom first: ``Stack("en", "ner")`` (MAD-X)."""
+
+    names: tuple[str, ...]
+
+    def __init__(self, *names: str):
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"Stack needs one or more adapter names, got {names!r}")
+        object.__setattr__(self, "names", tuple(names))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stack": list(self.names)}
+
+
+def _stack() -> list[dict[str, Any]]:
+    if not hasattr(_state, "frames"):
+        _state.frames = []
+    return _state.frames
+
+
+@contextlib.contextmanager
+def active_adapters(**slots: Any) -> Iterator[dict[str, Any]]:
+    """Activate adapters per slot for the ``with`` block, in this thread only."""
+    frames = _stack()
+    merged = dict(frames[-1]) if frames else {}
+    merged.update(slots)
+    frames.append(merged)
+    try:
+        yield merged
+    finally:
+        frames.pop()
+
+
+def current(slot: str, default: Any = None) -> Any:
+    """The value of ``slot`` in the innermost active context, or ``default``."""
+    frames = _stack()
+    return frames[-1].get(slot, default) if frames else default
+
+
+def current_slots() -> dict[str, Any]:
+    """A copy of all slots in the innermost active context."""
+    frames = _stack()
+    return dict(frames[-1]) if frames else {}

@@ -1,0 +1,200 @@
+"""Adapters on disk: ``adapter_config.json`` + ``adapter_model.safetensors``.
+
+The JSON (indent 2, sorted keys) holds the adapter config (kind, sizes,
+placement, paper preset), the adapter's name, free-form host metadata, and
+a fingerprint of the base model it was trained on.  The safetensors file
+holds the adapter tensors only.  Nothing is ever unpickled.  Writes are
+atomic: a temporary file in the same directory, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from .config import AdapterConfig
+from .freeze import adapter_parameter_names
+
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+FORMAT_VERSION = 1
+
+
+class AdapterFormatError(ValueError):
+    """An adapter directory that is missing a file, truncated or corrupt."""
+
+
+class FingerprintMismatchError(ValueError):
+    """An adapter trained on a different base model than the one it is loaded into."""
+
+
+@dataclass
+class SavedAdapter:
+    """What one adapter directory holds."""
+
+    # How to rebuild the module(s).
+    config: AdapterConfig
+    # Adapter tensors by name, relative to the host's insertion points.
+    tensors: dict[str, torch.Tensor]
+    # Fingerprint of the base model the adapter was trained on.
+    base_fingerprint: str
+    # The adapter's key (e.g. "en-de" or "de").
+    name: str = ""
+    # Host-specific data (layers that carry it, side, language pair, ...).
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# -- fingerprints ------------------------------------------------------------
+def fingerprint_tensors(named_tensors: Iterable[tuple[str, torch.Tensor]], values_from: int = 3) -> str:
+    """A hash of parameter names and shapes, plus a few weight values.
+
+    The values come from the first, middle and last tensor in name order
+    (first 8 numbers of each), so that two bases of the same architecture but
+    different training still differ.
+    """
+    items = sorted((name, t) for name, t in named_tensors if torch.is_floating_point(t))
+    digest = hashlib.sha256()
+    for name, tensor in items:
+        digest.update(f"{name}:{tuple(tensor.shape)}\n".encode())
+    if items:
+        picks = {0, len(items) // 2, len(items) - 1} if values_from else set()
+        for i in sorted(picks):
+            values = items[i][1].detach().reshape(-1)[:8].to(torch.float64).cpu().tolist()
+            digest.update(("|".join(f"{v:.6e}" for v in values) + "\n").encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def fingerprint_model(model: nn.Module) -> str:
+    """The fingerprint of a host model's base: its state dict minus adapter tensors."""
+    skip = adapter_parameter_names(model)
+    return fingerprint_tensors((k, v) for k, v in model.state_dict().items() if k not in skip)
+
+
+# -- atomic writes -----------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+# -- save / load -------------------------------------------------------------
+def save_adapter(
+    directory: str | os.PathLike,
+    tensors: Mapping[str, torch.Tensor],
+    config: AdapterConfig,
+    base_fingerprint: str,
+    name: str = "",
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write one adapter directory; returns its path."""
+    if not tensors:
+        raise ValueError("refusing to save an adapter with no tensors")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write_bytes(directory / WEIGHTS_NAME, save_safetensors_bytes(contiguous, metadata={"format": "pt"}))
+    document = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "config": config.to_dict(),
+        "base_fingerprint": base_fingerprint,
+        "metadata": dict(metadata or {}),
+        "num_parameters": int(sum(v.numel() for v in contiguous.values())),
+    }
+    atomic_write_json(directory / CONFIG_NAME, document)
+    return directory
+
+
+def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``adapter_config.json``, with a clear error when it is missing or broken."""
+    path = Path(directory) / CONFIG_NAME
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"adapter directory not found: {directory}")
+    if not path.is_file():
+        raise AdapterFormatError(f"{path}: missing; an adapter directory holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise AdapterFormatError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise AdapterFormatError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    required = ("config", "base_fingerprint")
+    if not isinstance(document, dict) or any(k not in document for k in required):
+        raise AdapterFormatError(f"{path}: not an adapter config; expected the keys {', '.join(required)}")
+    return document
+
+
+def load_adapter(
+    directory: str | os.PathLike,
+    expected_fingerprint: str | None = None,
+    force: bool = False,
+) -> SavedAdapter:
+    """Read one adapter directory; refuse one made for another base unless ``force``."""
+    document = read_adapter_config(directory)
+    config_path = Path(directory) / CONFIG_NAME
+    try:
+        config = AdapterConfig.from_dict(document["config"])
+    except (TypeError, ValueError) as err:
+        raise AdapterFormatError(f"{config_path}: bad 'config' entry: {err}") from None
+    fingerprint = str(document["base_fingerprint"])
+    if expected_fingerprint is not None and fingerprint != expected_fingerprint and not force:
+        raise FingerprintMismatchError(
+            f"adapter {directory} was trained on base {fingerprint}, but the model it is loaded into is "
+            f"{expected_fingerprint}; pass force=True (or --force) to load it anyway")
+    weights_path = Path(directory) / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise AdapterFormatError(f"{weights_path}: missing")
+    try:
+        tensors = load_safetensors_bytes(weights_path.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError, OSError) as err:
+        raise AdapterFormatError(f"{weights_path}: truncated or corrupt safetensors file ({err})") from None
+    if not tensors:
+        raise AdapterFormatError(f"{weights_path}: holds no tensors")
+    return SavedAdapter(config=config, tensors=dict(tensors), base_fingerprint=fingerprint,
+                        name=str(document.get("name", "")), metadata=dict(document.get("metadata") or {}))
+
+
+def check_shapes(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], where: str) -> None:
+    """Raise naming both shapes when loaded tensors do not fit the host's, or keys differ."""
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise AdapterFormatError(
+            f"{where}: adapter tensors do not match the host; missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+    for key, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise AdapterFormatError(
+                f"{where}: tensor {key} has shape {tuple(tensor.shape)} in the adapter but "
+                f"{tuple(expected[key].shape)} in the host model")
