@@ -79,7 +79,7 @@ class AdapterBank(AdapterModule):
             raise UnknownAdapterError(f"no adapter {key!r} here; known adapters: {known} (or {IDENTITY!r} for none)")
 
     # -- routing ------------------------------------------------------------
-    def _apply(self, key: str, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+    def _route_one(self, key: str, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
         if key in self.adapters:
             adapter = self.adapters[key]
             return adapter(x) if residual is None else adapter(x, residual)
@@ -115,11 +115,11 @@ class AdapterBank(AdapterModule):
         dim = self.batch_dim
         groups = self._groups(keys, key_names, x.shape[dim], x.device)
         if groups[0][1] is None:
-            return self._apply(groups[0][0], x, residual)
+            return self._route_one(groups[0][0], x, residual)
         outputs, order = [], []
         for key, index in groups:
             sub_residual = None if residual is None else residual.index_select(dim, index)
-            outputs.append(self._apply(key, x.index_select(dim, index), sub_residual))
+            outputs.append(self._route_one(key, x.index_select(dim, index), sub_residual))
             order.append(index)
         inverse = torch.empty(x.shape[dim], dtype=torch.long, device=x.device)
         inverse[torch.cat(order)] = torch.arange(x.shape[dim], device=x.device)

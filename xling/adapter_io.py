@@ -1,0 +1,156 @@
+"""Saving and loading MAD-X adapters: our safetensors format, and AdapterHub ``save_adapter`` directories.
+
+Our format is adapter_core's (``adapter_config.json`` + ``adapter_model.safetensors``,
+with the base fingerprint).  Tensors are keyed ``layers.{i}.down.weight`` ...
+and ``invertible.F.0.weight`` ...; the metadata records the role, the layers
+that carry the adapter and the invertible adapter's config.
+
+AdapterHub (Pfeiffer et al. 2020, "AdapterHub: A Framework for Adapting
+Transformers") writes ``adapter_config.json`` and a pickled
+``pytorch_adapter.bin``; we read the latter with ``torch.load(weights_only=True)``,
+which unpickles tensors only.  Supported: ``seq_bn``/``pfeiffer`` and
+``seq_bn_inv``/``pfeiffer+inv`` (NICE).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from pathlib import Path
+
+import torch
+
+from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, load_adapter, madx_invertible, madx_language,
+                          save_adapter)
+
+from .attach import MadxHost
+
+ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
+
+
+def save_madx_adapter(host: MadxHost, name: str, directory: str | Path, metadata: dict | None = None) -> Path:
+    """Write adapter ``name`` (and its invertible adapter) in adapter_core's safetensors format."""
+    info = host.adapters[name]
+    meta = {"role": info.role, "layers": info.layers, "num_layers": len(host.outputs),
+            "invertible": info.invertible.to_dict() if info.invertible else None,
+            "model_type": getattr(getattr(host.model, "config", None), "model_type", "")}
+    meta.update(metadata or {})
+    return save_adapter(directory, host.adapter_tensors(name), info.config, host.base_fingerprint(), name=name, metadata=meta)
+
+
+def _copy_into(host: MadxHost, name: str, tensors: dict[str, torch.Tensor], where: str) -> None:
+    expected = {k: v for k, v in host.adapter_tensors(name).items()}
+    check_shapes(tensors, expected, where)
+    with torch.no_grad():
+        for key, param in expected.items():
+            param.copy_(tensors[key].to(param.dtype))
+
+
+def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = None, force: bool = False) -> str:
+    """Load one of our adapter directories (or an AdapterHub one) into ``host``; returns the adapter's name."""
+    directory = Path(directory)
+    if (directory / ADAPTERHUB_WEIGHTS).is_file():
+        return load_adapterhub_adapter(host, directory, name)
+    saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
+    meta = saved.metadata
+    name = name or saved.name or directory.name
+    num_layers = meta.get("num_layers", len(host.outputs))
+    if num_layers != len(host.outputs):
+        raise AdapterFormatError(f"{directory}: the adapter was made for {num_layers} layers, the model has {len(host.outputs)}")
+    if saved.config.hidden_dim != host.hidden_size:
+        raise AdapterFormatError(f"{directory}: adapter hidden size {saved.config.hidden_dim}, model hidden size {host.hidden_size}")
+    invertible = AdapterConfig.from_dict(meta["invertible"]) if meta.get("invertible") else None
+    host.add_adapter(name, role=meta.get("role", "language"), config=saved.config, invertible=invertible or False,
+                     layers=meta.get("layers"))
+    _copy_into(host, name, saved.tensors, str(directory))
+    return name
+
+
+# -- AdapterHub ---------------------------------------------------------------------------
+
+_PRESETS = {"pfeiffer": False, "seq_bn": False, "pfeiffer+inv": True, "seq_bn_inv": True}
+# The options our hooks reproduce; AdapterHub configs that differ are refused.
+_REQUIRED = {"original_ln_before": True, "original_ln_after": True, "residual_before_ln": True,
+             "adapter_residual_before_ln": False, "ln_before": False, "ln_after": False, "mh_adapter": False,
+             "output_adapter": True, "is_parallel": False, "use_gating": False, "phm_layer": False, "scaling": 1.0}
+_ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "gelu_new": "gelu", "swish": "swish", "silu": "silu", "tanh": "tanh"}
+_LAYER_KEY = re.compile(r"(?:^|\.)layer\.(\d+)\.output\.adapters\.([^.]+)\.adapter_(down\.0|up)\.(weight|bias)$")
+_INV_KEY = re.compile(r"(?:^|\.)invertible_adapters\.([^.]+)\.([FG])\.(0|2)\.(weight|bias)$")
+
+
+def _adapterhub_config(directory: Path) -> tuple[dict, str, int]:
+    path = directory / "adapter_config.json"
+    if not path.is_file():
+        raise AdapterFormatError(f"{path}: missing; an AdapterHub adapter directory holds adapter_config.json and {ADAPTERHUB_WEIGHTS}")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AdapterFormatError(f"{path}: not valid JSON ({err})") from None
+    for key in ("config", "hidden_size"):
+        if key not in document:
+            raise AdapterFormatError(f"{path}: missing key {key!r}")
+    config = document["config"]
+    if isinstance(config, str):  # a preset name, as old AdapterHub versions wrote
+        if config not in _PRESETS:
+            raise AdapterFormatError(f"{path}: unsupported AdapterHub config {config!r}; supported: {', '.join(_PRESETS)}")
+        config = {"reduction_factor": 16, "non_linearity": "relu",
+                  "inv_adapter": "nice" if _PRESETS[config] else None, "inv_adapter_reduction_factor": 2}
+    return config, str(document.get("name", directory.name)), int(document["hidden_size"])
+
+
+def _check_supported(config: dict, path: Path) -> None:
+    for key, value in _REQUIRED.items():
+        if key in config and config[key] != value:
+            raise AdapterFormatError(f"{path}: config key {key!r} is {config[key]!r}; only the MAD-X "
+                                     f"seq_bn/seq_bn_inv placement ({key}={value!r}) is supported")
+    if config.get("inv_adapter") not in (None, "nice"):
+        raise AdapterFormatError(f"{path}: inv_adapter {config['inv_adapter']!r} is not supported (only 'nice')")
+    if isinstance(config.get("reduction_factor"), dict):
+        raise AdapterFormatError(f"{path}: per-layer reduction factors are not supported")
+    if config.get("non_linearity", "relu") not in _ACTIVATIONS:
+        raise AdapterFormatError(f"{path}: non_linearity {config.get('non_linearity')!r} is not supported")
+
+
+def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | None = None) -> str:
+    """Load an AdapterHub ``save_adapter`` directory into ``host`` (weights read with ``weights_only=True``)."""
+    directory = Path(directory)
+    config, saved_name, hidden = _adapterhub_config(directory)
+    _check_supported(config, directory / "adapter_config.json")
+    if hidden != host.hidden_size:
+        raise AdapterFormatError(f"{directory}: AdapterHub adapter for hidden size {hidden}, model hidden size {host.hidden_size}")
+    weights = directory / ADAPTERHUB_WEIGHTS
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise AdapterFormatError(f"{weights}: truncated, corrupt or not a tensors-only pickle ({err})") from None
+    if not isinstance(state, dict):
+        raise AdapterFormatError(f"{weights}: expected a dict of tensors")
+    tensors: dict[str, torch.Tensor] = {}
+    layers: set[int] = set()
+    has_inverse = False
+    for key, value in state.items():
+        if match := _LAYER_KEY.search(key):
+            index, _, part, kind = match.groups()
+            layers.add(int(index))
+            tensors[f"layers.{index}.{'down' if part == 'down.0' else 'up'}.{kind}"] = value
+        elif match := _INV_KEY.search(key):
+            _, net, part, kind = match.groups()
+            has_inverse = True
+            tensors[f"invertible.{net}.{part}.{kind}"] = value
+        else:
+            raise AdapterFormatError(f"{weights}: unexpected tensor {key!r} (only seq_bn output adapters and NICE are supported)")
+    if not layers:
+        raise AdapterFormatError(f"{weights}: holds no adapter layers")
+    activation = _ACTIVATIONS[config.get("non_linearity", "relu")]
+    rf = float(config.get("reduction_factor", 16))
+    ours = madx_language(hidden, reduction_factor=rf).replace(activation=activation, preset="adapterhub_seq_bn")
+    invertible = None
+    if has_inverse:
+        invertible = madx_invertible(hidden, reduction_factor=float(config.get("inv_adapter_reduction_factor", 2)))
+        invertible = invertible.replace(activation=activation, preset="adapterhub_nice")
+    name = name or saved_name
+    host.add_adapter(name, role="language", config=ours, invertible=invertible or False, layers=sorted(layers))
+    _copy_into(host, name, tensors, str(weights))
+    return name
+

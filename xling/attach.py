@@ -1,0 +1,256 @@
+"""MAD-X adapters on a transformers encoder (XLM-R, mBERT), attached with forward hooks.
+
+Pfeiffer et al. (2020), "MAD-X: An Adapter-Based Framework for Multi-Task
+Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
+
+- In every layer's FFN output block (``*Output``: dense -> dropout ->
+  LayerNorm(. + x)), a forward pre-hook captures the block's ``input_tensor``
+  x, and a forward hook on its ``dropout`` replaces the FFN output h by
+  r = h + A(LN(h + x)), using the block's own LayerNorm.  In a ``Stack`` each
+  adapter repeats the step on the previous r.  The block then computes
+  LN(r + x) itself.  This is AdapterHub's ``seq_bn`` placement.
+- The invertible adapter (NICE) of the stack's first adapter wraps the
+  embeddings output (after their LayerNorm and dropout); its inverse runs in
+  the MLM head after dense -> gelu -> LayerNorm, before the tied decoder.
+
+The adapter modules are registered as submodules (``madx_adapters`` on each
+output block, ``madx_invertible`` on the embeddings), so the Trainer's
+optimizer and checkpoints see them; the model's config object is never
+touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence, Union
+
+import torch
+from torch import nn
+
+from adapter_core import (AdapterBank, AdapterConfig, Stack, current, fingerprint_tensors, madx_invertible, madx_language,
+                          madx_task)
+from adapter_core.freeze import adapter_parameter_names
+
+#: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
+SLOT = "xling"
+
+Setup = Union[str, Stack, None]
+
+
+class PlacementError(ValueError):
+    """A model whose layout the MAD-X hooks do not recognise."""
+
+
+def _names(setup: Setup) -> tuple[str, ...]:
+    if setup is None:
+        return ()
+    if isinstance(setup, str):
+        return (setup,)
+    if isinstance(setup, Stack):
+        return setup.names
+    raise TypeError(f"an adapter setup is a name or a Stack, got {setup!r}")
+
+
+@dataclass
+class _LayerState:
+    """The output block's ``input_tensor``, from its pre-hook to its dropout hook."""
+
+    # x, the attention block's output, captured during the current forward.
+    input_tensor: torch.Tensor | None = None
+
+
+@dataclass
+class AdapterInfo:
+    """What the host knows about one named adapter."""
+
+    # "language" (with an optional invertible adapter) or "task".
+    role: str
+    # The bottleneck config shared by every layer that carries the adapter.
+    config: AdapterConfig
+    # The invertible adapter's config, or None.
+    invertible: AdapterConfig | None = None
+    # Layer indices that carry the adapter (MAD-X 2.0 leaves the last one out).
+    layers: list[int] = field(default_factory=list)
+
+
+class MadxHost:
+    """Adds, activates, freezes and exports MAD-X adapters on one transformers model."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.base = getattr(model, "base_model", model)
+        self.base_prefix = self._base_prefix()
+        self.outputs = self._find_output_blocks()
+        self.embeddings = getattr(self.base, "embeddings", None)
+        if self.embeddings is None:
+            raise PlacementError(f"{type(self.base).__name__} has no 'embeddings' module for the invertible adapter")
+        self.inverse_point = self._find_inverse_point()
+        self.hidden_size = self.outputs[0].dense.out_features
+        self.active: Setup = None
+        self.adapters: dict[str, AdapterInfo] = {}
+        self._states = [_LayerState() for _ in self.outputs]
+        self._handles = []
+        for i, block in enumerate(self.outputs):
+            block.madx_adapters = AdapterBank(madx_language(self.hidden_size))
+            self._handles.append(block.register_forward_pre_hook(self._capture_hook(i), with_kwargs=True))
+            self._handles.append(block.dropout.register_forward_hook(self._adapter_hook(i)))
+        self.embeddings.madx_invertible = AdapterBank(madx_invertible(self.hidden_size))
+        self._handles.append(self.embeddings.register_forward_hook(self._invertible_hook))
+        if self.inverse_point is not None:
+            self._handles.append(self.inverse_point.register_forward_hook(self._inverse_hook))
+
+    # -- locating the insertion points ----------------------------------------
+    def _base_prefix(self) -> str:
+        if self.base is self.model:
+            return ""
+        for name, module in self.model.named_children():
+            if module is self.base:
+                return name + "."
+        raise PlacementError(f"cannot find the base model inside {type(self.model).__name__}")
+
+    def _find_output_blocks(self) -> list[nn.Module]:
+        layers = getattr(getattr(self.base, "encoder", None), "layer", None)
+        if layers is None:
+            raise PlacementError(f"{type(self.base).__name__} has no encoder.layer list (XLM-R and BERT have one)")
+        blocks = []
+        for i, layer in enumerate(layers):
+            block = getattr(layer, "output", None)
+            if block is None or not all(hasattr(block, a) for a in ("dense", "dropout", "LayerNorm")):
+                raise PlacementError(f"encoder.layer.{i}.output is not an FFN output block with dense, dropout and LayerNorm")
+            blocks.append(block)
+        return blocks
+
+    def _find_inverse_point(self) -> nn.Module | None:
+        """The MLM head module whose output feeds the tied decoder, or None without an MLM head."""
+        lm_head = getattr(self.model, "lm_head", None)
+        if lm_head is not None and hasattr(lm_head, "layer_norm"):
+            return lm_head.layer_norm  # XLM-R: dense -> gelu -> layer_norm -> decoder
+        predictions = getattr(getattr(self.model, "cls", None), "predictions", None)
+        if predictions is not None and hasattr(predictions, "transform"):
+            return predictions.transform  # BERT: transform(dense -> act -> LayerNorm) -> decoder
+        return None
+
+    # -- hooks ------------------------------------------------------------------
+    def current_setup(self) -> Setup:
+        return current(SLOT, self.active)
+
+    def _capture_hook(self, index: int):
+        def hook(module, args, kwargs):
+            self._states[index].input_tensor = args[1] if len(args) > 1 else kwargs["input_tensor"]
+        return hook
+
+    def _adapter_hook(self, index: int):
+        block = self.outputs[index]
+
+        def hook(module, args, output):
+            x = self._states[index].input_tensor
+            self._states[index].input_tensor = None
+            bank = block.madx_adapters
+            names = [n for n in _names(self.current_setup()) if n in bank.adapters]
+            if not names or x is None:
+                return None
+            r = output
+            for name in names:
+                r = bank.adapters[name](block.LayerNorm(r + x), residual=r)
+            return r
+        return hook
+
+    def _invertible_name(self) -> str | None:
+        names = _names(self.current_setup())
+        if names and names[0] in self.embeddings.madx_invertible.adapters:
+            return names[0]
+        return None
+
+    def _invertible_hook(self, module, args, output):
+        name = self._invertible_name()
+        return None if name is None else self.embeddings.madx_invertible.adapters[name](output)
+
+    def _inverse_hook(self, module, args, output):
+        name = self._invertible_name()
+        return None if name is None else self.embeddings.madx_invertible.adapters[name].inverse(output)
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # -- adding adapters ---------------------------------------------------------
+    def add_adapter(self, name: str, role: str = "language", config: AdapterConfig | None = None,
+                    invertible: AdapterConfig | None | bool = True, skip_last_layer: bool = False,
+                    layers: Sequence[int] | None = None) -> AdapterInfo:
+        """Add a language adapter (rf 2, with NICE unless ``invertible=False``) or a task adapter (rf 16)."""
+        if role not in ("language", "task"):
+            raise ValueError(f"role must be 'language' or 'task', got {role!r}")
+        if name in self.adapters:
+            raise ValueError(f"adapter {name!r} already exists; known: {', '.join(self.adapters)}")
+        if config is None:
+            config = madx_language(self.hidden_size) if role == "language" else madx_task(self.hidden_size)
+        if config.hidden_dim != self.hidden_size:
+            raise ValueError(f"adapter {name!r} has hidden_dim {config.hidden_dim} but the model's hidden size is {self.hidden_size}")
+        if invertible is True:
+            invertible = madx_invertible(self.hidden_size) if role == "language" else None
+        elif invertible is False:
+            invertible = None
+        if layers is None:
+            layers = list(range(len(self.outputs) - (1 if skip_last_layer else 0)))
+        for i in layers:
+            self.outputs[i].madx_adapters.add(name, config)
+        if invertible is not None:
+            self.embeddings.madx_invertible.add(name, invertible)
+        info = AdapterInfo(role=role, config=config, invertible=invertible, layers=list(layers))
+        self.adapters[name] = info
+        return info
+
+    def set_active(self, setup: Setup) -> None:
+        """The setup used when no ``active_adapters(xling=...)`` context is open."""
+        for name in _names(setup):
+            if name not in self.adapters:
+                raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+        self.active = setup
+
+    # -- freezing -------------------------------------------------------------------
+    def head_parameter_names(self) -> list[str]:
+        """Parameters outside the encoder (embeddings + layers) and outside adapters: the prediction head."""
+        encoder = (f"{self.base_prefix}embeddings.", f"{self.base_prefix}encoder.")
+        skip = adapter_parameter_names(self.model)
+        return [n for n, _ in self.model.named_parameters() if not n.startswith(encoder) and n not in skip]
+
+    def train_only(self, names: Iterable[str], train_head: bool) -> list[str]:
+        """Freeze everything except the named adapters (and their invertible ones) and, if asked, the head."""
+        keep = set()
+        for name in names:
+            keep.update(self.adapter_tensors(name, prefixed=True))
+        if train_head:
+            keep.update(self.head_parameter_names())
+        for pname, param in self.model.named_parameters():
+            param.requires_grad_(pname in keep)
+        return sorted(keep)
+
+    # -- export -------------------------------------------------------------------------
+    def _module_prefix(self, module: nn.Module) -> str:
+        for pname, m in self.model.named_modules():
+            if m is module:
+                return pname + "."
+        raise PlacementError("module not found in the model")
+
+    def adapter_tensors(self, name: str, prefixed: bool = False) -> dict[str, torch.Tensor]:
+        """The adapter's tensors, keyed ``layers.{i}.<param>`` and ``invertible.<param>`` (or by model name)."""
+        if name not in self.adapters:
+            raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+        tensors: dict[str, torch.Tensor] = {}
+        for i in self.adapters[name].layers:
+            module = self.outputs[i].madx_adapters.adapters[name]
+            prefix = self._module_prefix(module) if prefixed else f"layers.{i}."
+            tensors.update({prefix + k: v for k, v in module.named_parameters()})
+        if self.adapters[name].invertible is not None:
+            module = self.embeddings.madx_invertible.adapters[name]
+            prefix = self._module_prefix(module) if prefixed else "invertible."
+            tensors.update({prefix + k: v for k, v in module.named_parameters()})
+        return tensors
+
+    def base_fingerprint(self) -> str:
+        """A fingerprint of the encoder (embeddings and layers) only, so MLM and task models of one base agree."""
+        encoder = (f"{self.base_prefix}embeddings.", f"{self.base_prefix}encoder.")
+        skip = adapter_parameter_names(self.model)
+        return fingerprint_tensors((k, v) for k, v in self.model.state_dict().items()
+                                   if k.startswith(encoder) and k not in skip and "position_ids" not in k)

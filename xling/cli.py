@@ -1,0 +1,130 @@
+"""The ``xling`` command: train-lang, train-task, eval, report.
+
+    xling train-lang --model DIR --lang sw --text sw.txt --output OUT
+    xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
+    xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
+    xling report results/*.json --output-dir report --source-language en
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from adapter_core import AdapterFormatError, FingerprintMismatchError
+
+from .data import DataError
+
+
+def _training_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, help="output directory (adapter/ and checkpoints/ go here)")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="learning rate (MAD-X: 1e-4)")
+    parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
+    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
+    parser.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")
+    parser.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps (for resume)")
+    parser.add_argument("--max-length", type=int, default=256, help="longest input in tokens")
+    parser.add_argument("--seed", type=int, default=42, help="random seed")
+    parser.add_argument("--cpu", action="store_true", help="train on CPU even with a GPU")
+    parser.add_argument("--skip-last-layer", action="store_true", help="MAD-X 2.0: no adapter in the last layer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xling", description="MAD-X adapters for zero-shot cross-lingual transfer")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lang = sub.add_parser("train-lang", help="train a language adapter (+ invertible adapter) with masked LM")
+    lang.add_argument("--model", required=True, help="local model directory (XLM-R or mBERT with MLM head + tokenizer)")
+    lang.add_argument("--lang", required=True, help="language code, also the adapter's name")
+    lang.add_argument("--text", required=True, nargs="+", help="monolingual text files, one sentence per line")
+    lang.add_argument("--no-invertible", action="store_true", help="train without the NICE invertible adapter")
+    _training_flags(lang)
+
+    task = sub.add_parser("train-task", help="train a task adapter stacked on a frozen language adapter")
+    task.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the task")
+    task.add_argument("--model", required=True, help="local model directory")
+    task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's)")
+    task.add_argument("--train", required=True, help="training file (PAN-X/parquet, SQuAD JSON, COPA/SIQA jsonl)")
+    task.add_argument("--train-labels", help="SIQA: the separate labels file")
+    task.add_argument("--dev", help="dev file, scored after training into dev_results.json")
+    task.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
+    task.add_argument("--name", help="task adapter name (default: the task)")
+    task.add_argument("--force", action="store_true", help="load an adapter made for another base")
+    _training_flags(task)
+
+    ev = sub.add_parser("eval", help="zero-shot evaluation with the target language adapter swapped in")
+    ev.add_argument("--model", required=True, help="local model directory")
+    ev.add_argument("--task-adapter", required=True, help="directory written by train-task (OUT/adapter)")
+    ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's)")
+    ev.add_argument("--lang", required=True, help="target language code (recorded in the results)")
+    ev.add_argument("--data", required=True, help="evaluation file")
+    ev.add_argument("--labels", help="SIQA: the separate labels file")
+    ev.add_argument("--mlqa-normalisation", action="store_true", help="QA: MLQA's language-specific answer normalisation")
+    ev.add_argument("--batch-size", type=int, default=32, help="examples per batch")
+    ev.add_argument("--force", action="store_true", help="load adapters made for another base")
+    ev.add_argument("--output", required=True, help="results JSON file")
+
+    rep = sub.add_parser("report", help="per-language table and chart, mean ± std over seeds")
+    rep.add_argument("results", nargs="+", help="JSON files written by xling eval")
+    rep.add_argument("--output-dir", required=True, help="where report.json, report.md and <task>.png go")
+    rep.add_argument("--source-language", help="left out of the average over target languages")
+    return parser
+
+
+def _options(args):
+    from .train import TrainOptions
+
+    return TrainOptions(output_dir=args.output, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                        epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
+                        max_length=args.max_length, use_cpu=args.cpu)
+
+
+def run(args) -> None:
+    if args.command == "train-lang":
+        from .train import train_language_adapter
+
+        out = train_language_adapter(args.model, args.lang, args.text, _options(args), skip_last_layer=args.skip_last_layer,
+                                     invertible=not args.no_invertible)
+        print(f"language adapter written to {out}")
+    elif args.command == "train-task":
+        from .train import train_task_adapter
+
+        out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, _options(args), task_name=args.name,
+                                 labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force)
+        print(f"task adapter written to {out}")
+        if args.dev:
+            from .evaluate import evaluate_zero_shot, write_results
+
+            results = evaluate_zero_shot(args.model, str(out), args.lang_adapter, args.dev, language="dev",
+                                         labels_file=args.dev_labels, force=args.force)
+            write_results(results, out.parent / "dev_results.json")
+            print(f"dev {results['main_metric']}: {results[results['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
+    elif args.command == "eval":
+        from .evaluate import evaluate_zero_shot, write_results
+
+        results = evaluate_zero_shot(args.model, args.task_adapter, args.lang_adapter, args.data, args.lang,
+                                     labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
+                                     batch_size=args.batch_size, force=args.force)
+        write_results(results, args.output)
+        print(f"{args.lang} {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")
+    elif args.command == "report":
+        from .report import markdown, write_report
+
+        summary = write_report(args.results, args.output_dir, args.source_language)
+        print(markdown(summary))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (DataError, AdapterFormatError, FingerprintMismatchError, FileNotFoundError, KeyError, ValueError) as err:
+        print(f"xling {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

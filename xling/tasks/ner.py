@@ -1,0 +1,65 @@
+"""NER as token classification, labelling the first sub-token of each word (MAD-X, WikiANN)."""
+
+from __future__ import annotations
+
+from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+
+from ..data import NerSentence, read_ner
+from ..metrics import entity_f1
+from .batching import run_batches
+
+MODEL_CLASS = AutoModelForTokenClassification
+IGNORE = -100
+
+
+def read(path, labels_path=None) -> list[NerSentence]:
+    return read_ner(path)
+
+
+def label_list(examples: list[NerSentence]) -> list[str]:
+    """Sorted tags of the training data, with O first."""
+    tags = sorted({t for s in examples for t in s.tags} - {"O"})
+    return ["O"] + tags
+
+
+def _encode(sentence: NerSentence, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> dict:
+    encoding = tokenizer(sentence.tokens, is_split_into_words=True, truncation=True, max_length=max_length)
+    word_ids = encoding.word_ids()
+    labels, first = [], []
+    previous = None
+    for position, word in enumerate(word_ids):
+        is_first = word is not None and word != previous
+        if is_first:
+            first.append(position)
+        tag = sentence.tags[word] if is_first else None
+        labels.append(IGNORE if tag is None or label_ids is None else label_ids.get(tag, 0))
+        previous = word
+    feature = {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"], "labels": labels}
+    return feature, first
+
+
+def build_features(examples, tokenizer, labels: list[str], max_length: int = 128) -> list[dict]:
+    label_ids = {t: i for i, t in enumerate(labels)}
+    unknown = sorted({t for s in examples for t in s.tags} - set(label_ids))
+    if unknown:
+        raise ValueError(f"tags {unknown} are not among the task's labels {labels}")
+    return [_encode(s, tokenizer, label_ids, max_length)[0] for s in examples]
+
+
+def collator(tokenizer):
+    return DataCollatorForTokenClassification(tokenizer)
+
+
+def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_length=128) -> dict:
+    """Entity-level micro F1; words cut off by truncation are predicted 'O'."""
+    encoded = [_encode(s, tokenizer, None, max_length) for s in examples]
+    features = [f for f, _ in encoded]
+    batches = run_batches(model, features, collator(tokenizer), batch_size, "ner eval")
+    predictions = [row.argmax(-1).tolist() for out in batches for row in out["logits"]]
+    predicted_tags = []
+    for sentence, (_, first), pred in zip(examples, encoded, predictions):
+        tags = [labels[pred[p]] for p in first]
+        predicted_tags.append(tags + ["O"] * (len(sentence.tags) - len(tags)))
+    scores = entity_f1([s.tags for s in examples], predicted_tags)
+    return {"f1": 100 * scores["f1"], "precision": 100 * scores["precision"], "recall": 100 * scores["recall"],
+            "num_examples": len(examples), "main_metric": "f1"}
