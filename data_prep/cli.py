@@ -1,0 +1,160 @@
+"""``data-prep``: one subcommand per corpus, plus SentencePiece + binarisation.
+
+Every subcommand is idempotent: it keeps ``<out>/.manifest.json`` recording
+the steps done (config + input hashes + output hashes) and skips them on a
+re-run; an interrupted run resumes at the first unfinished step.  Outputs
+are written atomically.  Bad lines: ``--on-bad error`` (default) stops with
+``file:line: what``; ``--on-bad skip`` drops them and reports the counts and
+the first places in the step's JSON report and on stderr.
+
+Examples::
+
+    data-prep gettext --out data/gettext --langs de,fr,es,ru,zh_cn,ar --max-test 500
+    data-prep ted --tsv-dir ted_talks --langs en,de,pt-br --out data/ted
+    data-prep parallel --src corpus.en --tgt corpus.de --src-lang en --tgt-lang de --out data/opus
+    data-prep flores --root flores200_dataset --codes eng_Latn,deu_Latn,fra_Latn --out data/flores
+    data-prep mono --kind wiki --input extracted/ --lang de --out data/mono
+    data-prep mono-gettext --gettext-dir data/gettext --langs en,de,fr --out data/mono
+    data-prep spm-bin --raw-dir data/gettext --out data/gettext-bin --vocab-size 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .common import DataPrepError, setup_logging
+
+logger = logging.getLogger("data_prep")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="data-prep", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("gettext", help="en->xx pairs from /usr/share/locale/*/LC_MESSAGES/*.mo")
+    g.add_argument("--out", required=True, type=Path)
+    g.add_argument("--locale-root", default="/usr/share/locale")
+    g.add_argument("--langs", type=_csv, default=(), help="language codes to write, e.g. de,fr,pt_br,zh_cn")
+    g.add_argument("--top", type=int, default=0, help="also write the N languages with the most pairs")
+    g.add_argument("--valid-fraction", type=float, default=0.02)
+    g.add_argument("--test-fraction", type=float, default=0.03)
+    g.add_argument("--max-valid", type=int, default=0, help="cap per direction (0: no cap)")
+    g.add_argument("--max-test", type=int, default=0, help="cap per direction (0: no cap)")
+    g.add_argument("--holdout-catalogs", type=_csv, default=(), help="catalogs sent whole to test, e.g. coreutils")
+    g.add_argument("--no-multiway", action="store_true", help="skip the test.<a>-<b> zero-shot sets")
+    g.add_argument("--max-chars", type=int, default=300)
+    g.add_argument("--selected-only", action="store_true",
+                   help="read only the --langs catalogs (faster; the count report then covers only them)")
+
+    t = sub.add_parser("ted", help="TED talks TSVs of Qi et al. (2018)")
+    t.add_argument("--tsv-dir", required=True)
+    t.add_argument("--langs", type=_csv, required=True, help="TSV codes, e.g. en,de,pt-br")
+    t.add_argument("--pairs", type=_csv, default=(), help="directions, e.g. en-de,de-pt-br (default: all pairs)")
+    t.add_argument("--out", required=True, type=Path)
+    t.add_argument("--on-bad", choices=("error", "skip"), default="error")
+
+    p = sub.add_parser("parallel", help="plain parallel files (OPUS/Moses style)")
+    p.add_argument("--src", required=True, type=Path)
+    p.add_argument("--tgt", required=True, type=Path)
+    p.add_argument("--src-lang", required=True)
+    p.add_argument("--tgt-lang", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--split", default="train", help="split name when no fractions are given")
+    p.add_argument("--valid-fraction", type=float, default=0.0)
+    p.add_argument("--test-fraction", type=float, default=0.0)
+    p.add_argument("--on-bad", choices=("error", "skip"), default="error")
+
+    f = sub.add_parser("flores", help="FLORES-200 dev/devtest -> valid/test")
+    f.add_argument("--root", required=True, type=Path, help="the folder holding dev/ and devtest/")
+    f.add_argument("--codes", type=_csv, required=True, help="FLORES codes, e.g. eng_Latn,deu_Latn")
+    f.add_argument("--out", required=True, type=Path)
+    f.add_argument("--on-bad", choices=("error", "skip"), default="error")
+
+    m = sub.add_parser("mono", help="monolingual text (plain or WikiExtractor output) for MAD-X")
+    m.add_argument("--kind", choices=("plain", "wiki"), required=True)
+    m.add_argument("--input", nargs="+", required=True, type=Path)
+    m.add_argument("--lang", required=True)
+    m.add_argument("--out", required=True, type=Path)
+    m.add_argument("--unit", choices=("paragraph", "sentence", "document"), default="paragraph")
+    m.add_argument("--valid-fraction", type=float, default=0.01)
+    m.add_argument("--on-bad", choices=("error", "skip"), default="error")
+
+    mg = sub.add_parser("mono-gettext", help="monolingual text from a prepared gettext directory")
+    mg.add_argument("--gettext-dir", required=True, type=Path)
+    mg.add_argument("--langs", type=_csv, required=True)
+    mg.add_argument("--out", required=True, type=Path)
+
+    s = sub.add_parser("spm-bin", help="SentencePiece + fairseq binarisation (joined dictionary) + langs.txt")
+    s.add_argument("--raw-dir", required=True, type=Path)
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--vocab-size", type=int, default=8000)
+    s.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
+    s.add_argument("--character-coverage", type=float, default=0.9995)
+    s.add_argument("--max-lines-per-lang", type=int, default=100000)
+    s.add_argument("--workers", type=int, default=1)
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.command == "gettext":
+        from .gettext_catalogs import GettextConfig, prepare
+        config = GettextConfig(locale_root=args.locale_root, langs=args.langs, top=args.top,
+                               valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
+                               max_valid=args.max_valid, max_test=args.max_test,
+                               holdout_catalogs=args.holdout_catalogs, multiway=not args.no_multiway,
+                               max_chars=args.max_chars, count_all=not args.selected_only)
+        report = prepare(config, args.out)
+        return {"languages": report["languages"], "pairs_total": report["pairs_total"], "written": report["written"],
+                "report": str(args.out / "gettext_counts.md")}
+    if args.command == "ted":
+        from .ted_talks import TedConfig, prepare
+        return prepare(TedConfig(tsv_dir=args.tsv_dir, langs=args.langs, pairs=args.pairs, on_bad=args.on_bad), args.out)
+    if args.command == "parallel":
+        from .parallel_files import ParallelConfig, prepare_files
+        config = ParallelConfig(on_bad=args.on_bad, valid_fraction=args.valid_fraction,
+                                test_fraction=args.test_fraction, split=args.split)
+        return prepare_files(args.src, args.tgt, args.src_lang, args.tgt_lang, args.out, config)
+    if args.command == "flores":
+        from .parallel_files import prepare_flores
+        return prepare_flores(args.root, list(args.codes), args.out, args.on_bad)
+    if args.command == "mono":
+        from .monolingual import prepare
+        return prepare(args.kind, args.input, args.lang, args.out, args.unit, args.valid_fraction, args.on_bad)
+    if args.command == "mono-gettext":
+        from .monolingual import from_gettext
+        return from_gettext(args.gettext_dir, list(args.langs), args.out)
+    if args.command == "spm-bin":
+        from .spm_binarize import SpmBinarizeConfig, prepare
+        config = SpmBinarizeConfig(vocab_size=args.vocab_size, model_type=args.model_type,
+                                   character_coverage=args.character_coverage,
+                                   max_lines_per_lang=args.max_lines_per_lang, workers=args.workers)
+        return prepare(args.raw_dir, args.out, config)
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except DataPrepError as err:
+        print(f"data-prep {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"data-prep {args.command}: error: {err.filename}: no such file", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Shared pieces of every data_prep script: strict line readers, atomic
+parallel writers, and a manifest that makes each step idempotent.
+
+Bad input policy (documented in ``data-prep --help``):
+
+* invalid UTF-8 and NUL bytes are errors naming ``file:line``, unless the
+  caller passes ``on_bad="skip"``; then the pair is dropped, counted per
+  reason, and the count plus the first few ``file:line`` places appear in
+  the step's report;
+* a blank source or target line is handled the same way (a pair with an
+  empty side carries no translation);
+* parallel files with different line counts are always an error naming
+  both files and both counts;
+* a corpus that ends up empty is always an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from adapter_core.io import atomic_write_json, atomic_write_text
+
+logger = logging.getLogger("data_prep")
+
+SPLITS = ("train", "valid", "test")
+
+
+class DataPrepError(ValueError):
+    """Bad input for a data_prep step; the message names the file and line."""
+
+
+@dataclass
+class SkipLog:
+    """Lines dropped under ``on_bad="skip"``: counts per reason and a few places."""
+
+    # reason -> number of dropped lines or pairs
+    counts: Counter = field(default_factory=Counter)
+    # the first ``keep`` places, as "file:line: reason"
+    examples: list[str] = field(default_factory=list)
+    # how many example places to keep
+    keep: int = 20
+
+    def add(self, place: str, reason: str) -> None:
+        self.counts[reason] += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(f"{place}: {reason}")
+
+    def as_dict(self) -> dict:
+        return {"skipped": dict(self.counts), "skipped_total": sum(self.counts.values()), "examples": self.examples}
+
+
+def check_line(raw: bytes, place: str) -> tuple[str | None, str | None]:
+    """Decode one line (without its newline); return (text, None) or (None, reason)."""
+    if b"\x00" in raw:
+        return None, "NUL byte at column %d" % (raw.index(b"\x00") + 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, f"invalid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+    text = text.rstrip("\r")
+    if not text.strip():
+        return None, "blank line"
+    return text, None
+
+
+def raw_lines(path: Path) -> list[bytes]:
+    """The lines of a file as bytes, without newlines (a final newline adds no line)."""
+    data = Path(path).read_bytes()
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def read_text_lines(path: Path, on_bad: str = "error", skips: SkipLog | None = None) -> list[str]:
+    """Read a UTF-8 text file line by line, checking every line."""
+    skips = skips if skips is not None else SkipLog()
+    out = []
+    for number, raw in enumerate(raw_lines(path), start=1):
+        text, reason = check_line(raw, f"{path}:{number}")
+        if reason is None:
+            out.append(text)
+        elif on_bad == "skip":
+            skips.add(f"{path}:{number}", reason)
+        else:
+            raise DataPrepError(f"{path}:{number}: {reason}")
+    return out
+
+
+def read_parallel(src_path: Path, tgt_path: Path, on_bad: str = "error",
+                  skips: SkipLog | None = None) -> list[tuple[str, str]]:
+    """Read two line-aligned files into pairs; line counts must match."""
+    skips = skips if skips is not None else SkipLog()
+    src_raw, tgt_raw = raw_lines(src_path), raw_lines(tgt_path)
+    if len(src_raw) != len(tgt_raw):
+        raise DataPrepError(
+            f"parallel files differ in length: {src_path} has {len(src_raw)} lines, "
+            f"{tgt_path} has {len(tgt_raw)} lines")
+    pairs = []
+    for number, (s_raw, t_raw) in enumerate(zip(src_raw, tgt_raw), start=1):
+        s_text, s_reason = check_line(s_raw, "")
+        t_text, t_reason = check_line(t_raw, "")
+        if s_reason is None and t_reason is None:
+            pairs.append((s_text, t_text))
+            continue
+        path, reason = (src_path, s_reason) if s_reason else (tgt_path, t_reason)
+        if on_bad == "skip":
+            skips.add(f"{path}:{number}", reason)
+        else:
+            raise DataPrepError(f"{path}:{number}: {reason}")
+    if not pairs:
+        raise DataPrepError(f"empty corpus: no usable pairs in {src_path} / {tgt_path}")
+    return pairs
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace (tabs, newlines) so a segment fits on one line."""
+    return " ".join(text.split())
+
+
+def write_parallel(out_dir: Path, split: str, src: str, tgt: str, pairs: Sequence[tuple[str, str]]) -> list[Path]:
+    """Write ``<split>.<src>-<tgt>.<src>`` and ``.<tgt>`` (fairseq naming), atomically."""
+    out_dir = Path(out_dir)
+    paths = []
+    for side, lang in ((0, src), (1, tgt)):
+        path = out_dir / f"{split}.{src}-{tgt}.{lang}"
+        atomic_write_text(path, "".join(one_line(p[side]) + "\n" for p in pairs))
+        paths.append(path)
+    return paths
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(*parts) -> str:
+    """A stable hash of JSON-able parts (configs, input file stats)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def files_fingerprint(paths: Iterable[Path]) -> list:
+    """Path, size and mtime of each input: cheap staleness detection for big inputs."""
+    out = []
+    for path in sorted(Path(p) for p in paths):
+        stat = path.stat()
+        out.append([str(path), stat.st_size, int(stat.st_mtime)])
+    return out
+
+
+class Manifest:
+    """``<out>/.manifest.json``: which steps are done, with what inputs, making which files.
+
+    A step is done when its recorded key (a hash of config and inputs) is the
+    same and each output file still exists with the recorded SHA-256.  Each
+    step is recorded right after its outputs are written, so an interrupted
+    run resumes at the first step not recorded.
+    """
+
+    def __init__(self, out_dir: Path, name: str = ".manifest.json"):
+        self.path = Path(out_dir) / name
+        try:
+            self.steps = json.loads(self.path.read_text()).get("steps", {}) if self.path.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            logger.warning("%s is unreadable; redoing every step", self.path)
+            self.steps = {}
+
+    def is_done(self, step: str, key: str) -> bool:
+        entry = self.steps.get(step)
+        if not entry or entry.get("key") != key:
+            return False
+        for path, digest in entry.get("outputs", {}).items():
+            if not Path(path).exists() or file_sha256(Path(path)) != digest:
+                logger.info("step %s is stale: %s changed or is missing", step, path)
+                return False
+        return True
+
+    def mark_done(self, step: str, key: str, outputs: Iterable[Path], info: dict | None = None) -> None:
+        self.steps[step] = {"key": key, "outputs": {str(p): file_sha256(Path(p)) for p in outputs},
+                            "info": info or {}}
+        atomic_write_json(self.path, {"steps": self.steps})
+
+    def info(self, step: str) -> dict:
+        return self.steps.get(step, {}).get("info", {})
+
+
+def lang_code(code: str) -> str:
+    """A language code usable in fairseq file names: no '-' (it separates pairs)."""
+    return code.replace("-", "_")
+
+
+def split_counts_table(counts: dict[str, dict[str, int]], title: str) -> str:
+    """Markdown: one row per language, one column per split."""
+    lines = [f"# {title}", "", "| language | " + " | ".join(SPLITS) + " | total |", "|---|" + "---:|" * (len(SPLITS) + 1)]
+    for lang, row in sorted(counts.items(), key=lambda kv: -sum(kv[1].get(s, 0) for s in SPLITS)):
+        values = [row.get(s, 0) for s in SPLITS]
+        lines.append(f"| {lang} | " + " | ".join(str(v) for v in values) + f" | {sum(values)} |")
+    return "\n".join(lines) + "\n"
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="%(asctime)s %(name)s: %(message)s")

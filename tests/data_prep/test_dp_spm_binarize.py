@@ -1,0 +1,61 @@
+"""SentencePiece + fairseq binarisation: joined dictionary, langs.txt, idempotent and stale-aware re-runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from data_prep import spm_binarize
+from data_prep.common import DataPrepError
+
+WORDS = "house tree water fire stone river light night day sun moon star road city".split()
+
+
+def corpus(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for split, n in (("train", 120), ("valid", 10), ("test", 10)):
+        for tgt, suffix in (("de", "en"), ("fr", "eau")):
+            lines = [" ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 5)) for i in range(n)]
+            (raw / f"{split}.en-{tgt}.en").write_text("".join(line + "\n" for line in lines))
+            (raw / f"{split}.en-{tgt}.{tgt}").write_text("".join(f"{line} {suffix}\n" for line in lines))
+    (raw / "test.de-fr.de").write_text("house en\ntree en\n")
+    (raw / "test.de-fr.fr").write_text("house eau\ntree eau\n")
+    return raw
+
+
+def test_spm_binarize_and_rerun(tmp_path):
+    raw, out = corpus(tmp_path), tmp_path / "out"
+    config = spm_binarize.SpmBinarizeConfig(vocab_size=40, max_lines_per_lang=100)
+    result = spm_binarize.prepare(raw, out, config)
+    assert (out / "langs.txt").read_text() == "de,en,fr\n"
+    assert (out / "lang_pairs.txt").read_text() == "en-de,en-fr\n"
+    assert result["pairs"] == ["de-fr", "en-de", "en-fr"]
+    for name in ("train.en-de.en.bin", "valid.en-fr.fr.idx", "test.de-fr.de.bin", "dict.fr.txt"):
+        assert (out / "bin" / name).exists(), name
+    assert not (out / "bin" / "train.de-fr.de.bin").exists()  # test-only pair: no stand-in train left behind
+    assert (out / "bin" / "dict.de.txt").read_text() == (out / "dict.txt").read_text()
+    from fairseq.data import data_utils, Dictionary
+    dictionary = Dictionary.load(str(out / "dict.txt"))
+    dataset = data_utils.load_indexed_dataset(str(out / "bin" / "test.de-fr.fr"), dictionary)
+    assert len(dataset) == 2 and dictionary.string(dataset[0]).replace(" ", "").replace("\u2581", " ").strip() == "house eau"
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "bin").iterdir()}
+    spm_binarize.prepare(raw, out, config)  # nothing to do
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "bin").iterdir()}
+    (raw / "test.de-fr.de").write_text("stone en\nriver en\n")  # a changed input redoes what depends on it
+    spm_binarize.prepare(raw, out, config)
+    assert (out / "spm" / "test.de-fr.de").read_text().replace(" ", "").replace("\u2581", " ").split() == [
+        "stone", "en", "river", "en"]
+    changed = {p.name for p in (out / "bin").iterdir() if stamps.get(p.name) != p.stat().st_mtime_ns}
+    assert "test.de-fr.de.bin" in changed and "train.en-de.en.bin" not in changed
+
+
+def test_spm_binarize_bad_input(tmp_path):
+    raw = corpus(tmp_path)
+    (raw / "valid.en-de.de").write_text("only one line\n")
+    with pytest.raises(DataPrepError, match=r"valid.en-de.en has 10 lines, .*valid.en-de.de has 1 lines"):
+        spm_binarize.prepare(raw, tmp_path / "out")
+    (raw / "valid.en-de.de").unlink()
+    with pytest.raises(DataPrepError, match="its other side .*valid.en-de.de is missing"):
+        spm_binarize.prepare(raw, tmp_path / "out")
+    with pytest.raises(DataPrepError, match="no parallel files"):
+        spm_binarize.prepare(tmp_path / "out", tmp_path / "out2")
