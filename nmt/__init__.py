@@ -1,0 +1,21 @@
+"""nmt: a fairseq plugin for adapter-based multilingual MT.
+
+Bapna & Firat (2019) pair/domain adapters and Philip et al. (2020) language
+adapters on fairseq's Transformer.  Load it with ``--user-dir "$(nmt-user-dir)"``
+(fairseq imports a user dir by its folder name, ``nmt``).  Registers:
+
+* model ``adapter_transformer`` and the architectures ``adapter_transformer``,
+  ``adapter_transformer_big``, ``adapter_m2m100_418m``, ``adapter_m2m100_1_2b``,
+  ``adapter_mbart50``;
+* task ``adapter_translation`` (``translation_multi_simple_epoch`` plus routing).
+
+Commands and options are described in ``nmt/README.md``.
+
+fairseq checkpoints are pickles: load only checkpoints from a trusted source.
+torch >= 2.6 loads them with ``weights_only=True``; importing this package
+allows exactly the non-tensor types fairseq puts into its checkpoints
+(``argparse.Namespace`` and omegaconf's config containers), nothing more.
+"""
+
+from . import safe_loading  # noqa: F401  (before anything loads a checkpoint)
+from . import models, tasks  # noqa: F401  (importing registers the model, architectures and task)

@@ -1,0 +1,49 @@
+"""Console scripts: ``nmt-user-dir`` and ``nmt-export-adapters``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def print_user_dir() -> None:
+    """Print the absolute path of this plugin, for ``fairseq-* --user-dir "$(nmt-user-dir)"``."""
+    print(Path(__file__).resolve().parent)
+
+
+def export_adapters_main(argv: list[str] | None = None) -> int:
+    """nmt-export-adapters CHECKPOINT OUT_DIR: one adapter_core directory per adapter of an adapter checkpoint."""
+    parser = argparse.ArgumentParser(
+        prog="nmt-export-adapters",
+        description="Write each adapter of an adapter_transformer checkpoint as its own directory "
+                    "(adapter_config.json + adapter_model.safetensors) for fairseq-generate --adapter-dirs.")
+    parser.add_argument("checkpoint", help="checkpoint_*.pt from fairseq-train --arch adapter_transformer*")
+    parser.add_argument("out_dir", help="directory to write OUT_DIR/<key>/ into")
+    parser.add_argument("--keys", default="", help="comma-separated adapter keys to export (default: all)")
+    parser.add_argument("--data", default=None,
+                        help="the binarised data directory (its dictionaries), if it moved since training")
+    args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+
+    import nmt  # noqa: F401  (registers the model and task; allows the checkpoint's globals)
+    from fairseq import checkpoint_utils
+
+    from .adapter_files import export_adapters
+    from .config import split_list
+    from .tasks import unwrap_model
+
+    if not Path(args.checkpoint).is_file():
+        parser.error(f"checkpoint not found: {args.checkpoint}")
+    overrides = {"data": args.data} if args.data else None
+    try:
+        models, _ = checkpoint_utils.load_model_ensemble([args.checkpoint], arg_overrides=overrides)
+        model = unwrap_model(models[0])
+        written = export_adapters(model, args.out_dir, split_list(args.keys))
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as err:
+        print(f"nmt-export-adapters: error: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,119 @@
+"""Command-line options of the ``adapter_transformer`` model and the ``adapter_translation`` task.
+
+Each dataclass becomes fairseq flags through ``gen_parser_from_dataclass``
+(``adapter_dim`` -> ``--adapter-dim``).  Model options are saved in the
+checkpoint; task options are read from the command line of every run, which
+is why the options that only matter at generation time (``--adapter-dirs``,
+``--missing-adapter``) live on the task.
+"""
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+
+from adapter_core import AdapterConfig, bapna_firat_2019, philip_2020
+
+ADAPTER_MODES = ("pair", "lang", "domain")
+MISSING_ADAPTER_POLICIES = ("error", "identity")
+ADAPTER_INITS = ("zero_up", "houlsby", "bert")
+
+
+@dataclass
+class AdapterModelConfig(FairseqDataclass):
+    """Where adapters go and what they are (saved with the model)."""
+
+    adapters_by: ChoiceEnum(ADAPTER_MODES) = field(default="pair", metadata={
+        "help": "one adapter per language pair (Bapna & Firat 2019), per language (Philip et al. 2020: "
+                "encoder by source, decoder by target language) or per domain"})
+    adapter_dim: int = field(default=64, metadata={"help": "bottleneck width m of every adapter"})
+    adapter_encoder_layers: str = field(default="all", metadata={
+        "help": "encoder layers that carry adapters: 'all', 'none' or comma-separated indices from 0"})
+    adapter_decoder_layers: str = field(default="all", metadata={
+        "help": "decoder layers that carry adapters: 'all', 'none' or comma-separated indices from 0"})
+    no_adapter_input_layer_norm: bool = field(default=False, metadata={
+        "help": "leave out the LayerNorm on the adapter input (Bapna & Firat 2019 have it)"})
+    adapter_init: ChoiceEnum(ADAPTER_INITS) = field(default="zero_up", metadata={
+        "help": "zero_up: up-projection starts at zero, so adapters start as the identity; "
+                "houlsby: N(0, 0.01) (Houlsby et al. 2019)"})
+    adapter_domains: str = field(default="", metadata={
+        "help": "with --adapters-by domain: comma-separated domain names, one adapter each "
+                "(default: the task's --adapter-domain)"})
+    adapter_encoder_keys: str = field(default="", metadata={
+        "help": "comma-separated adapter keys of the encoder; default: derived from --lang-pairs "
+                "(pair, lang) or --adapter-domains; filled in and saved with the checkpoint"})
+    adapter_decoder_keys: str = field(default="", metadata={
+        "help": "comma-separated adapter keys of the decoder; default as for --adapter-encoder-keys"})
+    adapter_train_base: bool = field(default=False, metadata={
+        "help": "also train the base model (full fine-tuning, for comparisons); by default only adapters train"})
+
+
+@dataclass
+class AdapterTaskConfig(FairseqDataclass):
+    """How samples are routed to adapters, and adapters loaded at run time (read from each command line)."""
+
+    missing_adapter: ChoiceEnum(MISSING_ADAPTER_POLICIES) = field(default="error", metadata={
+        "help": "a pair/language/domain with no adapter: 'error' names the adapters that exist; "
+                "'identity' runs the base model alone for it"})
+    adapter_domain: str = field(default="", metadata={
+        "help": "with --adapters-by domain: the domain (adapter key) of every sample in this run"})
+    adapter_dirs: str = field(default="", metadata={
+        "help": "comma-separated adapter directories (nmt-export-adapters output) loaded on top of the "
+                "checkpoint; they replace adapters of the same name"})
+    adapter_force: bool = field(default=False, metadata={
+        "help": "load --adapter-dirs even when they were trained on another base model (fingerprint mismatch)"})
+
+
+def parse_layers(spec: str, num_layers: int, flag: str) -> "tuple[int, ...]":
+    """'all' | 'none' | '0,2,5' -> the layer indices, checked against ``num_layers``."""
+    spec = (spec or "all").strip()
+    if spec == "all":
+        return tuple(range(num_layers))
+    if spec == "none":
+        return ()
+    try:
+        layers = sorted({int(part) for part in spec.split(",") if part.strip()})
+    except ValueError:
+        raise ValueError(f"{flag} {spec!r}: expected 'all', 'none' or comma-separated layer indices") from None
+    bad = [i for i in layers if not 0 <= i < num_layers]
+    if bad:
+        raise ValueError(f"{flag} {spec!r}: layers {bad} do not exist; the model has layers 0..{num_layers - 1}")
+    return tuple(layers)
+
+
+def split_list(text: str | Sequence[str] | None) -> list[str]:
+    """'a,b' -> ['a', 'b']; lists pass through; empty or 'none' -> []."""
+    if not text or text == "none":
+        return []
+    if isinstance(text, str):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return [str(part) for part in text]
+
+
+def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
+    """The ``AdapterConfig`` of every adapter: the Bapna & Firat (or Philip et al.) preset with the flags applied."""
+    preset = philip_2020 if args.adapters_by == "lang" else bapna_firat_2019
+    config = preset(hidden_dim, args.adapter_dim)
+    changed = config.replace(input_layer_norm=not args.no_adapter_input_layer_norm, init=args.adapter_init)
+    return changed if changed == config else changed.replace(preset="")
+
+
+def derive_adapter_keys(args, lang_pairs: Sequence[str], task_domain: str = "") -> tuple[list[str], list[str]]:
+    """Encoder and decoder adapter keys for ``--adapters-by``, from the language pairs or domains."""
+    mode = args.adapters_by
+    if mode not in ADAPTER_MODES:
+        raise ValueError(f"--adapters-by {mode!r}: expected one of {', '.join(ADAPTER_MODES)}")
+    if mode == "domain":
+        domains = split_list(args.adapter_domains) or split_list(task_domain)
+        if not domains:
+            raise ValueError("--adapters-by domain needs --adapter-domains (all domains) or --adapter-domain (this run's)")
+        return domains, domains
+    pairs = split_list(lang_pairs)
+    for pair in pairs:
+        if pair.count("-") != 1:
+            raise ValueError(f"language pair {pair!r}: expected SRC-TGT such as en-de")
+    if mode == "pair":
+        return list(pairs), list(pairs)
+    sources = sorted({p.split("-")[0] for p in pairs})
+    targets = sorted({p.split("-")[1] for p in pairs})
+    return sources, targets

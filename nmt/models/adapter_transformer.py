@@ -1,0 +1,216 @@
+"""``adapter_transformer``: fairseq's Transformer with adapter banks in its layers.
+
+Bapna & Firat (2019), "Simple, Scalable Adaptation for Neural Machine
+Translation", and Philip et al. (2020), "Monolingual Adapters for Zero-Shot
+Neural Machine Translation".  The model, encoder and decoder subclass
+fairseq's and hook in through ``build_encoder``/``build_decoder`` and
+``build_encoder_layer``/``build_decoder_layer``; every forward calls
+``super()``.  Routing is per sample (see ``nmt.routing``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from fairseq.distributed import fsdp_wrap
+from fairseq.models import register_model
+from fairseq.models.transformer import TransformerConfig, TransformerDecoderBase, TransformerEncoderBase, TransformerModel
+from fairseq.modules.checkpoint_activations import checkpoint_wrapper
+
+from adapter_core import active_adapters, adapter_parameter_names, freeze_base, summarize
+
+from ..config import AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, split_list
+from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
+from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route
+
+logger = logging.getLogger(__name__)
+
+
+def _wrap_layer(layer, cfg):
+    """fairseq's activation checkpointing and FSDP wrapping, as in its own ``build_*_layer``."""
+    checkpoint = cfg.checkpoint_activations
+    if checkpoint:
+        layer = checkpoint_wrapper(layer, offload_to_cpu=cfg.offload_activations)
+    min_params_to_wrap = cfg.min_params_to_wrap if not checkpoint else 0
+    return fsdp_wrap(layer, min_num_params=min_params_to_wrap)
+
+
+class AdapterTransformerEncoder(TransformerEncoderBase):
+    """Encoder whose chosen layers carry adapter banks, routed by the source side of each sample."""
+
+    def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers):
+        # Plain attributes, set before nn.Module.__init__ because the parent builds the layers.
+        self.adapter_config = adapter_config
+        self.adapter_keys = tuple(adapter_keys)
+        self.adapter_layers = frozenset(adapter_layers)
+        self._next_layer_index = 0
+        super().__init__(cfg, dictionary, embed_tokens)
+
+    def build_encoder_layer(self, cfg):
+        index, self._next_layer_index = self._next_layer_index, self._next_layer_index + 1
+        if index not in self.adapter_layers:
+            return super().build_encoder_layer(cfg)
+        layer = AdapterEncoderLayer(cfg, self.adapter_config, self.adapter_keys, return_fc=self.return_fc)
+        return _wrap_layer(layer, cfg)
+
+    def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
+                src_lang_id=None):
+        """fairseq's forward under the task's route; ``src_lang_id`` (from --enable-lang-ids) is accepted and unused."""
+        route = current_route(type(self).__name__)
+        batch = src_tokens.size(0)
+        if route.encoder_ids.numel() != batch or route.decoder_ids.numel() != batch:
+            raise RoutingError(f"adapter route holds {route.encoder_ids.numel()} encoder and "
+                               f"{route.decoder_ids.numel()} decoder ids for a batch of {batch} sentences")
+        encoder_ids = route.encoder_ids.to(src_tokens.device)
+        with active_adapters(**{ENCODER_SLOT: (encoder_ids, route.key_names)}):
+            encoder_out = super().forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings)
+        encoder_out[DECODER_IDS_KEY] = [route.decoder_ids.to(src_tokens.device)]
+        return encoder_out
+
+    def reorder_encoder_out(self, encoder_out, new_order):
+        """Reorder as fairseq does, and the decoder's adapter ids with it (beam search)."""
+        reordered = super().reorder_encoder_out(encoder_out, new_order)
+        if encoder_out.get(DECODER_IDS_KEY):
+            reordered[DECODER_IDS_KEY] = [encoder_out[DECODER_IDS_KEY][0].index_select(0, new_order)]
+        return reordered
+
+
+class AdapterTransformerDecoder(TransformerDecoderBase):
+    """Decoder whose chosen layers carry adapter banks, routed by the ids the encoder passed on."""
+
+    def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers,
+                 no_encoder_attn=False):
+        self.adapter_config = adapter_config
+        self.adapter_keys = tuple(adapter_keys)
+        self.adapter_layers = frozenset(adapter_layers)
+        self._next_layer_index = 0
+        super().__init__(cfg, dictionary, embed_tokens, no_encoder_attn=no_encoder_attn)
+
+    def build_decoder_layer(self, cfg, no_encoder_attn=False):
+        index, self._next_layer_index = self._next_layer_index, self._next_layer_index + 1
+        if index not in self.adapter_layers:
+            return super().build_decoder_layer(cfg, no_encoder_attn)
+        layer = AdapterDecoderLayer(cfg, self.adapter_config, self.adapter_keys, no_encoder_attn=no_encoder_attn)
+        return _wrap_layer(layer, cfg)
+
+    def extract_features(self, prev_output_tokens, encoder_out, incremental_state=None,
+                         full_context_alignment=False, alignment_layer=None, alignment_heads=None):
+        route = current_route(type(self).__name__)
+        if encoder_out is not None and encoder_out.get(DECODER_IDS_KEY):
+            ids = encoder_out[DECODER_IDS_KEY][0]
+        else:
+            ids = route.decoder_ids.to(prev_output_tokens.device)
+        with active_adapters(**{DECODER_SLOT: (ids, route.key_names)}):
+            return super().extract_features(prev_output_tokens, encoder_out, incremental_state,
+                                            full_context_alignment, alignment_layer, alignment_heads)
+
+
+def fill_adapter_defaults(args) -> None:
+    """Give ``args`` every adapter option (checkpoints made without adapters lack them)."""
+    for option in dataclasses.fields(AdapterModelConfig):
+        if not hasattr(args, option.name):
+            setattr(args, option.name, option.default)
+
+
+@register_model("adapter_transformer")
+class AdapterTransformerModel(TransformerModel):
+    """fairseq's ``transformer`` with Bapna & Firat (2019) / Philip et al. (2020) adapters.
+
+    The base is frozen unless ``--adapter-train-base``; its keys are those of
+    the plain Transformer, so base checkpoints load unchanged
+    (``upgrade_state_dict_named`` adds the adapter tensors they lack).
+    """
+
+    @classmethod
+    def add_args(cls, parser):
+        super().add_args(parser)
+        gen_parser_from_dataclass(parser, AdapterModelConfig())
+
+    @classmethod
+    def build_model(cls, args, task):
+        fill_adapter_defaults(args)
+        if not args.adapter_encoder_keys and not args.adapter_decoder_keys:
+            pairs = getattr(task, "model_lang_pairs", None) or split_list(getattr(args, "lang_pairs", None))
+            encoder_keys, decoder_keys = derive_adapter_keys(args, pairs, getattr(args, "adapter_domain", ""))
+            # Written back so that the checkpoint records the keys (generation sees one pair only).
+            args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
+        model = super().build_model(args, task)
+        if args.adapter_train_base:
+            summary = summarize(model)
+        else:
+            summary = freeze_base(model)
+        logger.info("adapters by %s; %s", args.adapters_by, summary.format())
+        for key, count in sorted(adapter_parameter_counts(model).items()):
+            logger.info("adapter %s: %s parameters", key, f"{count:,}")
+        return model
+
+    @classmethod
+    def build_encoder(cls, args, src_dict, embed_tokens):
+        cfg = TransformerConfig.from_namespace(args)
+        layers = parse_layers(args.adapter_encoder_layers, cfg.encoder.layers, "--adapter-encoder-layers")
+        config = adapter_module_config(args, cfg.encoder.embed_dim)
+        return AdapterTransformerEncoder(cfg, src_dict, embed_tokens, config,
+                                         split_list(args.adapter_encoder_keys), layers)
+
+    @classmethod
+    def build_decoder(cls, args, tgt_dict, embed_tokens):
+        cfg = TransformerConfig.from_namespace(args)
+        layers = parse_layers(args.adapter_decoder_layers, cfg.decoder.layers, "--adapter-decoder-layers")
+        config = adapter_module_config(args, cfg.decoder.embed_dim)
+        return AdapterTransformerDecoder(cfg, tgt_dict, embed_tokens, config,
+                                         split_list(args.adapter_decoder_keys), layers,
+                                         no_encoder_attn=cfg.no_cross_attention)
+
+    def forward(self, src_tokens, src_lengths, prev_output_tokens, src_lang_id=None, **kwargs):
+        """fairseq's forward; ``src_lang_id`` (from ``--enable-lang-ids``) is accepted, routing comes from the task."""
+        return super().forward(src_tokens, src_lengths, prev_output_tokens, **kwargs)
+
+    def upgrade_state_dict_named(self, state_dict, name):
+        """Add the adapter tensors a checkpoint lacks (a base made without adapters), from this model's init."""
+        super().upgrade_state_dict_named(state_dict, name)
+        prefix = f"{name}." if name else ""
+        own = self.state_dict()
+        filled = [key for key in sorted(adapter_parameter_names(self)) if prefix + key not in state_dict]
+        for key in filled:
+            state_dict[prefix + key] = own[key].detach().clone()
+        if filled:
+            logger.info("checkpoint has no tensors for %d adapter parameters; using their initial values", len(filled))
+
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        """Load strictly, then the adapter directories the task asked for (``--adapter-dirs``)."""
+        result = super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
+        pending = getattr(self, "adapter_dirs_to_load", None)
+        if pending:
+            from ..adapter_files import load_adapter_dirs
+
+            load_adapter_dirs(self, pending, force=getattr(self, "adapter_force", False))
+        return result
+
+    # -- what the task and the export command need ---------------------------
+    def adapter_banks(self, side: str):
+        """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has one."""
+        stack = self.encoder if side == "encoder" else self.decoder
+        return [(i, layer.adapter_bank) for i, layer in enumerate(stack.layers) if hasattr(layer, "adapter_bank")]
+
+    def adapter_keys(self, side: str) -> list[str]:
+        """The keys every adapter layer of ``side`` has (sorted)."""
+        banks = self.adapter_banks(side)
+        if not banks:
+            return []
+        keys = set(banks[0][1].names)
+        for _, bank in banks[1:]:
+            keys &= set(bank.names)
+        return sorted(keys)
+
+
+def adapter_parameter_counts(model) -> dict[str, int]:
+    """Parameters per adapter key, summed over all layers and both sides."""
+    counts: dict[str, int] = defaultdict(int)
+    for side in ("encoder", "decoder"):
+        for _, bank in model.adapter_banks(side):
+            for key, module in bank.adapters.items():
+                counts[key] += sum(p.numel() for p in module.parameters())
+    return dict(counts)

@@ -1,0 +1,5 @@
+"""Layer subclasses that carry adapters."""
+
+from .adapter_layers import AdapterDecoderLayer, AdapterEncoderLayer
+
+__all__ = ["AdapterDecoderLayer", "AdapterEncoderLayer"]

@@ -1,0 +1,76 @@
+"""Build ``nmt-report --spec`` files: which generate outputs belong to which system, plus its sizes.
+
+    python -m nmt.report_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
+        --out work/demo/nmt_spec.json
+
+Every folder under ``--generate`` is a system (``generate-<src>-<tgt>.txt``
+files); ``--checkpoints/<system>/checkpoint_last.pt`` gives its parameter
+counts: all parameters, and those that trained (adapter parameters for an
+adapter checkpoint, ``--adapter-train-base`` aside; every parameter otherwise).
+Shared tensors (tied embeddings) are counted once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from adapter_core import atomic_write_json
+
+from . import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
+
+ADAPTER_MARK = ".adapter_bank."
+
+
+def checkpoint_parameter_counts(path: str | Path) -> dict:
+    """``{"total_parameters", "trainable_parameters", "adapter_parameters"}`` of a fairseq checkpoint."""
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    model, cfg = state["model"], state.get("cfg") or {}
+    seen, total, adapter = set(), 0, 0
+    for name, tensor in model.items():
+        if not torch.is_floating_point(tensor) or tensor.untyped_storage().data_ptr() in seen:
+            continue
+        seen.add(tensor.untyped_storage().data_ptr())
+        total += tensor.numel()
+        adapter += tensor.numel() if ADAPTER_MARK in name else 0
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
+    train_base = bool(getattr(model_cfg, "adapter_train_base", False) if model_cfg is not None else False)
+    trainable = adapter if adapter and not train_base else total
+    return {"total_parameters": total, "trainable_parameters": trainable, "adapter_parameters": adapter}
+
+
+def build_spec(checkpoints: Path, generate: Path) -> dict:
+    systems, meta = {}, {}
+    for folder in sorted(p for p in generate.iterdir() if p.is_dir()):
+        if not list(folder.glob("generate-*.txt")):
+            continue
+        systems[folder.name] = str(folder)
+        checkpoint = checkpoints / folder.name / "checkpoint_last.pt"
+        meta[folder.name] = {"checkpoint": str(checkpoint)}
+        if checkpoint.is_file():
+            meta[folder.name].update(checkpoint_parameter_counts(checkpoint))
+    if not systems:
+        raise FileNotFoundError(f"no generate-<src>-<tgt>.txt files under {generate}/<system>/")
+    return {"systems": systems, "meta": meta}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nmt.report_spec", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <system>/checkpoint_last.pt")
+    parser.add_argument("--generate", type=Path, required=True, help="folder of <system>/generate-<src>-<tgt>.txt")
+    parser.add_argument("--out", type=Path, required=True, help="the spec JSON to write")
+    args = parser.parse_args(argv)
+    try:
+        atomic_write_json(args.out, build_spec(args.checkpoints, args.generate))
+    except (FileNotFoundError, KeyError) as err:
+        print(f"nmt.report_spec: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""``adapter_translation``: ``translation_multi_simple_epoch`` that routes every sample to its adapters.
+
+Bapna & Firat (2019) pair adapters, Philip et al. (2020) language adapters,
+or one adapter per domain.  Language ids are always on (``--enable-lang-ids``
+is implied), so each sample of a mixed batch carries its source and target
+language; around every model call (training, validation, generation,
+interactive translation) the task puts an ``AdapterRoute`` into the
+``adapter_core`` context (see ``nmt.routing``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import torch
+from fairseq.data.multilingual.multilingual_data_manager import MultilingualDatasetManager
+from fairseq.data.multilingual.multilingual_utils import get_lang_tok
+from fairseq.data.multilingual.sampled_multi_dataset import CollateFormat, SampledMultiDataset
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from fairseq.models import ARCH_MODEL_REGISTRY
+from fairseq.models.transformer import TransformerModel
+from fairseq.tasks import register_task
+from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
+
+from adapter_core import IDENTITY, UnknownAdapterError, read_adapter_config
+
+from ..config import AdapterTaskConfig, split_list
+from ..models import AdapterTransformerModel
+from ..routing import AdapterRoute, routed
+
+logger = logging.getLogger(__name__)
+
+
+def unwrap_model(model) -> AdapterTransformerModel:
+    """The ``AdapterTransformerModel`` inside fairseq's DDP/FSDP wrappers, or a clear error."""
+    inner = model
+    while not isinstance(inner, AdapterTransformerModel) and hasattr(inner, "module"):
+        inner = inner.module
+    if not isinstance(inner, AdapterTransformerModel):
+        raise TypeError(f"--task adapter_translation needs an adapter_transformer model (--arch adapter_transformer, "
+                        f"adapter_m2m100_418m, ...), got {type(model).__name__}")
+    return inner
+
+
+class PerSampleLangIdDataManager(MultilingualDatasetManager):
+    """fairseq's data manager, but every sample keeps its own language ids in a mixed batch.
+
+    With ``--enable-lang-ids``, fairseq's default "shared collater" (and the
+    ``ConcatDataset`` used for validation and test sets) collates a mixed
+    batch with the first language pair's collater, so every sample gets that
+    pair's ``src_lang_id``/``tgt_lang_id``.  Here each language pair collates
+    its own samples and the batches are merged, as fairseq already does with
+    ``--lang-tok-replacing-bos-eos``.
+    """
+
+    def _shared_collater(self):
+        return False
+
+    def load_into_concat_dataset(self, split, datasets, data_param_list):
+        return SampledMultiDataset(OrderedDict(datasets), sampling_ratios=None, eval_key=None,
+                                   collate_format=CollateFormat.single, virtual_size=None, split=split)
+
+
+@register_task("adapter_translation")
+class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
+    """Multilingual translation with per-sample adapter routing (Bapna & Firat 2019; Philip et al. 2020)."""
+
+    @staticmethod
+    def add_args(parser):
+        TranslationMultiSimpleEpochTask.add_args(parser)
+        gen_parser_from_dataclass(parser, AdapterTaskConfig())
+
+    def __init__(self, args, langs, dicts, training):
+        args.enable_lang_ids = True  # every sample carries its languages; routing needs them
+        if not training:
+            for flag, lang in (("--source-lang", args.source_lang), ("--target-lang", args.target_lang)):
+                if lang is None:
+                    raise ValueError(f"{flag} is required for generation with --task adapter_translation")
+                if lang not in langs:
+                    raise ValueError(f"{flag} {lang!r} is not one of the model's languages: {', '.join(langs)}")
+        self._check_distributed(args)
+        super().__init__(args, langs, dicts, training)
+        self.data_manager = PerSampleLangIdDataManager(args, self.lang_pairs, langs, dicts, self.sampling_method)
+
+    @staticmethod
+    def _check_distributed(args) -> None:
+        """Batches that use only some adapters leave the others without gradients; say how DDP copes."""
+        world = getattr(args, "distributed_world_size", 1) or 1
+        backend = getattr(args, "ddp_backend", "pytorch_ddp")
+        if world > 1 and backend in ("c10d", "pytorch_ddp") and not getattr(args, "find_unused_parameters", False):
+            raise ValueError(
+                "distributed adapter training: a batch may touch only some adapters, which --ddp-backend "
+                f"{backend} cannot handle without --find-unused-parameters; pass --find-unused-parameters, "
+                "or use --ddp-backend legacy_ddp (it all-reduces zero gradients for unused adapters)")
+
+    def build_model(self, args, from_checkpoint=False):
+        arch = getattr(args, "arch", None)
+        if from_checkpoint and ARCH_MODEL_REGISTRY.get(arch) is TransformerModel:
+            # A plain Transformer checkpoint (e.g. the base of --adapter-dirs): same keys, plus adapter banks.
+            logger.info("building adapter_transformer for the %s checkpoint", arch)
+            args.arch = args._name = "adapter_transformer"
+            modes = {read_adapter_config(d).get("metadata", {}).get("adapters_by", "pair")
+                     for d in split_list(self.args.adapter_dirs)}
+            if len(modes) > 1:
+                raise ValueError(f"--adapter-dirs mixes adapters made --adapters-by {' and '.join(sorted(modes))}")
+            args.adapters_by = modes.pop() if modes else "pair"
+            args.adapter_encoder_keys = args.adapter_decoder_keys = "none"  # only what --adapter-dirs brings
+        model = unwrap_model(super().build_model(args, from_checkpoint))
+        dirs = split_list(self.args.adapter_dirs)
+        if dirs and self.training:
+            raise ValueError("--adapter-dirs is for generation (fairseq-generate/interactive); to keep training an "
+                             "exported adapter, train from the checkpoint it was exported from")
+        model.adapter_dirs_to_load = dirs
+        model.adapter_force = bool(self.args.adapter_force)
+        return model
+
+    # -- routing -------------------------------------------------------------
+    def adapter_keys_for(self, mode: str, src: str, tgt: str) -> tuple[str, str]:
+        """The (encoder, decoder) adapter keys of a sample translating ``src`` into ``tgt``."""
+        if mode == "pair":
+            return f"{src}-{tgt}", f"{src}-{tgt}"
+        if mode == "lang":
+            return src, tgt
+        domain = self.args.adapter_domain
+        if not domain:
+            raise ValueError("--adapters-by domain: pass --adapter-domain NAME (the domain of this run's data)")
+        return domain, domain
+
+    def _checked_key(self, model: AdapterTransformerModel, side: str, key: str, what: str) -> str:
+        if not model.adapter_banks(side):
+            return key  # no adapter layer on this side reads the key
+        existing = model.adapter_keys(side)
+        if key in existing:
+            return key
+        if self.args.missing_adapter == "identity":
+            return IDENTITY
+        raise UnknownAdapterError(
+            f"no {side} adapter for {what} {key!r}; the model has {side} adapters for: "
+            f"{', '.join(existing) or '(none)'}. Pass --missing-adapter identity to run the base model for it")
+
+    def build_route(self, sample, model) -> AdapterRoute:
+        """Per-sample encoder and decoder adapter ids for ``sample`` (a collated fairseq batch)."""
+        model = unwrap_model(model)
+        mode = model.args.adapters_by
+        src_tokens = sample["net_input"]["src_tokens"]
+        batch = src_tokens.size(0)
+        src_ids, tgt_ids = sample["net_input"].get("src_lang_id"), sample.get("tgt_lang_id")
+        if src_ids is not None and tgt_ids is not None:
+            lang_pairs = torch.stack([src_ids.reshape(-1), tgt_ids.reshape(-1)], dim=1).cpu()
+            distinct, inverse = torch.unique(lang_pairs, dim=0, return_inverse=True)
+            lang_dict = self.data_manager.lang_dict
+            pairs = [(lang_dict[int(s)], lang_dict[int(t)]) for s, t in distinct.tolist()]
+        else:  # fairseq-interactive builds batches without language ids: one pair, from -s/-t
+            pairs = [(self.args.source_lang, self.args.target_lang)]
+            inverse = torch.zeros(batch, dtype=torch.long)
+        what = {"pair": "language pair", "lang": "language", "domain": "domain"}[mode]
+        encoder_keys, decoder_keys = [], []
+        for src, tgt in pairs:
+            encoder_key, decoder_key = self.adapter_keys_for(mode, src, tgt)
+            encoder_keys.append(self._checked_key(model, "encoder", encoder_key, what))
+            decoder_keys.append(self._checked_key(model, "decoder", decoder_key, what))
+        names = tuple(sorted(set(encoder_keys) | set(decoder_keys) | {IDENTITY}))
+        encoder_lut = torch.tensor([names.index(k) for k in encoder_keys], dtype=torch.long)
+        decoder_lut = torch.tensor([names.index(k) for k in decoder_keys], dtype=torch.long)
+        return AdapterRoute(encoder_ids=encoder_lut[inverse].to(src_tokens.device),
+                            decoder_ids=decoder_lut[inverse].to(src_tokens.device), key_names=names)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        with routed(self.build_route(sample, model)):
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def valid_step(self, sample, model, criterion):
+        with routed(self.build_route(sample, model)):
+            return super().valid_step(sample, model, criterion)
+
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        with routed(self.build_route(sample, models[0])):
+            tgt_ids = sample.get("tgt_lang_id")
+            _, tgt_langtok_spec = self.args.langtoks["main"]
+            if (prefix_tokens is None and tgt_ids is not None and tgt_langtok_spec
+                    and not self.args.lang_tok_replacing_bos_eos):
+                # A mixed batch: each sentence starts with its own target-language token.
+                prefix_tokens = self._target_langtoks(tgt_ids.reshape(-1), tgt_langtok_spec).unsqueeze(1)
+            return super().inference_step(generator, models, sample, prefix_tokens=prefix_tokens,
+                                          constraints=constraints)
+
+    def _target_langtoks(self, tgt_ids: torch.Tensor, spec) -> torch.Tensor:
+        """Each sample's target-language token, from the shared target dictionary (any language of the model)."""
+        lang_dict, dictionary = self.data_manager.lang_dict, self.target_dictionary
+        table = {}
+        for i in torch.unique(tgt_ids).tolist():
+            langtok = get_lang_tok(lang=lang_dict[int(i)], lang_tok_style=self.args.lang_tok_style, spec=spec)
+            table[int(i)] = self.data_manager.get_langtok_index(langtok, dictionary)
+        return torch.tensor([table[int(i)] for i in tgt_ids.tolist()], dtype=torch.long, device=tgt_ids.device)
