@@ -1,4 +1,4 @@
-"""adapter_core: bottleneck and invertible adapters, per-sample routing, freezing, on-disk format.
+"""adapter_core: bottleneck, invertible and Compacter adapters, AdapterFusion, routing, freezing, on-disk format.
 
 Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
@@ -6,14 +6,17 @@ for transformers) build on it.
 
 from .bank import IDENTITY, AdapterBank, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
-from .config import PRESETS, AdapterConfig, bapna_firat_2019, houlsby_2019, madx_invertible, madx_language, madx_task, philip_2020
-from .context import Stack, active_adapters, current, current_slots
+from .config import (PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
+                     madx_invertible, madx_language, madx_task, philip_2020)
+from .context import Fuse, Stack, active_adapters, current, current_slots
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
 from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
                  atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
                  read_adapter_config, save_adapter)
 from .registry import build_adapter, known_kinds, register_adapter_kind
+from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
+from .fusion import AdapterFusionLayer, FusionConfig
 
 __all__ = [
     "IDENTITY", "AdapterBank", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
@@ -23,4 +26,6 @@ __all__ = [
     "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
+    "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
+    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig",
 ]

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 INIT_SCHEMES = ("houlsby", "zero_up", "bert")
 ACTIVATIONS = ("relu", "gelu", "tanh", "swish", "silu", "identity")
+# Kinds whose reduction factor applies to half the hidden width (MAD-X invertible adapters).
+COUPLING_KINDS = ("nice", "glow")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,17 @@ class AdapterConfig:
     placement: str = "after_ffn"
     # The paper preset this config came from, or "" for a custom one.
     preset: str = ""
+    # Compacter (Karimi Mahabadi et al. 2021), kind "compacter" only: the number n of
+    # Kronecker summands in each PHM layer W = sum_i A_i (x) B_i; n divides hidden_dim
+    # and the bottleneck width.
+    phm_dim: int = 4
+    # Compacter: rank of each B_i = s_i t_i^T (the paper uses rank 1).
+    phm_rank: int = 1
+    # Compacter: std of the normal init of the A_i (the "slow weights").
+    phm_init_range: float = 0.01
+    # Compacter: one A shared by every layer that carries the adapter (the paper);
+    # False gives each layer its own A (the PHM-Adapter ablation).
+    phm_shared_rule: bool = True
 
     def __post_init__(self) -> None:
         if self.init not in INIT_SCHEMES:
@@ -57,6 +70,8 @@ class AdapterConfig:
             raise ValueError(f"bottleneck_dim must be positive, got {self.bottleneck_dim}")
         if self.reduction_factor is not None and self.reduction_factor <= 0:
             raise ValueError(f"reduction_factor must be positive, got {self.reduction_factor}")
+        if self.phm_dim <= 0 or self.phm_rank <= 0:
+            raise ValueError(f"phm_dim and phm_rank must be positive, got {self.phm_dim} and {self.phm_rank}")
 
     @property
     def coupling_input_dim(self) -> int:
@@ -68,7 +83,7 @@ class AdapterConfig:
         """The bottleneck width m, from ``bottleneck_dim`` or the reduction factor."""
         if self.bottleneck_dim is not None:
             return self.bottleneck_dim
-        base = self.hidden_dim if self.kind == "bottleneck" else self.coupling_input_dim
+        base = self.coupling_input_dim if self.kind in COUPLING_KINDS else self.hidden_dim
         return max(1, int(base // self.reduction_factor))
 
     def replace(self, **changes: Any) -> "AdapterConfig":
@@ -138,6 +153,24 @@ def madx_invertible(hidden_dim: int, kind: str = "nice", reduction_factor: float
     )
 
 
+def compacter_2021(hidden_dim: int, reduction_factor: float = 32, phm_dim: int = 4) -> AdapterConfig:
+    """Karimi Mahabadi et al. (2021), Compacter: PHM adapters with shared A_i and rank-1 B_i.
+
+    Compacter puts two adapters in each layer (Houlsby placement: after the
+    attention and after the feed-forward block), GELU; the paper searches the
+    reduction factor in {8, 16, 32} and n in {4, 8, 12}.
+    """
+    return AdapterConfig(
+        kind="compacter", hidden_dim=hidden_dim, reduction_factor=reduction_factor, activation="gelu",
+        init="bert", placement="after_attention_and_ffn", preset="compacter_2021", phm_dim=phm_dim,
+    )
+
+
+def compacter_plus_plus_2021(hidden_dim: int, reduction_factor: float = 32, phm_dim: int = 4) -> AdapterConfig:
+    """Karimi Mahabadi et al. (2021), Compacter++: one Compacter per layer, after the feed-forward block."""
+    return compacter_2021(hidden_dim, reduction_factor, phm_dim).replace(placement="ffn_output", preset="compacter_plus_plus_2021")
+
+
 PRESETS = {
     "bapna_firat_2019": bapna_firat_2019,
     "philip_2020": philip_2020,
@@ -145,4 +178,6 @@ PRESETS = {
     "madx_language": madx_language,
     "madx_task": madx_task,
     "madx_invertible": madx_invertible,
+    "compacter_2021": compacter_2021,
+    "compacter_plus_plus_2021": compacter_plus_plus_2021,
 }

@@ -22,21 +22,49 @@ _state = threading.local()
 
 
 @dataclass(frozen=True)
-class Stack:
-    """Apply adapters one after another, bottom first: ``Stack("en", "ner")`` (MAD-X)."""
+class Fuse:
+    """Combine adapters with an AdapterFusion layer: ``Fuse("ner", "pos", "qa")``.
+
+    Pfeiffer et al. (2021), "AdapterFusion: Non-Destructive Task Composition
+    for Transfer Learning".  ``name`` is the fusion layer's key (default: the
+    adapter names joined with ",").
+    """
 
     names: tuple[str, ...]
+    name: str
 
-    def __init__(self, *names: str):
-        if not names or not all(isinstance(n, str) and n for n in names):
-            raise ValueError(f"Stack needs one or more adapter names, got {names!r}")
+    def __init__(self, *names: str, name: str | None = None):
+        if len(names) < 2 or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+            raise ValueError(f"Fuse needs two or more distinct adapter names, got {names!r}")
         object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "name", name or ",".join(names))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names)
 
     def to_json(self) -> dict[str, Any]:
-        return {"stack": list(self.names)}
+        return {"fuse": list(self.names), "name": self.name}
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Apply adapters one after another, bottom first: ``Stack("en", "ner")`` (MAD-X).
+
+    An element may also be a ``Fuse``: ``Stack("en", Fuse("ner", "pos"))``.
+    """
+
+    names: tuple[str | Fuse, ...]
+
+    def __init__(self, *names: str | Fuse):
+        if not names or not all((isinstance(n, str) and n) or isinstance(n, Fuse) for n in names):
+            raise ValueError(f"Stack needs one or more adapter names, got {names!r}")
+        object.__setattr__(self, "names", tuple(names))
+
+    def __iter__(self) -> Iterator[str | Fuse]:
+        return iter(self.names)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stack": [n.to_json() if isinstance(n, Fuse) else n for n in self.names]}
 
 
 def _stack() -> list[dict[str, Any]]:

@@ -83,12 +83,17 @@ def fingerprint_model(model: nn.Module) -> str:
 
 
 # -- atomic writes -----------------------------------------------------------
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -181,8 +186,11 @@ def load_adapter(
         raise AdapterFormatError(f"{weights_path}: truncated or corrupt safetensors file ({err})") from None
     if not tensors:
         raise AdapterFormatError(f"{weights_path}: holds no tensors")
+    metadata = document.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise AdapterFormatError(f"{config_path}: 'metadata' must be a JSON object, got {type(metadata).__name__}")
     return SavedAdapter(config=config, tensors=dict(tensors), base_fingerprint=fingerprint,
-                        name=str(document.get("name", "")), metadata=dict(document.get("metadata") or {}))
+                        name=str(document.get("name", "")), metadata=dict(metadata))
 
 
 def check_shapes(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], where: str) -> None:

@@ -12,6 +12,11 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
 - The invertible adapter (NICE) of the stack's first adapter wraps the
   embeddings output (after their LayerNorm and dropout); its inverse runs in
   the MLM head after dense -> gelu -> LayerNorm, before the tied decoder.
+- Beyond MAD-X: Compacter++ (a "compacter" config in the same position, its
+  A_i shared by all layers of the adapter), AdapterFusion (a ``Fuse`` in the
+  setup: r = r + sum_n s_n V A_n(LN(r + x)), see ``xling.fusion``), and
+  removing the adapters of some layers (``removed_layers``: AdapterDrop,
+  layer ablation, pruning).
 
 The adapter modules are registered as submodules (``madx_adapters`` on each
 output block, ``madx_invertible`` on the embeddings), so the Trainer's
@@ -22,33 +27,40 @@ touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+import contextlib
+from typing import Iterable, Iterator, Sequence, Union
 
 import torch
 from torch import nn
 
-from adapter_core import (AdapterBank, AdapterConfig, Stack, current, fingerprint_tensors, madx_invertible, madx_language,
-                          madx_task)
+from adapter_core import (AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Stack, current,
+                          fingerprint_tensors, madx_invertible, madx_language, madx_task, share_phm_rule)
 from adapter_core.freeze import adapter_parameter_names
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
 SLOT = "xling"
 
-Setup = Union[str, Stack, None]
+Setup = Union[str, Stack, Fuse, None]
 
 
 class PlacementError(ValueError):
     """A model whose layout the MAD-X hooks do not recognise."""
 
 
-def _names(setup: Setup) -> tuple[str, ...]:
+def _items(setup: Setup) -> tuple[str | Fuse, ...]:
+    """The steps of a setup, bottom first: adapter names and ``Fuse`` groups."""
     if setup is None:
         return ()
-    if isinstance(setup, str):
+    if isinstance(setup, (str, Fuse)):
         return (setup,)
     if isinstance(setup, Stack):
         return setup.names
-    raise TypeError(f"an adapter setup is a name or a Stack, got {setup!r}")
+    raise TypeError(f"an adapter setup is a name, a Fuse or a Stack, got {setup!r}")
+
+
+def _names(setup: Setup) -> tuple[str, ...]:
+    """Every adapter name in a setup, those inside ``Fuse`` groups included."""
+    return tuple(n for item in _items(setup) for n in ((item,) if isinstance(item, str) else item.names))
 
 
 @dataclass
@@ -85,9 +97,13 @@ class MadxHost:
         if self.embeddings is None:
             raise PlacementError(f"{type(self.base).__name__} has no 'embeddings' module for the invertible adapter")
         self.inverse_point = self._find_inverse_point()
+        self.layers = list(self.base.encoder.layer)
         self.hidden_size = self.outputs[0].dense.out_features
         self.active: Setup = None
         self.adapters: dict[str, AdapterInfo] = {}
+        # Fusion layers by name (AdapterFusion), and the layers whose adapters are switched off.
+        self.fusions: dict[str, Fuse] = {}
+        self.removed_layers: frozenset[int] = frozenset()
         self._states = [_LayerState() for _ in self.outputs]
         self._handles = []
         for i, block in enumerate(self.outputs):
@@ -145,20 +161,26 @@ class MadxHost:
         def hook(module, args, output):
             x = self._states[index].input_tensor
             self._states[index].input_tensor = None
-            bank = block.madx_adapters
-            names = [n for n in _names(self.current_setup()) if n in bank.adapters]
-            if not names or x is None:
+            if x is None or index in self.removed_layers:
                 return None
-            r = output
-            for name in names:
-                r = bank.adapters[name](block.LayerNorm(r + x), residual=r)
-            return r
+            bank, r, changed = block.madx_adapters, output, False
+            for item in _items(self.current_setup()):
+                if isinstance(item, str):
+                    if item in bank.adapters:
+                        r, changed = bank.adapters[item](block.LayerNorm(r + x), residual=r), True
+                    continue
+                present = [n for n in item.names if n in bank.adapters]
+                if present:
+                    state = block.LayerNorm(r + x)
+                    deltas = torch.stack([bank.adapters[n].delta(state) for n in present], dim=-2)
+                    r, changed = block.madx_fusion[item.name](state, deltas, residual=r), True
+            return r if changed else None
         return hook
 
     def _invertible_name(self) -> str | None:
-        names = _names(self.current_setup())
-        if names and names[0] in self.embeddings.madx_invertible.adapters:
-            return names[0]
+        items = _items(self.current_setup())
+        if items and isinstance(items[0], str) and items[0] in self.embeddings.madx_invertible.adapters:
+            return items[0]
         return None
 
     def _invertible_hook(self, module, args, output):
@@ -195,18 +217,61 @@ class MadxHost:
             layers = list(range(len(self.outputs) - (1 if skip_last_layer else 0)))
         for i in layers:
             self.outputs[i].madx_adapters.add(name, config)
+        if config.kind == "compacter":  # Karimi Mahabadi et al. (2021): one A for all layers
+            share_phm_rule([self.outputs[i].madx_adapters.adapters[name] for i in layers])
         if invertible is not None:
             self.embeddings.madx_invertible.add(name, invertible)
         info = AdapterInfo(role=role, config=config, invertible=invertible, layers=list(layers))
         self.adapters[name] = info
         return info
 
+    def add_fusion(self, fuse: Fuse, config: FusionConfig | None = None) -> Fuse:
+        """Add an AdapterFusion layer (Pfeiffer et al. 2021) named ``fuse.name`` to every layer."""
+        for name in fuse.names:
+            if name not in self.adapters:
+                raise KeyError(f"cannot fuse unknown adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+        if fuse.name in self.fusions or fuse.name in self.adapters:
+            raise ValueError(f"fusion name {fuse.name!r} is already taken")
+        config = config or FusionConfig(hidden_dim=self.hidden_size)
+        for block in self.outputs:
+            if not hasattr(block, "madx_fusion"):
+                block.madx_fusion = nn.ModuleDict()
+            block.madx_fusion[fuse.name] = AdapterFusionLayer(config)
+        self.fusions[fuse.name] = fuse
+        return fuse
+
+    def fusion_layers(self, name: str) -> list[AdapterFusionLayer]:
+        if name not in self.fusions:
+            raise KeyError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
+        return [block.madx_fusion[name] for block in self.outputs]
+
     def set_active(self, setup: Setup) -> None:
         """The setup used when no ``active_adapters(xling=...)`` context is open."""
         for name in _names(setup):
             if name not in self.adapters:
                 raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+        for item in _items(setup):
+            if isinstance(item, Fuse) and item.name not in self.fusions:
+                raise KeyError(f"no fusion layer {item.name!r}; add it with add_fusion first")
         self.active = setup
+
+    @contextlib.contextmanager
+    def adapters_removed(self, layers: Iterable[int]) -> Iterator[None]:
+        """Switch the adapters (and fusion) of ``layers`` off inside the block: ablation, AdapterDrop, pruning."""
+        previous = self.removed_layers
+        self.set_removed_layers(set(previous) | set(layers))
+        try:
+            yield
+        finally:
+            self.removed_layers = previous
+
+    def set_removed_layers(self, layers: Iterable[int]) -> None:
+        """Switch the adapters of ``layers`` off until changed; their cost is skipped too."""
+        layers = frozenset(int(i) for i in layers)
+        bad = sorted(i for i in layers if not 0 <= i < len(self.outputs))
+        if bad:
+            raise ValueError(f"layer indices {bad} out of range; the model has {len(self.outputs)} layers")
+        self.removed_layers = layers
 
     # -- freezing -------------------------------------------------------------------
     def head_parameter_names(self) -> list[str]:
@@ -219,7 +284,8 @@ class MadxHost:
         """Freeze everything except the named adapters (and their invertible ones) and, if asked, the head."""
         keep = set()
         for name in names:
-            keep.update(self.adapter_tensors(name, prefixed=True))
+            keep.update(self.fusion_tensors(name, prefixed=True) if name in self.fusions
+                        else self.adapter_tensors(name, prefixed=True))
         if train_head:
             keep.update(self.head_parameter_names())
         for pname, param in self.model.named_parameters():
@@ -246,6 +312,14 @@ class MadxHost:
             module = self.embeddings.madx_invertible.adapters[name]
             prefix = self._module_prefix(module) if prefixed else "invertible."
             tensors.update({prefix + k: v for k, v in module.named_parameters()})
+        return tensors
+
+    def fusion_tensors(self, name: str, prefixed: bool = False) -> dict[str, torch.Tensor]:
+        """The fusion layers' tensors, keyed ``layers.{i}.<param>`` (or by model name)."""
+        tensors: dict[str, torch.Tensor] = {}
+        for i, layer in enumerate(self.fusion_layers(name)):
+            prefix = self._module_prefix(layer) if prefixed else f"layers.{i}."
+            tensors.update({prefix + k: v for k, v in layer.named_parameters()})
         return tensors
 
     def base_fingerprint(self) -> str:

@@ -1,0 +1,154 @@
+"""AdapterFusion in xling: fuse several frozen task adapters, train only the fusion layers and the head.
+
+Pfeiffer et al. (2021), "AdapterFusion: Non-Destructive Task Composition for
+Transfer Learning".  Stage 1 trains one adapter per task (``xling
+train-task``); stage 2 (``train_fusion``) loads them frozen, adds one
+``AdapterFusionLayer`` per layer (query: the layer state LN(h + x) that the
+adapters read; keys and values: the adapters' outputs) and trains the fusion
+layers and a fresh prediction head on the target task.  With a language
+adapter the setup is ``Stack(lang, Fuse(t1, t2, ...))``.
+
+The fusion layers keep their attention weights; ``fusion_weight_matrix``
+reads them (layers x adapters) and ``plot_fusion_weights`` draws them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from adapter_core import (AdapterFormatError, FingerprintMismatchError, Fuse, FusionConfig, Stack, atomic_write_bytes,
+                          atomic_write_json, check_shapes)
+
+from .attach import MadxHost
+from .plots import heatmap_png
+
+logger = logging.getLogger(__name__)
+FUSION_CONFIG = "fusion_config.json"
+FUSION_WEIGHTS = "fusion_model.safetensors"
+
+
+def fusion_weight_matrix(host: MadxHost, name: str, last: bool = False) -> list[list[float]]:
+    """Attention weight per (layer, adapter): the mean since the last reset, or the last forward's."""
+    matrix = []
+    for i, layer in enumerate(host.fusion_layers(name)):
+        weights = layer.last_weights if last else layer.mean_weights()
+        if weights is None:
+            raise ValueError(f"fusion {name!r} has seen no input in layer {i}; run a forward pass first")
+        matrix.append([float(w) for w in weights])
+    return matrix
+
+
+def reset_fusion_statistics(host: MadxHost, name: str) -> None:
+    for layer in host.fusion_layers(name):
+        layer.reset_statistics()
+
+
+def plot_fusion_weights(matrix: list[list[float]], adapter_names: list[str], path: str | Path, title: str = "") -> Path:
+    """Heatmap PNG: one row per layer, one column per fused adapter."""
+    rows = [f"layer {i}" for i in range(len(matrix))]
+    return heatmap_png(matrix, rows, adapter_names, path, title or "AdapterFusion attention", "mean softmax weight",
+                       xlabel="adapter", ylabel="layer", cmap="magma")
+
+
+def fusion_report(host: MadxHost, name: str, directory: str | Path) -> dict:
+    """Write ``fusion_weights.json`` and ``fusion_weights.png`` for fusion ``name``; returns the JSON."""
+    matrix = fusion_weight_matrix(host, name)
+    adapters = list(host.fusions[name].names)
+    document = {"fusion": name, "adapters": adapters, "weights": matrix}
+    directory = Path(directory)
+    atomic_write_json(directory / "fusion_weights.json", document)
+    plot_fusion_weights(matrix, adapters, directory / "fusion_weights.png", title=f"AdapterFusion {name}")
+    return document
+
+
+# -- on disk ------------------------------------------------------------------------------------
+def save_fusion(host: MadxHost, name: str, directory: str | Path) -> Path:
+    """``fusion_config.json`` + ``fusion_model.safetensors`` (keys ``layers.{i}.<param>``), atomically."""
+    directory = Path(directory)
+    fuse = host.fusions[name]
+    config = host.fusion_layers(name)[0].config
+    tensors = {k: v.detach().contiguous().cpu() for k, v in host.fusion_tensors(name).items()}
+    atomic_write_bytes(directory / FUSION_WEIGHTS, save_safetensors_bytes(tensors, metadata={"format": "pt"}))
+    atomic_write_json(directory / FUSION_CONFIG, {"name": name, "adapters": list(fuse.names), "config": config.to_dict(),
+                                                  "num_layers": len(host.outputs), "base_fingerprint": host.base_fingerprint()})
+    return directory
+
+
+def load_fusion(host: MadxHost, directory: str | Path, force: bool = False) -> Fuse:
+    """Add the fusion saved in ``directory`` to ``host`` (its adapters must be loaded already)."""
+    directory = Path(directory)
+    path = directory / FUSION_CONFIG
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        fuse = Fuse(*document["adapters"], name=document["name"])
+        config = FusionConfig.from_dict(document["config"])
+    except FileNotFoundError:
+        raise AdapterFormatError(f"{path}: missing; is {directory} a fusion directory?") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise AdapterFormatError(f"{path}: not a valid fusion config ({err})") from None
+    if document.get("base_fingerprint") != host.base_fingerprint() and not force:
+        raise FingerprintMismatchError(f"{directory}: fusion trained on another base model; pass force=True to load it")
+    try:
+        tensors = load_safetensors_bytes((directory / FUSION_WEIGHTS).read_bytes())
+    except (OSError, SafetensorError, ValueError) as err:
+        raise AdapterFormatError(f"{directory / FUSION_WEIGHTS}: missing or corrupt ({err})") from None
+    host.add_fusion(fuse, config)
+    expected = host.fusion_tensors(fuse.name)
+    check_shapes(tensors, expected, str(directory / FUSION_WEIGHTS))
+    with torch.no_grad():
+        for key, param in expected.items():
+            param.copy_(tensors[key].to(param.dtype))
+    return fuse
+
+
+# -- training -------------------------------------------------------------------------------------
+def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file: str, options,
+                 language_adapter: str | None = None, labels_file: str | None = None,
+                 fusion_config: FusionConfig | None = None, force: bool = False) -> Path:
+    """Stage 2 of AdapterFusion: train fusion layers (+ head) over frozen task adapters; returns OUT/fusion.
+
+    ``options`` is an ``xling.train.TrainOptions``.  The fused adapters and
+    the base stay frozen; a fresh head for ``task`` trains with the fusion.
+    """
+    from transformers import AutoTokenizer, Trainer
+
+    from .adapter_io import load_madx_adapter
+    from .tasks import TASKS
+    from .train import ListDataset, _arguments, _train, build_task_model
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    if len(task_adapters) < 2:
+        raise ValueError(f"AdapterFusion needs two or more task adapters, got {len(task_adapters)}")
+    torch.manual_seed(options.seed)
+    module = TASKS[task]
+    examples = module.read(train_file, labels_file)
+    labels = module.label_list(examples)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = build_task_model(model_dir, task, labels)
+    host = MadxHost(model)
+    lang = load_madx_adapter(host, language_adapter, force=force) if language_adapter else None
+    names = [load_madx_adapter(host, path, force=force) for path in task_adapters]
+    fuse = host.add_fusion(Fuse(*names), fusion_config)
+    host.set_active(Stack(lang, fuse) if lang else fuse)
+    trainable = host.train_only([fuse.name], train_head=True)
+    logger.info("AdapterFusion over %s: %d trainable tensors", ", ".join(names), len(trainable))
+    features = module.build_features(examples, tokenizer, labels, options.max_length)
+    trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(features),
+                      data_collator=module.collator(tokenizer), processing_class=tokenizer)
+    _train(trainer, options)
+    out = Path(options.output_dir) / "fusion"
+    save_fusion(host, fuse.name, out)
+    head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k in set(host.head_parameter_names())}
+    atomic_write_bytes(out / "head.safetensors", save_safetensors_bytes(head, metadata={"format": "pt"}))
+    atomic_write_json(out / "task.json", {"task": task, "labels": labels, "adapters": [str(p) for p in task_adapters],
+                                          "language_adapter": language_adapter, "fusion": fuse.name, "seed": options.seed})
+    fusion_report(host, fuse.name, out)
+    return out

@@ -1,0 +1,147 @@
+"""Learning-rate robustness (He et al. 2021): adapters vs full fine-tuning over a sweep of learning rates.
+
+He et al. (2021), "On the Effectiveness of Adapter-based Tuning for
+Pretrained Language Model Adaptation", find adapter tuning less sensitive to
+the learning rate than full fine-tuning.  ``python -m xling.lr_sweep run``
+trains one model (``--mode adapter``: a task adapter over a frozen language
+adapter, as ``xling train-task``; ``--mode full``: every weight of the task
+model) at one learning rate, scores it on a dev file and writes a JSON
+record; ``python -m xling.lr_sweep plot`` draws the metric against the
+learning rate, one line per mode.  ``recipes/xling/lr_sweep.sh`` runs the sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from adapter_core import atomic_write_json
+
+from .plots import lines_png
+
+
+def train_full_finetune(model_dir: str, task: str, train_file: str, options, labels_file: str | None = None):
+    """Fine-tune every weight of the task model (no adapters); returns (model, tokenizer, labels)."""
+    import torch
+    from transformers import AutoTokenizer, Trainer
+
+    from .tasks import TASKS
+    from .train import ListDataset, _arguments, _train, build_task_model
+
+    torch.manual_seed(options.seed)
+    module = TASKS[task]
+    examples = module.read(train_file, labels_file)
+    labels = module.label_list(examples)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = build_task_model(model_dir, task, labels)
+    model.requires_grad_(True)
+    trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(module.build_features(
+        examples, tokenizer, labels, options.max_length)), data_collator=module.collator(tokenizer), processing_class=tokenizer)
+    _train(trainer, options)
+    return model, tokenizer, labels
+
+
+def run_one(args) -> dict:
+    from .tasks import TASKS
+    from .train import TrainOptions
+
+    options = TrainOptions(output_dir=args.output, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                           epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
+                           max_length=args.max_length, use_cpu=args.cpu)
+    if args.mode == "adapter":
+        if not args.lang_adapter:
+            raise ValueError("--mode adapter needs --lang-adapter")
+        from .evaluate import evaluate_zero_shot
+        from .train import train_task_adapter
+
+        out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, options,
+                                 labels_file=args.train_labels)
+        scores = evaluate_zero_shot(args.model, str(out), args.lang_adapter, args.dev, language="dev",
+                                    labels_file=args.dev_labels)
+    else:
+        model, tokenizer, labels = train_full_finetune(args.model, args.task, args.train, options, args.train_labels)
+        module = TASKS[args.task]
+        model.eval()
+        scores = module.evaluate(model, tokenizer, module.read(args.dev, args.dev_labels), labels)
+    record = {"mode": args.mode, "learning_rate": args.learning_rate, "seed": args.seed, "task": args.task, **scores}
+    atomic_write_json(Path(args.output) / "lr_result.json", record)
+    return record
+
+
+def plot_sweep(records: list[dict], path: str | Path, metric: str | None = None) -> dict:
+    """Metric against learning rate (log scale), mean over seeds, one line per mode; returns the series."""
+    if not records:
+        raise ValueError("no learning-rate results to plot")
+    metric = metric or records[0].get("main_metric")
+    if not metric:
+        raise ValueError("give the metric to plot (the records name no main_metric)")
+    grouped: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        if metric not in record:
+            raise ValueError(f"a {record.get('mode')} record at lr {record.get('learning_rate')} has no {metric!r}")
+        grouped[record["mode"]][float(record["learning_rate"])].append(float(record[metric]))
+    series = {mode: (sorted(by_lr), [sum(by_lr[lr]) / len(by_lr[lr]) for lr in sorted(by_lr)])
+              for mode, by_lr in sorted(grouped.items())}
+    lines_png(series, path, "learning-rate robustness", "learning rate", metric, log_x=True)
+    return {mode: {"learning_rates": xs, metric: ys} for mode, (xs, ys) in series.items()}
+
+
+def _read_records(paths: list[str]) -> list[dict]:
+    records = []
+    for path in paths:
+        try:
+            records.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: cannot read a learning-rate result ({err})") from None
+    return records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m xling.lr_sweep", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train and score one model at one learning rate")
+    run.add_argument("--mode", required=True, choices=["adapter", "full"], help="adapter tuning or full fine-tuning")
+    run.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the task")
+    run.add_argument("--model", required=True, help="local model directory")
+    run.add_argument("--lang-adapter", help="--mode adapter: the source language adapter directory")
+    run.add_argument("--train", required=True, help="training file")
+    run.add_argument("--train-labels", help="SIQA: labels file of the training set")
+    run.add_argument("--dev", required=True, help="dev file that is scored")
+    run.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
+    run.add_argument("--learning-rate", type=float, required=True, help="the learning rate")
+    run.add_argument("--output", required=True, help="output directory (lr_result.json goes here)")
+    run.add_argument("--batch-size", type=int, default=16, help="examples per step")
+    run.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
+    run.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")
+    run.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps")
+    run.add_argument("--max-length", type=int, default=256, help="longest input in tokens")
+    run.add_argument("--seed", type=int, default=42, help="random seed")
+    run.add_argument("--cpu", action="store_true", help="train on CPU even with a GPU")
+    plot = sub.add_parser("plot", help="plot lr_result.json files")
+    plot.add_argument("results", nargs="+", help="lr_result.json files")
+    plot.add_argument("--output", required=True, help="PNG file")
+    plot.add_argument("--metric", help="metric to plot (default: the records' main metric)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            record = run_one(args)
+            print(f"{args.mode} lr {args.learning_rate:g}: {record['main_metric']} {record[record['main_metric']]:.2f}")
+        else:
+            series = plot_sweep(_read_records(args.results), args.output, args.metric)
+            atomic_write_json(Path(args.output).with_suffix(".json"), series)
+            print(f"plot written to {args.output}")
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        print(f"xling.lr_sweep {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
