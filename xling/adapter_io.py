@@ -53,16 +53,27 @@ def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = 
     if (directory / ADAPTERHUB_WEIGHTS).is_file():
         return load_adapterhub_adapter(host, directory, name)
     saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
+    where = directory / "adapter_config.json"
     meta = saved.metadata
     name = name or saved.name or directory.name
     num_layers = meta.get("num_layers", len(host.outputs))
     if num_layers != len(host.outputs):
-        raise AdapterFormatError(f"{directory}: the adapter was made for {num_layers} layers, the model has {len(host.outputs)}")
+        raise AdapterFormatError(f"{where}: the adapter was made for {num_layers!r} layers, the model has {len(host.outputs)}")
     if saved.config.hidden_dim != host.hidden_size:
-        raise AdapterFormatError(f"{directory}: adapter hidden size {saved.config.hidden_dim}, model hidden size {host.hidden_size}")
-    invertible = AdapterConfig.from_dict(meta["invertible"]) if meta.get("invertible") else None
-    host.add_adapter(name, role=meta.get("role", "language"), config=saved.config, invertible=invertible or False,
-                     layers=meta.get("layers"))
+        raise AdapterFormatError(f"{where}: adapter hidden size {saved.config.hidden_dim!r}, model hidden size {host.hidden_size}")
+    role = meta.get("role", "language")
+    if role not in ("language", "task"):
+        raise AdapterFormatError(f"{where}: metadata.role must be 'language' or 'task', got {role!r}")
+    layers = meta.get("layers")
+    if layers is not None and (not isinstance(layers, list) or len(set(map(repr, layers))) != len(layers)
+                               or not all(type(i) is int and 0 <= i < len(host.outputs) for i in layers)):
+        raise AdapterFormatError(f"{where}: metadata.layers must list distinct layer indices 0..{len(host.outputs) - 1}, "
+                                 f"got {layers!r}")
+    try:
+        invertible = AdapterConfig.from_dict(meta["invertible"]) if meta.get("invertible") else None
+        host.add_adapter(name, role=role, config=saved.config, invertible=invertible or False, layers=layers)
+    except (TypeError, ValueError, AttributeError) as err:
+        raise AdapterFormatError(f"{where}: cannot build adapter {name!r}: {err}") from None
     _copy_into(host, name, saved.tensors, str(directory))
     return name
 
@@ -87,16 +98,33 @@ def _adapterhub_config(directory: Path) -> tuple[dict, str, int]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AdapterFormatError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(document, dict):
+        raise AdapterFormatError(f"{path}: expected a JSON object")
     for key in ("config", "hidden_size"):
         if key not in document:
             raise AdapterFormatError(f"{path}: missing key {key!r}")
-    config = document["config"]
+    config, hidden = document["config"], document["hidden_size"]
     if isinstance(config, str):  # a preset name, as old AdapterHub versions wrote
         if config not in _PRESETS:
             raise AdapterFormatError(f"{path}: unsupported AdapterHub config {config!r}; supported: {', '.join(_PRESETS)}")
         config = {"reduction_factor": 16, "non_linearity": "relu",
                   "inv_adapter": "nice" if _PRESETS[config] else None, "inv_adapter_reduction_factor": 2}
-    return config, str(document.get("name", directory.name)), int(document["hidden_size"])
+    if not isinstance(config, dict):
+        raise AdapterFormatError(f"{path}: 'config' must be a preset name or a JSON object, got {type(config).__name__}")
+    if type(hidden) is not int or hidden <= 0:
+        raise AdapterFormatError(f"{path}: 'hidden_size' must be a positive integer, got {hidden!r}")
+    name = document.get("name", directory.name)
+    if not isinstance(name, str):
+        raise AdapterFormatError(f"{path}: 'name' must be a string, got {name!r}")
+    return config, name, hidden
+
+
+def _factor(config: dict, key: str, default: float, hidden: int, path: Path) -> float:
+    """A reduction factor that leaves a bottleneck of at least one unit."""
+    value = config.get(key, default)
+    if type(value) not in (int, float) or not 0 < value <= hidden:
+        raise AdapterFormatError(f"{path}: {key} must be a number in (0, {hidden}], got {value!r}")
+    return float(value)
 
 
 def _check_supported(config: dict, path: Path) -> None:
@@ -104,11 +132,11 @@ def _check_supported(config: dict, path: Path) -> None:
         if key in config and config[key] != value:
             raise AdapterFormatError(f"{path}: config key {key!r} is {config[key]!r}; only the MAD-X "
                                      f"seq_bn/seq_bn_inv placement ({key}={value!r}) is supported")
-    if config.get("inv_adapter") not in (None, "nice"):
+    if not isinstance(config.get("inv_adapter"), (str, type(None))) or config.get("inv_adapter") not in (None, "nice"):
         raise AdapterFormatError(f"{path}: inv_adapter {config['inv_adapter']!r} is not supported (only 'nice')")
     if isinstance(config.get("reduction_factor"), dict):
         raise AdapterFormatError(f"{path}: per-layer reduction factors are not supported")
-    if config.get("non_linearity", "relu") not in _ACTIVATIONS:
+    if not isinstance(config.get("non_linearity", "relu"), str) or config.get("non_linearity", "relu") not in _ACTIVATIONS:
         raise AdapterFormatError(f"{path}: non_linearity {config.get('non_linearity')!r} is not supported")
 
 
@@ -130,6 +158,8 @@ def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | N
     layers: set[int] = set()
     has_inverse = False
     for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise AdapterFormatError(f"{weights}: expected tensors keyed by name, got {type(value).__name__} at {key!r}")
         if match := _LAYER_KEY.search(key):
             index, _, part, kind = match.groups()
             layers.add(int(index))
@@ -142,15 +172,21 @@ def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | N
             raise AdapterFormatError(f"{weights}: unexpected tensor {key!r} (only seq_bn output adapters and NICE are supported)")
     if not layers:
         raise AdapterFormatError(f"{weights}: holds no adapter layers")
+    if max(layers) >= len(host.outputs):
+        raise AdapterFormatError(f"{weights}: adapter for layer {max(layers)}, the model has {len(host.outputs)} layers")
     activation = _ACTIVATIONS[config.get("non_linearity", "relu")]
-    rf = float(config.get("reduction_factor", 16))
+    config_path = directory / "adapter_config.json"
+    rf = _factor(config, "reduction_factor", 16, hidden, config_path)
     ours = madx_language(hidden, reduction_factor=rf).replace(activation=activation, preset="adapterhub_seq_bn")
     invertible = None
     if has_inverse:
-        invertible = madx_invertible(hidden, reduction_factor=float(config.get("inv_adapter_reduction_factor", 2)))
+        invertible = madx_invertible(hidden, reduction_factor=_factor(config, "inv_adapter_reduction_factor", 2, hidden // 2, config_path))
         invertible = invertible.replace(activation=activation, preset="adapterhub_nice")
     name = name or saved_name
-    host.add_adapter(name, role="language", config=ours, invertible=invertible or False, layers=sorted(layers))
+    try:
+        host.add_adapter(name, role="language", config=ours, invertible=invertible or False, layers=sorted(layers))
+    except ValueError as err:
+        raise AdapterFormatError(f"{directory}: cannot add adapter {name!r}: {err}") from None
     _copy_into(host, name, tensors, str(weights))
     return name
 

@@ -85,6 +85,52 @@ class AdapterInfo:
     layers: list[int] = field(default_factory=list)
 
 
+def mlm_head(model: nn.Module) -> nn.Module | None:
+    """The module mapping hidden states to vocabulary logits: XLM-R's ``lm_head``, BERT's ``cls``; None without one."""
+    for name in ("lm_head", "cls"):
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Module):
+            return head
+    return None
+
+
+@contextlib.contextmanager
+def mlm_logits_at(model: nn.Module, positions: torch.Tensor) -> Iterator[None]:
+    """Inside the block, the MLM head computes logits only where ``positions`` (batch x length, bool) is True.
+
+    The masked-LM loss needs the vocabulary projection at the masked
+    positions only (15%); the head is position-wise (dense, gelu, LayerNorm,
+    the NICE inverse, the tied decoder), so a forward pre-hook that keeps those
+    rows gives the same logits, as one (masked positions x vocabulary) matrix.
+    """
+    head = mlm_head(model)
+    if head is None:
+        raise PlacementError(f"{type(model).__name__} has no MLM head (lm_head or cls)")
+
+    def keep_positions(module, args):
+        hidden = args[0]
+        return (hidden[positions.to(hidden.device)],) + tuple(args[1:])
+
+    handle = head.register_forward_pre_hook(keep_positions)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def masked_lm_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """Cross-entropy of logits made under ``mlm_logits_at(model, labels != -100)``; as transformers' MLM loss.
+
+    Mean over the masked positions, or their sum divided by
+    ``num_items_in_batch`` when the Trainer gives it (gradient accumulation).
+    """
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    targets = labels[labels != -100].to(logits.device)
+    if num_items_in_batch is None:
+        return nn.functional.cross_entropy(logits.float(), targets)
+    return nn.functional.cross_entropy(logits.float(), targets, reduction="sum") / num_items_in_batch
+
+
 class MadxHost:
     """Adds, activates, freezes and exports MAD-X adapters on one transformers model."""
 

@@ -4,12 +4,18 @@
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
     xling report results/*.json --output-dir report --source-language en
+
+Bad input (a malformed data file, a corrupt or mismatched adapter, a model
+directory that cannot be loaded) ends with one line ``xling: error: ...``
+naming the file and line or key, and exit status 1; set XLING_TRACEBACK=1 to
+see the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
@@ -88,12 +94,15 @@ def run(args) -> None:
                                      invertible=not args.no_invertible)
         print(f"language adapter written to {out}")
     elif args.command == "train-task":
-        from .train import train_task_adapter
+        from .tasks import TASKS
+        from .train import is_main_process, train_task_adapter
 
+        if args.dev:  # a bad dev file fails before training, not after it
+            TASKS[args.task].read(args.dev, args.dev_labels)
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, _options(args), task_name=args.name,
                                  labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force)
         print(f"task adapter written to {out}")
-        if args.dev:
+        if args.dev and is_main_process():
             from .evaluate import evaluate_zero_shot, write_results
 
             results = evaluate_zero_shot(args.model, str(out), args.lang_adapter, args.dev, language="dev",
@@ -115,13 +124,20 @@ def run(args) -> None:
         print(markdown(summary))
 
 
+#: Errors that mean bad input (files, adapters, model directories, options): reported in one line, exit 1.
+KNOWN_ERRORS = (DataError, AdapterFormatError, FingerprintMismatchError, OSError, KeyError, ValueError)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (DataError, AdapterFormatError, FingerprintMismatchError, FileNotFoundError, KeyError, ValueError) as err:
-        print(f"xling {args.command}: error: {err}", file=sys.stderr)
+    except KNOWN_ERRORS as err:
+        if os.environ.get("XLING_TRACEBACK"):  # for debugging: the full traceback instead of one line
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"xling: error: {args.command}: {message}", file=sys.stderr)
         return 1
     return 0
 

@@ -13,6 +13,7 @@ and what is wrong; nothing is skipped silently.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,26 @@ WIKIANN_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 
 class DataError(ValueError):
     """A malformed input file; the message names the file and line or key."""
+
+
+class ModelDirError(DataError):
+    """A model directory that is missing, or that transformers cannot load (truncated or corrupt files)."""
+
+
+_TYPE_NAMES = {dict: "a JSON object", list: "a JSON list", str: "a string", int: "an integer"}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _typed(value, where: str, kind):
+    """``value`` if it has the JSON type ``kind``, else a DataError naming ``where``."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (int in kinds and isinstance(value, bool)):
+        wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        raise DataError(f"{where}: expected {wanted}, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
 
 
 def _lines(path: str | Path):
@@ -111,8 +132,10 @@ def read_wikiann_parquet(path: str | Path, labels: list[str] = WIKIANN_LABELS) -
         if not tokens or ids is None or len(tokens) != len(ids):
             raise DataError(f"{where}: {len(tokens or [])} tokens but {len(ids or [])} ner_tags")
         for i in ids:
-            if not 0 <= i < len(labels):
-                raise DataError(f"{where}: label id {i} out of range 0..{len(labels) - 1}")
+            if not _is_int(i) or not 0 <= i < len(labels):
+                raise DataError(f"{where}: label id {i!r} out of range 0..{len(labels) - 1}")
+        if not all(isinstance(t, str) and t for t in tokens):
+            raise DataError(f"{where}: tokens must be non-empty strings")
         sentences.append(NerSentence(list(tokens), [labels[i] for i in ids], where))
     if not sentences:
         raise DataError(f"{path}: no sentences")
@@ -157,21 +180,30 @@ def read_squad(path: str | Path) -> list[QaExample]:
         raise DataError(f"{path}: expected a SQuAD JSON object with a 'data' list")
     examples = []
     for a, article in enumerate(document["data"]):
-        for p, paragraph in enumerate(article.get("paragraphs", [])):
+        paragraphs = _typed(_typed(article, f"{path}: data[{a}]", dict).get("paragraphs", []),
+                            f"{path}: data[{a}].paragraphs", list)
+        for p, paragraph in enumerate(paragraphs):
             key = f"data[{a}].paragraphs[{p}]"
+            paragraph = _typed(paragraph, f"{path}: {key}", dict)
             if not isinstance(paragraph.get("context"), str):
-                raise DataError(f"{path}: {key}: missing 'context'")
+                raise DataError(f"{path}: {key}: missing 'context' (a string)")
             context = paragraph["context"]
-            for q, qa in enumerate(paragraph.get("qas", [])):
+            for q, qa in enumerate(_typed(paragraph.get("qas", []), f"{path}: {key}.qas", list)):
                 where = f"{path}: {key}.qas[{q}]"
+                qa = _typed(qa, where, dict)
                 for required in ("id", "question", "answers"):
                     if required not in qa:
                         raise DataError(f"{where}: missing field {required!r}")
+                _typed(qa["id"], f"{where}.id", (str, int))
+                _typed(qa["question"], f"{where}.question", str)
+                if not _typed(qa["answers"], f"{where}.answers", list):
+                    raise DataError(f"{where}.answers: empty; SQuAD v1.1, XQuAD and MLQA give every question an answer")
                 texts, starts = [], []
                 for n, answer in enumerate(qa["answers"]):
+                    answer = _typed(answer, f"{where}.answers[{n}]", dict)
                     text, start = answer.get("text"), answer.get("answer_start")
-                    if not isinstance(text, str) or not isinstance(start, int):
-                        raise DataError(f"{where}.answers[{n}]: needs 'text' and an integer 'answer_start'")
+                    if not isinstance(text, str) or not text or not _is_int(start) or start < 0:
+                        raise DataError(f"{where}.answers[{n}]: needs a non-empty 'text' and an integer 'answer_start' >= 0")
                     if context[start:start + len(text)] != text:
                         raise DataError(f"{where}.answers[{n}]: answer {text!r} does not match the context at "
                                         f"{start} ({context[start:start + len(text)]!r})")
@@ -229,10 +261,12 @@ def read_choices(path: str | Path, labels_path: str | Path | None = None) -> lis
             missing = [k for k in ("premise", "choice1", "choice2", "question", "label") if k not in record]
             if missing:
                 raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
-            if record["question"] not in _COPA_QUESTIONS:
+            if not isinstance(record["question"], str) or record["question"] not in _COPA_QUESTIONS:
                 raise DataError(f"{where}: question must be 'cause' or 'effect', got {record['question']!r}")
             choices = [record["choice1"], record["choice2"]]
             context, question, label = record["premise"], _COPA_QUESTIONS[record["question"]], record["label"]
+            if not _is_int(label):
+                raise DataError(f"{where}: label must be an integer, got {label!r}")
         else:  # SIQA
             missing = [k for k in ("context", "question", "answerA", "answerB", "answerC") if k not in record]
             if missing:
@@ -242,13 +276,18 @@ def read_choices(path: str | Path, labels_path: str | Path | None = None) -> lis
             if labels is None:
                 if "label" not in record:
                     raise DataError(f"{where}: SIQA record without a label; pass the labels file")
-                label = int(record["label"]) - 1
+                if not re.fullmatch(r"[0-9]+", str(record["label"]).strip()):
+                    raise DataError(f"{where}: label {record['label']!r} is not a number 1..{len(choices)}")
+                label = int(str(record["label"]).strip()) - 1
             else:
                 lnum, text = labels[i]
-                if not text.isdigit():
+                if not re.fullmatch(r"[0-9]+", text):
                     raise DataError(f"{labels_path}:{lnum}: label {text!r} is not a number")
                 label = int(text) - 1
-        if not isinstance(label, int) or not 0 <= label < len(choices):
+        for text in (context, question, *choices):
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"{where}: premise/context, question and choices must be non-empty strings, got {text!r}")
+        if not _is_int(label) or not 0 <= label < len(choices):
             raise DataError(f"{where}: label {label!r} out of range for {len(choices)} choices")
         examples.append(ChoiceExample(context, question, choices, label, where))
     if not examples:

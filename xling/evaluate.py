@@ -9,12 +9,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from adapter_core import AdapterFormatError, Stack, atomic_write_json
+from adapter_core import AdapterFormatError, Stack, atomic_write_json, check_shapes
 
 from .adapter_io import load_madx_adapter
 from .attach import MadxHost
 from .tasks import TASKS
-from .train import HEAD_WEIGHTS, TASK_INFO, build_task_model
+from .train import HEAD_WEIGHTS, TASK_INFO, build_task_model, from_model_dir
 
 
 def read_task_info(task_adapter: str | Path) -> dict:
@@ -23,11 +23,19 @@ def read_task_info(task_adapter: str | Path) -> dict:
         raise AdapterFormatError(f"{path}: missing; is {task_adapter} a task adapter written by 'xling train-task'?")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise AdapterFormatError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise AdapterFormatError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
+    if not isinstance(info, dict):
+        raise AdapterFormatError(f"{path}: expected a JSON object")
     for key in ("task", "labels", "adapter_name"):
         if key not in info:
             raise AdapterFormatError(f"{path}: missing key {key!r}")
+    if not isinstance(info["task"], str) or info["task"] not in TASKS:
+        raise AdapterFormatError(f"{path}: unknown task {info['task']!r}; known: {', '.join(TASKS)}")
+    if not isinstance(info["labels"], list) or not info["labels"] or not all(isinstance(l, str) for l in info["labels"]):
+        raise AdapterFormatError(f"{path}: 'labels' must be a non-empty list of strings")
     return info
 
 
@@ -38,7 +46,7 @@ def evaluate_zero_shot(model_dir: str, task_adapter: str, language_adapter: str,
     info = read_task_info(task_adapter)
     module = TASKS[info["task"]]
     examples = module.read(data_file, labels_file)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = build_task_model(model_dir, info["task"], info["labels"])
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force)
@@ -48,9 +56,8 @@ def evaluate_zero_shot(model_dir: str, task_adapter: str, language_adapter: str,
         head = load_file(str(head_path))
     except (SafetensorError, OSError, ValueError) as err:
         raise AdapterFormatError(f"{head_path}: missing or corrupt prediction head ({err})") from None
-    expected = set(host.head_parameter_names())
-    if set(head) != expected:
-        raise AdapterFormatError(f"{head_path}: head tensors {sorted(head)} do not match the model's {sorted(expected)}")
+    state = model.state_dict()
+    check_shapes(head, {k: state[k] for k in host.head_parameter_names()}, str(head_path))
     model.load_state_dict(head, strict=False)
     host.set_active(Stack(lang, task))
     scores = module.evaluate(model, tokenizer, examples, info["labels"], lang=language if mlqa_normalisation else None,

@@ -119,3 +119,28 @@ def workspace(tmp_path_factory) -> dict:
     write_copa(data / "en.copa.jsonl", 24, 6)
     write_siqa(data / "siqa.jsonl", data / "siqa-labels.lst", 12, 7)
     return {"root": root, "model": model_dir, "data": data, "tokenizer": tokenizer}
+
+
+def _tree_digest(directory: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(directory).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def tree_digest():
+    """sha256 of every file under a directory (to check that training never writes the frozen base back)."""
+    return _tree_digest
+
+
+@pytest.fixture(scope="session")
+def en_language_adapter(workspace) -> Path:
+    """A small English language adapter, trained in-process with `xling train-lang` (2 steps)."""
+    from xling.cli import main
+
+    out = workspace["root"] / "reliability-lang-en"
+    assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "en", "--text",
+                 str(workspace["data"] / "en.txt"), "--output", str(out), "--max-steps", "2", "--batch-size", "8",
+                 "--cpu", "--save-steps", "2", "--learning-rate", "1e-3"]) == 0
+    return out / "adapter"
