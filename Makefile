@@ -28,7 +28,7 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 demo: install
-	$(BIN)/python -m demo
+	bash recipes/demo.sh
 
 bench: install
 	$(BIN)/python -m bench

@@ -16,6 +16,7 @@ Examples::
     data-prep mono --kind wiki --input extracted/ --lang de --out data/mono
     data-prep mono-gettext --gettext-dir data/gettext --langs en,de,fr --out data/mono
     data-prep spm-bin --raw-dir data/gettext --out data/gettext-bin --vocab-size 8000
+    data-prep tagging --gettext-dir data/gettext --langs en,de,ar --out data/tagging
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-fraction", type=float, default=0.03)
     g.add_argument("--max-valid", type=int, default=0, help="cap per direction (0: no cap)")
     g.add_argument("--max-test", type=int, default=0, help="cap per direction (0: no cap)")
+    g.add_argument("--max-train", type=int, default=0, help="training pairs per direction, a hash-ordered subset (0: all)")
     g.add_argument("--holdout-catalogs", type=_csv, default=(), help="catalogs sent whole to test, e.g. coreutils")
     g.add_argument("--no-multiway", action="store_true", help="skip the test.<a>-<b> zero-shot sets")
     g.add_argument("--max-chars", type=int, default=300)
@@ -101,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--character-coverage", type=float, default=0.9995)
     s.add_argument("--max-lines-per-lang", type=int, default=100000)
     s.add_argument("--workers", type=int, default=1)
+
+    tg = sub.add_parser("tagging", help="option/placeholder tagging task (PAN-X layout) from a gettext directory")
+    tg.add_argument("--gettext-dir", required=True, type=Path)
+    tg.add_argument("--langs", type=_csv, required=True)
+    tg.add_argument("--out", required=True, type=Path)
+    tg.add_argument("--max-train", type=int, default=2000)
+    tg.add_argument("--max-test", type=int, default=400)
     return parser
 
 
@@ -109,7 +118,7 @@ def run(args: argparse.Namespace) -> dict:
         from .gettext_catalogs import GettextConfig, prepare
         config = GettextConfig(locale_root=args.locale_root, langs=args.langs, top=args.top,
                                valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
-                               max_valid=args.max_valid, max_test=args.max_test,
+                               max_valid=args.max_valid, max_test=args.max_test, max_train=args.max_train,
                                holdout_catalogs=args.holdout_catalogs, multiway=not args.no_multiway,
                                max_chars=args.max_chars, count_all=not args.selected_only)
         report = prepare(config, args.out)
@@ -138,6 +147,9 @@ def run(args: argparse.Namespace) -> dict:
                                    character_coverage=args.character_coverage,
                                    max_lines_per_lang=args.max_lines_per_lang, workers=args.workers)
         return prepare(args.raw_dir, args.out, config)
+    if args.command == "tagging":
+        from .gettext_tagging import prepare
+        return prepare(args.gettext_dir, list(args.langs), args.out, args.max_train, args.max_test)
     raise AssertionError(args.command)
 
 

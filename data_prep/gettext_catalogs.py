@@ -67,6 +67,9 @@ class GettextConfig:
     # the rest of those sources are dropped, never moved into train
     max_valid: int = 0
     max_test: int = 0
+    # keep at most this many training pairs per direction (0: all), taken in
+    # hash order, i.e. a random subset that is the same on every machine
+    max_train: int = 0
     # catalogs (file stems, e.g. "coreutils") whose strings all go to test
     holdout_catalogs: tuple[str, ...] = ()
     # write test.<a>-<b> multi-way sets for every pair of non-English languages
@@ -304,7 +307,7 @@ def language_splits(table: dict, splits: dict, config: GettextConfig) -> dict[st
             out["train"].extend((src, tgt) for tgt in table[src])
         else:
             out[split].append((src, table[src][0]))
-    for split, cap in (("valid", config.max_valid), ("test", config.max_test)):
+    for split, cap in (("train", config.max_train), ("valid", config.max_valid), ("test", config.max_test)):
         if cap:
             out[split] = out[split][:cap]
     return out

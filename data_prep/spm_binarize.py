@@ -151,17 +151,21 @@ def run_fairseq_preprocess(arguments: list[str], what: str) -> None:
     from fairseq_cli import preprocess
 
     logger.info("fairseq-preprocess %s", " ".join(arguments))
-    root = logging.getLogger()
-    handlers = list(root.handlers)
+    # preprocess.main adds a FileHandler (its destdir/preprocess.log) to its own
+    # logger on every call; remove it afterwards, or the next pair's messages
+    # would be appended to this pair's log after it was moved into place.
+    loggers = [logging.getLogger(), logging.getLogger("fairseq_cli.preprocess")]
+    before = [list(lg.handlers) for lg in loggers]
     try:
         preprocess.main(options.get_preprocessing_parser().parse_args(arguments))
     except (SystemExit, Exception) as err:  # fairseq reports bad input by asserting or exiting
         raise DataPrepError(f"fairseq-preprocess failed for {what}: {type(err).__name__}: {err}") from None
     finally:
-        for handler in root.handlers[:]:
-            if handler not in handlers:  # preprocess.main adds a file handler per run
-                root.removeHandler(handler)
-                handler.close()
+        for lg, handlers in zip(loggers, before):
+            for handler in lg.handlers[:]:
+                if handler not in handlers:
+                    lg.removeHandler(handler)
+                    handler.close()
 
 
 def binarize_pair(a: str, b: str, splits: dict, out_dir: Path, workers: int, manifest: Manifest) -> None:

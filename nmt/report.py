@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
 from adapter_core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+logger = logging.getLogger("nmt.report")
 
 COPY_SYSTEM = "copy"
 GENERATE_NAME = re.compile(r"^generate-([A-Za-z0-9_@]+)-([A-Za-z0-9_@]+)\.txt$")
@@ -102,13 +105,19 @@ def load_direction(path: Path, src: str, tgt: str, raw_dir: Path | None) -> dict
         if ids and ids[-1] >= len(sides[tgt]):
             raise ReportError(f"{path}: sample id {ids[-1]} but {_raw_side(raw_dir, src, tgt, tgt)} "
                               f"has {len(sides[tgt])} lines")
-        refs, sources = [sides[tgt][i] for i in ids], [sides[src][i] for i in ids]
+        # Score the whole test set: a sentence fairseq-generate skipped counts as an
+        # empty hypothesis (and is counted), so systems are compared on the same segments.
+        missing = [i for i in range(len(sides[tgt])) if i not in hyps]
+        ids = list(range(len(sides[tgt])))
+        hyps = {**{i: "" for i in missing}, **hyps}
+        return {"hyp": [LANG_TAG.sub("", hyps[i]) for i in ids], "ref": sides[tgt], "src": sides[src],
+                "missing": missing}
     else:
         missing = [i for i in ids if i not in found["T"]]
         if missing:
             raise ReportError(f"{path}: no T- (reference) line for sample(s) {missing[:5]}; pass --raw-dir")
         refs, sources = [found["T"][i] for i in ids], [found["S"].get(i, "") for i in ids]
-    return {"hyp": [LANG_TAG.sub("", hyps[i]) for i in ids], "ref": refs, "src": sources}
+    return {"hyp": [LANG_TAG.sub("", hyps[i]) for i in ids], "ref": refs, "src": sources, "missing": []}
 
 
 def _target_tokenizer(tgt: str) -> str:
@@ -197,7 +206,11 @@ def build_report(systems: dict[str, dict[str, Path]], out_dir: Path, raw_dir: Pa
             hyp_path = out_dir / "hyp" / name / f"{direction}.txt"
             atomic_write_text(hyp_path, "".join(line + "\n" for line in data["hyp"]))
             entry = score(data["hyp"], data["ref"], tgt, splitter)
-            entry.update(generate_output=str(path), hyp=str(hyp_path), **(meta or {}).get(name, {}))
+            entry.update(generate_output=str(path), hyp=str(hyp_path), missing_hypotheses=len(data["missing"]),
+                         **(meta or {}).get(name, {}))
+            if data["missing"]:
+                logger.warning("%s: fairseq-generate skipped %d of %d test sentences (ids %s); they count as empty",
+                               path, len(data["missing"]), len(data["ref"]), data["missing"][:5])
             report.setdefault(name, {})[direction] = entry
     for direction, data in sorted(references.items()):
         src, tgt = _split_direction(direction)

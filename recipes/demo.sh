@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# make demo: the whole story on real parallel text found on this machine.
+#
+#   1. gettext catalogs (/usr/share/locale) -> en<->xx parallel text, SentencePiece, fairseq binaries
+#   2. a small multilingual base (fairseq transformer, translation_multi_simple_epoch) on en<->xx
+#   3. Bapna & Firat (2019) pair adapters for one pair, against the base and full fine-tuning
+#   4. Philip et al. (2020) monolingual adapters, evaluated on zero-shot xx->yy directions
+#   5. MAD-X (Pfeiffer et al., 2020) smoke run on a tiny XLM-R-shaped model pretrained here
+#   6. reports/demo/: nmt.json, xling.json, Markdown and PNGs
+#
+# Every step skips work already done, so a re-run after an interruption picks up
+# where it stopped.  Training steps run for a fixed wall-clock budget (minutes,
+# below), so the demo takes about the same time on any machine; the scores are
+# what that budget buys on it.  Variables (defaults in brackets):
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${BIN:-$ROOT/.venv/bin}"                          # [.venv/bin] where the console scripts are
+WORK="${DEMO_WORK:-$ROOT/work/demo}"                     # [work/demo] data and checkpoints
+REPORT="${DEMO_REPORT:-$ROOT/reports/demo}"              # [reports/demo] what a person reads
+LANGS="${DEMO_LANGS:-de,fr,es,sv,uk,ar}"                 # [de,fr,es,sv,uk,ar] ar has far fewer strings
+PAIR="${DEMO_PAIR:-en-ar}"                               # [en-ar] the pair for pair adapters vs full fine-tuning
+ZERO_SHOT="${DEMO_ZERO_SHOT:-de-fr,fr-de,es-sv,uk-es}"   # [de-fr,fr-de,es-sv,uk-es] never trained directions
+BASE_MINUTES="${DEMO_BASE_MINUTES:-4}"                   # [4] base training budget
+ADAPTER_UPDATES="${DEMO_ADAPTER_UPDATES:-150}"           # [150] updates of each adapter / fine-tuning run
+XLING_MINUTES="${DEMO_XLING_MINUTES:-1.5}"               # [1.5] tiny XLM-R pretraining
+MAX_TRAIN="${DEMO_MAX_TRAIN:-20000}"                     # [20000] training pairs per direction
+TEST_SIZE="${DEMO_TEST_SIZE:-200}"                       # [200] test sentences per direction
+THREADS="${DEMO_THREADS:-$(nproc)}"                      # [all cores]
+export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+export PYTHONWARNINGS="ignore"
+
+RAW="$WORK/raw"; DATA="$WORK/bin"; CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
+USER_DIR="$("$BIN/nmt-user-dir")"
+mkdir -p "$WORK" "$REPORT" "$CKPT" "$GEN"
+say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
+hours() { python3 -c "print($1 / 60)"; }
+
+# ---------------------------------------------------------------- 1. data
+say "1/6 gettext catalogs -> parallel text ($LANGS)"
+"$BIN/data-prep" gettext --out "$RAW" --langs "$LANGS" --selected-only --max-train "$MAX_TRAIN" \
+  --max-valid 200 --max-test "$TEST_SIZE" > "$WORK/gettext.json"
+cp "$RAW/gettext_counts.md" "$REPORT/gettext_counts.md"
+say "SentencePiece + fairseq binarisation"
+"$BIN/data-prep" spm-bin --raw-dir "$RAW" --out "$DATA" --vocab-size 4000 --max-lines-per-lang 8000 \
+  --workers "$THREADS" > "$WORK/spm.json" 2> "$WORK/spm.log" || { tail -20 "$WORK/spm.log" >&2; exit 1; }
+LANG_LIST="$(cat "$DATA/langs.txt")"
+EN_XX="$(cat "$DATA/lang_pairs.txt")"
+XX_EN="$(echo "$EN_XX" | tr ',' '\n' | awk -F- '{print $2"-"$1}' | paste -sd, -)"
+SUPERVISED="$EN_XX,$XX_EN"
+
+SHAPE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 128 --decoder-embed-dim 128
+       --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --encoder-attention-heads 4
+       --decoder-attention-heads 4 --share-all-embeddings)
+MULTI=(--langs "$LANG_LIST" --encoder-langtok tgt --sampling-method temperature --sampling-temperature 1.5)
+TRAIN=(--optimizer adam --adam-betas '(0.9,0.98)' --lr-scheduler inverse_sqrt --criterion label_smoothed_cross_entropy
+       --label-smoothing 0.1 --dropout 0.1 --max-tokens 2048 --no-epoch-checkpoints
+       --log-format simple --log-interval 25 --num-workers 0 --seed 1 --disable-validation
+       --save-interval-updates 200 --keep-interval-updates 1)
+DEVICE=()
+"$BIN/python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' || DEVICE=(--cpu)
+TRAIN+=("${DEVICE[@]}")
+
+# fairseq checkpoints hold argparse.Namespace objects: torch >= 2.6 loads them only with the
+# plugin's safe-globals list, so every fairseq command below loads the plugin (--user-dir).
+train() { # name args...: fairseq-train unless that run finished already (an interrupted one resumes)
+  local name=$1; shift
+  if [ -f "$CKPT/$name/checkpoint_last.pt" ] && [ -f "$CKPT/$name/done" ]; then echo "$name: done already"; return; fi
+  "$BIN/fairseq-train" "$DATA/bin" --user-dir "$USER_DIR" --save-dir "$CKPT/$name" "$@" \
+    2>&1 | tee "$CKPT/$name.log" | grep -E "train_inner|num. shared|trainable parameters|done training" || true
+  [ -f "$CKPT/$name/checkpoint_last.pt" ] || { echo "training $name failed: see $CKPT/$name.log" >&2; exit 1; }
+  touch "$CKPT/$name/done"
+}
+
+# ---------------------------------------------------------------- 2. base
+say "2/6 multilingual base on $SUPERVISED (${BASE_MINUTES} min)"
+train base --stop-time-hours "$(hours "$BASE_MINUTES")" --task translation_multi_simple_epoch --lang-pairs "$SUPERVISED" "${MULTI[@]}" \
+  --arch transformer "${SHAPE[@]}" "${TRAIN[@]}" --lr 2e-3 --warmup-updates 300
+
+# ---------------------------------------------------------------- 3. pair adapters vs full fine-tuning
+# Fine-tuning runs stop after a number of updates, not a time budget: fairseq's
+# --stop-time-hours would count the base's training time too (--finetune-from-model keeps it).
+say "3/6 Bapna & Firat pair adapter for $PAIR, and full fine-tuning of the same base ($ADAPTER_UPDATES updates each)"
+ADAPTER_COMMON=(--task adapter_translation --enable-lang-ids "${MULTI[@]}"
+                --arch adapter_transformer "${SHAPE[@]}" --finetune-from-model "$CKPT/base/checkpoint_last.pt")
+train pair_adapter --max-update "$ADAPTER_UPDATES" "${ADAPTER_COMMON[@]}" --lang-pairs "$PAIR" --adapters-by pair \
+  --adapter-dim 64 "${TRAIN[@]}" --lr 1e-3 --warmup-updates 50
+train full_finetune --max-update "$ADAPTER_UPDATES" --task translation_multi_simple_epoch --lang-pairs "$PAIR" "${MULTI[@]}" \
+  --arch transformer "${SHAPE[@]}" --finetune-from-model "$CKPT/base/checkpoint_last.pt" \
+  "${TRAIN[@]}" --lr 5e-4 --warmup-updates 50
+
+# ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
+say "4/6 Philip et al. monolingual adapters on $SUPERVISED ($((2 * ADAPTER_UPDATES)) updates)"
+train lang_adapters --max-update "$((2 * ADAPTER_UPDATES))" "${ADAPTER_COMMON[@]}" --lang-pairs "$SUPERVISED" --adapters-by lang \
+  --adapter-dim 64 "${TRAIN[@]}" --lr 1e-3 --warmup-updates 50
+
+say "generation (beam 5): supervised en->xx, $PAIR, and zero-shot $ZERO_SHOT"
+generate() { # system checkpoint direction task-args...
+  local system=$1 checkpoint=$2 direction=$3; shift 3
+  local out="$GEN/$system/generate-$direction.txt"
+  [ -s "$out" ] && return
+  mkdir -p "$GEN/$system"
+  "$BIN/fairseq-generate" "$DATA/bin" --user-dir "$USER_DIR" --path "$checkpoint" --gen-subset test -s "${direction%-*}" -t "${direction#*-}" \
+    --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 --remove-bpe sentencepiece --num-workers 0 "$@" > "$out.tmp" 2> "$out.log"
+  mv "$out.tmp" "$out"
+}
+ALL_EVAL="$EN_XX,$ZERO_SHOT"
+for direction in ${ALL_EVAL//,/ }; do
+  generate base "$CKPT/base/checkpoint_last.pt" "$direction" --task translation_multi_simple_epoch \
+    --lang-pairs "$ALL_EVAL" "${MULTI[@]}" "${DEVICE[@]}"
+  generate lang_adapters "$CKPT/lang_adapters/checkpoint_last.pt" "$direction" \
+    --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL" "${MULTI[@]}" "${DEVICE[@]}"
+done
+for system in pair_adapter full_finetune; do
+  task=(--task translation_multi_simple_epoch)
+  [ "$system" = pair_adapter ] && task=(--task adapter_translation --enable-lang-ids)
+  generate "$system" "$CKPT/$system/checkpoint_last.pt" "$PAIR" "${task[@]}" --lang-pairs "$PAIR" "${MULTI[@]}" \
+    "${DEVICE[@]}"
+done
+
+say "5/6 BLEU report"
+"$BIN/python" -m nmt.report_spec --checkpoints "$CKPT" --generate "$GEN" --out "$WORK/nmt_spec.json"
+"$BIN/nmt-report" --spec "$WORK/nmt_spec.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --out "$REPORT"
+
+# ---------------------------------------------------------------- 5. MAD-X smoke run
+say "6/6 MAD-X smoke run: tiny XLM-R-shaped model pretrained ${XLING_MINUTES} min on the catalogs' text"
+X="$WORK/xling"; mkdir -p "$X"
+"$BIN/data-prep" mono-gettext --gettext-dir "$RAW" --langs en,de,ar --out "$X/mono" > /dev/null
+"$BIN/data-prep" tagging --gettext-dir "$RAW" --langs de,ar --out "$X/tagging" > /dev/null
+"$BIN/python" -m xling.tiny_model --text "$X/mono/train.en" "$X/mono/train.de" "$X/mono/train.ar" \
+  --out "$X/tiny-xlmr" --max-minutes "$XLING_MINUTES" --max-lines-per-file 10000 --vocab-size 3000
+for lang in en de ar; do
+  [ -f "$X/lang-$lang/adapter/adapter_config.json" ] || \
+    "$BIN/xling" train-lang --model "$X/tiny-xlmr" --lang "$lang" --text "$X/mono/train.$lang" \
+      --output "$X/lang-$lang" --max-steps 150 --batch-size 32 --learning-rate 1e-3 --max-length 64
+done
+[ -f "$X/task-tagging/adapter/adapter_config.json" ] || \
+  "$BIN/xling" train-task --task ner --model "$X/tiny-xlmr" --lang-adapter "$X/lang-en/adapter" \
+    --train "$X/tagging/train.en.panx" --output "$X/task-tagging" --max-steps 200 --batch-size 32 \
+    --learning-rate 1e-3 --max-length 64
+for lang in en de ar; do
+  "$BIN/xling" eval --model "$X/tiny-xlmr" --task-adapter "$X/task-tagging/adapter" \
+    --lang-adapter "$X/lang-$lang/adapter" --lang "$lang" --data "$X/tagging/test.$lang.panx" \
+    --output "$X/results/tagging-$lang.json"
+done
+"$BIN/xling" report "$X"/results/*.json --output-dir "$REPORT/xling" --source-language en
+cp "$REPORT/xling/report.json" "$REPORT/xling.json"
+
+say "done: $REPORT/nmt.md, $REPORT/xling/report.md"
