@@ -11,13 +11,16 @@ it was trained on.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import torch
 
-from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, fingerprint_model, load_adapter,
-                          save_adapter)
+from adapter_core import (AdapterConfig, AdapterFormatError, build_adapter, check_shapes, fingerprint_model,
+                          load_adapter, save_adapter)
 
 logger = logging.getLogger(__name__)
 
@@ -36,25 +39,60 @@ def adapter_tensors(model, key: str) -> dict[str, torch.Tensor]:
 
 
 def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = None) -> list[Path]:
-    """Write one directory per adapter key under ``out_dir``; returns their paths."""
+    """Write one directory per adapter key under ``out_dir``; returns their paths.
+
+    All directories are first written into a temporary directory next to
+    ``out_dir`` and then renamed into place, so a failure leaves no partial
+    adapter behind (an existing ``out_dir/<key>`` is replaced only once its
+    new version is complete).
+    """
     available = sorted(set(model.adapter_keys("encoder")) | set(model.adapter_keys("decoder")))
     chosen = list(keys) if keys else available
     unknown = [k for k in chosen if k not in available]
     if unknown:
-        raise KeyError(f"no adapter {', '.join(map(repr, unknown))} in the checkpoint; it has: {', '.join(available)}")
+        raise KeyError(f"no adapter {', '.join(map(repr, unknown))} in the checkpoint; it has: "
+                       f"{', '.join(available) or '(none)'}")
     fingerprint = fingerprint_model(model)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        for key in chosen:
+            _export_one(model, key, staging / key, fingerprint)
+        written = _move_into_place(staging, out_dir, chosen)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for key, path in zip(chosen, written):
+        logger.info("exported adapter %s to %s", key, path)
+    return written
+
+
+def _export_one(model, key: str, directory: Path, fingerprint: str) -> Path:
+    tensors = adapter_tensors(model, key)
+    sides = {side: sorted(int(name.split(".")[2]) for name in tensors
+                          if name.startswith(side + ".") and name.endswith("down.weight")) for side in SIDES}
+    config = next(bank.adapters[key].config for side in SIDES
+                  for _, bank in model.adapter_banks(side) if key in bank.adapters)
+    metadata = {"host": "nmt/fairseq", "adapters_by": model.args.adapters_by,
+                "sides": [s for s in SIDES if sides[s]], "encoder_layers": sides["encoder"],
+                "decoder_layers": sides["decoder"], "key": key}
+    return save_adapter(directory, tensors, config, fingerprint, name=key, metadata=metadata)
+
+
+def _move_into_place(staging: Path, out_dir: Path, keys: list[str]) -> list[Path]:
+    """Rename the finished directories from ``staging`` into ``out_dir`` (one rename each)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for key in chosen:
-        tensors = adapter_tensors(model, key)
-        sides = {side: sorted(int(name.split(".")[2]) for name in tensors
-                              if name.startswith(side + ".") and name.endswith("down.weight")) for side in SIDES}
-        config = next(bank.adapters[key].config for side in SIDES
-                      for _, bank in model.adapter_banks(side) if key in bank.adapters)
-        metadata = {"host": "nmt/fairseq", "adapters_by": model.args.adapters_by,
-                    "sides": [s for s in SIDES if sides[s]], "encoder_layers": sides["encoder"],
-                    "decoder_layers": sides["decoder"], "key": key}
-        written.append(save_adapter(Path(out_dir) / key, tensors, config, fingerprint, name=key, metadata=metadata))
-        logger.info("exported adapter %s (%d tensors) to %s", key, len(tensors), written[-1])
+    for key in keys:
+        target = out_dir / key
+        if target.exists():  # replace an older export: move it aside, rename the new one in, then delete it
+            old = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".old", dir=out_dir))
+            os.replace(target, old / key)
+            os.replace(staging / key, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging / key, target)
+        written.append(target)
     return written
 
 
@@ -63,46 +101,75 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
 
     Refuses an adapter trained on another base unless ``force``; tensors that
     do not fit raise an error naming both shapes.  An adapter whose key the
-    model lacks is added to every layer its metadata names.
+    model lacks is added to every layer its metadata names.  Every check runs
+    before the model is changed (new modules are first built on the ``meta``
+    device), and every problem with the files is an ``AdapterFormatError`` or
+    a ``FingerprintMismatchError`` naming the directory.
     """
     fingerprint = fingerprint_model(model)
     loaded = []
     for directory in directories:
         saved = load_adapter(directory, expected_fingerprint=fingerprint, force=force)
         key = saved.name or Path(directory).name
+        if not key or "." in key:
+            raise AdapterFormatError(f"{directory}: adapter name {key!r} must be non-empty and contain no '.'")
         expected: dict[str, torch.Tensor] = {}
-        targets = {}
+        plan = []  # (bank, layer prefix, existing module or None)
         for side in SIDES:
             banks = dict(model.adapter_banks(side))
-            for index in saved.metadata.get(f"{side}_layers", []):
+            for index in _layer_list(saved.metadata, side, directory):
                 if index not in banks:
                     raise AdapterFormatError(f"{directory}: adapter {key!r} has {side} layer {index}, but the model "
                                              f"carries {side} adapters on layers {sorted(banks) or 'none'}")
                 bank = banks[index]
                 existing = bank.adapters[key] if key in bank.adapters else None
-                if existing is not None and existing.config == saved.config:
-                    module = existing
-                else:  # a new key, or one whose saved config (e.g. --adapter-dim) differs: the directory wins
-                    module = _new_module(bank, key, saved.config)
-                targets[(side, index)] = module
-                for name, tensor in module.state_dict().items():
-                    expected[f"{side}.layers.{index}.{name}"] = tensor
+                if existing is None or existing.config != saved.config:
+                    existing = None  # a new key, or another config (e.g. --adapter-dim): the directory wins
+                reference = existing if existing is not None else _shape_only_module(bank, key, saved.config, directory)
+                prefix = f"{side}.layers.{index}."
+                plan.append((bank, prefix, existing))
+                for name, tensor in reference.state_dict().items():
+                    expected[prefix + name] = tensor
         check_shapes(saved.tensors, expected, where=str(directory))
-        for (side, index), module in targets.items():
-            prefix = f"{side}.layers.{index}."
+        for name, tensor in saved.tensors.items():
+            if not torch.is_floating_point(tensor):
+                raise AdapterFormatError(f"{directory}: tensor {name} has dtype {tensor.dtype}; "
+                                         "adapter tensors are floating point")
+        device = next(model.parameters()).device
+        for bank, prefix, module in plan:
+            if module is None:
+                module = _new_module(bank, key, saved.config)
             state = {name[len(prefix):]: t for name, t in saved.tensors.items() if name.startswith(prefix)}
             module.load_state_dict(state, strict=True)
-            module.to(next(model.parameters()).device)
+            module.to(device)
         loaded.append(key)
         logger.info("loaded adapter %s from %s", key, directory)
     return loaded
 
 
-def _new_module(bank, key: str, config: AdapterConfig):
-    """Add adapter ``key`` to ``bank``; a hidden size that does not fit names both sizes."""
+def _layer_list(metadata: dict, side: str, directory) -> list[int]:
+    """The ``{side}_layers`` metadata entry: a JSON list of layer indices."""
+    layers = metadata.get(f"{side}_layers", [])
+    if not isinstance(layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
+        raise AdapterFormatError(f"{directory}: metadata '{side}_layers' must be a list of layer indices, "
+                                 f"got {layers!r:.80}")
+    return layers
+
+
+def _shape_only_module(bank, key: str, config: AdapterConfig, directory):
+    """The module ``config`` describes, on the meta device (shapes only, no memory), or a clear error."""
     if config.hidden_dim != bank.config.hidden_dim:
-        raise AdapterFormatError(f"adapter {key!r} has hidden size {config.hidden_dim}, "
+        raise AdapterFormatError(f"{directory}: adapter {key!r} has hidden size {config.hidden_dim}, "
                                  f"the model's layers {bank.config.hidden_dim}")
+    try:
+        with torch.device("meta"):
+            return build_adapter(config)
+    except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as err:
+        raise AdapterFormatError(f"{directory}: its adapter config cannot be built: {err}") from None
+
+
+def _new_module(bank, key: str, config: AdapterConfig):
+    """Add adapter ``key`` to ``bank`` (replacing one of the same name), frozen until training asks otherwise."""
     if key in bank.adapters:
         del bank.adapters[key]
     module = bank.add(key, config)
