@@ -141,6 +141,17 @@ def save_adapter(
     return directory
 
 
+def read_json(path: str | os.PathLike, error: type[Exception] = AdapterFormatError) -> Any:
+    """Parse a JSON file; bad bytes or syntax raise ``error`` naming the file, line and column."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise error(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+
+
 def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
     """The parsed ``adapter_config.json``, with a clear error when it is missing or broken."""
     path = Path(directory) / CONFIG_NAME
@@ -148,12 +159,7 @@ def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"adapter directory not found: {directory}")
     if not path.is_file():
         raise AdapterFormatError(f"{path}: missing; an adapter directory holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise AdapterFormatError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise AdapterFormatError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    document = read_json(path)
     required = ("config", "base_fingerprint")
     if not isinstance(document, dict) or any(k not in document for k in required):
         raise AdapterFormatError(f"{path}: not an adapter config; expected the keys {', '.join(required)}")

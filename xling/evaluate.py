@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -10,6 +9,7 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from adapter_core import AdapterFormatError, Stack, atomic_write_json, check_shapes
+from adapter_core.io import read_json
 
 from .adapter_io import load_madx_adapter
 from .attach import MadxHost
@@ -21,12 +21,7 @@ def read_task_info(task_adapter: str | Path) -> dict:
     path = Path(task_adapter) / TASK_INFO
     if not path.is_file():
         raise AdapterFormatError(f"{path}: missing; is {task_adapter} a task adapter written by 'xling train-task'?")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise AdapterFormatError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise AdapterFormatError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
+    info = read_json(path)
     if not isinstance(info, dict):
         raise AdapterFormatError(f"{path}: expected a JSON object")
     for key in ("task", "labels", "adapter_name"):
