@@ -43,8 +43,11 @@ class TinyModelConfig:
     num_heads: int = 4
     # Feed-forward width (XLM-R base: 3072 = 4 x hidden).
     intermediate_size: int = 256
-    # Longest input in tokens, for pretraining and for the position table.
+    # Longest pretraining input in tokens.
     max_length: int = 64
+    # Rows of the position table, as in real XLM-R (512 tokens + 2 offset), so that
+    # later commands may use longer inputs than pretraining did.
+    max_position_embeddings: int = 514
     # Lines of text kept per input file for tokenizer training and pretraining.
     max_lines_per_file: int = 20000
     # Pretraining stops after this many optimizer steps ...
@@ -130,7 +133,7 @@ def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyMode
         model_config = XLMRobertaConfig(
             vocab_size=len(tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
             num_attention_heads=config.num_heads, intermediate_size=config.intermediate_size,
-            max_position_embeddings=config.max_length + 2, layer_norm_eps=1e-5,
+            max_position_embeddings=max(config.max_position_embeddings, config.max_length + 2), layer_norm_eps=1e-5,
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id)
         model = XLMRobertaForMaskedLM(model_config)

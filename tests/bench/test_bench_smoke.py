@@ -1,0 +1,43 @@
+"""Smoke test of the benchmark harness: toy shapes, one round, results.json's schema (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.__main__ import main
+from bench.harness import Result, check_target, write_results
+
+
+def test_quick_run_writes_the_results_schema(tmp_path):
+    output = tmp_path / "results.json"
+    assert main(["--quick", "--only", "P1,P4", "--device", "cpu", "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    assert {"P1", "P4"} <= set(results)
+    for key in ("P1", "P4"):
+        entry = results[key]
+        assert set(entry) >= {"value", "target", "met", "device", "measure", "details"}
+        assert isinstance(entry["value"], float) and entry["value"] > 0
+        assert isinstance(entry["met"], bool) and entry["met"] == check_target(entry["value"], entry["target"])
+        assert "1 torch thread" in entry["device"]
+    assert results["_run"]["quick"] is True and results["_run"]["threads"] == 1
+
+
+def test_results_merge_keeps_other_figures_and_skips_are_not_met(tmp_path):
+    path = tmp_path / "results.json"
+    write_results({"P1": Result(value=1.5, target=">= 1.4", met=True, device="cpu")}, path)
+    write_results({"P5": Result(value=None, target=">= 1.5", met=False, device="cpu", skipped="no venv")}, path)
+    results = json.loads(path.read_text())
+    assert results["P1"]["value"] == 1.5 and results["P5"]["value"] is None and results["P5"]["met"] is False
+
+
+@pytest.mark.parametrize("value,target,met", [(1.4, ">= 1.4", True), (1.39, ">= 1.4", False),
+                                              (0.6, "<= 0.6", True), (0.61, "<= 0.6", False)])
+def test_targets(value, target, met):
+    assert check_target(value, target) is met
+
+
+def test_unknown_benchmark_is_refused(capsys):
+    assert main(["--only", "P9"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
