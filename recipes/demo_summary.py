@@ -53,10 +53,10 @@ def xling_table(xling: dict) -> list[str]:
         metric = block.get("metric", "score")
         lines += [f"| language ({task}, {metric}) | mean | std | seeds |", "|---|---:|---:|---:|"]
         for lang, stats in block["languages"].items():
-            lines.append(f"| {lang} | {100 * stats['mean']:.1f} | {100 * stats['std']:.1f} | {stats['n']} |")
+            lines.append(f"| {lang} | {stats['mean']:.1f} | {stats['std']:.1f} | {stats['n']} |")
         if block.get("avg"):
             avg = block["avg"]
-            lines.append(f"| avg over targets | {100 * avg['mean']:.1f} | {100 * avg['std']:.1f} | {avg['n']} |")
+            lines.append(f"| avg over targets | {avg['mean']:.1f} | {avg['std']:.1f} | {avg['n']} |")
     return lines
 
 

@@ -1,10 +1,18 @@
 """xling.tiny_model: a small XLM-R-shaped model pretrained on local text, loadable by the xling commands."""
 
-import pytest
+import random
+
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from conftest import WORDS_EN, WORDS_SW, sentences
 from xling.tiny_model import TinyModelConfig, build_tiny_xlmr, main
+
+WORDS_EN = "the cat sat on a mat john lives in london and works for acme corp".split()
+WORDS_SW = "paka ameketi juu ya mkeka juma anaishi nairobi na anafanya kazi kwa kampuni".split()
+
+
+def sentences(words: list[str], n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) for _ in range(n)]
 
 
 def test_builds_a_loadable_model_and_tokenizer(tmp_path):
