@@ -268,6 +268,8 @@ def heatmap(report: dict, path: Path) -> None:
     import io
 
     import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search logs at DEBUG
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

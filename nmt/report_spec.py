@@ -32,7 +32,9 @@ def checkpoint_parameter_counts(path: str | Path) -> dict:
     model, cfg = state["model"], state.get("cfg") or {}
     seen, total, adapter = set(), 0, 0
     for name, tensor in model.items():
-        if not torch.is_floating_point(tensor) or tensor.untyped_storage().data_ptr() in seen:
+        # fairseq's ``version`` / ``_float_tensor`` buffers are bookkeeping, not parameters
+        if name.endswith(("version", "_float_tensor")) or not torch.is_floating_point(tensor) \
+                or tensor.untyped_storage().data_ptr() in seen:
             continue
         seen.add(tensor.untyped_storage().data_ptr())
         total += tensor.numel()

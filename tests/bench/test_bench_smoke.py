@@ -41,3 +41,11 @@ def test_targets(value, target, met):
 def test_unknown_benchmark_is_refused(capsys):
     assert main(["--only", "P9"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_quick_generation_soak_reports_memory_growth(tmp_path):
+    output = tmp_path / "results.json"
+    assert main(["--quick", "--only", "L1", "--device", "cpu", "--output", str(output)]) == 0
+    entry = json.loads(output.read_text())["L1"]
+    assert entry["details"]["sentences"] == 32 and entry["details"]["rss_end"] > 0
+    assert entry["target"] == "<= 0.05" and entry["value"] >= 0
