@@ -20,8 +20,8 @@ WORK="${DEMO_WORK:-$ROOT/work/demo}"                     # [work/demo] data and 
 REPORT="${DEMO_REPORT:-$ROOT/reports/demo}"              # [reports/demo] what a person reads
 LANGS="${DEMO_LANGS:-de,fr,es,sv,uk,ar}"                 # [de,fr,es,sv,uk,ar] ar has far fewer strings
 PAIR="${DEMO_PAIR:-en-ar}"                               # [en-ar] the pair for pair adapters vs full fine-tuning
-ZERO_SHOT="${DEMO_ZERO_SHOT:-de-fr,fr-de,es-sv,uk-es}"   # [de-fr,fr-de,es-sv,uk-es] never trained directions
-BASE_MINUTES="${DEMO_BASE_MINUTES:-5}"                   # [5] base training budget
+ZERO_SHOT="${DEMO_ZERO_SHOT:-de-fr,fr-de,uk-es}"         # [de-fr,fr-de,uk-es] never-trained directions
+BASE_MINUTES="${DEMO_BASE_MINUTES:-4.5}"                 # [4.5] base training budget
 ADAPTER_UPDATES="${DEMO_ADAPTER_UPDATES:-100}"           # [100] updates of each adapter / fine-tuning run
 XLING_MINUTES="${DEMO_XLING_MINUTES:-1.5}"               # [1.5] tiny XLM-R pretraining
 XLING_LANG_STEPS="${DEMO_XLING_LANG_STEPS:-80}"          # [80] MLM steps of each language adapter
@@ -106,10 +106,32 @@ say "MAD-X smoke run started beside the NMT part (log: $WORK/xling.log)"
 ( OMP_NUM_THREADS=$XLING_THREADS MKL_NUM_THREADS=$XLING_THREADS madx_smoke_run ) > "$WORK/xling.log" 2>&1 &
 XLING_PID=$!
 
+generate() { # system checkpoint direction task-args...: fairseq-generate unless its output exists
+  local system=$1 checkpoint=$2 direction=$3; shift 3
+  local out="$GEN/$system/generate-$direction.txt"
+  [ -s "$out" ] && return
+  mkdir -p "$GEN/$system"
+  "$BIN/fairseq-generate" "$DATA/bin" --user-dir "$USER_DIR" --path "$checkpoint" --gen-subset test \
+    -s "${direction%-*}" -t "${direction#*-}" --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 \
+    --remove-bpe sentencepiece --num-workers 0 "${DEVICE[@]}" "$@" > "$out.tmp" 2> "$out.log"
+  mv "$out.tmp" "$out"
+}
+ALL_EVAL="$EN_XX,$ZERO_SHOT"
+generate_all() { # system checkpoint task-args...: every supervised en->xx and zero-shot direction
+  local system=$1 checkpoint=$2; shift 2
+  for direction in ${ALL_EVAL//,/ }; do
+    generate "$system" "$checkpoint" "$direction" --lang-pairs "$ALL_EVAL" "${MULTI[@]}" "$@"
+  done
+}
+
 # ---------------------------------------------------------------- 2. base
 say "2/5 multilingual base on $SUPERVISED (${BASE_MINUTES} min)"
 train base --stop-time-hours "$(hours "$BASE_MINUTES")" --task translation_multi_simple_epoch --lang-pairs "$SUPERVISED" "${MULTI[@]}" \
   --arch transformer "${SHAPE[@]}" "${TRAIN[@]}" --lr 2e-3 --warmup-updates 300
+# The base's translations (beam 5) run on the second core while the adapters train.
+say "generation with the base (beam 5) started in the background: $ALL_EVAL"
+generate_all base "$CKPT/base/checkpoint_last.pt" --task translation_multi_simple_epoch > "$WORK/generate-base.log" 2>&1 &
+BASE_GEN_PID=$!
 
 # ---------------------------------------------------------------- 3. pair adapters vs full fine-tuning
 # Fine-tuning runs stop after a number of updates, not a time budget: fairseq's
@@ -124,33 +146,17 @@ train full_finetune --max-update "$ADAPTER_UPDATES" --task translation_multi_sim
   "${TRAIN[@]}" --lr 5e-4 --warmup-updates 50
 
 # ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
-say "4/5 Philip et al. monolingual adapters on $SUPERVISED ($((2 * ADAPTER_UPDATES)) updates)"
-train lang_adapters --max-update "$((2 * ADAPTER_UPDATES))" "${ADAPTER_COMMON[@]}" --lang-pairs "$SUPERVISED" --adapters-by lang \
+say "4/5 Philip et al. monolingual adapters on $SUPERVISED ($((3 * ADAPTER_UPDATES / 2)) updates)"
+train lang_adapters --max-update "$((3 * ADAPTER_UPDATES / 2))" "${ADAPTER_COMMON[@]}" --lang-pairs "$SUPERVISED" --adapters-by lang \
   --adapter-dim 64 "${TRAIN[@]}" --lr 1e-3 --warmup-updates 50
 
-say "generation (beam 5): supervised en->xx, $PAIR, and zero-shot $ZERO_SHOT"
-generate() { # system checkpoint direction task-args...
-  local system=$1 checkpoint=$2 direction=$3; shift 3
-  local out="$GEN/$system/generate-$direction.txt"
-  [ -s "$out" ] && return
-  mkdir -p "$GEN/$system"
-  "$BIN/fairseq-generate" "$DATA/bin" --user-dir "$USER_DIR" --path "$checkpoint" --gen-subset test -s "${direction%-*}" -t "${direction#*-}" \
-    --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 --remove-bpe sentencepiece --num-workers 0 "$@" > "$out.tmp" 2> "$out.log"
-  mv "$out.tmp" "$out"
-}
-ALL_EVAL="$EN_XX,$ZERO_SHOT"
-for direction in ${ALL_EVAL//,/ }; do
-  generate base "$CKPT/base/checkpoint_last.pt" "$direction" --task translation_multi_simple_epoch \
-    --lang-pairs "$ALL_EVAL" "${MULTI[@]}" "${DEVICE[@]}"
-  generate lang_adapters "$CKPT/lang_adapters/checkpoint_last.pt" "$direction" \
-    --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL" "${MULTI[@]}" "${DEVICE[@]}"
-done
-for system in pair_adapter full_finetune; do
-  task=(--task translation_multi_simple_epoch)
-  [ "$system" = pair_adapter ] && task=(--task adapter_translation --enable-lang-ids)
-  generate "$system" "$CKPT/$system/checkpoint_last.pt" "$PAIR" "${task[@]}" --lang-pairs "$PAIR" "${MULTI[@]}" \
-    "${DEVICE[@]}"
-done
+say "generation (beam 5): lang_adapters on $ALL_EVAL; pair_adapter and full_finetune on $PAIR"
+generate_all lang_adapters "$CKPT/lang_adapters/checkpoint_last.pt" --task adapter_translation --enable-lang-ids
+generate pair_adapter "$CKPT/pair_adapter/checkpoint_last.pt" "$PAIR" --task adapter_translation --enable-lang-ids \
+  --lang-pairs "$PAIR" "${MULTI[@]}"
+generate full_finetune "$CKPT/full_finetune/checkpoint_last.pt" "$PAIR" --task translation_multi_simple_epoch \
+  --lang-pairs "$PAIR" "${MULTI[@]}"
+wait "$BASE_GEN_PID" || { tail -20 "$WORK/generate-base.log" >&2; echo "generation with the base failed" >&2; exit 1; }
 
 say "BLEU report"
 "$BIN/python" -m nmt.report_spec --checkpoints "$CKPT" --generate "$GEN" --out "$WORK/nmt_spec.json"
