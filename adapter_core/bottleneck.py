@@ -48,7 +48,28 @@ def init_linear(linear: nn.Linear, scheme: str) -> None:
         nn.init.zeros_(linear.bias)
 
 
-class BottleneckAdapter(AdapterModule):
+class ResidualBottleneck(AdapterModule):
+    """``residual + up(act(down(LN?(x))))``: the computation every bottleneck-shaped adapter shares.
+
+    Subclasses build ``layer_norm`` (or None), ``down``, ``activation`` and ``up``.
+    """
+
+    layer_norm: nn.Module | None
+    down: nn.Module
+    activation: nn.Module
+    up: nn.Module
+
+    def delta(self, x: torch.Tensor) -> torch.Tensor:
+        """The adapter's contribution, without the residual."""
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        return self.up(self.activation(self.down(x)))
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        return (x if residual is None else residual) + self.delta(x)
+
+
+class BottleneckAdapter(ResidualBottleneck):
     """A bottleneck adapter: ``residual + up(act(down(LN?(x))))``.
 
     Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP",
@@ -81,15 +102,6 @@ class BottleneckAdapter(AdapterModule):
         init_linear(self.up, "zero" if scheme == "zero_up" else scheme)
         if self.layer_norm is not None:
             self.layer_norm.reset_parameters()
-
-    def delta(self, x: torch.Tensor) -> torch.Tensor:
-        """The adapter's contribution, without the residual."""
-        if self.layer_norm is not None:
-            x = self.layer_norm(x)
-        return self.up(self.activation(self.down(x)))
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        return (x if residual is None else residual) + self.delta(x)
 
     @staticmethod
     def expected_parameter_count(hidden_dim: int, bottleneck_dim: int, input_layer_norm: bool) -> int:

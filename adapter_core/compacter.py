@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from .bottleneck import AdapterModule, build_activation
+from .bottleneck import AdapterModule, ResidualBottleneck, build_activation
 from .config import AdapterConfig
 from .registry import register_adapter_kind
 
@@ -91,7 +91,7 @@ class PHMLinear(nn.Module):
         return nn.functional.linear(x, self.weight(), self.bias)
 
 
-class CompacterAdapter(AdapterModule):
+class CompacterAdapter(ResidualBottleneck):
     """A Compacter adapter: ``residual + up(act(down(x)))`` with PHM projections.
 
     Karimi Mahabadi et al. (2021), "Compacter: Efficient Low-Rank Hypercomplex
@@ -125,14 +125,6 @@ class CompacterAdapter(AdapterModule):
         self.phm_rule = rule if owner else None
         self.down.use_rule(rule)
         self.up.use_rule(rule)
-
-    def delta(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layer_norm is not None:
-            x = self.layer_norm(x)
-        return self.up(self.activation(self.down(x)))
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        return (x if residual is None else residual) + self.delta(x)
 
     @staticmethod
     def expected_parameter_count(hidden_dim: int, bottleneck_dim: int, rank: int = 1, input_layer_norm: bool = False) -> int:
