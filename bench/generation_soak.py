@@ -6,7 +6,9 @@ to another of the 8 pairs, through the task's ``inference_step`` and fairseq's
 beam search, as ``fairseq-generate`` does.  After each batch the process's
 resident memory is read; the figure is the growth of RSS from the end of the
 warm-up batches to the end of the run, as a fraction of the RSS after warm-up
-(target: at most 5%, i.e. flat).  A leak per batch (adapters copied per
+(target: at most 5%, i.e. flat), each side the median of a window of batches
+(the allocator's RSS moves up and down by ~20% from batch to batch, so single
+readings would measure that noise).  A leak per batch (adapters copied per
 sample, caches kept across batches) would show as steady growth.
 
     python -m bench --only L1              # 10,000 sentences (about 5 minutes on one CPU thread)
@@ -14,6 +16,7 @@ sample, caches kept across batches) would show as steady growth.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -35,6 +38,8 @@ class SoakConfig:
     batch: int = 125
     # Batches run before the reference memory reading.
     warmup_batches: int = 5
+    # Batches in each median window (after warm-up, and at the end).
+    window: int = 10
     # Model shape: small enough to translate 10,000 sentences in minutes on a CPU.
     shape: NmtShape = None  # type: ignore[assignment]
 
@@ -44,7 +49,7 @@ class SoakConfig:
                                   length=20, gen_sentences=self.batch, gen_length=20, beam=5)
 
 
-QUICK_SOAK = SoakConfig(sentences=32, batch=8, warmup_batches=1,
+QUICK_SOAK = SoakConfig(sentences=32, batch=8, warmup_batches=1, window=1,
                         shape=NmtShape(layers=1, dim=32, ffn=64, heads=2, vocab=200, adapter_dim=8, length=6,
                                        gen_sentences=8, gen_length=4, beam=2))
 
@@ -86,13 +91,15 @@ def bench_soak(settings: RunSettings, config: SoakConfig, device: torch.device) 
                 if index % max(1, batches // 10) == 0:
                     log(f"L1: batch {index + 1}/{batches}, {translated} sentences, RSS {readings[-1] / 2**20:.0f} MiB")
         seconds = time.perf_counter() - started
-    reference = readings[min(config.warmup_batches, len(readings)) - 1]
-    growth = (readings[-1] - reference) / reference
+    start = min(config.warmup_batches, len(readings) - 1)
+    reference = statistics.median(readings[start:start + config.window])
+    end = statistics.median(readings[-config.window:])
+    growth = (end - reference) / reference
     return {"L1": make_result(
         max(growth, 0.0), "<= 0.05", where,
         f"RSS growth after warm-up while generating {translated} sentences over {len(PAIRS)} pairs in mixed batches",
         sentences=translated, batches=batches, seconds=round(seconds, 1), rss_after_warmup=reference,
-        rss_end=readings[-1], rss_peak=max(readings), sentences_per_s=round(translated / seconds, 1),
+        rss_end=end, rss_peak=max(readings), rss_per_batch=readings, sentences_per_s=round(translated / seconds, 1),
         pairs=list(PAIRS), config={**asdict(config), "shape": asdict(shape)})}
 
 
