@@ -117,22 +117,16 @@ def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file
     ``options`` is an ``xling.train.TrainOptions``.  The fused adapters and
     the base stay frozen; a fresh head for ``task`` trains with the fusion.
     """
-    from transformers import AutoTokenizer, Trainer
+    from transformers import Trainer
 
     from .adapter_io import load_madx_adapter
-    from .tasks import TASKS
-    from .train import ListDataset, _arguments, _train, build_task_model
+    from .train import ListDataset, _arguments, _train, load_task_setup
 
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     if len(task_adapters) < 2:
         raise ValueError(f"AdapterFusion needs two or more task adapters, got {len(task_adapters)}")
-    torch.manual_seed(options.seed)
-    module = TASKS[task]
-    examples = module.read(train_file, labels_file)
-    labels = module.label_list(examples)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = build_task_model(model_dir, task, labels)
+    setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
+    module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
+                                                  setup.model)
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force) if language_adapter else None
     names = [load_madx_adapter(host, path, force=force) for path in task_adapters]

@@ -25,18 +25,13 @@ from .plots import lines_png
 
 def train_full_finetune(model_dir: str, task: str, train_file: str, options, labels_file: str | None = None):
     """Fine-tune every weight of the task model (no adapters); returns (model, tokenizer, labels)."""
-    import torch
-    from transformers import AutoTokenizer, Trainer
+    from transformers import Trainer
 
-    from .tasks import TASKS
-    from .train import ListDataset, _arguments, _train, build_task_model
+    from .train import ListDataset, _arguments, _train, load_task_setup
 
-    torch.manual_seed(options.seed)
-    module = TASKS[task]
-    examples = module.read(train_file, labels_file)
-    labels = module.label_list(examples)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = build_task_model(model_dir, task, labels)
+    setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
+    module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
+                                                  setup.model)
     model.requires_grad_(True)
     trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(module.build_features(
         examples, tokenizer, labels, options.max_length)), data_collator=module.collator(tokenizer), processing_class=tokenizer)

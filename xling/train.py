@@ -307,18 +307,41 @@ def build_task_model(model_dir: str, task: str, labels: list[str]):
     return from_model_dir(module.MODEL_CLASS, model_dir, **kwargs)
 
 
+@dataclass
+class TaskSetup:
+    """What every task training starts from: the data, its labels, the tokenizer and the task model."""
+
+    # The task module (xling.tasks.ner / qa / commonsense).
+    module: object
+    # The training examples as the task's reader returns them.
+    examples: list
+    # The label list (NER tags; answer positions or choices for the others).
+    labels: list
+    # The tokenizer of the base model directory.
+    tokenizer: object
+    # The base model with the task's prediction head.
+    model: torch.nn.Module
+
+
+def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, labels_file: str | None = None) -> TaskSetup:
+    """Check the task, seed torch, read the training data and build the task model from ``model_dir``."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    torch.manual_seed(seed)
+    module = TASKS[task]
+    examples = module.read(train_file, labels_file)
+    labels = module.label_list(examples)
+    return TaskSetup(module=module, examples=examples, labels=labels,
+                     tokenizer=from_model_dir(AutoTokenizer, model_dir), model=build_task_model(model_dir, task, labels))
+
+
 def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,
                        task_name: str | None = None, labels_file: str | None = None,
                        skip_last_layer: bool = False, force: bool = False) -> Path:
     """Train a task adapter (rf 16) stacked above a frozen language adapter, with its prediction head."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    torch.manual_seed(options.seed)
-    module = TASKS[task]
-    examples = module.read(train_file, labels_file)
-    labels = module.label_list(examples)
-    tokenizer = from_model_dir(AutoTokenizer, model_dir)
-    model = build_task_model(model_dir, task, labels)
+    setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
+    module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
+                                                  setup.model)
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force)
     name = task_name or task
