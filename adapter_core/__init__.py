@@ -4,7 +4,7 @@ Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
 """
 
-from .bank import IDENTITY, AdapterBank, UnknownAdapterError
+from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
 from .config import (PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
                      madx_invertible, madx_language, madx_task, philip_2020)
@@ -19,7 +19,7 @@ from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_par
 from .fusion import AdapterFusionLayer, FusionConfig
 
 __all__ = [
-    "IDENTITY", "AdapterBank", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
+    "IDENTITY", "AdapterBank", "RoutingPlan", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
     "philip_2020", "Stack", "active_adapters", "current", "current_slots", "ParameterSummary",
     "adapter_parameter_names", "freeze_base", "summarize", "trainable_parameters", "GLOWCoupling",

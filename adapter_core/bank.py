@@ -6,11 +6,22 @@ Philip et al. (2020) one per language.  A batch drawn by fairseq's
 through its own adapter.  ``AdapterBank`` groups the batch by key with index
 operations: one ``index_select`` per distinct key, one ``cat`` and one
 ``index_select`` to restore the order.  The cost grows with the number of
-distinct keys in the batch, never with the number of samples.
+distinct keys in the batch, never with the number of samples.  The grouping
+itself (``torch.unique``, one index per key, the inverse order) needs the ids
+on the host; ``RoutingPlan.build`` does it once per batch, so that every layer
+of a stack reuses it instead of synchronising again.
+
+A bank can also hold AdapterFusion layers (Pfeiffer et al. 2021, see
+``adapter_core.fusion``): ``add_fusion(name, over)`` makes ``name`` a key
+whose samples go through every adapter in ``over`` and an attention over
+their outputs.  The name may be that of one of the fused adapters (the
+paper fuses the target task's own adapter with the others): routing then
+takes the fusion, and the adapter stays reachable through the fusion only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence, Union
 
 import torch
@@ -18,6 +29,7 @@ from torch import nn
 
 from .bottleneck import AdapterModule
 from .config import AdapterConfig
+from .fusion import AdapterFusionLayer, FusionConfig
 from .registry import build_adapter
 
 #: The key that means "no adapter here": the input passes through unchanged.
@@ -31,6 +43,34 @@ class UnknownAdapterError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it readable
         return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class RoutingPlan:
+    """How a batch splits into adapter keys, computed once and reused by every bank of a stack."""
+
+    # (key, sample indices along the batch dim) per distinct key; the index is None when one key covers all.
+    groups: tuple[tuple[str, torch.Tensor | None], ...]
+    # Position of every sample in the grouped order (None with a single group): restores the batch order.
+    inverse: torch.Tensor | None
+    # Batch size the plan was made for.
+    size: int
+
+    @classmethod
+    def build(cls, ids: torch.Tensor, key_names: Sequence[str], device=None) -> "RoutingPlan":
+        """Group ``ids`` (one id per sample into ``key_names``); one host synchronisation in all."""
+        ids = ids.reshape(-1)
+        if device is not None:
+            ids = ids.to(device)
+        distinct, counts = torch.unique(ids, return_counts=True)
+        names = [key_names[i] for i in distinct.tolist()]
+        if len(names) == 1:
+            return cls(groups=((names[0], None),), inverse=None, size=ids.numel())
+        order = torch.argsort(ids, stable=True)
+        indices = torch.split(order, counts.tolist())
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return cls(groups=tuple(zip(names, indices)), inverse=inverse, size=ids.numel())
 
 
 class AdapterBank(AdapterModule):
@@ -48,6 +88,9 @@ class AdapterBank(AdapterModule):
         self.batch_dim = batch_dim
         self.adapters = nn.ModuleDict()
         self.identity_keys: set[str] = {IDENTITY}
+        self.fusions = nn.ModuleDict()
+        # Fusion name -> the adapters it attends over (in order).
+        self.fusion_sources: dict[str, tuple[str, ...]] = {}
         for name in names:
             self.add(name)
 
@@ -62,6 +105,23 @@ class AdapterBank(AdapterModule):
         self.adapters[name] = module
         return module
 
+    def add_fusion(self, name: str, over: Sequence[str], config: FusionConfig | None = None) -> AdapterFusionLayer:
+        """Make ``name`` an AdapterFusion (Pfeiffer et al. 2021) over the adapters ``over`` of this bank."""
+        if not name or "." in name:
+            raise ValueError(f"fusion names must be non-empty and contain no '.', got {name!r}")
+        if name in self.fusions or (name in self.adapters and name not in over):
+            raise ValueError(f"{name!r} already names {'a fusion' if name in self.fusions else 'an adapter'} here")
+        over = tuple(over)
+        missing = [key for key in over if key not in self.adapters]
+        if len(over) < 2 or missing:
+            known = ", ".join(sorted(self.adapters)) or "(none)"
+            raise ValueError(f"fusion {name!r} needs at least two adapters of this bank; "
+                             f"{'missing: ' + ', '.join(missing) if missing else 'got ' + str(list(over))}; known: {known}")
+        layer = AdapterFusionLayer(config or FusionConfig(hidden_dim=self.config.hidden_dim))
+        self.fusions[name] = layer
+        self.fusion_sources[name] = over
+        return layer
+
     def alias_identity(self, name: str) -> None:
         """Route ``name`` to "no adapter" (e.g. ``--missing-adapter identity``)."""
         self.identity_keys.add(name)
@@ -71,7 +131,7 @@ class AdapterBank(AdapterModule):
         return list(self.adapters.keys())
 
     def __contains__(self, name: str) -> bool:
-        return name in self.adapters or name in self.identity_keys
+        return name in self.adapters or name in self.fusions or name in self.identity_keys
 
     def check(self, key: str) -> None:
         if key not in self:
@@ -80,47 +140,44 @@ class AdapterBank(AdapterModule):
 
     # -- routing ------------------------------------------------------------
     def _route_one(self, key: str, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        if key in self.fusions:
+            outputs = torch.stack([self.adapters[k].delta(x) for k in self.fusion_sources[key]], dim=-2)
+            return self.fusions[key](x, outputs, x if residual is None else residual)
         if key in self.adapters:
             adapter = self.adapters[key]
             return adapter(x) if residual is None else adapter(x, residual)
         self.check(key)
         return x if residual is None else residual
 
-    def _groups(self, keys: Keys | torch.Tensor, key_names: Sequence[str] | None, size: int, device) -> list[tuple[str, torch.Tensor | None]]:
-        """(key, sample index) per distinct key; the index is None when one key covers all."""
-        if isinstance(keys, str):
-            return [(keys, None)]
-        if isinstance(keys, torch.Tensor):
+    def plan(self, keys: Keys | torch.Tensor | RoutingPlan, key_names: Sequence[str] | None, size: int,
+             device) -> RoutingPlan:
+        """The ``RoutingPlan`` of ``keys`` (a str, one str per sample, ids into ``key_names``, or a plan)."""
+        if isinstance(keys, RoutingPlan):
+            plan = keys
+        elif isinstance(keys, str):
+            return RoutingPlan(groups=((keys, None),), inverse=None, size=size)
+        elif isinstance(keys, torch.Tensor):
             if key_names is None:
                 raise ValueError("key ids given as a tensor need key_names to name them")
-            if keys.numel() != size:
-                raise ValueError(f"got {keys.numel()} keys for a batch of {size} along dim {self.batch_dim}")
-            ids = keys.reshape(-1).to(device)
-            distinct = torch.unique(ids)
-            if distinct.numel() == 1:
-                return [(key_names[int(distinct)], None)]
-            return [(key_names[int(i)], (ids == i).nonzero().squeeze(1)) for i in distinct]
-        if len(keys) != size:
-            raise ValueError(f"got {len(keys)} keys for a batch of {size} along dim {self.batch_dim}")
-        names = sorted(set(keys))
-        if len(names) == 1:
-            return [(names[0], None)]
-        lookup = {name: i for i, name in enumerate(names)}
-        ids = torch.tensor([lookup[k] for k in keys], device=device)
-        return self._groups(ids, names, size, device)
+            plan = RoutingPlan.build(keys, key_names, device)
+        else:
+            names = sorted(set(keys))
+            lookup = {name: i for i, name in enumerate(names)}
+            plan = RoutingPlan.build(torch.tensor([lookup[k] for k in keys], dtype=torch.long), names, device)
+        if plan.size != size:
+            raise ValueError(f"got {plan.size} keys for a batch of {size} along dim {self.batch_dim}")
+        return plan
 
-    def forward(self, x: torch.Tensor, keys: Keys | torch.Tensor, residual: torch.Tensor | None = None,
+    def forward(self, x: torch.Tensor, keys: Keys | torch.Tensor | RoutingPlan, residual: torch.Tensor | None = None,
                 key_names: Sequence[str] | None = None) -> torch.Tensor:
-        """Route ``x`` by ``keys``: a str, one str per sample, or a LongTensor of ids into ``key_names``."""
+        """Route ``x`` by ``keys``: a str, one str per sample, ids into ``key_names``, or a ``RoutingPlan``."""
         dim = self.batch_dim
-        groups = self._groups(keys, key_names, x.shape[dim], x.device)
-        if groups[0][1] is None:
-            return self._route_one(groups[0][0], x, residual)
-        outputs, order = [], []
-        for key, index in groups:
+        plan = self.plan(keys, key_names, x.shape[dim], x.device)
+        if plan.inverse is None:
+            return self._route_one(plan.groups[0][0], x, residual)
+        outputs = []
+        for key, index in plan.groups:
+            index = index.to(x.device)
             sub_residual = None if residual is None else residual.index_select(dim, index)
             outputs.append(self._route_one(key, x.index_select(dim, index), sub_residual))
-            order.append(index)
-        inverse = torch.empty(x.shape[dim], dtype=torch.long, device=x.device)
-        inverse[torch.cat(order)] = torch.arange(x.shape[dim], device=x.device)
-        return torch.cat(outputs, dim=dim).index_select(dim, inverse)
+        return torch.cat(outputs, dim=dim).index_select(dim, plan.inverse.to(x.device))

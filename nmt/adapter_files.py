@@ -5,7 +5,9 @@ One ``adapter_core`` directory per adapter key (``adapter_config.json`` +
 ``{side}.layers.{i}.{name}`` (e.g. ``encoder.layers.0.down.weight``), the
 metadata records the sides, the layers and ``--adapters-by``, and the base
 fingerprint (``adapter_core.fingerprint_model``) ties the adapter to the base
-it was trained on.
+it was trained on.  Compacter adapters store their shared A_i once, in the
+first layer that holds the key (encoder before decoder); loading shares them
+again before copying the tensors in.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Iterable
 
 import torch
 
-from adapter_core import (AdapterConfig, AdapterFormatError, build_adapter, check_shapes, fingerprint_model,
-                          load_adapter, save_adapter)
+from adapter_core import (AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter, check_shapes,
+                          fingerprint_model, load_adapter, save_adapter, share_phm_rule)
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +71,8 @@ def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = Non
 
 def _export_one(model, key: str, directory: Path, fingerprint: str) -> Path:
     tensors = adapter_tensors(model, key)
-    sides = {side: sorted(int(name.split(".")[2]) for name in tensors
-                          if name.startswith(side + ".") and name.endswith("down.weight")) for side in SIDES}
+    sides = {side: sorted({int(name.split(".")[2]) for name in tensors if name.startswith(side + ".")})
+             for side in SIDES}
     config = next(bank.adapters[key].config for side in SIDES
                   for _, bank in model.adapter_banks(side) if key in bank.adapters)
     metadata = {"host": "nmt/fairseq", "adapters_by": model.args.adapters_by,
@@ -115,6 +117,7 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
             raise AdapterFormatError(f"{directory}: adapter name {key!r} must be non-empty and contain no '.'")
         expected: dict[str, torch.Tensor] = {}
         plan = []  # (bank, layer prefix, existing module or None)
+        references = []
         for side in SIDES:
             banks = dict(model.adapter_banks(side))
             for index in _layer_list(saved.metadata, side, directory):
@@ -126,25 +129,32 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
                 if existing is None or existing.config != saved.config:
                     existing = None  # a new key, or another config (e.g. --adapter-dim): the directory wins
                 reference = existing if existing is not None else _shape_only_module(bank, key, saved.config, directory)
-                prefix = f"{side}.layers.{index}."
-                plan.append((bank, prefix, existing))
-                for name, tensor in reference.state_dict().items():
-                    expected[prefix + name] = tensor
+                plan.append((bank, f"{side}.layers.{index}.", existing))
+                references.append(reference)
+        _share_compacter_rules(references)
+        for (_, prefix, _), reference in zip(plan, references):
+            for name, tensor in reference.state_dict().items():
+                expected[prefix + name] = tensor
         check_shapes(saved.tensors, expected, where=str(directory))
         for name, tensor in saved.tensors.items():
             if not torch.is_floating_point(tensor):
                 raise AdapterFormatError(f"{directory}: tensor {name} has dtype {tensor.dtype}; "
                                          "adapter tensors are floating point")
         device = next(model.parameters()).device
-        for bank, prefix, module in plan:
-            if module is None:
-                module = _new_module(bank, key, saved.config)
+        modules = [module if module is not None else _new_module(bank, key, saved.config) for bank, _, module in plan]
+        _share_compacter_rules(modules)
+        for (_, prefix, _), module in zip(plan, modules):
             state = {name[len(prefix):]: t for name, t in saved.tensors.items() if name.startswith(prefix)}
             module.load_state_dict(state, strict=True)
             module.to(device)
         loaded.append(key)
         logger.info("loaded adapter %s from %s", key, directory)
     return loaded
+
+
+def _share_compacter_rules(modules) -> None:
+    """Compacter: the layers of one key share the first one's A_i, as in the model they were exported from."""
+    share_phm_rule([m for m in modules if isinstance(m, CompacterAdapter)])
 
 
 def _layer_list(metadata: dict, side: str, directory) -> list[int]:

@@ -12,9 +12,11 @@ from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import AdapterConfig, bapna_firat_2019, philip_2020
+from adapter_core import AdapterConfig, bapna_firat_2019, compacter_plus_plus_2021, philip_2020
 
 ADAPTER_MODES = ("pair", "lang", "domain")
+ADAPTER_KINDS = ("bottleneck", "compacter")
+ADAPTER_DROP_MODES = ("none", "specialised", "robust")
 MISSING_ADAPTER_POLICIES = ("error", "identity")
 ADAPTER_INITS = ("zero_up", "houlsby", "bert")
 
@@ -46,6 +48,28 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "comma-separated adapter keys of the decoder; default as for --adapter-encoder-keys"})
     adapter_train_base: bool = field(default=False, metadata={
         "help": "also train the base model (full fine-tuning, for comparisons); by default only adapters train"})
+    adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={
+        "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter++ (Karimi Mahabadi et al. 2021), PHM "
+                "projections with A_i shared by all layers of one adapter key and rank-1 B_i, GELU, no input "
+                "LayerNorm, in the same after-FFN place"})
+    adapter_phm_dim: int = field(default=4, metadata={
+        "help": "with --adapter-kind compacter: the number n of Kronecker summands; n divides the model "
+                "dimension and --adapter-dim"})
+    adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={
+        "help": "AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
+                "--adapter-drop-layers layers of encoder and decoder in training and at inference; 'robust' "
+                "drops a random number in 0..--adapter-drop-layers per training batch (none at inference "
+                "unless --adapter-drop-inference)"})
+    adapter_drop_layers: int = field(default=0, metadata={
+        "help": "AdapterDrop: the number of lowest layers without adapters (specialised), or its maximum (robust)"})
+    adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-batch draws"})
+    adapter_fusion_keys: str = field(default="", metadata={
+        "help": "AdapterFusion (Pfeiffer et al. 2021): comma-separated route keys (e.g. the low-resource pair "
+                "'en-xx', or language 'xx' with --adapters-by lang) whose samples go through an attention over "
+                "the frozen adapters --adapter-fusion-over; only the fusion layers train"})
+    adapter_fusion_over: str = field(default="", metadata={
+        "help": "AdapterFusion: comma-separated adapter keys to fuse; a side (encoder/decoder) gets the fusion "
+                "where it holds all of them"})
 
 
 @dataclass
@@ -62,6 +86,12 @@ class AdapterTaskConfig(FairseqDataclass):
                 "checkpoint; they replace adapters of the same name"})
     adapter_force: bool = field(default=False, metadata={
         "help": "load --adapter-dirs even when they were trained on another base model (fingerprint mismatch)"})
+    adapter_skip_layers: str = field(default="", metadata={
+        "help": "layer ablation / pruning at inference: leave out the adapters of these layers, e.g. "
+                "'encoder:0-2,decoder:5' or 'both:0' (indices from 0)"})
+    adapter_drop_inference: int = field(default=-1, metadata={
+        "help": "AdapterDrop at inference: drop the adapters of the lowest N layers of both sides "
+                "(-1: the model's setting: --adapter-drop-layers when specialised, else 0)"})
 
 
 def parse_layers(spec: str, num_layers: int, flag: str) -> "tuple[int, ...]":
@@ -81,6 +111,29 @@ def parse_layers(spec: str, num_layers: int, flag: str) -> "tuple[int, ...]":
     return tuple(layers)
 
 
+SIDES = ("encoder", "decoder")
+
+
+def parse_skip_layers(spec: str, num_layers: dict[str, int]) -> dict[str, set[int]]:
+    """'encoder:0-2,decoder:5,both:0' -> {'encoder': {0, 1, 2}, 'decoder': {0, 5}}, checked against the model."""
+    skipped: dict[str, set[int]] = {side: set() for side in SIDES}
+    for item in split_list(spec):
+        side, _, span = item.partition(":")
+        first, _, last = span.partition("-")
+        try:
+            start, end = int(first), int(last or first)
+        except ValueError:
+            start = end = -1
+        if side not in SIDES + ("both",) or start < 0 or end < start:
+            raise ValueError(f"--adapter-skip-layers {spec!r}: item {item!r} is not SIDE:N or SIDE:FIRST-LAST "
+                             "with SIDE encoder, decoder or both")
+        for name in (SIDES if side == "both" else (side,)):
+            if end >= num_layers[name]:
+                raise ValueError(f"--adapter-skip-layers {spec!r}: the {name} has layers 0..{num_layers[name] - 1}")
+            skipped[name].update(range(start, end + 1))
+    return skipped
+
+
 def split_list(text: str | Sequence[str] | None) -> list[str]:
     """'a,b' -> ['a', 'b']; lists pass through; empty or 'none' -> []."""
     if not text or text == "none":
@@ -92,6 +145,9 @@ def split_list(text: str | Sequence[str] | None) -> list[str]:
 
 def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
     """The ``AdapterConfig`` of every adapter: the Bapna & Firat (or Philip et al.) preset with the flags applied."""
+    if getattr(args, "adapter_kind", "bottleneck") == "compacter":
+        config = compacter_plus_plus_2021(hidden_dim, phm_dim=args.adapter_phm_dim)
+        return config.replace(bottleneck_dim=args.adapter_dim, reduction_factor=None, placement="after_ffn")
     preset = philip_2020 if args.adapters_by == "lang" else bapna_firat_2019
     config = preset(hidden_dim, args.adapter_dim)
     changed = config.replace(input_layer_norm=not args.no_adapter_input_layer_norm, init=args.adapter_init)

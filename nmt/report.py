@@ -45,7 +45,9 @@ from pathlib import Path
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
-from adapter_core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from adapter_core.io import atomic_write_json, atomic_write_text
+
+from .inspect_model import pyplot, save_figure
 
 logger = logging.getLogger("nmt.report")
 
@@ -265,13 +267,7 @@ def markdown(report: dict, marked: bool) -> str:
 
 def heatmap(report: dict, path: Path) -> None:
     """Source x target BLEU, one panel per system, written atomically."""
-    import io
-
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search logs at DEBUG
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     langs = sorted({lang for entries in report.values() for d in entries for lang in _split_direction(d)})
     systems = list(report)
@@ -294,10 +290,7 @@ def heatmap(report: dict, path: Path) -> None:
         ax.set_ylabel("source")
         ax.set_title(system, fontsize=9)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="BLEU")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def _supervised(text: str | None) -> set[str] | None:

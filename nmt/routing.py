@@ -9,16 +9,23 @@ copies the decoder ids into its output dictionary (``encoder_out``), where
 fairseq's ``SequenceGenerator`` reorders them with everything else when it
 expands the batch to ``bsz * beam`` and drops finished sentences.  The decoder
 reads its ids from ``encoder_out``, so each hypothesis keeps its own adapter.
+
+Each side groups its batch by key once per forward (``RoutingPlan``), and
+every layer of the stack reuses the grouping.  The route also says how many
+of the lowest layers run without adapters (AdapterDrop, Rücklé et al. 2021):
+the task draws that number per training batch.  Layers recomputed in the
+backward pass (``--checkpoint-activations``) find their side's route again
+from the task's route, which stays active until the update is done.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
 
-from adapter_core import IDENTITY, active_adapters, current
+from adapter_core import IDENTITY, RoutingPlan, active_adapters, current
 
 #: Context slot holding the ``AdapterRoute`` set by the task.
 ROUTE_SLOT = "nmt_route"
@@ -43,6 +50,11 @@ class AdapterRoute:
     decoder_ids: torch.Tensor
     # The names the ids index; ``adapter_core.IDENTITY`` means "no adapter".
     key_names: tuple[str, ...]
+    # AdapterDrop: adapters of layers below this index are dropped on both sides (None: the model's inference setting).
+    dropped_layers: int | None = None
+
+    def with_dropped_layers(self, count: int | None) -> "AdapterRoute":
+        return replace(self, dropped_layers=count)
 
     @classmethod
     def from_keys(cls, encoder_keys: Sequence[str], decoder_keys: Sequence[str],
@@ -76,10 +88,34 @@ def current_route(who: str) -> AdapterRoute:
     return route
 
 
-def layer_keys(slot: str, who: str) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """The ``(ids, key_names)`` a layer on one side routes by."""
+@dataclass(frozen=True)
+class SideRoute:
+    """What the adapter layers of one side (encoder or decoder) need for the current forward."""
+
+    # The batch grouped by adapter key, shared by every layer of the side.
+    plan: RoutingPlan
+    # Layers with an index below this run without their adapters (AdapterDrop).
+    dropped_layers: int
+
+
+def side_route(ids: torch.Tensor, key_names: Sequence[str], dropped_layers: int, device=None) -> SideRoute:
+    return SideRoute(plan=RoutingPlan.build(ids, key_names, device), dropped_layers=dropped_layers)
+
+
+def layer_keys(slot: str, who: str, default_dropped: int = 0) -> SideRoute:
+    """The ``SideRoute`` a layer on one side routes by.
+
+    Inside the encoder's or decoder's forward, the side set it.  Outside (a
+    checkpointed layer recomputed during backward) it is rebuilt from the
+    task's route, which training keeps active through the backward pass.
+    """
     value = current(slot)
-    if value is None:
+    if value is not None:
+        return value
+    route = current(ROUTE_SLOT)
+    if route is None:
         raise RoutingError(f"{who}: no adapter ids for this layer; the encoder/decoder of "
                            "'adapter_transformer' sets them, so call the model through its encoder and decoder")
-    return value
+    ids = route.encoder_ids if slot == ENCODER_SLOT else route.decoder_ids
+    dropped = default_dropped if route.dropped_layers is None else route.dropped_layers
+    return side_route(ids, route.key_names, dropped)

@@ -6,13 +6,22 @@ Neural Machine Translation".  The model, encoder and decoder subclass
 fairseq's and hook in through ``build_encoder``/``build_decoder`` and
 ``build_encoder_layer``/``build_decoder_layer``; every forward calls
 ``super()``.  Routing is per sample (see ``nmt.routing``).
+
+Beyond the two papers (all through the same banks): Compacter++ adapters
+(``--adapter-kind compacter``), AdapterDrop (``--adapter-drop-mode``),
+AdapterFusion over frozen pair or language adapters (``--adapter-fusion-keys``,
+``--adapter-fusion-over``), and leaving out the adapters of chosen layers at
+inference (the task's ``--adapter-skip-layers``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 from collections import defaultdict
+
+import torch
 
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.distributed import fsdp_wrap
@@ -20,11 +29,12 @@ from fairseq.models import register_model
 from fairseq.models.transformer import TransformerConfig, TransformerDecoderBase, TransformerEncoderBase, TransformerModel
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 
-from adapter_core import active_adapters, adapter_parameter_names, freeze_base, summarize
+from adapter_core import (AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base, share_phm_rule,
+                          summarize)
 
 from ..config import AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, split_list
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
-from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route
+from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +57,16 @@ class AdapterTransformerEncoder(TransformerEncoderBase):
         self.adapter_keys = tuple(adapter_keys)
         self.adapter_layers = frozenset(adapter_layers)
         self._next_layer_index = 0
+        # AdapterDrop outside training: the lowest layers that run without adapters.
+        self.inference_dropped_layers = 0
         super().__init__(cfg, dictionary, embed_tokens)
 
     def build_encoder_layer(self, cfg):
         index, self._next_layer_index = self._next_layer_index, self._next_layer_index + 1
         if index not in self.adapter_layers:
             return super().build_encoder_layer(cfg)
-        layer = AdapterEncoderLayer(cfg, self.adapter_config, self.adapter_keys, return_fc=self.return_fc)
+        layer = AdapterEncoderLayer(cfg, self.adapter_config, self.adapter_keys, return_fc=self.return_fc,
+                                    layer_index=index)
         return _wrap_layer(layer, cfg)
 
     def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
@@ -64,8 +77,9 @@ class AdapterTransformerEncoder(TransformerEncoderBase):
         if route.encoder_ids.numel() != batch or route.decoder_ids.numel() != batch:
             raise RoutingError(f"adapter route holds {route.encoder_ids.numel()} encoder and "
                                f"{route.decoder_ids.numel()} decoder ids for a batch of {batch} sentences")
-        encoder_ids = route.encoder_ids.to(src_tokens.device)
-        with active_adapters(**{ENCODER_SLOT: (encoder_ids, route.key_names)}):
+        dropped = self.inference_dropped_layers if route.dropped_layers is None else route.dropped_layers
+        side = side_route(route.encoder_ids, route.key_names, dropped, src_tokens.device)
+        with active_adapters(**{ENCODER_SLOT: side}):
             encoder_out = super().forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings)
         encoder_out[DECODER_IDS_KEY] = [route.decoder_ids.to(src_tokens.device)]
         return encoder_out
@@ -87,13 +101,16 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
         self.adapter_keys = tuple(adapter_keys)
         self.adapter_layers = frozenset(adapter_layers)
         self._next_layer_index = 0
+        # AdapterDrop outside training: the lowest layers that run without adapters.
+        self.inference_dropped_layers = 0
         super().__init__(cfg, dictionary, embed_tokens, no_encoder_attn=no_encoder_attn)
 
     def build_decoder_layer(self, cfg, no_encoder_attn=False):
         index, self._next_layer_index = self._next_layer_index, self._next_layer_index + 1
         if index not in self.adapter_layers:
             return super().build_decoder_layer(cfg, no_encoder_attn)
-        layer = AdapterDecoderLayer(cfg, self.adapter_config, self.adapter_keys, no_encoder_attn=no_encoder_attn)
+        layer = AdapterDecoderLayer(cfg, self.adapter_config, self.adapter_keys, no_encoder_attn=no_encoder_attn,
+                                    layer_index=index)
         return _wrap_layer(layer, cfg)
 
     def extract_features(self, prev_output_tokens, encoder_out, incremental_state=None,
@@ -102,8 +119,10 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
         if encoder_out is not None and encoder_out.get(DECODER_IDS_KEY):
             ids = encoder_out[DECODER_IDS_KEY][0]
         else:
-            ids = route.decoder_ids.to(prev_output_tokens.device)
-        with active_adapters(**{DECODER_SLOT: (ids, route.key_names)}):
+            ids = route.decoder_ids
+        dropped = self.inference_dropped_layers if route.dropped_layers is None else route.dropped_layers
+        side = side_route(ids, route.key_names, dropped, prev_output_tokens.device)
+        with active_adapters(**{DECODER_SLOT: side}):
             return super().extract_features(prev_output_tokens, encoder_out, incremental_state,
                                             full_context_alignment, alignment_layer, alignment_heads)
 
@@ -153,10 +172,21 @@ class AdapterTransformerModel(TransformerModel):
             # Written back so that the checkpoint records the keys (generation sees one pair only).
             args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
         model = super().build_model(args, task)
+        if args.adapter_kind == "compacter":
+            model.share_phm_rules()
+        fused = model.add_fusions(split_list(args.adapter_fusion_keys), split_list(args.adapter_fusion_over))
+        model.check_adapter_drop()
+        model.set_inference_dropped_layers(args.adapter_drop_layers if args.adapter_drop_mode == "specialised" else 0)
         if args.adapter_train_base:
+            summary = summarize(model)
+        elif fused:  # AdapterFusion trains over frozen adapters: only the fusion layers learn
+            for name, param in model.named_parameters():
+                param.requires_grad_(".adapter_bank.fusions." in name)
             summary = summarize(model)
         else:
             summary = freeze_base(model)
+        if getattr(args, "checkpoint_activations", False) and not args.adapter_train_base:
+            model.make_embeddings_require_grad()
         logger.info("adapters by %s; %s", args.adapters_by, summary.format())
         for key, count in sorted(adapter_parameter_counts(model).items()):
             logger.info("adapter %s: %s parameters", key, f"{count:,}")
@@ -204,6 +234,96 @@ class AdapterTransformerModel(TransformerModel):
             load_adapter_dirs(self, pending, force=getattr(self, "adapter_force", False))
         return result
 
+    # -- Compacter, AdapterFusion, AdapterDrop ------------------------------
+    def share_phm_rules(self) -> None:
+        """Compacter: one set of A_i per adapter key, shared by all its layers on both sides (the paper shares
+        A across the layers of one task; per key keeps pairs independent, so each exports on its own)."""
+        by_key = defaultdict(list)
+        for side in ("encoder", "decoder"):
+            for _, bank in self.adapter_banks(side):
+                for key, module in bank.adapters.items():
+                    by_key[key].append(module)
+        for modules in by_key.values():
+            share_phm_rule(modules)
+
+    def add_fusions(self, names: list[str], over: list[str]) -> bool:
+        """AdapterFusion layers for ``names`` over the adapters ``over`` in every layer of each side holding them."""
+        if not names and not over:
+            return False
+        if not names or len(over) < 2:
+            raise ValueError("AdapterFusion needs --adapter-fusion-keys (the fused route keys) and at least two "
+                             "adapters in --adapter-fusion-over")
+        added = False
+        for side in ("encoder", "decoder"):
+            if not set(over) <= set(self.adapter_keys(side)) or not self.adapter_banks(side):
+                continue
+            for _, bank in self.adapter_banks(side):
+                for name in names:
+                    bank.add_fusion(name, over)
+            added = True
+        if not added:
+            raise ValueError(f"--adapter-fusion-over {','.join(over)}: neither side has all of these adapters "
+                             f"(encoder: {', '.join(self.adapter_keys('encoder')) or 'none'}; "
+                             f"decoder: {', '.join(self.adapter_keys('decoder')) or 'none'})")
+        return True
+
+    def fusion_layers(self, side: str) -> list[tuple[int, str, AdapterFusionLayer]]:
+        """(layer index, fusion name, fusion layer) of ``side``, for inspecting the fusion weights."""
+        return [(i, name, layer) for i, bank in self.adapter_banks(side) for name, layer in bank.fusions.items()]
+
+    def make_embeddings_require_grad(self) -> None:
+        """For ``--checkpoint-activations`` over a frozen base: mark the embeddings' output as requiring grad.
+
+        fairseq checkpoints a layer with a re-entrant autograd function, whose
+        output needs grad only if an input does; with the base frozen no input
+        does, so the adapters inside would get no gradient (and the loss none at
+        all).  The usual remedy (transformers' ``enable_input_require_grads``):
+        a forward hook on the token embeddings.
+        """
+        def require_grad(module, inputs, output):
+            if torch.is_grad_enabled() and not output.requires_grad:
+                output.requires_grad_(True)
+
+        for embed in {id(e): e for e in (self.encoder.embed_tokens, self.decoder.embed_tokens)}.values():
+            embed.register_forward_hook(require_grad)
+
+    def check_adapter_drop(self) -> None:
+        """AdapterDrop in training must leave at least one layer with adapters, or there is nothing to train."""
+        mode, count = self.args.adapter_drop_mode, self.args.adapter_drop_layers
+        if mode == "none":
+            return
+        top = max([i for side in ("encoder", "decoder") for i, _ in self.adapter_banks(side)], default=-1)
+        if count < 0 or count > top:
+            raise ValueError(f"--adapter-drop-layers {count}: must be 0..{max(top, 0)}, so that the highest adapter "
+                             f"layer ({top}) keeps its adapters in every training batch")
+
+    def set_inference_dropped_layers(self, count: int) -> None:
+        """AdapterDrop outside training: run the lowest ``count`` layers of both sides without adapters."""
+        if count < 0:
+            raise ValueError(f"AdapterDrop: the number of dropped layers must be >= 0, got {count}")
+        self.encoder.inference_dropped_layers = self.decoder.inference_dropped_layers = count
+
+    def training_dropped_layers(self, update_num: int) -> int:
+        """AdapterDrop in training: the fixed n (specialised), or n drawn for this update (robust).
+
+        The robust draw depends only on the seed and the update number, so a
+        resumed run draws what the interrupted one would have.
+        """
+        mode, count = self.args.adapter_drop_mode, self.args.adapter_drop_layers
+        if mode == "specialised":
+            return count
+        if mode == "robust":
+            return random.Random(self.args.adapter_drop_seed * 1_000_003 + int(update_num)).randint(0, count)
+        return 0
+
+    def set_skipped_layers(self, skipped: dict[str, set[int]]) -> None:
+        """Leave out the adapters of the given layer indices per side (layer ablation, pruning)."""
+        for side in ("encoder", "decoder"):
+            stack = self.encoder if side == "encoder" else self.decoder
+            for i, layer in enumerate(stack.layers):
+                if hasattr(layer, "adapter_skipped"):
+                    layer.adapter_skipped = i in skipped.get(side, ())
+
     # -- what the task and the export command need ---------------------------
     def adapter_banks(self, side: str):
         """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has one."""
@@ -215,9 +335,9 @@ class AdapterTransformerModel(TransformerModel):
         banks = self.adapter_banks(side)
         if not banks:
             return []
-        keys = set(banks[0][1].names)
+        keys = set(banks[0][1].names) | set(banks[0][1].fusions)
         for _, bank in banks[1:]:
-            keys &= set(bank.names)
+            keys &= set(bank.names) | set(bank.fusions)
         return sorted(keys)
 
 

@@ -25,7 +25,7 @@ from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleE
 
 from adapter_core import IDENTITY, UnknownAdapterError, read_adapter_config
 
-from ..config import AdapterTaskConfig, split_list
+from ..config import AdapterTaskConfig, parse_skip_layers, split_list
 from ..models import AdapterTransformerModel
 from ..routing import AdapterRoute, routed
 
@@ -113,6 +113,14 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
                              "exported adapter, train from the checkpoint it was exported from")
         model.adapter_dirs_to_load = dirs
         model.adapter_force = bool(self.args.adapter_force)
+        layers = {"encoder": len(model.encoder.layers), "decoder": len(model.decoder.layers)}
+        skipped = parse_skip_layers(self.args.adapter_skip_layers, layers)
+        model.set_skipped_layers(skipped)
+        if self.args.adapter_drop_inference >= 0:
+            model.set_inference_dropped_layers(self.args.adapter_drop_inference)
+        if any(skipped.values()):
+            logger.info("adapters left out (--adapter-skip-layers): encoder layers %s, decoder layers %s",
+                        sorted(skipped["encoder"]) or "none", sorted(skipped["decoder"]) or "none")
         return model
 
     # -- routing -------------------------------------------------------------
@@ -167,7 +175,9 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
                             decoder_ids=decoder_lut[inverse].to(src_tokens.device), key_names=names)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
-        with routed(self.build_route(sample, model)):
+        route = self.build_route(sample, model)
+        route = route.with_dropped_layers(unwrap_model(model).training_dropped_layers(update_num))
+        with routed(route):
             return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
 
     def valid_step(self, sample, model, criterion):

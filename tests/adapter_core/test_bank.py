@@ -87,3 +87,39 @@ def test_context_nests_and_is_thread_local():
     assert seen["other"] is None
     with pytest.raises(ValueError):
         Stack()
+
+
+def test_routing_plan_is_reused_and_equals_per_call_grouping():
+    from adapter_core import RoutingPlan
+
+    bank = make_bank(batch_dim=1)
+    names = ["en-de", "en-fr", "de-fr", IDENTITY]
+    ids = torch.tensor([1, 3, 0, 1, 2, 0, 0])
+    plan = RoutingPlan.build(ids, names)
+    assert [key for key, _ in plan.groups] == ["en-de", "en-fr", "de-fr", IDENTITY]
+    assert plan.groups[0][1].tolist() == [2, 5, 6]
+    x = torch.randn(4, 7, 8)
+    assert torch.equal(bank(x, plan), bank(x, ids, key_names=names))
+    single = RoutingPlan.build(torch.tensor([2, 2]), names)
+    assert single.inverse is None and single.groups == (("de-fr", None),)
+    with pytest.raises(ValueError, match="got 7 keys for a batch of 3"):
+        bank(torch.randn(4, 3, 8), plan)
+
+
+def test_fusion_key_attends_over_adapter_outputs():
+    bank = make_bank()
+    fusion = bank.add_fusion("en-de", ["en-de", "en-fr", "de-fr"])  # the target's own adapter among the fused
+    x = torch.randn(5, 8)
+    deltas = torch.stack([bank.adapters[k].delta(x) for k in ("en-de", "en-fr", "de-fr")], dim=-2)
+    # V starts near the identity: the output is the residual plus a convex mix of the adapters' contributions.
+    weights = fusion.attention(x, deltas)
+    expected = x + torch.einsum("bn,bnh->bh", weights, deltas)
+    assert torch.allclose(bank(x, "en-de"), expected, atol=1e-5)
+    assert torch.allclose(fusion.last_weights.sum(), torch.tensor(1.0), atol=1e-5)
+    mixed = bank(x, ["en-de", "en-fr", "en-de", IDENTITY, "de-fr"])
+    assert torch.allclose(mixed[1], bank.adapters["en-fr"](x[1:2])[0], atol=1e-6)
+    assert "en-de" in bank and bank.fusion_sources["en-de"] == ("en-de", "en-fr", "de-fr")
+    with pytest.raises(ValueError, match="at least two adapters"):
+        bank.add_fusion("xx", ["en-de", "zz"])
+    with pytest.raises(ValueError, match="already names an adapter"):
+        bank.add_fusion("en-fr", ["en-de", "de-fr"])
