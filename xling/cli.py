@@ -1,9 +1,14 @@
-"""The ``xling`` command: train-lang, train-task, eval, report.
+"""The ``xling`` command: train-lang, train-task, eval, report (and, in ``cli_beyond``, train-fusion, train-full, ablate, drift).
 
     xling train-lang --model DIR --lang sw --text sw.txt --output OUT
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
     xling report results/*.json --output-dir report --source-language en
+
+Beyond MAD-X (flags and subcommands in ``cli_beyond``): ``--adapter-kind
+compacter++`` and AdapterDrop (``--drop-mode``, ``--drop-layers``,
+``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
+``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
 
 Bad input (a malformed data file, a corrupt or mismatched adapter, a model
 directory that cannot be loaded) ends with one line ``xling: error: ...``
@@ -20,10 +25,12 @@ import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
 
+from .cli_beyond import COMMANDS as BEYOND_COMMANDS
+from .cli_beyond import add_adapter_flags, add_beyond_commands, adapter_config_from_args, drop_config_from_args, run_beyond
 from .data import DataError
 
 
-def _training_flags(parser: argparse.ArgumentParser) -> None:
+def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
     parser.add_argument("--output", required=True, help="output directory (adapter/ and checkpoints/ go here)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="learning rate (MAD-X: 1e-4)")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
@@ -33,7 +40,8 @@ def _training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=256, help="longest input in tokens")
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even with a GPU")
-    parser.add_argument("--skip-last-layer", action="store_true", help="MAD-X 2.0: no adapter in the last layer")
+    if adapters:
+        parser.add_argument("--skip-last-layer", action="store_true", help="MAD-X 2.0: no adapter in the last layer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     lang.add_argument("--text", required=True, nargs="+", help="monolingual text files, one sentence per line")
     lang.add_argument("--no-invertible", action="store_true", help="train without the NICE invertible adapter")
     _training_flags(lang)
+    add_adapter_flags(lang, "language")
 
     task = sub.add_parser("train-task", help="train a task adapter stacked on a frozen language adapter")
     task.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the task")
@@ -58,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--name", help="task adapter name (default: the task)")
     task.add_argument("--force", action="store_true", help="load an adapter made for another base")
     _training_flags(task)
+    add_adapter_flags(task, "task")
 
     ev = sub.add_parser("eval", help="zero-shot evaluation with the target language adapter swapped in")
     ev.add_argument("--model", required=True, help="local model directory")
@@ -69,12 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mlqa-normalisation", action="store_true", help="QA: MLQA's language-specific answer normalisation")
     ev.add_argument("--batch-size", type=int, default=32, help="examples per batch")
     ev.add_argument("--force", action="store_true", help="load adapters made for another base")
+    ev.add_argument("--drop-layers", type=int, help="AdapterDrop at inference: remove the adapters of the lowest N "
+                    "layers (default: the N of a specialised AdapterDrop training, else 0)")
     ev.add_argument("--output", required=True, help="results JSON file")
 
     rep = sub.add_parser("report", help="per-language table and chart, mean ± std over seeds")
     rep.add_argument("results", nargs="+", help="JSON files written by xling eval")
     rep.add_argument("--output-dir", required=True, help="where report.json, report.md and <task>.png go")
     rep.add_argument("--source-language", help="left out of the average over target languages")
+    add_beyond_commands(sub, _training_flags)
     return parser
 
 
@@ -91,30 +104,35 @@ def run(args) -> None:
         from .train import train_language_adapter
 
         out = train_language_adapter(args.model, args.lang, args.text, _options(args), skip_last_layer=args.skip_last_layer,
-                                     invertible=not args.no_invertible)
+                                     invertible=not args.no_invertible, drop=drop_config_from_args(args),
+                                     adapter_config=adapter_config_from_args(args, "language"))
         print(f"language adapter written to {out}")
     elif args.command == "train-task":
         from .tasks import TASKS
         from .train import is_main_process, train_task_adapter
 
+        drop, adapter_config = drop_config_from_args(args), adapter_config_from_args(args, "task")
         if args.dev:  # a bad dev file fails before training, not after it
             TASKS[args.task].read(args.dev, args.dev_labels)
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, _options(args), task_name=args.name,
-                                 labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force)
+                                 labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force,
+                                 adapter_config=adapter_config, drop=drop)
         print(f"task adapter written to {out}")
         if args.dev and is_main_process():
-            from .evaluate import evaluate_zero_shot, write_results
+            from .evaluate import write_results
+            from .inference import evaluate_task_adapter
 
-            results = evaluate_zero_shot(args.model, str(out), args.lang_adapter, args.dev, language="dev",
-                                         labels_file=args.dev_labels, force=args.force)
+            results = evaluate_task_adapter(args.model, str(out), args.lang_adapter, args.dev, language="dev",
+                                            labels_file=args.dev_labels, force=args.force)
             write_results(results, out.parent / "dev_results.json")
             print(f"dev {results['main_metric']}: {results[results['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
     elif args.command == "eval":
-        from .evaluate import evaluate_zero_shot, write_results
+        from .evaluate import write_results
+        from .inference import evaluate_task_adapter
 
-        results = evaluate_zero_shot(args.model, args.task_adapter, args.lang_adapter, args.data, args.lang,
-                                     labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
-                                     batch_size=args.batch_size, force=args.force)
+        results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, args.data, args.lang,
+                                        labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
+                                        batch_size=args.batch_size, force=args.force, drop_layers=args.drop_layers)
         write_results(results, args.output)
         print(f"{args.lang} {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")
     elif args.command == "report":
@@ -122,6 +140,8 @@ def run(args) -> None:
 
         summary = write_report(args.results, args.output_dir, args.source_language)
         print(markdown(summary))
+    elif args.command in BEYOND_COMMANDS:
+        run_beyond(args, _options)
 
 
 #: Errors that mean bad input (files, adapters, model directories, options): reported in one line, exit 1.

@@ -79,3 +79,19 @@ def write_drift_report(report: dict, directory: str | Path) -> Path:
     directory = Path(directory)
     atomic_write_json(directory / "drift.json", report)
     return plot_drift(report, directory / "drift.png")
+
+
+MEASURES = ("cka", "rsa")
+
+
+def drift_by_measure(base_states: list[torch.Tensor], other_states: Mapping[str, list[torch.Tensor]],
+                     measures: Iterable[str] = MEASURES) -> dict:
+    """{measure: ``representation_drift`` report} for several measures on the same hidden states."""
+    return {measure: representation_drift(base_states, other_states, measure) for measure in measures}
+
+
+def write_drift_reports(reports: Mapping[str, dict], directory: str | Path, inputs: dict | None = None) -> list[Path]:
+    """``drift.json`` ({"inputs", "measures": {measure: report}}) and one ``drift_<measure>.png`` per measure."""
+    directory = Path(directory)
+    atomic_write_json(directory / "drift.json", {"inputs": inputs or {}, "measures": dict(reports)})
+    return [plot_drift(report, directory / f"drift_{measure}.png") for measure, report in reports.items()]

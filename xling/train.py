@@ -27,6 +27,7 @@ RNG then serves only dropout, and the Trainer's restore point is exact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -42,11 +43,12 @@ from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLa
                           TrainerCallback, TrainingArguments)
 from transformers.trainer_utils import get_last_checkpoint
 
-from adapter_core import Stack, atomic_write_bytes, atomic_write_json
+from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
 
 from .adapter_io import load_madx_adapter, save_madx_adapter
 from .attach import MadxHost, masked_lm_loss, mlm_logits_at
 from .data import DataError, ModelDirError, read_text
+from .drop import AdapterDrop, AdapterDropConfig
 from .tasks import TASKS
 
 logger = logging.getLogger(__name__)
@@ -268,16 +270,42 @@ def from_model_dir(loader, model_dir: str | Path, **kwargs):
 # -- language and task adapters -------------------------------------------------------
 
 
+def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
+    """AdapterDrop (Rücklé et al. 2021) for training, leaving at least one layer with adapters; None without a config.
+
+    Robust mode draws n from its own seeded generator, which checkpoints do
+    not carry: a resumed robust run draws other n than an uninterrupted one.
+    """
+    if drop is None:
+        return None
+    most = drop.num_dropped if drop.mode == "specialised" else drop.max_dropped
+    if most >= len(host.layers):
+        raise ValueError(f"AdapterDrop: cannot drop the adapters of {most} layers in training; "
+                         f"the model has {len(host.layers)}, at least one must keep its adapters")
+    return AdapterDrop(host, drop)
+
+
+def _drop_metadata(drop: AdapterDropConfig | None) -> dict:
+    return {"adapter_drop": dataclasses.asdict(drop)} if drop is not None else {}
+
+
 def train_language_adapter(model_dir: str, language: str, text_files: list[str], options: TrainOptions,
-                           skip_last_layer: bool = False, invertible: bool = True) -> Path:
-    """MLM-train a MAD-X language adapter (rf 2) with a NICE invertible adapter; returns the adapter dir."""
+                           skip_last_layer: bool = False, invertible: bool = True,
+                           adapter_config: AdapterConfig | None = None, drop: AdapterDropConfig | None = None) -> Path:
+    """MLM-train a MAD-X language adapter (rf 2) with a NICE invertible adapter; returns the adapter dir.
+
+    ``adapter_config`` replaces the rf-2 bottleneck (e.g. Compacter++);
+    ``drop`` trains with AdapterDrop and is recorded in the adapter's metadata.
+    """
     lines = [line for path in text_files for line in read_text(path)]
     torch.manual_seed(options.seed)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = from_model_dir(AutoModelForMaskedLM, model_dir)
     host = MadxHost(model)
-    host.add_adapter(language, role="language", invertible=invertible, skip_last_layer=skip_last_layer)
+    host.add_adapter(language, role="language", config=adapter_config, invertible=invertible,
+                     skip_last_layer=skip_last_layer)
     host.set_active(language)
+    dropper = attach_adapter_drop(host, drop)
     trainable = host.train_only([language], train_head=False)
     logger.info("language adapter %s: %d trainable tensors", language, len(trainable))
     features = [{"input_ids": ids} for ids in tokenizer(lines, truncation=True, max_length=options.max_length)["input_ids"]]
@@ -289,10 +317,12 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
                                      data_collator=collator, processing_class=tokenizer,
                                      callbacks=[EpochToDataset(dataset)], compute_loss_func=masked_lm_loss)
     _train(trainer, options)
+    if dropper is not None:
+        dropper.remove()
     out = Path(options.output_dir) / "adapter"
     if is_main_process():
         publish_directory(out, lambda tmp: save_madx_adapter(
-            host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir)}))
+            host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir), **_drop_metadata(drop)}))
     trainer.accelerator.wait_for_everyone()  # under torchrun, every rank returns once the adapter exists
     return out
 
@@ -337,31 +367,42 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
 
 def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,
                        task_name: str | None = None, labels_file: str | None = None,
-                       skip_last_layer: bool = False, force: bool = False) -> Path:
-    """Train a task adapter (rf 16) stacked above a frozen language adapter, with its prediction head."""
+                       skip_last_layer: bool = False, force: bool = False, adapter_config: AdapterConfig | None = None,
+                       drop: AdapterDropConfig | None = None) -> Path:
+    """Train a task adapter (rf 16) stacked above a frozen language adapter, with its prediction head.
+
+    ``adapter_config`` replaces the rf-16 bottleneck (e.g. Compacter++);
+    ``drop`` trains with AdapterDrop and is recorded in ``task.json``, so that
+    ``xling eval`` drops the same layers (specialised mode) by default.
+    """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
                                                   setup.model)
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force)
     name = task_name or task
-    host.add_adapter(name, role="task", skip_last_layer=skip_last_layer)
+    host.add_adapter(name, role="task", config=adapter_config, skip_last_layer=skip_last_layer)
     host.set_active(Stack(lang, name))
     host.train_only([name], train_head=True)
+    dropper = attach_adapter_drop(host, drop)
     features = module.build_features(examples, tokenizer, labels, options.max_length)
     _check_batch(len(features), options, train_file)
     trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(features),
                       data_collator=module.collator(tokenizer), processing_class=tokenizer)
     _train(trainer, options)
+    if dropper is not None:
+        dropper.remove()
     out = Path(options.output_dir) / "adapter"
 
     def build(tmp: Path) -> None:
-        save_madx_adapter(host, name, tmp, metadata={"task": task, "seed": options.seed, "source_language": lang})
+        save_madx_adapter(host, name, tmp, metadata={"task": task, "seed": options.seed, "source_language": lang,
+                                                     **_drop_metadata(drop)})
         head_names = set(host.head_parameter_names())
         head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k in head_names}
         atomic_write_bytes(tmp / HEAD_WEIGHTS, save_safetensors_bytes(head, metadata={"format": "pt"}))
         atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": labels, "adapter_name": name, "seed": options.seed,
-                                            "source_language": lang, "train_file": str(train_file)})
+                                            "source_language": lang, "train_file": str(train_file),
+                                            **_drop_metadata(drop)})
 
     if is_main_process():
         publish_directory(out, build)

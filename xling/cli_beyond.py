@@ -1,0 +1,274 @@
+"""The ``xling`` options beyond MAD-X: Compacter++, AdapterDrop, AdapterFusion, layer ablation, representation drift.
+
+    xling train-task ... --adapter-kind compacter++ --phm-dim 4 --drop-mode specialised --drop-layers 2
+    xling eval ... --drop-layers 2
+    xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output FUSION
+    xling train-full --task ner --model DIR --train en.panx --output FULL
+    xling ablate --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output-dir ABL
+    xling drift --model DIR --task-adapter TASK/adapter --lang-adapter EN/adapter --full-model FULL/model \\
+        --text en.txt --output-dir DRIFT
+
+``cli.py`` adds these flags and subcommands to its parser and hands the
+subcommands below to ``run_beyond``; bad values end in the same one-line
+``xling: error: ...`` (a ValueError raised here).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from adapter_core import AdapterConfig, compacter_plus_plus_2021, madx_language, madx_task
+
+from .drop import MODES as DROP_MODES
+from .drop import AdapterDropConfig
+
+#: Adapter kinds the MAD-X hooks can host (one adapter per layer, at the FFN output).
+ADAPTER_KINDS = ("bottleneck", "compacter++")
+#: Reduction factors when --reduction-factor is not given (MAD-X: rf 2 language, rf 16 task adapters).
+DEFAULT_REDUCTION = {"language": 2.0, "task": 16.0}
+#: Subcommands defined here.
+COMMANDS = ("train-fusion", "train-full", "ablate", "drift")
+
+
+def _adapter_kind(value: str) -> str:
+    if value == "compacter":
+        raise argparse.ArgumentTypeError("'compacter' also puts an adapter after attention, which xling's hooks "
+                                         "(FFN output only) do not have; use 'compacter++' (one per layer)")
+    if value not in ADAPTER_KINDS:
+        raise argparse.ArgumentTypeError(f"unknown adapter kind {value!r}; choose from {', '.join(ADAPTER_KINDS)}")
+    return value
+
+
+def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
+    """--adapter-kind, --reduction-factor, --phm-dim and the AdapterDrop flags of train-lang / train-task."""
+    parser.add_argument("--adapter-kind", type=_adapter_kind, default="bottleneck",
+                        help="bottleneck (MAD-X) or compacter++ (Karimi Mahabadi et al. 2021: PHM projections, "
+                             "one shared rule A for all layers)")
+    parser.add_argument("--reduction-factor", type=float,
+                        help=f"hidden size / bottleneck width (default {DEFAULT_REDUCTION[role]:g}, as MAD-X)")
+    parser.add_argument("--phm-dim", type=int,
+                        help="compacter++: Kronecker summands n; divides the hidden size and the bottleneck (default 4)")
+    parser.add_argument("--drop-mode", choices=DROP_MODES,
+                        help="AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
+                             "--drop-layers layers in training and at eval; 'robust' drops a random n in "
+                             "0..--drop-max per batch, so eval may use any n")
+    parser.add_argument("--drop-layers", type=int,
+                        help="AdapterDrop specialised: number of lowest layers without adapters (implies --drop-mode specialised)")
+    parser.add_argument("--drop-max", type=int,
+                        help="AdapterDrop robust: largest n drawn per batch (implies --drop-mode robust)")
+
+
+def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
+    """The adapter config the flags ask for; None for the MAD-X default bottleneck."""
+    kind, factor, phm_dim = args.adapter_kind, args.reduction_factor, args.phm_dim
+    if factor is not None and factor <= 0:
+        raise ValueError(f"--reduction-factor must be positive, got {factor:g}")
+    if phm_dim is not None and kind != "compacter++":
+        raise ValueError("--phm-dim applies to --adapter-kind compacter++ only")
+    if phm_dim is not None and phm_dim <= 0:
+        raise ValueError(f"--phm-dim must be positive, got {phm_dim}")
+    if kind == "bottleneck" and factor is None:
+        return None
+    from transformers import AutoConfig
+
+    from .train import from_model_dir
+
+    hidden = from_model_dir(AutoConfig, args.model).hidden_size
+    factor = factor or DEFAULT_REDUCTION[role]
+    if kind == "bottleneck":
+        return madx_language(hidden, factor) if role == "language" else madx_task(hidden, factor)
+    config = compacter_plus_plus_2021(hidden, reduction_factor=factor, phm_dim=phm_dim or 4)
+    for what, size in (("hidden size", hidden), ("bottleneck width", config.resolved_bottleneck_dim)):
+        if size % config.phm_dim:
+            raise ValueError(f"compacter++: the {what} {size} is not divisible by --phm-dim {config.phm_dim}; "
+                             f"change --phm-dim or --reduction-factor")
+    return config
+
+
+def drop_config_from_args(args) -> AdapterDropConfig | None:
+    """The AdapterDrop config the flags ask for; None without any drop flag."""
+    mode, layers, most = args.drop_mode, args.drop_layers, args.drop_max
+    if mode is None and layers is None and most is None:
+        return None
+    for flag, value in (("--drop-layers", layers), ("--drop-max", most)):
+        if value is not None and value < 0:
+            raise ValueError(f"{flag} must be >= 0, got {value}")
+    mode = mode or ("robust" if most is not None else "specialised")
+    if mode == "specialised":
+        if most is not None:
+            raise ValueError("--drop-max is for --drop-mode robust; specialised mode takes --drop-layers")
+        if layers is None:
+            raise ValueError("--drop-mode specialised needs --drop-layers N")
+        return AdapterDropConfig(mode=mode, num_dropped=layers, seed=args.seed)
+    if layers is not None:
+        raise ValueError("--drop-layers is for --drop-mode specialised; robust mode takes --drop-max")
+    if most is None:
+        raise ValueError("--drop-mode robust needs --drop-max N")
+    return AdapterDropConfig(mode=mode, max_dropped=most, seed=args.seed)
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+def add_beyond_commands(sub, training_flags) -> None:
+    """Add train-fusion, train-full, ablate and drift to the ``xling`` subparsers."""
+    fusion = sub.add_parser("train-fusion", help="AdapterFusion: fuse trained task adapters for a target task")
+    fusion.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the target task")
+    fusion.add_argument("--model", required=True, help="local model directory")
+    fusion.add_argument("--task-adapters", required=True, nargs="+", help="two or more task adapter dirs (train-task's OUT/adapter)")
+    fusion.add_argument("--lang-adapter", help="language adapter stacked below the fusion (Stack(lang, Fuse(...)))")
+    fusion.add_argument("--train", required=True, help="training file of the target task")
+    fusion.add_argument("--train-labels", help="SIQA: the separate labels file")
+    fusion.add_argument("--force", action="store_true", help="load adapters made for another base")
+    training_flags(fusion, adapters=False)
+
+    full = sub.add_parser("train-full", help="full fine-tuning of every weight (the baseline for xling drift)")
+    full.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the task")
+    full.add_argument("--model", required=True, help="local model directory")
+    full.add_argument("--train", required=True, help="training file")
+    full.add_argument("--train-labels", help="SIQA: the separate labels file")
+    full.add_argument("--dev", help="dev file, scored after training into dev_results.json")
+    full.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
+    training_flags(full, adapters=False)
+
+    ablate = sub.add_parser("ablate", help="layer ablation: remove the adapters of each layer span, heatmap of the change")
+    _inference_flags(ablate)
+    ablate.add_argument("--lang", required=True, help="language code of --data (recorded)")
+    ablate.add_argument("--data", required=True, help="evaluation file")
+    ablate.add_argument("--labels", help="SIQA: the separate labels file")
+    ablate.add_argument("--per-layer", action="store_true", help="remove one layer at a time (default: every span first..last)")
+    ablate.add_argument("--max-span", type=int, help="longest span of layers removed at once (default: all)")
+    ablate.add_argument("--batch-size", type=int, default=32, help="examples per batch")
+    ablate.add_argument("--output-dir", required=True, help="where ablation.json and ablation.png go")
+
+    drift = sub.add_parser("drift", help="per-layer similarity (CKA, RSA) of adapter-tuned and fully fine-tuned "
+                                         "models to the base, on the same inputs")
+    drift.add_argument("--model", required=True, help="the base model directory")
+    drift.add_argument("--task-adapter", help="adapter-tuned model: task adapter dir (with --lang-adapter)")
+    drift.add_argument("--lang-adapter", help="adapter-tuned model: the language adapter below the task adapter")
+    drift.add_argument("--full-model", nargs="+", help="fully fine-tuned model dirs (xling train-full's OUT/model); "
+                       "one is named 'full', several 'full (<OUT>)'")
+    drift.add_argument("--text", required=True, nargs="+", help="input text files, one sentence per line")
+    drift.add_argument("--max-sentences", type=int, default=200, help="first N sentences used (RSA is quadratic in tokens)")
+    drift.add_argument("--max-length", type=int, default=128, help="longest input in tokens")
+    drift.add_argument("--measures", nargs="+", default=["cka", "rsa"], choices=["cka", "rsa"],
+                       help="similarity measures (linear CKA, RSA)")
+    drift.add_argument("--force", action="store_true", help="load adapters made for another base")
+    drift.add_argument("--output-dir", required=True, help="where drift.json and drift_<measure>.png go")
+
+
+def _inference_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="local model directory")
+    parser.add_argument("--task-adapter", required=True, help="directory written by train-task (OUT/adapter)")
+    parser.add_argument("--lang-adapter", required=True, help="language adapter dir stacked below the task adapter")
+    parser.add_argument("--force", action="store_true", help="load adapters made for another base")
+
+
+def run_beyond(args, options) -> None:
+    """Run one of ``COMMANDS``; ``options`` builds the TrainOptions from the training flags."""
+    {"train-fusion": _train_fusion, "train-full": _train_full, "ablate": _ablate, "drift": _drift}[args.command](args, options)
+
+
+def _train_fusion(args, options) -> None:
+    from .fusion import train_fusion
+
+    if len(args.task_adapters) < 2:
+        raise ValueError(f"--task-adapters: AdapterFusion needs two or more task adapters, got {len(args.task_adapters)}")
+    out = train_fusion(args.model, args.task, args.task_adapters, args.train, options(args),
+                       language_adapter=args.lang_adapter, labels_file=args.train_labels, force=args.force)
+    print(f"AdapterFusion written to {out}; attention weights: {out / 'fusion_weights.json'}, {out / 'fusion_weights.png'}")
+
+
+def _train_full(args, options) -> None:
+    from adapter_core import atomic_write_json
+
+    from .lr_sweep import train_full_finetune
+    from .train import is_main_process, publish_directory
+
+    if args.dev:  # a bad dev file fails before training, not after it
+        from .tasks import TASKS
+
+        TASKS[args.task].read(args.dev, args.dev_labels)
+    model, tokenizer, labels = train_full_finetune(args.model, args.task, args.train, options(args), args.train_labels)
+    out = Path(args.output) / "model"
+    if not is_main_process():
+        return
+
+    def build(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    publish_directory(out, build)
+    print(f"fully fine-tuned model written to {out}")
+    if args.dev:
+        from .tasks import TASKS
+
+        module = TASKS[args.task]
+        model.eval()
+        scores = module.evaluate(model, tokenizer, module.read(args.dev, args.dev_labels), labels)
+        atomic_write_json(out.parent / "dev_results.json", {"task": args.task, "mode": "full", "seed": args.seed, **scores})
+        print(f"dev {scores['main_metric']}: {scores[scores['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
+
+
+def _ablate(args, options) -> None:
+    from .ablation import layer_ablation, write_ablation_report
+    from .inference import evaluate_loaded, inference_dropped_layers, load_task_model
+
+    if args.max_span is not None and args.max_span < 1:
+        raise ValueError(f"--max-span must be >= 1, got {args.max_span}")
+    loaded = load_task_model(args.model, args.task_adapter, args.lang_adapter, force=args.force)
+    examples = loaded.module.read(args.data, args.labels)
+    dropped = inference_dropped_layers(loaded)  # a specialised AdapterDrop adapter is ablated as it is evaluated
+    metric = None
+
+    def score() -> float:
+        nonlocal metric
+        scores = evaluate_loaded(loaded, args.data, args.lang, batch_size=args.batch_size, examples=examples)
+        metric = scores["main_metric"]
+        return scores[metric]
+
+    loaded.host.set_removed_layers(range(dropped))
+    result = layer_ablation(loaded.host, score, spans=not args.per_layer, metric="score", max_span=args.max_span)
+    result.metric = metric
+    png = write_ablation_report(result, args.output_dir)
+    print(f"{args.lang} {metric} with every adapter: {result.baseline:.2f}; ablation -> {png.parent / 'ablation.json'}, {png}")
+
+
+def _drift(args, options) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from .data import read_text
+    from .drift import collect_hidden_states, drift_by_measure, encode, write_drift_reports
+    from .train import from_model_dir
+
+    if bool(args.task_adapter) != bool(args.lang_adapter):
+        raise ValueError("--task-adapter and --lang-adapter go together (the adapter-tuned model is Stack(lang, task))")
+    if not args.task_adapter and not args.full_model:
+        raise ValueError("nothing to compare: give --task-adapter/--lang-adapter, --full-model, or both")
+    if args.max_sentences < 2:
+        raise ValueError(f"--max-sentences must be >= 2, got {args.max_sentences}")
+    texts = [line for path in args.text for line in read_text(path)][:args.max_sentences]
+    tokenizer = from_model_dir(AutoTokenizer, args.model)
+    batches = encode(tokenizer, texts, max_length=args.max_length)
+    torch.manual_seed(0)  # heads that the base directory lacks are initialised, though unused
+    base_states = collect_hidden_states(from_model_dir(AutoModel, args.model), batches)
+    tuned = {}
+    if args.task_adapter:
+        from .inference import load_task_model
+
+        loaded = load_task_model(args.model, args.task_adapter, args.lang_adapter, force=args.force)
+        tuned["adapter"] = collect_hidden_states(loaded.model, batches, setup=loaded.setup)
+    for directory in args.full_model or []:
+        name = "full" if len(args.full_model) == 1 else f"full ({Path(directory).resolve().parent.name})"
+        if name in tuned:
+            raise ValueError(f"--full-model: two models would both be named {name!r}; put them in differently named dirs")
+        tuned[name] = collect_hidden_states(from_model_dir(AutoModel, directory), batches)
+    reports = drift_by_measure(base_states, tuned, args.measures)
+    inputs = {"base": str(args.model), "task_adapter": args.task_adapter, "lang_adapter": args.lang_adapter,
+              "full_model": args.full_model, "text": [str(p) for p in args.text], "sentences": len(texts),
+              "tokens": int(base_states[0].shape[0])}
+    write_drift_reports(reports, args.output_dir, inputs)
+    for measure, report in reports.items():
+        means = ", ".join(f"{name} {value:.3f}" for name, value in report["mean"].items())
+        print(f"mean {measure.upper()} with the base: {means}")
+    print(f"drift -> {Path(args.output_dir) / 'drift.json'}")

@@ -1,0 +1,113 @@
+"""A trained task adapter, ready for inference: the scoring behind ``xling eval``, ``xling ablate`` and ``xling drift``.
+
+``load_task_model`` builds the task model of ``task.json``, loads the
+target language adapter and the task adapter (Compacter++ ones included:
+their config is on disk), the prediction head, and activates
+``Stack(lang, task)``.  ``evaluate_loaded`` scores it with the adapters of
+the lowest n layers removed (AdapterDrop at inference): by default the n the
+task adapter was trained with in specialised mode, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+
+from adapter_core import AdapterFormatError, Stack, check_shapes
+
+from .adapter_io import load_madx_adapter
+from .attach import MadxHost
+from .drop import AdapterDropConfig
+from .evaluate import read_task_info
+from .tasks import TASKS
+from .train import HEAD_WEIGHTS, build_task_model, from_model_dir
+
+
+@dataclass
+class LoadedTaskModel:
+    """A task model with its language and task adapters loaded and active."""
+
+    # task.json of the task adapter (task, labels, adapter_name, seed, adapter_drop ...).
+    info: dict
+    # The task module (xling.tasks.ner / qa / commonsense).
+    module: object
+    # The base model's tokenizer.
+    tokenizer: object
+    # The task model (base + head), in eval mode.
+    model: torch.nn.Module
+    # The MadxHost that holds the adapters.
+    host: MadxHost
+    # The active setup, Stack(language adapter, task adapter).
+    setup: Stack
+
+
+def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, force: bool = False) -> LoadedTaskModel:
+    """The task model of ``task_adapter`` with ``Stack(language adapter, task adapter)`` active and its head loaded."""
+    info = read_task_info(task_adapter)
+    tokenizer = from_model_dir(AutoTokenizer, model_dir)
+    model = build_task_model(model_dir, info["task"], info["labels"])
+    host = MadxHost(model)
+    lang = load_madx_adapter(host, language_adapter, force=force)
+    task = load_madx_adapter(host, task_adapter, force=force)
+    head_path = Path(task_adapter) / HEAD_WEIGHTS
+    try:
+        head = load_file(str(head_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AdapterFormatError(f"{head_path}: missing or corrupt prediction head ({err})") from None
+    state = model.state_dict()
+    check_shapes(head, {k: state[k] for k in host.head_parameter_names()}, str(head_path))
+    model.load_state_dict(head, strict=False)
+    setup = Stack(lang, task)
+    host.set_active(setup)
+    model.eval()
+    return LoadedTaskModel(info=info, module=TASKS[info["task"]], tokenizer=tokenizer, model=model, host=host,
+                           setup=setup)
+
+
+def inference_dropped_layers(loaded: LoadedTaskModel, requested: int | None = None) -> int:
+    """Layers whose adapters are removed at inference: ``requested``, else the trained AdapterDrop's default."""
+    layers = len(loaded.host.layers)
+    if requested is None:
+        saved = loaded.info.get("adapter_drop")
+        if not saved:
+            return 0
+        try:
+            config = AdapterDropConfig(**saved)
+        except (TypeError, ValueError) as err:
+            raise AdapterFormatError(f"task.json: invalid adapter_drop {saved!r} ({err})") from None
+        requested = config.num_dropped if config.mode == "specialised" else 0
+    if not 0 <= requested <= layers:
+        raise ValueError(f"--drop-layers must be between 0 and {layers} (the model's layers), got {requested}")
+    return requested
+
+
+def evaluate_loaded(loaded: LoadedTaskModel, data_file: str, language: str, labels_file: str | None = None,
+                    mlqa_normalisation: bool = False, batch_size: int = 32, dropped_layers: int = 0,
+                    examples: list | None = None) -> dict:
+    """Scores on ``data_file`` (or on ``examples`` already read from it) with the lowest ``dropped_layers`` adapters removed."""
+    if examples is None:
+        examples = loaded.module.read(data_file, labels_file)
+    with loaded.host.adapters_removed(range(dropped_layers)):
+        scores = loaded.module.evaluate(loaded.model, loaded.tokenizer, examples, loaded.info["labels"],
+                                        lang=language if mlqa_normalisation else None, batch_size=batch_size)
+    return scores
+
+
+def evaluate_task_adapter(model_dir: str, task_adapter: str, language_adapter: str, data_file: str, language: str,
+                          labels_file: str | None = None, mlqa_normalisation: bool = False, batch_size: int = 32,
+                          force: bool = False, drop_layers: int | None = None) -> dict:
+    """``evaluate.evaluate_zero_shot``'s record, with AdapterDrop at inference (``dropped_layers`` in the record)."""
+    loaded = load_task_model(model_dir, task_adapter, language_adapter, force=force)
+    examples = loaded.module.read(data_file, labels_file)
+    dropped = inference_dropped_layers(loaded, drop_layers)
+    scores = evaluate_loaded(loaded, data_file, language, mlqa_normalisation=mlqa_normalisation,
+                             batch_size=batch_size, dropped_layers=dropped, examples=examples)
+    info = loaded.info
+    return {"task": info["task"], "language": language, "seed": info.get("seed"),
+            "source_language": info.get("source_language"), "language_adapter": str(language_adapter),
+            "task_adapter": str(task_adapter), "data": str(data_file), "dropped_layers": dropped, **scores}
