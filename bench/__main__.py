@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): run P1-P6 and L1, print the ratios, write ``bench/results.json``.
+"""``python -m bench`` (``make bench``): run P1-P6, L1, D1-D2, print the ratios, write ``bench/results.json``.
 
     python -m bench                    # everything, realistic shapes, 1 torch thread
     python -m bench --only P1,P4       # some of them (other figures in results.json are kept)
@@ -16,7 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
-BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6", "L1")
+#: D1/D2: AdapterDrop's speed-up (xling, nmt); figures, not targets.
+BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6", "L1", "D1", "D2")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         from . import generation_soak
 
         results.update(generation_soak.run(settings))
+    if "D1" in only:
+        from . import drop_bench
+
+        results.update(drop_bench.run(settings, only, plot_path=None if args.quick else drop_bench.PLOT_PATH))
+    if "D2" in only:
+        from . import nmt_drop_bench
+
+        results.update(nmt_drop_bench.run(settings, only, plot_path=None if args.quick else nmt_drop_bench.PLOT_PATH))
     path = write_results(results, Path(args.output) if args.output else RESULTS_PATH, settings)
     print(f"\n{'':4}{'value':>9}  {'target':>8}  met  measure")
     for key in sorted(results):

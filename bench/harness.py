@@ -146,7 +146,7 @@ def write_results(results: dict[str, Result], path: Path = RESULTS_PATH, setting
             existing = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             existing = {}
-    merged = {key: value for key, value in existing.items() if key.startswith(("P", "L"))}
+    merged = {key: value for key, value in existing.items() if key.startswith(("P", "L", "D"))}
     merged.update({key: asdict(result) for key, result in results.items()})
     if settings is not None:
         merged["_run"] = {**asdict(settings), "torch": torch.__version__, "python": platform.python_version(),

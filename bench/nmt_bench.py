@@ -161,12 +161,14 @@ def _to(value, device):
     return value
 
 
-def build_variants(directory: Path, shape: NmtShape, device: torch.device, which: tuple[str, ...] = ("adapter", "full")):
-    """The adapter model (base frozen) and the plain Transformer with the same base weights."""
+def build_variants(directory: Path, shape: NmtShape, device: torch.device, which: tuple[str, ...] = ("adapter", "full"),
+                   adapter_flags: tuple[str, ...] = ()):
+    """The adapter model (base frozen; ``adapter_flags`` added to its command line) and the plain Transformer
+    with the same base weights."""
     variants = {}
     torch.manual_seed(1)
     if "adapter" in which:
-        task, args = setup(directory, shape, "adapter_translation", "adapter_transformer")
+        task, args = setup(directory, shape, "adapter_translation", "adapter_transformer", adapter_flags)
         variants["adapter"] = Variant(task, args, task.build_model(args), device)
     if "full" in which:
         task, args = setup(directory, shape, "translation_multi_simple_epoch", "transformer")

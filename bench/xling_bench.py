@@ -11,6 +11,10 @@
   times the full projection (``model(..., labels=...)``), for the record.
 - P6: inference (token classification, batch 16 x 128) with
   ``Stack(language, task)`` against the same model without adapters, in-process.
+  The details add the FLOP lower bound of that ratio (``flop_bound``: Linear
+  multiply-adds plus attention, from ``bench.drop_bench.inference_macs``) and
+  the ratio with AdapterDrop at inference (lowest 1 and 2 layers' adapters
+  dropped, timed in the same alternating loop) next to its FLOP bound.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from pathlib import Path
 import torch
 
 from .adapterhub_worker import BATCH, QUICK_BATCH, QUICK_CONFIG, QUICK_SEQUENCE, SEQUENCE, XLMR_CONFIG, mlm_batch
+from .drop_bench import inference_macs
 from .harness import (Result, RunSettings, Worker, alternate, device_description, log, make_result, median, serve,
                       skipped_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 AH_VENV = Path(os.environ.get("AH_VENV", "/tmp/ah-venv"))
 AH_PINS = (["torch==2.13.0"], ["adapters==1.3.0", "transformers==4.57.6"])  # torch first: a CPU wheel stays put
+#: P6 also times AdapterDrop at inference with the adapters of these lowest layers dropped (extra details only).
+P6_DROPPED = (1, 2)
 P5_MEASURE = "xling MAD-X language-adapter MLM training steps/s / AdapterHub adapters 1.3.0 steps/s, same XLM-R config and batch"
 
 
@@ -177,12 +184,29 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
         def run(model):
             return lambda: model(**inputs)
 
-        times = alternate({"no adapters": run(plain), "Stack(lang, ner)": run(adapted)},
-                          settings_for_steps(settings), device, "P6")
+        def dropped(n):  # AdapterDrop at inference: the adapters of the lowest n layers switched off
+            def forward():
+                with host.adapters_removed(range(n)):
+                    return adapted(**inputs)
+            return forward
+
+        variants = {"no adapters": run(plain), "Stack(lang, ner)": run(adapted)}
+        drops = tuple(n for n in P6_DROPPED if n <= len(host.outputs))  # --quick has one layer
+        variants.update({f"Stack, lowest {n} dropped": dropped(n) for n in drops})
+        times = alternate(variants, settings_for_steps(settings), device, "P6")
     base_s, stack_s = median(times["no adapters"]), median(times["Stack(lang, ner)"])
+    sequence = QUICK_SEQUENCE if settings.quick else SEQUENCE
+    flop_bound = {}
+    for n in (0,) + drops:
+        base, kept = inference_macs(host, ("lang", "ner"), sequence, n)
+        flop_bound[str(n)] = round((base + kept) / base, 4)
     return make_result(stack_s / base_s, "<= 1.05", where,
                        "xling token-classification inference with Stack(language, task) / without adapters, wall time",
                        stack_ms=1000 * stack_s, base_ms=1000 * base_s, same_output_shape=bool(same_shape),
+                       flop_bound=flop_bound["0"],
+                       adapterdrop_ratio={str(n): round(median(times[f"Stack, lowest {n} dropped"]) / base_s, 4)
+                                          for n in drops},
+                       adapterdrop_flop_bound={str(n): flop_bound[str(n)] for n in drops},
                        config=QUICK_CONFIG if settings.quick else XLMR_CONFIG)
 
 

@@ -21,9 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from adapter_core import atomic_write_json
-
-from .inspect_model import LoadedRun, batches, load_for_generation, pyplot, save_figure
+from .inspect_model import LoadedRun, batches, pyplot, run_inspection, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +76,9 @@ def layer_ablation(run: LoadedRun, sides: list[str], single_only: bool = False) 
     if not any(plans.values()):
         raise ValueError(f"the model has no adapter layers on {' or '.join(sides)}")
     model.set_skipped_layers({})
+    first = next(batches(run), None)
+    if first is not None:  # warm-up, so that the baseline's time does not include first-call costs
+        run.task.inference_step(generator, [model], first)
     baseline = translate_and_score(run, generator)
     report = {"baseline": baseline, "subset": run.args.gen_subset,
               "direction": f"{run.args.source_lang}-{run.args.target_lang}", "sides": {}}
@@ -112,7 +113,8 @@ def plot_ablation(report: dict, path: Path) -> Path:
             value = row["bleu_change"]
             i, j = layers.index(row["first"]), layers.index(row["last"])
             grid[i][j] = value
-            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(value) > 0.6 * limit else "black")
         image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(layers)), layers)
         ax.set_yticks(range(len(layers)), layers)
@@ -134,28 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        build_parser().error("put fairseq-generate's command line after '--'")
-    split = argv.index("--")
-    ours, fairseq_argv = build_parser().parse_args(argv[:split]), argv[split + 1:]
+def _compute(ours: argparse.Namespace, run: LoadedRun) -> dict:
     sides = [s.strip() for s in ours.sides.split(",") if s.strip()]
-    bad = [s for s in sides if s not in SIDES]
-    if bad or not sides:
-        build_parser().error(f"--sides {ours.sides!r}: expected encoder and/or decoder")
-    try:
-        run = load_for_generation(fairseq_argv)
-        report = layer_ablation(run, sides, ours.single_layers)
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        print(f"nmt-ablate: error: {err}", file=sys.stderr)
-        return 1
-    out = Path(ours.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "ablation.json", report)
-    plot_ablation(report, out / "ablation.png")
-    print(f"baseline {report['baseline']['bleu']:.2f} BLEU; wrote {out / 'ablation.json'} and {out / 'ablation.png'}")
-    return 0
+    if not sides or any(s not in SIDES for s in sides):
+        raise ValueError(f"--sides {ours.sides!r}: expected encoder and/or decoder")
+    return layer_ablation(run, sides, ours.single_layers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_inspection(build_parser(), argv, "ablation", _compute, plot_ablation)
 
 
 if __name__ == "__main__":

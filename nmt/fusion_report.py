@@ -18,9 +18,7 @@ from pathlib import Path
 
 import torch
 
-from adapter_core import atomic_write_json
-
-from .inspect_model import LoadedRun, batches, load_for_generation, pyplot, save_figure
+from .inspect_model import LoadedRun, batches, pyplot, run_inspection, save_figure
 from .routing import routed
 
 
@@ -82,22 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="nmt-fusion-weights", description=__doc__.splitlines()[0],
         epilog="Everything after '--' is fairseq-generate's command line (data, --path, -s, -t, --gen-subset, ...).")
     parser.add_argument("--output-dir", required=True, help="where fusion_weights.json and fusion_weights.png go")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        parser.error("put fairseq-generate's command line after '--'")
-    split = argv.index("--")
-    ours = parser.parse_args(argv[:split])
-    try:
-        report = fusion_weights(load_for_generation(argv[split + 1:]))
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        print(f"nmt-fusion-weights: error: {err}", file=sys.stderr)
-        return 1
-    out = Path(ours.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "fusion_weights.json", report)
-    plot_fusion_weights(report, out / "fusion_weights.png")
-    print(f"wrote {out / 'fusion_weights.json'} and {out / 'fusion_weights.png'}")
-    return 0
+    return run_inspection(parser, argv, "fusion_weights", lambda ours, run: fusion_weights(run), plot_fusion_weights)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,17 @@ build the same model as ``fairseq-generate`` would.
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
-from adapter_core import atomic_write_bytes
+from adapter_core import atomic_write_bytes, atomic_write_json
 
 USER_DIR = str(Path(__file__).resolve().parent)
 
@@ -87,10 +89,31 @@ def save_figure(fig, path: Path) -> Path:
 
 def pyplot():
     """matplotlib's pyplot on the Agg backend, without its font-search debug logging."""
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # before the import: it logs at DEBUG
     import matplotlib
 
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def run_inspection(parser: argparse.ArgumentParser, argv: list[str] | None, stem: str,
+                   compute: Callable[[argparse.Namespace, LoadedRun], dict], plot: Callable[[dict, Path], Path]) -> int:
+    """The shared command line: our flags, ``--``, fairseq-generate's; writes ``<stem>.json`` and ``<stem>.png``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        parser.error("put fairseq-generate's command line after '--'")
+    split = argv.index("--")
+    ours = parser.parse_args(argv[:split])
+    try:
+        report = compute(ours, load_for_generation(argv[split + 1:]))
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    out = Path(ours.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / f"{stem}.json", report)
+    plot(report, out / f"{stem}.png")
+    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.png')}")
+    return 0

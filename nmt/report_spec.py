@@ -6,7 +6,8 @@
 Every folder under ``--generate`` is a system (``generate-<src>-<tgt>.txt``
 files); ``--checkpoints/<system>/checkpoint_last.pt`` gives its parameter
 counts: all parameters, and those that trained (adapter parameters for an
-adapter checkpoint, ``--adapter-train-base`` aside; every parameter otherwise).
+adapter checkpoint, ``--adapter-train-base`` aside; the fusion layers of an
+AdapterFusion checkpoint; every parameter otherwise).
 Shared tensors (tied embeddings) are counted once.
 """
 
@@ -24,13 +25,14 @@ from adapter_core import atomic_write_json
 from . import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
 
 ADAPTER_MARK = ".adapter_bank."
+FUSION_MARK = ".adapter_bank.fusions."  # AdapterFusion trains only these
 
 
 def checkpoint_parameter_counts(path: str | Path) -> dict:
     """``{"total_parameters", "trainable_parameters", "adapter_parameters"}`` of a fairseq checkpoint."""
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     model, cfg = state["model"], state.get("cfg") or {}
-    seen, total, adapter = set(), 0, 0
+    seen, total, adapter, fusion = set(), 0, 0, 0
     for name, tensor in model.items():
         # fairseq's ``version`` / ``_float_tensor`` buffers are bookkeeping, not parameters
         if name.endswith(("version", "_float_tensor")) or not torch.is_floating_point(tensor) \
@@ -39,9 +41,11 @@ def checkpoint_parameter_counts(path: str | Path) -> dict:
         seen.add(tensor.untyped_storage().data_ptr())
         total += tensor.numel()
         adapter += tensor.numel() if ADAPTER_MARK in name else 0
+        fusion += tensor.numel() if FUSION_MARK in name else 0
     model_cfg = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
     train_base = bool(getattr(model_cfg, "adapter_train_base", False) if model_cfg is not None else False)
-    trainable = adapter if adapter and not train_base else total
+    fused = bool(getattr(model_cfg, "adapter_fusion_keys", "") if model_cfg is not None else "")
+    trainable = fusion if fused else adapter if adapter and not train_base else total
     return {"total_parameters": total, "trainable_parameters": trainable, "adapter_parameters": adapter}
 
 

@@ -9,7 +9,11 @@ Transformers".  Two training modes:
 
 Since the base is frozen, no gradient is needed below the lowest active
 adapter: a forward pre-hook on encoder layer n detaches the hidden state that
-enters it, so autograd keeps nothing below it.  Everything is done with hooks
+enters it, so autograd keeps nothing below it.  The one adapter below every
+layer is the language adapter's invertible (NICE) adapter on the embeddings:
+while it is active and trainable (language-adapter training), nothing is
+detached, so it keeps its gradient (its backward then runs through the frozen
+lower layers, and only their adapters' cost is saved).  Everything is done with hooks
 (``host.set_removed_layers`` switches the adapters off); no forward code is
 copied.
 """
@@ -82,7 +86,7 @@ class AdapterDrop:
 
     def _detach_hook(self, index: int):
         def hook(module, args, kwargs):
-            if index != self.current or index == 0 or not torch.is_grad_enabled():
+            if index != self.current or index == 0 or not torch.is_grad_enabled() or self._trains_invertible():
                 return None
             if args:
                 return (args[0].detach(),) + tuple(args[1:]), kwargs
@@ -90,6 +94,11 @@ class AdapterDrop:
                 return args, {**kwargs, "hidden_states": kwargs["hidden_states"].detach()}
             return None
         return hook
+
+    def _trains_invertible(self) -> bool:
+        """Whether the active setup's invertible adapter, below every layer, has trainable parameters."""
+        name = self.host._invertible_name()
+        return name is not None and any(p.requires_grad for p in self.host.embeddings.madx_invertible.adapters[name].parameters())
 
     def remove(self) -> None:
         for handle in self._handles:

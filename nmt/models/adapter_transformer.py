@@ -34,6 +34,7 @@ from adapter_core import (AdapterFusionLayer, active_adapters, adapter_parameter
 
 from ..config import AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, split_list
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
+from ..modules.lean import use_lean_ops
 from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ class AdapterTransformerModel(TransformerModel):
             summary = freeze_base(model)
         if getattr(args, "checkpoint_activations", False) and not args.adapter_train_base:
             model.make_embeddings_require_grad()
+        if not args.no_adapter_lean_ops and not args.adapter_train_base:
+            use_lean_ops(model)
         logger.info("adapters by %s; %s", args.adapters_by, summary.format())
         for key, count in sorted(adapter_parameter_counts(model).items()):
             logger.info("adapter %s: %s parameters", key, f"{count:,}")

@@ -49,3 +49,12 @@ def test_quick_generation_soak_reports_memory_growth(tmp_path):
     entry = json.loads(output.read_text())["L1"]
     assert entry["details"]["sentences"] == 32 and entry["details"]["rss_end"] > 0
     assert entry["target"] == "<= 0.05" and entry["value"] >= 0
+
+
+def test_quick_nmt_adapterdrop_reports_speedups_per_n(tmp_path):
+    output = tmp_path / "results.json"
+    assert main(["--quick", "--only", "D2", "--device", "cpu", "--output", str(output)]) == 0
+    entry = json.loads(output.read_text())["D2"]
+    assert entry["details"]["dropped"] == [0, 1]
+    assert entry["details"]["train_speedup"]["0"] == 1.0 and entry["details"]["generation_speedup"]["1"] > 0
+    assert "plot" not in entry["details"]  # --quick never overwrites the real figure

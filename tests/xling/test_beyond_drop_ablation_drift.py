@@ -76,6 +76,30 @@ def test_specialised_drop_blocks_gradients_below_the_lowest_active_adapter():
     assert host.removed_layers == frozenset()
 
 
+def test_drop_keeps_the_gradient_of_a_trained_invertible_adapter():
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                              intermediate_size=64, max_position_embeddings=40, layer_norm_eps=1e-5, pad_token_id=1,
+                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    host = MadxHost(XLMRobertaModel(config).train())
+    host.add_adapter("en", role="language")  # with NICE on the embeddings, below every layer
+    host.set_active("en")
+    drop = AdapterDrop(host, AdapterDropConfig(mode="specialised", num_dropped=2))
+    nice = [p for n, p in host.adapter_tensors("en", prefixed=True).items() if "madx_invertible" in n]
+    host.train_only(["en"], train_head=False)
+    embeddings = host.model.embeddings.word_embeddings.weight.requires_grad_(True)  # a probe below every layer
+    forward(host).pow(2).mean().backward()
+    assert nice and all(p.grad is not None for p in nice)  # language-adapter training: NICE still learns
+    assert embeddings.grad is not None
+    host.model.zero_grad(set_to_none=True)
+    for p in nice:  # with NICE frozen (task-adapter training), layers 0-1 are cut off again
+        p.requires_grad_(False)
+    forward(host).pow(2).mean().backward()
+    assert embeddings.grad is None
+    assert host.model.encoder.layer[2].output.madx_adapters.adapters["en"].up.weight.grad is not None
+    drop.remove()
+
+
 def test_robust_drop_draws_n_per_batch_and_keeps_all_at_inference():
     host = tiny_host(layers=4)
     drop = AdapterDrop(host, AdapterDropConfig(mode="robust", max_dropped=3, seed=1))
