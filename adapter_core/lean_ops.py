@@ -31,19 +31,19 @@ from torch import nn
 
 
 class _ReluSavingMask(torch.autograd.Function):
-    """relu(x), saving ``x > 0`` (bool) for backward."""
+    """relu(x), saving ``relu(x) <= 0`` (bool) for backward: one extra pass forward, the stock cost backward."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(x)
-        # The stock backward is threshold_backward(grad, out, 0): grad where out > 0 is not false (NaN passes).
-        ctx.save_for_backward(torch.logical_not(out <= 0))
+        # The stock backward is threshold_backward(grad, out, 0): zero where out <= 0, grad elsewhere (NaN passes).
+        ctx.save_for_backward(out <= 0)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (mask,) = ctx.saved_tensors
-        return torch.where(mask, grad, grad.new_zeros(()))
+        (zeroed,) = ctx.saved_tensors
+        return grad.masked_fill(zeroed, 0)
 
 
 def lean_relu(x: torch.Tensor) -> torch.Tensor:

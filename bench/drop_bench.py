@@ -174,7 +174,7 @@ def run(settings: RunSettings, only: set[str], config: DropBenchConfig | None = 
         return {}
     result = measure(settings, config or DropBenchConfig(quick=settings.quick))
     if plot_path is not None:
-        result.details["plot"] = str(plot(result, plot_path))
+        result.details["plot"] = f"bench/{plot(result, plot_path).name}"
     return {"D1": result}
 
 

@@ -41,8 +41,8 @@ from nmt.modules.lean import LEAN_OPS, use_lean_ops
 
 from .nmt_bench import QUICK_SHAPE, NmtShape, build_variants, make_sample, write_dictionaries
 
-#: The adapter model is built with fairseq's stock ops, so that --lean chooses which lean ops are swapped in.
-STOCK = ("--no-adapter-lean-ops",)
+#: The adapter model is built with fairseq's stock ops (no --adapter-lean-ops), so that --lean chooses the lean ops.
+STOCK: tuple[str, ...] = ()
 
 MB = 1e6
 

@@ -82,5 +82,5 @@ def run(settings: RunSettings, only: set[str], plot_path: Path | None = PLOT_PAT
                    "beam-5 generation/s": (xs, [gen_speedup[str(n)] for n in xs])}, plot_path,
                   f"AdapterDrop, fairseq Transformer {shape.layers}+{shape.layers} layers, d {shape.dim}",
                   "adapters dropped in the lowest n layers of encoder and decoder", "speed-up over n = 0")
-        result.details["plot"] = str(plot_path)
+        result.details["plot"] = f"bench/{plot_path.name}"
     return {"D2": result}

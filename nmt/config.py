@@ -48,10 +48,10 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "comma-separated adapter keys of the decoder; default as for --adapter-encoder-keys"})
     adapter_train_base: bool = field(default=False, metadata={
         "help": "also train the base model (full fine-tuning, for comparisons); by default only adapters train"})
-    no_adapter_lean_ops: bool = field(default=False, metadata={
-        "help": "keep fairseq's stock ReLU and dropout; by default, with the base frozen, ReLU before a frozen "
-                "projection and CPU dropout save a bool mask for backward instead of a float tensor (same "
-                "results, less memory; nmt/modules/lean.py)"})
+    adapter_lean_ops: bool = field(default=False, metadata={
+        "help": "with the base frozen, ReLU before a frozen projection and CPU dropout save a bool mask for "
+                "backward instead of a float tensor: same results, about 450 MB less at 4,096 tokens x d 512 "
+                "x 12 layers, but on CPU about 10%% slower updates (bench/README.md, P2); nmt/modules/lean.py"})
     adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={
         "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter++ (Karimi Mahabadi et al. 2021), PHM "
                 "projections with A_i shared by all layers of one adapter key and rank-1 B_i, GELU, no input "

@@ -188,7 +188,7 @@ class AdapterTransformerModel(TransformerModel):
             summary = freeze_base(model)
         if getattr(args, "checkpoint_activations", False) and not args.adapter_train_base:
             model.make_embeddings_require_grad()
-        if not args.no_adapter_lean_ops and not args.adapter_train_base:
+        if args.adapter_lean_ops and not args.adapter_train_base:
             use_lean_ops(model)
         logger.info("adapters by %s; %s", args.adapters_by, summary.format())
         for key, count in sorted(adapter_parameter_counts(model).items()):

@@ -220,3 +220,16 @@ def test_activation_checkpointing_recomputes_routed_layers_exactly(nmt_run, tmp_
     adapters = [k for k in plain if ".adapter_bank." in k]
     assert adapters and all(torch.allclose(plain[k], checkpointed[k], atol=1e-6) for k in adapters)
     assert any(not torch.equal(plain[k], _state(nmt_run.pair)[k]) for k in adapters)
+
+
+def test_lean_ops_train_exactly_as_the_stock_ops(nmt_run, tmp_path):
+    """--adapter-lean-ops (bool-mask ReLU before a frozen fc2) gives the same adapters as fairseq's ReLU."""
+    for name, extra in (("stock", []), ("lean", ["--adapter-lean-ops"])):
+        run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / name, *SHORT, *extra))
+    stock, lean = _state(tmp_path / "stock" / "checkpoint_last.pt"), _state(tmp_path / "lean" / "checkpoint_last.pt")
+    adapters = [k for k in stock if ".adapter_bank." in k]
+    assert adapters and all(torch.allclose(stock[k], lean[k], atol=1e-6) for k in adapters)
+    from adapter_core.lean_ops import lean_relu
+
+    _, model, _ = load(nmt_run.data, tmp_path / "lean" / "checkpoint_last.pt")
+    assert all(layer.activation_fn is lean_relu for layer in list(model.encoder.layers) + list(model.decoder.layers))
