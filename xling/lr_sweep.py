@@ -67,7 +67,8 @@ def run_one(args) -> dict:
 
 
 def plot_sweep(records: list[dict], path: str | Path, metric: str | None = None) -> dict:
-    """Metric against learning rate (log scale), mean over seeds, one line per mode; returns the series."""
+    """Metric against learning rate (log scale), mean over seeds, one line per mode; returns the series
+    (the means and every seed's value)."""
     if not records:
         raise ValueError("no learning-rate results to plot")
     metric = metric or records[0].get("main_metric")
@@ -81,7 +82,8 @@ def plot_sweep(records: list[dict], path: str | Path, metric: str | None = None)
     series = {mode: (sorted(by_lr), [sum(by_lr[lr]) / len(by_lr[lr]) for lr in sorted(by_lr)])
               for mode, by_lr in sorted(grouped.items())}
     lines_png(series, path, "learning-rate robustness", "learning rate", metric, log_x=True)
-    return {mode: {"learning_rates": xs, metric: ys} for mode, (xs, ys) in series.items()}
+    return {mode: {"learning_rates": xs, metric: ys, f"{metric}_per_seed": [grouped[mode][lr] for lr in xs]}
+            for mode, (xs, ys) in series.items()}
 
 
 def _read_records(paths: list[str]) -> list[dict]:

@@ -171,6 +171,7 @@ def test_lr_sweep_plot_and_recipe(tmp_path):
     series = plot_sweep(records, tmp_path / "lr.png")
     assert series["adapter"]["learning_rates"] == [1e-4, 1e-3]
     assert series["full"]["f1"] == pytest.approx([65.1, 66.0])
+    assert series["full"]["f1_per_seed"] == [pytest.approx([60.1, 70.1]), pytest.approx([61.0, 71.0])]
     assert (tmp_path / "lr.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="no 'f1'"):
         plot_sweep([{"mode": "full", "learning_rate": 1.0, "main_metric": "f1"}], tmp_path / "x.png")
