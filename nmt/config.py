@@ -72,8 +72,11 @@ class AdapterModelConfig(FairseqDataclass):
                 "'en-xx', or language 'xx' with --adapters-by lang) whose samples go through an attention over "
                 "the frozen adapters --adapter-fusion-over; only the fusion layers train"})
     adapter_fusion_over: str = field(default="", metadata={
-        "help": "AdapterFusion: comma-separated adapter keys to fuse; a side (encoder/decoder) gets the fusion "
-                "where it holds all of them"})
+        "help": "AdapterFusion: comma-separated adapter keys to fuse (each side that gets a fusion must hold all)"})
+    adapter_fusion_sides: str = field(default="", metadata={
+        "help": "AdapterFusion: 'encoder', 'decoder' or both (comma-separated); default: the sides that hold all "
+                "fused adapters and route a fused key for --lang-pairs (e.g. only the decoder for the target "
+                "language 'xx' of en-xx with --adapters-by lang); filled in and saved with the checkpoint"})
 
 
 @dataclass

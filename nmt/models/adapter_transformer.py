@@ -167,15 +167,18 @@ class AdapterTransformerModel(TransformerModel):
     @classmethod
     def build_model(cls, args, task):
         fill_adapter_defaults(args)
+        pairs = getattr(task, "model_lang_pairs", None) or split_list(getattr(args, "lang_pairs", None))
         if not args.adapter_encoder_keys and not args.adapter_decoder_keys:
-            pairs = getattr(task, "model_lang_pairs", None) or split_list(getattr(args, "lang_pairs", None))
             encoder_keys, decoder_keys = derive_adapter_keys(args, pairs, getattr(args, "adapter_domain", ""))
             # Written back so that the checkpoint records the keys (generation sees one pair only).
             args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
         model = super().build_model(args, task)
         if args.adapter_kind == "compacter":
             model.share_phm_rules()
-        fused = model.add_fusions(split_list(args.adapter_fusion_keys), split_list(args.adapter_fusion_over))
+        fusion_names, fusion_over = split_list(args.adapter_fusion_keys), split_list(args.adapter_fusion_over)
+        if fusion_names and not args.adapter_fusion_sides:  # written back, so that generation builds the same
+            args.adapter_fusion_sides = ",".join(model.fusion_sides(fusion_names, fusion_over, pairs))
+        fused = model.add_fusions(fusion_names, fusion_over, split_list(args.adapter_fusion_sides))
         model.check_adapter_drop()
         model.set_inference_dropped_layers(args.adapter_drop_layers if args.adapter_drop_mode == "specialised" else 0)
         if args.adapter_train_base:
@@ -249,26 +252,38 @@ class AdapterTransformerModel(TransformerModel):
         for modules in by_key.values():
             share_phm_rule(modules)
 
-    def add_fusions(self, names: list[str], over: list[str]) -> bool:
-        """AdapterFusion layers for ``names`` over the adapters ``over`` in every layer of each side holding them."""
+    def fusion_sides(self, names: list[str], over: list[str], pairs: list[str]) -> list[str]:
+        """The sides that hold every adapter in ``over`` and, where ``pairs`` tell, route one of ``names``."""
+        holding = [side for side in ("encoder", "decoder")
+                   if self.adapter_banks(side) and set(over) <= set(self.adapter_keys(side))]
+        if not holding:
+            raise ValueError(f"--adapter-fusion-over {','.join(over)}: neither side has all of these adapters "
+                             f"(encoder: {', '.join(self.adapter_keys('encoder')) or 'none'}; "
+                             f"decoder: {', '.join(self.adapter_keys('decoder')) or 'none'})")
+        try:
+            routed = dict(zip(("encoder", "decoder"), derive_adapter_keys(self.args, pairs, "")))
+        except ValueError:  # no pairs (or a domain run without names): every side that holds the adapters
+            return holding
+        chosen = [side for side in holding if set(names) & set(routed[side])]
+        return chosen or holding
+
+    def add_fusions(self, names: list[str], over: list[str], sides: list[str]) -> bool:
+        """AdapterFusion layers for ``names`` over the adapters ``over`` in every adapter layer of ``sides``."""
         if not names and not over:
             return False
         if not names or len(over) < 2:
             raise ValueError("AdapterFusion needs --adapter-fusion-keys (the fused route keys) and at least two "
                              "adapters in --adapter-fusion-over")
-        added = False
-        for side in ("encoder", "decoder"):
-            if not set(over) <= set(self.adapter_keys(side)) or not self.adapter_banks(side):
-                continue
+        for side in sides:
+            if side not in ("encoder", "decoder"):
+                raise ValueError(f"--adapter-fusion-sides: {side!r} is not encoder or decoder")
+            missing = sorted(set(over) - set(self.adapter_keys(side)))
+            if missing or not self.adapter_banks(side):
+                raise ValueError(f"--adapter-fusion-over: the {side} has no adapters {', '.join(missing) or 'at all'}")
             for _, bank in self.adapter_banks(side):
                 for name in names:
                     bank.add_fusion(name, over)
-            added = True
-        if not added:
-            raise ValueError(f"--adapter-fusion-over {','.join(over)}: neither side has all of these adapters "
-                             f"(encoder: {', '.join(self.adapter_keys('encoder')) or 'none'}; "
-                             f"decoder: {', '.join(self.adapter_keys('decoder')) or 'none'})")
-        return True
+        return bool(sides)
 
     def fusion_layers(self, side: str) -> list[tuple[int, str, AdapterFusionLayer]]:
         """(layer index, fusion name, fusion layer) of ``side``, for inspecting the fusion weights."""

@@ -179,6 +179,18 @@ def test_fusion_needs_adapters_that_exist(nmt_run, tmp_path):
                                      "en-fr", "--adapter-fusion-over", "en-de,xx-yy", *SHORT))
 
 
+def test_fusion_sides_follow_the_routed_keys(nmt_run):
+    _, model, _ = load(nmt_run.data, nmt_run.pair)
+    over = ["en-de", "de-en"]
+    assert model.fusion_sides(["en-fr"], over, ["en-fr"]) == ["encoder", "decoder"]  # pair keys route both sides
+    model.args.adapters_by = "lang"  # language keys: en-fr routes "en" in the encoder and "fr" in the decoder
+    assert model.fusion_sides(["fr"], over, ["en-fr"]) == ["decoder"]
+    assert model.fusion_sides(["en"], over, ["en-fr"]) == ["encoder"]
+    assert model.fusion_sides(["zz"], over, ["en-fr"]) == ["encoder", "decoder"]  # routed nowhere: every holder
+    with pytest.raises(ValueError, match="the decoder has no adapters xx-yy"):
+        model.add_fusions(["fr"], ["en-de", "xx-yy"], ["decoder"])
+
+
 def _with_checkpoint(argv, checkpoint):
     argv[argv.index("--finetune-from-model") + 1] = str(checkpoint)
     return argv
