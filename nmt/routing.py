@@ -102,7 +102,7 @@ def side_route(ids: torch.Tensor, key_names: Sequence[str], dropped_layers: int,
     return SideRoute(plan=RoutingPlan.build(ids, key_names, device), dropped_layers=dropped_layers)
 
 
-def layer_keys(slot: str, who: str, default_dropped: int = 0) -> SideRoute:
+def layer_keys(slot: str, who: str) -> SideRoute:
     """The ``SideRoute`` a layer on one side routes by.
 
     Inside the encoder's or decoder's forward, the side set it.  Outside (a
@@ -117,5 +117,4 @@ def layer_keys(slot: str, who: str, default_dropped: int = 0) -> SideRoute:
         raise RoutingError(f"{who}: no adapter ids for this layer; the encoder/decoder of "
                            "'adapter_transformer' sets them, so call the model through its encoder and decoder")
     ids = route.encoder_ids if slot == ENCODER_SLOT else route.decoder_ids
-    dropped = default_dropped if route.dropped_layers is None else route.dropped_layers
-    return side_route(ids, route.key_names, dropped)
+    return side_route(ids, route.key_names, route.dropped_layers or 0)  # training routes always set the count

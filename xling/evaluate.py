@@ -1,4 +1,4 @@
-"""Zero-shot evaluation: the target language's adapter swapped in under the source-trained task adapter."""
+"""Task adapter records (``task.json``) and result files; the scoring itself is ``xling.inference``."""
 
 from __future__ import annotations
 
@@ -26,16 +26,6 @@ def read_task_info(task_adapter: str | Path) -> dict:
     if not isinstance(info["labels"], list) or not info["labels"] or not all(isinstance(l, str) for l in info["labels"]):
         raise AdapterFormatError(f"{path}: 'labels' must be a non-empty list of strings")
     return info
-
-
-def evaluate_zero_shot(model_dir: str, task_adapter: str, language_adapter: str, data_file: str, language: str,
-                       labels_file: str | None = None, mlqa_normalisation: bool = False, batch_size: int = 32,
-                       force: bool = False) -> dict:
-    """Scores of Stack(target language adapter, task adapter) on ``data_file``, every layer's adapters on."""
-    from .inference import evaluate_task_adapter
-
-    return evaluate_task_adapter(model_dir, task_adapter, language_adapter, data_file, language, labels_file,
-                                 mlqa_normalisation, batch_size, force, drop_layers=0)
 
 
 def write_results(results: dict, path: str | Path) -> None:

@@ -101,7 +101,11 @@ def evaluate_loaded(loaded: LoadedTaskModel, data_file: str, language: str, labe
 def evaluate_task_adapter(model_dir: str, task_adapter: str, language_adapter: str, data_file: str, language: str,
                           labels_file: str | None = None, mlqa_normalisation: bool = False, batch_size: int = 32,
                           force: bool = False, drop_layers: int | None = None) -> dict:
-    """``evaluate.evaluate_zero_shot``'s record, with AdapterDrop at inference (``dropped_layers`` in the record)."""
+    """Zero-shot scores of Stack(target language adapter, task adapter) on ``data_file``, as a record for ``xling report``.
+
+    ``drop_layers``: AdapterDrop at inference (None: what the task adapter was trained with); in the record
+    as ``dropped_layers``.
+    """
     loaded = load_task_model(model_dir, task_adapter, language_adapter, force=force)
     examples = loaded.module.read(data_file, labels_file)
     dropped = inference_dropped_layers(loaded, drop_layers)

@@ -49,13 +49,13 @@ def run_one(args) -> dict:
     if args.mode == "adapter":
         if not args.lang_adapter:
             raise ValueError("--mode adapter needs --lang-adapter")
-        from .evaluate import evaluate_zero_shot
+        from .inference import evaluate_task_adapter
         from .train import train_task_adapter
 
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, options,
                                  labels_file=args.train_labels)
-        scores = evaluate_zero_shot(args.model, str(out), args.lang_adapter, args.dev, language="dev",
-                                    labels_file=args.dev_labels)
+        scores = evaluate_task_adapter(args.model, str(out), args.lang_adapter, args.dev, language="dev",
+                                       labels_file=args.dev_labels, drop_layers=0)
     else:
         model, tokenizer, labels = train_full_finetune(args.model, args.task, args.train, options, args.train_labels)
         module = TASKS[args.task]
