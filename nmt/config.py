@@ -48,6 +48,9 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "comma-separated adapter keys of the decoder; default as for --adapter-encoder-keys"})
     adapter_train_base: bool = field(default=False, metadata={
         "help": "also train the base model (full fine-tuning, for comparisons); by default only adapters train"})
+    adapter_train_embeddings: bool = field(default=False, metadata={
+        "help": "also train the token embeddings and the output projection (a diagnostic beyond Bapna & Firat, "
+                "who freeze them: for a language the base barely knows; counts as trainable parameters)"})
     adapter_lean_ops: bool = field(default=False, metadata={
         "help": "with the base frozen, ReLU before a frozen projection and CPU dropout save a bool mask for "
                 "backward instead of a float tensor: same results, about 450 MB less at 4,096 tokens x d 512 "

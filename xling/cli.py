@@ -4,6 +4,7 @@
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
     xling report results/*.json --output-dir report --source-language en
+    xling baseline --task classification --train train.en.jsonl --data test.de.jsonl --lang de --output de-majority.json
 
 Beyond MAD-X (flags and subcommands in ``cli_beyond``): ``--adapter-kind
 compacter++`` and AdapterDrop (``--drop-mode``, ``--drop-layers``,
@@ -26,8 +27,14 @@ import sys
 from adapter_core import AdapterFormatError, FingerprintMismatchError
 
 from .cli_beyond import COMMANDS as BEYOND_COMMANDS
+from .cli_beyond import TASK_CHOICES
 from .cli_beyond import add_adapter_flags, add_beyond_commands, adapter_config_from_args, drop_config_from_args, run_beyond
+from . import encoder_import, mlm_head, vocab_trim
 from .data import DataError
+
+
+#: Subcommands that make a real pretrained encoder usable: each module has add_command(sub) and run(args).
+ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
@@ -57,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_adapter_flags(lang, "language")
 
     task = sub.add_parser("train-task", help="train a task adapter stacked on a frozen language adapter")
-    task.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the task")
+    task.add_argument("--task", required=True, choices=TASK_CHOICES, help="the task")
     task.add_argument("--model", required=True, help="local model directory")
     task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's)")
     task.add_argument("--train", required=True, help="training file (PAN-X/parquet, SQuAD JSON, COPA/SIQA jsonl)")
@@ -87,7 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", nargs="+", help="JSON files written by xling eval")
     rep.add_argument("--output-dir", required=True, help="where report.json, report.md and <task>.png go")
     rep.add_argument("--source-language", help="left out of the average over target languages")
+    base = sub.add_parser("baseline", help="majority-class baseline (classification, pos): a results JSON for xling report")
+    base.add_argument("--task", required=True, choices=["classification", "pos"], help="the task")
+    base.add_argument("--train", required=True, help="training file (its most frequent label is predicted)")
+    base.add_argument("--data", required=True, help="evaluation file")
+    base.add_argument("--lang", required=True, help="language code of --data (recorded in the results)")
+    base.add_argument("--output", required=True, help="results JSON file (task '<task>_majority' in xling report)")
     add_beyond_commands(sub, _training_flags)
+    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
+        module.add_command(sub)
     return parser
 
 
@@ -140,8 +155,20 @@ def run(args) -> None:
 
         summary = write_report(args.results, args.output_dir, args.source_language)
         print(markdown(summary))
+    elif args.command == "baseline":
+        from .evaluate import write_results
+        from .tasks import TASKS
+
+        module = TASKS[args.task]
+        scores = module.majority_baseline(module.read(args.train), module.read(args.data))
+        results = {"task": f"{args.task}_majority", "mode": "majority_baseline", "language": args.lang, "seed": None,
+                   "train": str(args.train), "data": str(args.data), **scores}
+        write_results(results, args.output)
+        print(f"{args.lang} majority baseline {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")
     elif args.command in BEYOND_COMMANDS:
         run_beyond(args, _options)
+    elif args.command in ENCODER_COMMANDS:
+        ENCODER_COMMANDS[args.command].run(args)
 
 
 #: Errors that mean bad input (files, adapters, model directories, options): reported in one line, exit 1.

@@ -27,6 +27,8 @@ from .drop import AdapterDropConfig
 ADAPTER_KINDS = ("bottleneck", "compacter++")
 #: Reduction factors when --reduction-factor is not given (MAD-X: rf 2 language, rf 16 task adapters).
 DEFAULT_REDUCTION = {"language": 2.0, "task": 16.0}
+#: The --task choices (the names of xling.tasks.TASKS, listed here so that --help need not import transformers).
+TASK_CHOICES = ("ner", "qa", "copa", "classification", "pos")
 #: Subcommands defined here.
 COMMANDS = ("train-fusion", "train-full", "ablate", "drift")
 
@@ -112,7 +114,7 @@ def drop_config_from_args(args) -> AdapterDropConfig | None:
 def add_beyond_commands(sub, training_flags) -> None:
     """Add train-fusion, train-full, ablate and drift to the ``xling`` subparsers."""
     fusion = sub.add_parser("train-fusion", help="AdapterFusion: fuse trained task adapters for a target task")
-    fusion.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the target task")
+    fusion.add_argument("--task", required=True, choices=TASK_CHOICES, help="the target task")
     fusion.add_argument("--model", required=True, help="local model directory")
     fusion.add_argument("--task-adapters", required=True, nargs="+", help="two or more task adapter dirs (train-task's OUT/adapter)")
     fusion.add_argument("--lang-adapter", help="language adapter stacked below the fusion (Stack(lang, Fuse(...)))")
@@ -122,7 +124,7 @@ def add_beyond_commands(sub, training_flags) -> None:
     training_flags(fusion, adapters=False)
 
     full = sub.add_parser("train-full", help="full fine-tuning of every weight (the baseline for xling drift)")
-    full.add_argument("--task", required=True, choices=["ner", "qa", "copa"], help="the task")
+    full.add_argument("--task", required=True, choices=TASK_CHOICES, help="the task")
     full.add_argument("--model", required=True, help="local model directory")
     full.add_argument("--train", required=True, help="training file")
     full.add_argument("--train-labels", help="SIQA: the separate labels file")

@@ -89,8 +89,10 @@ def _check_tag(tag: str, where: str) -> str:
     return tag
 
 
-def read_panx(path: str | Path) -> list[NerSentence]:
-    """XTREME PAN-X: ``lang:token<TAB>label`` per line, sentences separated by blank lines."""
+def read_panx(path: str | Path, iob2: bool = True) -> list[NerSentence]:
+    """XTREME PAN-X: ``lang:token<TAB>label`` per line, sentences separated by blank lines.
+
+    ``iob2=False`` accepts any label without white space (POS tags)."""
     sentences: list[NerSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
@@ -110,7 +112,10 @@ def read_panx(path: str | Path) -> list[NerSentence]:
         if not tokens:
             start = number
         tokens.append(token)
-        tags.append(_check_tag(parts[1].strip(), f"{path}:{number}"))
+        tag = parts[1].strip()
+        if not iob2 and (not tag or len(tag.split()) != 1):
+            raise DataError(f"{path}:{number}: empty label or label with white space: {parts[1]!r}")
+        tags.append(_check_tag(tag, f"{path}:{number}") if iob2 else tag)
     if tokens:
         sentences.append(NerSentence(tokens, tags, f"{path}:{start}"))
     if not sentences:
@@ -144,6 +149,45 @@ def read_wikiann_parquet(path: str | Path, labels: list[str] = WIKIANN_LABELS) -
 
 def read_ner(path: str | Path) -> list[NerSentence]:
     return read_wikiann_parquet(path) if str(path).endswith(".parquet") else read_panx(path)
+
+
+# -- sentence classification ------------------------------------------------------
+
+
+@dataclass
+class TextExample:
+    """One text with its class label (MultiEmo and other sentence classification sets)."""
+
+    # The text to classify.
+    text: str
+    # Its class, as a string (integer labels are read as their decimal string).
+    label: str
+    # Where it came from, for error messages ("file:line").
+    origin: str = ""
+
+
+def read_labelled_texts(path: str | Path) -> list[TextExample]:
+    """jsonl with ``{"text": str, "label": str or int}`` per line (other keys are ignored)."""
+    examples = []
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{where}: invalid JSON: {err.msg}") from None
+        if not isinstance(record, dict) or "text" not in record or "label" not in record:
+            raise DataError(f"{where}: expected a JSON object with 'text' and 'label'")
+        text, label = record["text"], record["label"]
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: 'text' must be a non-empty string")
+        if not (isinstance(label, str) and label.strip()) and not _is_int(label):
+            raise DataError(f"{where}: 'label' must be a non-empty string or an integer, got {label!r}")
+        examples.append(TextExample(text, str(label).strip(), where))
+    if not examples:
+        raise DataError(f"{path}: no records")
+    return examples
 
 
 # -- QA --------------------------------------------------------------------------

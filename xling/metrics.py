@@ -5,7 +5,7 @@
   language-specific normalisation (``mlqa_evaluation_v1.py``, Lewis et al.
   2020): per-language article lists, whitespace tokenisation except for zh,
   which is scored by character.
-- Multiple choice: accuracy.
+- Multiple choice and POS tagging: accuracy; sentence classification: accuracy and macro F1.
 
 The ``evaluate`` library loads its metric scripts from the hub, which fails
 offline, so the rules are implemented here and pinned by golden tests.
@@ -151,3 +151,25 @@ def accuracy(gold: Sequence[int], predicted: Sequence[int]) -> float:
     if not gold:
         raise ValueError("accuracy of an empty set")
     return sum(int(g == p) for g, p in zip(gold, predicted)) / len(gold)
+
+
+# -- classification ----------------------------------------------------------
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Unweighted mean of per-class F1 over the classes in gold or predicted (scikit-learn's ``f1_score(average="macro")``).
+
+    >>> round(macro_f1(["a", "a", "b", "c"], ["a", "b", "b", "b"]), 4)
+    0.3889
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    if not gold:
+        raise ValueError("macro F1 of an empty set")
+    scores = []
+    for label in sorted(set(gold) | set(predicted)):
+        tp = sum(1 for g, p in zip(gold, predicted) if g == label and p == label)
+        fp = sum(1 for g, p in zip(gold, predicted) if g != label and p == label)
+        fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(scores) / len(scores)

