@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,24 @@ def raw_lines(path: Path) -> list[bytes]:
     if lines[-1] == b"":
         lines.pop()
     return lines
+
+
+#: Characters that str.splitlines() (but not a "\\n" split) treats as line ends: inside a line they are spaces.
+INLINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def text_file_lines(path: Path) -> tuple[list[str], int]:
+    """The lines of a UTF-8 file split on "\\n" only (as the line counts and fairseq do), and how many
+    characters were turned into spaces: a line-ending "\\r" is dropped; U+2028, U+0085, form feed, a lone
+    CR and the like inside a line become a space (``str.splitlines`` would break the line there and
+    misalign parallel files)."""
+    text = Path(path).read_bytes().decode("utf-8")  # not read_text: its universal newlines split on a lone CR
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    changed = sum(len(INLINE_BREAKS.findall(line)) for line in lines)
+    return ([INLINE_BREAKS.sub(" ", line) for line in lines] if changed else lines), changed
 
 
 def read_text_lines(path: Path, on_bad: str = "error", skips: SkipLog | None = None) -> list[str]:

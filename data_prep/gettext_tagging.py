@@ -23,6 +23,8 @@ from pathlib import Path
 
 from adapter_core.io import atomic_write_text
 
+from .common import text_file_lines
+
 OPTION = re.compile(r"^[\"'(\[]*(--?[A-Za-z][\w-]*)(=\S*)?[\"'),.:;\]]*$")
 PLACEHOLDER = re.compile(r"%(\d+\$)?[-+ #0]*\d*(\.\d+)?[hlLqjzt]*[diouxXeEfFgGcsp]|\{\d*\}|\$\{?\w+\}?")
 LABELS = ("O", "B-OPT", "B-PH")
@@ -60,7 +62,7 @@ def side_lines(gettext_dir: Path, splits: tuple[str, ...], lang: str) -> list[st
     for split in splits:
         pattern = f"{split}.en-*.{lang}"
         for path in sorted(gettext_dir.glob(pattern)):
-            lines.extend(path.read_text(encoding="utf-8").splitlines())
+            lines.extend(text_file_lines(path)[0])
     if not lines:
         raise FileNotFoundError(f"no {'/'.join(splits)}.en-*.{lang} files in {gettext_dir}: run `data-prep gettext` first")
     return list(dict.fromkeys(lines))  # de-duplicated, order kept

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from adapter_core.io import atomic_write_json, atomic_write_text
 
-from .common import DataPrepError, Manifest, SkipLog, check_line, file_sha256, fingerprint, raw_lines
+from .common import DataPrepError, Manifest, SkipLog, check_line, file_sha256, fingerprint, raw_lines, text_file_lines
 
 DOC_OPEN = re.compile(r'^<doc id="[^"]*"( url="[^"]*")?( title="[^"]*")?>$')
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=\S)")
@@ -180,7 +180,7 @@ def from_gettext(gettext_dir: Path, langs: list[str], out_dir: Path) -> dict:
             continue
         outputs, counts = [], {}
         for split, files in sources.items():
-            lines = list(dict.fromkeys(line for f in files for line in f.read_text("utf-8").splitlines() if line))
+            lines = list(dict.fromkeys(line for f in files for line in text_file_lines(f)[0] if line))
             if not lines:
                 raise DataPrepError(f"empty corpus: {split} text for {lang} in {gettext_dir}")
             path = out_dir / f"{split}.{lang}"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from adapter_core.io import atomic_write_text
 
-from .common import SPLITS, DataPrepError, Manifest, file_sha256, fingerprint
+from .common import SPLITS, DataPrepError, Manifest, file_sha256, fingerprint, text_file_lines
 
 logger = logging.getLogger("data_prep.spm")
 FILE_NAME = re.compile(r"^(train|valid|test)\.([A-Za-z0-9_@]+)-([A-Za-z0-9_@]+)\.([A-Za-z0-9_@]+)$")
@@ -98,7 +98,7 @@ def train_spm(raw_dir: Path, pairs: dict, out_dir: Path, config: SpmBinarizeConf
         text = Path(tmp) / "union.txt"
         with open(text, "w", encoding="utf-8") as handle:
             for lang, files in sorted(per_lang.items()):
-                lines = list(dict.fromkeys(line for f in files for line in f.read_text("utf-8").splitlines() if line))
+                lines = list(dict.fromkeys(line for f in files for line in text_file_lines(f)[0] if line))
                 handle.writelines(line + "\n" for line in lines[: config.max_lines_per_lang])
         logger.info("training SentencePiece (%s, %d pieces) on %d languages", config.model_type, config.vocab_size,
                     len(per_lang))
@@ -140,11 +140,13 @@ def write_fairseq_dict(out_dir: Path, manifest: Manifest) -> Path:
     return target
 
 
-def encode_all(pairs: dict, model: Path, out_dir: Path, manifest: Manifest) -> None:
+def encode_all(pairs: dict, model: Path, out_dir: Path, manifest: Manifest) -> dict[str, int]:
+    """Encode every split with SentencePiece; returns {file: characters turned into spaces} where any were."""
     import sentencepiece as spm
 
     processor = spm.SentencePieceProcessor(model_file=str(model))
     model_sha = file_sha256(model)
+    replaced: dict[str, int] = {}
     for (a, b), splits in sorted(pairs.items()):
         for split, prefix in splits.items():
             for lang in (a, b):
@@ -153,10 +155,15 @@ def encode_all(pairs: dict, model: Path, out_dir: Path, manifest: Manifest) -> N
                 key = fingerprint(model_sha, file_sha256(source))
                 if manifest.is_done(f"encode:{source.name}", key):
                     continue
-                lines = source.read_text("utf-8").splitlines()
+                lines, changed = text_file_lines(source)
+                if changed:
+                    replaced[source.name] = changed
+                    logger.warning("%s: %d line-break characters inside lines (U+2028, form feed, CR, ...) "
+                                   "encoded as spaces", source, changed)
                 pieces = processor.encode(lines, out_type=str)
                 atomic_write_text(target, "".join(" ".join(p) + "\n" for p in pieces))
                 manifest.mark_done(f"encode:{source.name}", key, [target])
+    return replaced
 
 
 def run_fairseq_preprocess(arguments: list[str], what: str) -> None:
@@ -228,7 +235,7 @@ def prepare(raw_dir: Path, out_dir: Path, config: SpmBinarizeConfig = SpmBinariz
     else:
         model = train_spm(raw_dir, pairs, out_dir, config, manifest)
         write_fairseq_dict(out_dir, manifest)
-    encode_all(pairs, model, out_dir, manifest)
+    replaced = encode_all(pairs, model, out_dir, manifest)
     for (a, b), splits in sorted(pairs.items()):
         binarize_pair(a, b, splits, out_dir, config.workers, manifest)
     langs = sorted({lang for pair in pairs for lang in pair})
@@ -242,4 +249,4 @@ def prepare(raw_dir: Path, out_dir: Path, config: SpmBinarizeConfig = SpmBinariz
             shutil.copyfile(out_dir / "dict.txt", out_dir / "bin" / f".dict.{lang}.tmp")
             os.replace(out_dir / "bin" / f".dict.{lang}.tmp", target)
     return {"langs": langs, "train_pairs": train_pairs, "pairs": sorted(f"{a}-{b}" for a, b in pairs),
-            "bin_dir": str(out_dir / "bin"), "spm_model": str(model)}
+            "bin_dir": str(out_dir / "bin"), "spm_model": str(model), "line_breaks_made_spaces": replaced}

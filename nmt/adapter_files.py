@@ -49,7 +49,7 @@ def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = Non
     new version is complete).
     """
     available = sorted(set(model.adapter_keys("encoder")) | set(model.adapter_keys("decoder")))
-    chosen = list(keys) if keys else available
+    chosen = list(dict.fromkeys(keys)) if keys else available  # a key named twice is exported once
     unknown = [k for k in chosen if k not in available]
     if unknown:
         raise KeyError(f"no adapter {', '.join(map(repr, unknown))} in the checkpoint; it has: "
@@ -110,11 +110,16 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
     """
     fingerprint = fingerprint_model(model)
     loaded = []
+    sources: dict[str, str] = {}
     for directory in directories:
         saved = load_adapter(directory, expected_fingerprint=fingerprint, force=force)
         key = saved.name or Path(directory).name
         if not key or "." in key:
             raise AdapterFormatError(f"{directory}: adapter name {key!r} must be non-empty and contain no '.'")
+        if key in sources:
+            raise AdapterFormatError(f"{directory}: adapter {key!r} is also given by {sources[key]}; "
+                                     "pass one directory per adapter key")
+        sources[key] = str(directory)
         expected: dict[str, torch.Tensor] = {}
         plan = []  # (bank, layer prefix, existing module or None)
         references = []

@@ -78,7 +78,7 @@ def trainable_share(groups: dict, system: str) -> float | None:
 
 
 def _lines(path: str) -> list[str]:
-    text = Path(path).read_text(encoding="utf-8")
+    text = Path(path).read_bytes().decode("utf-8")  # split on "\n" only: read_text would also split on a lone CR
     lines = text.split("\n")
     return lines[:-1] if text.endswith("\n") else lines
 

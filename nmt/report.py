@@ -92,6 +92,13 @@ def _raw_side(raw_dir: Path, src: str, tgt: str, lang: str) -> Path | None:
     return None
 
 
+def text_lines(path: Path) -> list[str]:
+    """The lines of a text file, split on "\\n" only; a last line without a final newline still counts."""
+    text = Path(path).read_bytes().decode("utf-8")  # split on "\n" only: read_text would also split on a lone CR
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") else lines
+
+
 def load_direction(path: Path, src: str, tgt: str, raw_dir: Path | None) -> dict[str, list[str]]:
     """Hypotheses, references and sources of one generate output, ordered by sample id."""
     found = parse_generate(path)
@@ -103,7 +110,10 @@ def load_direction(path: Path, src: str, tgt: str, raw_dir: Path | None) -> dict
             raw = _raw_side(raw_dir, src, tgt, lang)
             if raw is None:
                 raise ReportError(f"{raw_dir}: no test.{src}-{tgt}.{lang} nor test.{tgt}-{src}.{lang} for {path}")
-            sides[lang] = raw.read_text("utf-8").split("\n")[:-1]
+            sides[lang] = text_lines(raw)
+        if len(sides[src]) != len(sides[tgt]):
+            raise ReportError(f"{_raw_side(raw_dir, src, tgt, src)} has {len(sides[src])} lines but "
+                              f"{_raw_side(raw_dir, src, tgt, tgt)} has {len(sides[tgt])}: not a parallel test set")
         if ids and ids[-1] >= len(sides[tgt]):
             raise ReportError(f"{path}: sample id {ids[-1]} but {_raw_side(raw_dir, src, tgt, tgt)} "
                               f"has {len(sides[tgt])} lines")
@@ -208,8 +218,12 @@ def build_report(systems: dict[str, dict[str, Path]], out_dir: Path, raw_dir: Pa
             hyp_path = out_dir / "hyp" / name / f"{direction}.txt"
             atomic_write_text(hyp_path, "".join(line + "\n" for line in data["hyp"]))
             entry = score(data["hyp"], data["ref"], tgt, splitter)
+            extra = (meta or {}).get(name, {})
+            clash = sorted(set(extra) & (set(entry) | {"generate_output", "hyp", "missing_hypotheses"}))
+            if clash:
+                raise ReportError(f"--spec meta of system {name} sets {', '.join(clash)}, which the report computes")
             entry.update(generate_output=str(path), hyp=str(hyp_path), missing_hypotheses=len(data["missing"]),
-                         **(meta or {}).get(name, {}))
+                         **extra)
             if data["missing"]:
                 logger.warning("%s: fairseq-generate skipped %d of %d test sentences (ids %s); they count as empty",
                                path, len(data["missing"]), len(data["ref"]), data["missing"][:5])

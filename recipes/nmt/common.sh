@@ -36,7 +36,7 @@ WORK="${WORK:-$ROOT/work/nmt}"
 REPORTS="${REPORTS:-$ROOT/reports/nmt}"
 LANGTOK="${LANGTOK:---encoder-langtok src --decoder-langtok}"
 TRAIN_FLAGS="${TRAIN_FLAGS:---optimizer adam --adam-betas (0.9,0.98) --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 500 --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --dropout 0.1 --max-tokens 4096 --save-interval-updates 500 --keep-interval-updates 1 --no-epoch-checkpoints --log-format simple --log-interval 50 --seed 1}"
-GEN_FLAGS="${GEN_FLAGS:---beam 5 --max-tokens 8000 --max-len-a 1.5 --max-len-b 10}"
+GEN_FLAGS="${GEN_FLAGS:---beam 5 --max-tokens 8000 --max-len-a 1.5 --max-len-b 10 --required-batch-size-multiple 1}"
 case "$BASE" in
   own)
     BASE_DATA="${BASE_DATA:-$ROOT/work/demo/bin}"

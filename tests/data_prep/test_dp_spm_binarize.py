@@ -59,3 +59,29 @@ def test_spm_binarize_bad_input(tmp_path):
         spm_binarize.prepare(raw, tmp_path / "out")
     with pytest.raises(DataPrepError, match="no parallel files"):
         spm_binarize.prepare(tmp_path / "out", tmp_path / "out2")
+
+
+def test_line_breaks_inside_lines_do_not_misalign_the_sides(tmp_path):
+    """U+2028, U+0085, form feed and a lone CR inside a line used to split it (str.splitlines): a source of
+    N + k lines against a target of N, binarised with exit 0.  Now they are spaces, and counted."""
+    from data_prep.cli import main as data_prep_main
+
+    raw = corpus(tmp_path)
+    path = raw / "train.en-de.en"
+    lines = path.read_text().split("\n")
+    lines[3] = lines[3].replace(" ", "\u2028", 1)
+    lines[5] = lines[5].replace(" ", "\x0c", 1).replace(" ", "\r", 1)
+    lines[7] = lines[7] + "\u0085end"
+    path.write_text("\n".join(lines))
+    assert data_prep_main(["spm-bin", "--raw-dir", str(raw), "--out", str(tmp_path / "out"),
+                           "--vocab-size", "40", "--max-lines-per-lang", "100"]) == 0
+    encoded = tmp_path / "out" / "spm"
+    assert len((encoded / "train.en-de.en").read_text().split("\n")) == \
+        len((encoded / "train.en-de.de").read_text().split("\n")) == 121
+    from fairseq.data import Dictionary, data_utils
+    dictionary = Dictionary.load(str(tmp_path / "out" / "dict.txt"))
+    for lang in ("en", "de"):
+        assert len(data_utils.load_indexed_dataset(str(tmp_path / "out" / "bin" / f"train.en-de.{lang}"),
+                                                   dictionary)) == 120
+    report = spm_binarize.prepare(raw, tmp_path / "out2", spm_binarize.SpmBinarizeConfig(vocab_size=40))
+    assert report["line_breaks_made_spaces"] == {"train.en-de.en": 4}

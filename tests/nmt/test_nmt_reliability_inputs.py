@@ -155,3 +155,23 @@ def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monk
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # the old en-de is intact, no half-written de-en
     assert _leftovers(tmp_path) == []
+
+
+def test_generate_refuses_two_directories_for_one_adapter_key(nmt_run, exported, tmp_path):
+    """The last of two same-key --adapter-dirs used to win without a word: now both are named."""
+    second = _copy(exported, tmp_path / "elsewhere" / "en-de")
+    with pytest.raises(AdapterFormatError, match=f"{second}: adapter 'en-de' is also given by {exported}"):
+        fairseq_generate(nmt_run.data, nmt_run.base, "en", "de", tmp_path / "r", "--adapter-dirs",
+                         f"{exported},{second}")
+
+
+def test_export_with_a_key_named_twice_keeps_the_export(nmt_run, tmp_path):
+    """`--keys en-de,en-de` used to move the good export aside and fail with ENOENT."""
+    from nmt.cli import export_adapters_main
+
+    out = tmp_path / "out"
+    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de"]) == 0
+    before = (out / "en-de" / "adapter_model.safetensors").read_bytes()
+    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de,en-de"]) == 0
+    assert (out / "en-de" / "adapter_model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["en-de"]  # nothing hidden left behind

@@ -134,5 +134,29 @@ def test_report_errors(tmp_path, runs, capsys):
     (raw / "test.en-de.de").write_text("one line\n")
     assert nmt_report.main(["--system", f"base={systems['base']}", "--raw-dir", str(raw),
                             "--out", str(tmp_path / "o")]) == 2
+    assert "test.en-de.en has 4 lines but" in capsys.readouterr().err  # source and reference sides differ
+    (raw / "test.en-de.en").write_text("one line\n")
+    assert nmt_report.main(["--system", f"base={systems['base']}", "--raw-dir", str(raw),
+                            "--out", str(tmp_path / "o")]) == 2
     assert "sample id 3 but" in capsys.readouterr().err
     assert not (tmp_path / "o" / "nmt.json").exists()
+
+
+def test_last_reference_without_final_newline_is_scored(tmp_path, runs):
+    raw, systems = runs
+    for lang in ("en", "de"):  # the files lose their final newline: still 4 segments
+        path = raw / f"test.en-de.{lang}"
+        path.write_text(path.read_text().rstrip("\n"))
+    result = nmt_report.build_report({"base": {"en-de": systems["base"] / "generate-en-de.txt"}}, tmp_path / "r",
+                                     raw_dir=raw)
+    assert result["base"]["en-de"]["missing_hypotheses"] == 0
+    assert Path(result["base"]["en-de"]["ref"]).read_text().splitlines() == REFS["de"]
+    assert Path(result["copy"]["en-de"]["hyp"]).read_text().splitlines() == REFS["en"]
+
+
+def test_spec_meta_cannot_overwrite_a_computed_score(tmp_path, runs, capsys):
+    raw, systems = runs
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"systems": {"base": str(systems["base"])}, "meta": {"base": {"bleu": 99.0}}}))
+    assert nmt_report.main(["--spec", str(spec), "--raw-dir", str(raw), "--out", str(tmp_path / "o")]) == 2
+    assert "meta of system base sets bleu, which the report computes" in capsys.readouterr().err
