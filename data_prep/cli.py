@@ -136,7 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_fractions(args: argparse.Namespace) -> None:
+    """Hash-split shares must leave a training split: each in [0, 1), together below 1."""
+    shares = {name: getattr(args, name) for name in ("valid_fraction", "test_fraction") if hasattr(args, name)}
+    for name, value in shares.items():
+        if not 0 <= value < 1:
+            raise DataPrepError(f"--{name.replace('_', '-')} {value}: must be at least 0 and below 1")
+    if sum(shares.values()) >= 1:
+        raise DataPrepError(f"--valid-fraction + --test-fraction = {sum(shares.values()):g}: must be below 1, "
+                            "or no training data is left")
+
+
 def run(args: argparse.Namespace) -> dict:
+    check_fractions(args)
     if args.command == "gettext":
         from .gettext_catalogs import GettextConfig, prepare
         config = GettextConfig(locale_root=args.locale_root, langs=args.langs, top=args.top,

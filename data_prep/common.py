@@ -47,6 +47,8 @@ class SkipLog:
     examples: list[str] = field(default_factory=list)
     # how many example places to keep
     keep: int = 20
+    # UTF-8 byte-order marks removed from the start of input files (kept out of the first segment)
+    boms_stripped: int = 0
 
     def add(self, place: str, reason: str) -> None:
         self.counts[reason] += 1
@@ -54,7 +56,8 @@ class SkipLog:
             self.examples.append(f"{place}: {reason}")
 
     def as_dict(self) -> dict:
-        return {"skipped": dict(self.counts), "skipped_total": sum(self.counts.values()), "examples": self.examples}
+        return {"skipped": dict(self.counts), "skipped_total": sum(self.counts.values()), "examples": self.examples,
+                "utf8_boms_stripped": self.boms_stripped}
 
 
 def check_line(raw: bytes, place: str) -> tuple[str | None, str | None]:
@@ -71,9 +74,14 @@ def check_line(raw: bytes, place: str) -> tuple[str | None, str | None]:
     return text, None
 
 
-def raw_lines(path: Path) -> list[bytes]:
-    """The lines of a file as bytes, without newlines (a final newline adds no line)."""
+def raw_lines(path: Path, skips: SkipLog | None = None) -> list[bytes]:
+    """The lines of a file as bytes, without newlines (a final newline adds no line) and without a UTF-8 BOM
+    (counted in ``skips``)."""
     data = Path(path).read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        if skips is not None:
+            skips.boms_stripped += 1
     if not data:
         return []
     lines = data.split(b"\n")
@@ -104,7 +112,7 @@ def read_text_lines(path: Path, on_bad: str = "error", skips: SkipLog | None = N
     """Read a UTF-8 text file line by line, checking every line."""
     skips = skips if skips is not None else SkipLog()
     out = []
-    for number, raw in enumerate(raw_lines(path), start=1):
+    for number, raw in enumerate(raw_lines(path, skips), start=1):
         text, reason = check_line(raw, f"{path}:{number}")
         if reason is None:
             out.append(text)
@@ -119,7 +127,7 @@ def read_parallel(src_path: Path, tgt_path: Path, on_bad: str = "error",
                   skips: SkipLog | None = None) -> list[tuple[str, str]]:
     """Read two line-aligned files into pairs; line counts must match."""
     skips = skips if skips is not None else SkipLog()
-    src_raw, tgt_raw = raw_lines(src_path), raw_lines(tgt_path)
+    src_raw, tgt_raw = raw_lines(src_path, skips), raw_lines(tgt_path, skips)
     if len(src_raw) != len(tgt_raw):
         raise DataPrepError(
             f"parallel files differ in length: {src_path} has {len(src_raw)} lines, "

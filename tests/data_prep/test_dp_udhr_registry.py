@@ -128,3 +128,27 @@ def test_gettext_report_counts_removals_and_duplicates(tmp_path):
     removed = report["removed_per_language"]["de"]
     assert sum(removed.values()) > 0
     assert "## Pairs removed by cleaning" in (tmp_path / "out/gettext_counts.md").read_text()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--valid-fraction", "0.8", "--test-fraction", "0.8"], "must be below 1, or no training data is left"),
+    (["--test-fraction", "-0.1"], "--test-fraction -0.1: must be at least 0 and below 1"),
+])
+def test_split_fractions_that_leave_no_training_data_are_refused(tmp_path, capsys, flags, message):
+    """These used to leave train empty (or negative shares) with exit 0."""
+    for command in (["gettext", "--langs", "de", "--locale-root", str(tmp_path)],
+                    ["parallel", "--src", "a", "--tgt", "b", "--src-lang", "en", "--tgt-lang", "de"]):
+        assert data_prep_main(command + ["--out", str(tmp_path / "o"), *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_utf8_bom_is_stripped_from_the_first_segment_and_counted(tmp_path, capsys):
+    (tmp_path / "a.en").write_bytes("\ufeffHello world\nGood night\n".encode("utf-8"))
+    (tmp_path / "a.de").write_bytes("\ufeffHallo Welt\nGute Nacht\n".encode("utf-8"))
+    assert data_prep_main(["parallel", "--src", str(tmp_path / "a.en"), "--tgt", str(tmp_path / "a.de"),
+                           "--src-lang", "en", "--tgt-lang", "de", "--out", str(tmp_path / "o")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "o" / "train.en-de.en").read_text(encoding="utf-8").split("\n")[0] == "Hello world"
+    assert (tmp_path / "o" / "train.en-de.de").read_text(encoding="utf-8").startswith("Hallo Welt\n")
+    assert "utf8_boms_stripped': 2" in str(report) or '"utf8_boms_stripped": 2' in json.dumps(report)
