@@ -98,7 +98,25 @@ class AdapterConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown adapter config fields: {', '.join(unknown)}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for name, value in data.items():
+            if not _has_type(value, str(types[name])):
+                raise ValueError(f"field {name!r} must be {types[name]}, got {value!r}")
         return cls(**dict(data))
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotation ("bool", "int", "float", "str", "int | None", ...)."""
+    allowed = {part.strip() for part in annotation.split("|")}
+    if value is None:
+        return "None" in allowed
+    if isinstance(value, bool):  # JSON true/false: only for bool fields ("false" the string is not a bool)
+        return "bool" in allowed
+    if isinstance(value, int):
+        return bool(allowed & {"int", "float"})
+    if isinstance(value, float):
+        return "float" in allowed
+    return isinstance(value, str) and "str" in allowed
 
 
 def bapna_firat_2019(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:

@@ -174,6 +174,10 @@ def load_adapter(
     """Read one adapter directory; refuse one made for another base unless ``force``."""
     document = read_adapter_config(directory)
     config_path = Path(directory) / CONFIG_NAME
+    version = document.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise AdapterFormatError(f"{config_path}: format_version {version!r} is not one this version reads "
+                                 f"({FORMAT_VERSION!r}); upgrade adapter-mt or re-export the adapter")
     try:
         config = AdapterConfig.from_dict(document["config"])
     except (TypeError, ValueError) as err:
@@ -192,6 +196,10 @@ def load_adapter(
         raise AdapterFormatError(f"{weights_path}: truncated or corrupt safetensors file ({err})") from None
     if not tensors:
         raise AdapterFormatError(f"{weights_path}: holds no tensors")
+    for name, tensor in tensors.items():
+        if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
+            raise AdapterFormatError(f"{weights_path}: tensor {name} holds NaN or infinite values; "
+                                     "the adapter diverged in training or the file is damaged")
     metadata = document.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise AdapterFormatError(f"{config_path}: 'metadata' must be a JSON object, got {type(metadata).__name__}")

@@ -143,3 +143,31 @@ def test_adapter_core_imports_neither_fairseq_nor_transformers():
             "('fairseq', 'fairseq_cli', 'transformers')]; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda doc: doc["config"].update(input_layer_norm="false"), "field 'input_layer_norm' must be bool"),
+    (lambda doc: doc["config"].update(bottleneck_dim="2"), "field 'bottleneck_dim' must be int | None"),
+    (lambda doc: doc["config"].update(hidden_dim=True), "field 'hidden_dim' must be int"),
+    (lambda doc: doc.update(format_version=99), "format_version 99 is not one this version reads"),
+])
+def test_config_types_and_format_version_are_checked(tmp_path, change, message):
+    """"false" the string used to load as a true bool, and unknown format versions loaded silently."""
+    host = TinyHost()
+    path = save_adapter(tmp_path / "a", adapter_tensors(host, "en-de"), host.bank.config, fingerprint_model(host))
+    config = path / "adapter_config.json"
+    doc = json.loads(config.read_text())
+    change(doc)
+    config.write_text(json.dumps(doc))
+    with pytest.raises(AdapterFormatError, match=message):
+        load_adapter(path)
+
+
+def test_nan_or_infinite_weights_are_refused_at_load(tmp_path):
+    host = TinyHost()
+    tensors = adapter_tensors(host, "en-de")
+    tensors["up.weight"] = tensors["up.weight"].clone()
+    tensors["up.weight"][0, 0] = float("nan")
+    path = save_adapter(tmp_path / "a", tensors, host.bank.config, fingerprint_model(host))
+    with pytest.raises(AdapterFormatError, match="tensor up.weight holds NaN or infinite values"):
+        load_adapter(path)
