@@ -80,8 +80,25 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
                 if lang not in langs:
                     raise ValueError(f"{flag} {lang!r} is not one of the model's languages: {', '.join(langs)}")
         self._check_distributed(args)
+        self._check_lang_pairs(args.lang_pairs)
         super().__init__(args, langs, dicts, training)
         self.data_manager = PerSampleLangIdDataManager(args, self.lang_pairs, langs, dicts, self.sampling_method)
+
+    @staticmethod
+    def _check_lang_pairs(lang_pairs) -> None:
+        """--lang-pairs names each direction once, as SRC-TGT with two different languages."""
+        pairs = lang_pairs.split(",") if isinstance(lang_pairs, str) else list(lang_pairs or [])
+        seen = set()
+        for pair in (p.strip() for p in pairs if p.strip()):
+            src, _, tgt = pair.partition("-")
+            if not src or not tgt or "-" in tgt:
+                raise ValueError(f"--lang-pairs: {pair!r} is not SRC-TGT (e.g. en-de)")
+            if src == tgt:
+                raise ValueError(f"--lang-pairs: {pair!r} translates a language into itself; list directions "
+                                 "between two different languages")
+            if pair in seen:
+                raise ValueError(f"--lang-pairs: {pair!r} is listed twice; list each direction once")
+            seen.add(pair)
 
     @staticmethod
     def _check_distributed(args) -> None:

@@ -66,3 +66,17 @@ def test_adapter_shapes_that_do_not_fit_name_both_shapes(nmt_run, tmp_path):
                  metadata=meta)
     with pytest.raises(AdapterFormatError, match="hidden size 16, the model's layers 32"):
         load_adapter_dirs(model, [tmp_path / "wide"])
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ("en-de,en-de", "'en-de' is listed twice"),
+    ("en-en", "'en-en' translates a language into itself"),
+])
+def test_fairseq_train_refuses_bad_lang_pairs_with_a_message(nmt_run, tmp_path, pairs, message):
+    """These used to end in an AdapterBank traceback ('adapter already exists') or a KeyError."""
+    from nmt_helpers import adapter_train_argv, run_train
+
+    argv = adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path, "--max-update", "1")
+    argv[argv.index("--lang-pairs") + 1] = pairs
+    with pytest.raises(ValueError, match=message):
+        run_train(argv)
