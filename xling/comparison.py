@@ -17,11 +17,8 @@ Results live in ``RESULTS/<task>/<row>/n<size>/<lang>-seed<seed>.json``
 (the same records as ``xling eval``, plus ``row`` and ``train_size``).
 Subcommands (``python -m xling.comparison ...``):
 
-- ``subsample``: a fixed random subset of a task file (jsonl, SQuAD JSON,
-  PAN-X/POS), and optionally the text of the *other* items, one per line (so
-  a language adapter never sees the evaluated items);
-- ``text``: the text of task files, one item per line (language adapter and
-  vocabulary-trimming corpora);
+- ``subsample`` and ``text``: fixed subsets of task files and their text
+  (``xling.task_subsets``);
 - ``eval-adapter``: the no_swap and madx rows of one task adapter, in one
   process (the model is loaded once, the language adapters swapped);
 - ``eval-full``: the full row of a fully fine-tuned model;
@@ -47,112 +44,318 @@ from pathlib import Path
 from adapter_core import atomic_write_json, atomic_write_text
 
 from .data import DataError
+from .task_subsets import extract_text, subsample
 
 #: The rows of the comparison, in table order.
 ROWS = ("majority", "no_swap", "madx", "full")
-ROW_TITLES = {"majority": "majority baseline", "no_swap": "task adapter, source language adapter (no swap)",
+ROW_TITLES = {"majority": "majority baseline (QA: random span)",
+              "no_swap": "task adapter, source language adapter (no swap)",
               "madx": "MAD-X (target language adapter swapped in)", "full": "full fine-tuning"}
 
 
-# -- task files: read, subsample, text -------------------------------------------------
+# -- scoring: the four rows ----------------------------------------------------------------
 
 
-def _kind(path: Path) -> str:
-    if path.suffix == ".jsonl":
-        return "jsonl"
-    if path.suffix == ".json":
-        return "squad"
-    return "panx"
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    """``lang=path`` pairs of the command line as a dict."""
+    pairs = {}
+    for value in values:
+        lang, sep, path = value.partition("=")
+        if not sep or not lang or not path:
+            raise ValueError(f"{what}: expected LANG=PATH, got {value!r}")
+        pairs[lang] = path
+    return pairs
 
 
-def read_items(path: str | Path) -> tuple[str, list]:
-    """(kind, items): jsonl lines, SQuAD (context, qa) pairs, or PAN-X sentence blocks (lists of lines)."""
-    path = Path(path)
-    kind = _kind(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
-    if kind == "jsonl":
-        items = [line for line in text.splitlines() if line.strip()]
-    elif kind == "squad":
+def _record(path: Path, task: str, row: str, lang: str, seed, train_size: str, data: str, scores: dict, **extra) -> dict:
+    record = {"task": task, "row": row, "language": lang, "seed": seed, "train_size": str(train_size),
+              "data": str(data), **extra, **scores}
+    atomic_write_json(path, record)
+    print(f"{task} {row} n={train_size} {lang} seed {seed}: {record['main_metric']} {record[record['main_metric']]:.2f}")
+    return record
+
+
+def _result_path(out_dir: str, task: str, row: str, train_size: str, lang: str, seed) -> Path:
+    return Path(out_dir) / task / row / f"n{train_size}" / f"{lang}-seed{seed}.json"
+
+
+def _score(module, model, tokenizer, data: str, labels: list[str], batch_size: int, max_length: int) -> dict:
+    import torch
+
+    with torch.inference_mode():
+        return module.evaluate(model, tokenizer, module.read(data), labels, batch_size=batch_size, max_length=max_length)
+
+
+def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str], data: dict[str, str], source: str,
+                 out_dir: str, train_size: str, max_length: int, batch_size: int = 32) -> list[dict]:
+    """no_swap (source language adapter) and madx (each target's own adapter) rows of one task adapter."""
+    from adapter_core import Stack
+
+    from .adapter_io import load_madx_adapter
+    from .inference import load_task_model
+
+    if source not in lang_adapters:
+        raise ValueError(f"no language adapter given for the source language {source!r}")
+    missing = sorted(set(data) - set(lang_adapters))
+    if missing:
+        raise ValueError(f"no language adapter given for {', '.join(missing)}")
+    loaded = load_task_model(model_dir, task_adapter, lang_adapters[source])
+    info, task_name = loaded.info, loaded.info["adapter_name"]
+    names = {source: loaded.setup.names[0]}
+    for lang in data:
+        if lang != source:
+            names[lang] = load_madx_adapter(loaded.host, lang_adapters[lang], name=f"lang_{lang}")
+    records = []
+    for lang, path in data.items():
+        rows = ["no_swap"] if lang == source else ["no_swap", "madx"]
+        for row in rows:
+            adapter = lang_adapters[source] if row == "no_swap" else lang_adapters[lang]
+            loaded.host.set_active(Stack(names[source] if row == "no_swap" else names[lang], task_name))
+            scores = _score(loaded.module, loaded.model, loaded.tokenizer, path, info["labels"], batch_size, max_length)
+            records.append(_record(_result_path(out_dir, info["task"], row, train_size, lang, info.get("seed")),
+                                   info["task"], row, lang, info.get("seed"), train_size, path, scores,
+                                   language_adapter=str(adapter), task_adapter=str(task_adapter)))
+    return records
+
+
+def eval_full(model_dir: str, task: str, data: dict[str, str], seed: int, out_dir: str, train_size: str,
+              max_length: int, batch_size: int = 32) -> list[dict]:
+    """The full row: a model written by ``xling train-full`` (OUT/model) on each language's data."""
+    from transformers import AutoTokenizer
+
+    from .tasks import TASKS, LABELLED_HEAD_TASKS
+    from .train import from_model_dir
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    module = TASKS[task]
+    model = from_model_dir(module.MODEL_CLASS, model_dir).eval()
+    tokenizer = from_model_dir(AutoTokenizer, model_dir)
+    labels = ([model.config.id2label[i] for i in range(model.config.num_labels)] if task in LABELLED_HEAD_TASKS
+              else module.label_list([]))
+    return [_record(_result_path(out_dir, task, "full", train_size, lang, seed), task, "full", lang, seed, train_size,
+                    path, _score(module, model, tokenizer, path, labels, batch_size, max_length), model=str(model_dir))
+            for lang, path in data.items()]
+
+
+def random_span_scores(train, examples, seed: int) -> dict:
+    """QA baseline: a span of the training answers' median length (words) at a random word of each context."""
+    from .metrics import squad_scores
+
+    length = max(1, int(statistics.median(len(e.answers[0].split()) for e in train)))
+    rng = random.Random(seed)
+    predictions = {}
+    for e in examples:
+        words = e.context.split()
+        start = rng.randrange(max(1, len(words) - length + 1))
+        predictions[e.qid] = " ".join(words[start:start + length])
+    scores = squad_scores(predictions, {e.qid: e.answers for e in examples})
+    return {**scores, "num_examples": len(examples), "main_metric": "f1", "span_words": length}
+
+
+def baseline(task: str, train: str, data: dict[str, str], out_dir: str, train_size: str, seeds: list[int]) -> list[dict]:
+    """The majority row (classification, POS: deterministic, seed None) or random-span row (QA: one per seed)."""
+    from .tasks import TASKS
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    module = TASKS[task]
+    train_examples = module.read(train)
+    records = []
+    for lang, path in data.items():
+        examples = module.read(path)
+        if task == "qa":
+            for seed in seeds:
+                records.append(_record(_result_path(out_dir, task, "majority", train_size, lang, seed), task, "majority",
+                                       lang, seed, train_size, path, random_span_scores(train_examples, examples, seed),
+                                       baseline="random_span"))
+        elif hasattr(module, "majority_baseline"):
+            records.append(_record(_result_path(out_dir, task, "majority", train_size, lang, None), task, "majority",
+                                   lang, None, train_size, path, module.majority_baseline(train_examples, examples),
+                                   baseline="majority_class"))
+        else:
+            raise ValueError(f"task {task!r} has no majority baseline")
+    return records
+
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def _stats(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "n": len(values), "values": values}
+
+
+def _size_key(size: str):
+    return (1, 0) if size == "all" else (0, int(size)) if size.isdigit() else (2, size)
+
+
+def load_records(results_dir: str) -> list[dict]:
+    records = []
+    for path in sorted(Path(results_dir).rglob("*.json")):
         try:
-            data = json.loads(text)["data"]
-            items = [(p["context"], qa) for article in data for p in article["paragraphs"] for qa in p["qas"]]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise DataError(f"{path}: not a SQuAD v1.1 file ({err})") from None
-    else:
-        items, block = [], []
-        for line in text.splitlines():
-            if line.strip():
-                block.append(line)
-            elif block:
-                items.append(block)
-                block = []
-        if block:
-            items.append(block)
-    if not items:
-        raise DataError(f"{path}: no items")
-    return kind, items
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: cannot read results JSON ({err})") from None
+        missing = [k for k in ("task", "row", "language", "train_size", "main_metric") if k not in record]
+        if missing or record.get("main_metric") not in record:
+            raise ValueError(f"{path}: missing {', '.join(missing) or record.get('main_metric')!r}; "
+                             "is it a file written by 'python -m xling.comparison'?")
+        records.append(record)
+    if not records:
+        raise ValueError(f"{results_dir}: no result files")
+    return records
 
 
-def item_text(kind: str, item, questions: bool = False) -> str:
-    """The raw text of an item: the review, the QA context (``questions``: the question), or the sentence's words."""
-    if kind == "jsonl":
-        return " ".join(json.loads(item)["text"].split())
-    if kind == "squad":
-        return " ".join((item[1]["question"] if questions else item[0]).split())
-    return " ".join(line.split("\t")[0].split(":", 1)[-1] for line in item)
+def summarise(records: list[dict], source: str) -> dict:
+    """{task: {metric, target_languages, sizes: {size: {rows, swap_gain, verdicts}}}}, every figure mean ± std over seeds.
 
-
-def write_items(kind: str, items: list, path: str | Path) -> None:
-    if kind == "jsonl":
-        body = "\n".join(items) + "\n"
-    elif kind == "squad":
-        paragraphs: dict[str, list] = {}
-        for context, qa in items:
-            paragraphs.setdefault(context, []).append(qa)
-        body = json.dumps({"version": "1.1", "data": [{"title": "subsample", "paragraphs": [
-            {"context": c, "qas": qas} for c, qas in paragraphs.items()]}]}, ensure_ascii=False)
-    else:
-        body = "".join("\n".join(block) + "\n\n" for block in items)
-    atomic_write_text(path, body)
-
-
-def subsample(path: str, size: int, seed: int, output: str, rest_text: str | None = None) -> dict:
-    """A fixed random subset of ``size`` items (original order kept); ``rest_text``: the text of the others.
-
-    For QA the rest excludes every context that a chosen question is about, so
-    a language adapter trained on it never reads an evaluated paragraph.
+    A row's ``avg`` is the mean over target languages computed per seed, then summarised over seeds.
     """
-    kind, items = read_items(path)
-    chosen = sorted(random.Random(seed).sample(range(len(items)), min(size, len(items))))
-    picked = [items[i] for i in chosen]
-    write_items(kind, picked, output)
-    report = {"input": str(path), "items": len(items), "chosen": len(picked), "seed": seed, "output": str(output)}
-    if rest_text:
-        chosen_set = set(chosen)
-        used = {item_text(kind, it) for it in picked}
-        rest = [item_text(kind, it) for i, it in enumerate(items) if i not in chosen_set]
-        rest = list(dict.fromkeys(t for t in rest if t and t not in used))  # unique, evaluated text left out
-        atomic_write_text(rest_text, "\n".join(rest) + "\n")
-        report["rest_lines"] = len(rest)
-    return report
+    table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(dict))))
+    metric = {}
+    for r in records:
+        metric[r["task"]] = r["main_metric"]
+        table[r["task"]][r["train_size"]][r["row"]][r["language"]][r["seed"]] = float(r[r["main_metric"]])
+    summary = {}
+    for task, sizes in table.items():
+        targets = sorted({lang for rows in sizes.values() for langs in rows.values() for lang in langs} - {source})
+        out = {}
+        for size in sorted(sizes, key=_size_key):
+            rows, per_seed_avg = {}, {}
+            for row in ROWS:
+                if row not in sizes[size]:
+                    continue
+                langs = sizes[size][row]
+                seeds = sorted({s for l in targets if l in langs for s in langs[l]}, key=str)
+                per_seed_avg[row] = {s: statistics.fmean(langs[l][s] for l in targets if s in langs.get(l, {}))
+                                     for s in seeds if all(s in langs.get(l, {}) for l in targets)}
+                rows[row] = {"languages": {l: _stats(list(v.values())) for l, v in sorted(langs.items())},
+                             "avg": _stats(list(per_seed_avg[row].values())) if per_seed_avg[row] else None}
+            out[size] = {"rows": rows, **_verdicts(rows, per_seed_avg)}
+        summary[task] = {"metric": metric[task], "source_language": source, "target_languages": targets, "sizes": out}
+    return summary
 
 
-def extract_text(paths: list[str], output: str, max_lines: int | None = None, questions: bool = False) -> int:
-    """The unique texts of task files, interleaved file by file, at most ``max_lines`` (``questions``: QA questions too)."""
-    per_file = []
-    for path in paths:
-        kind, items = read_items(path)
-        texts = [item_text(kind, it) for it in items]
-        if questions and kind == "squad":
-            texts += [item_text(kind, it, questions=True) for it in items]
-        per_file.append(list(dict.fromkeys(texts)))
-    lines = [lst[i] for i in range(max(map(len, per_file))) for lst in per_file if i < len(lst)]
-    lines = [line for line in lines if line][:max_lines]
-    atomic_write_text(output, "\n".join(lines) + "\n")
-    return len(lines)
+def _verdicts(rows: dict, per_seed_avg: dict) -> dict:
+    """Does each row's target average beat the baseline by more than the seed spread; does the swap help."""
+    verdicts = {}
+    base = rows.get("majority", {}).get("avg")
+    for row in ("no_swap", "madx", "full"):
+        avg = rows.get(row, {}).get("avg")
+        if base and avg:
+            margin, spread = avg["mean"] - base["mean"], avg["std"] + base["std"]
+            verdicts[row] = {"margin": margin, "spread": spread, "beats_baseline": margin > spread, "seeds": avg["n"]}
+    result = {"beats_baseline": verdicts}
+    madx, no_swap = per_seed_avg.get("madx", {}), per_seed_avg.get("no_swap", {})
+    common = [s for s in madx if s in no_swap]
+    if common:
+        gain = _stats([madx[s] - no_swap[s] for s in common])
+        gain["verdict"] = ("one seed: no spread to judge by" if gain["n"] < 2 else
+                           "helps" if gain["mean"] > gain["std"] and gain["mean"] > 0 else
+                           "hurts" if gain["mean"] < -gain["std"] and gain["mean"] < 0 else "no difference beyond the seed spread")
+        result["swap_gain"] = gain
+    full = per_seed_avg.get("full", {})
+    common = [s for s in madx if s in full]
+    if common:
+        result["madx_minus_full"] = _stats([madx[s] - full[s] for s in common])
+    return result
+
+
+def _cell(stats: dict | None) -> str:
+    return "–" if not stats else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+
+
+def markdown_lines(summary: dict) -> list[str]:
+    """Per task and training size: a table (rows × languages + target average) and the verdicts."""
+    lines = []
+    for task, data in summary.items():
+        langs = [data["source_language"]] + data["target_languages"]
+        for size, block in data["sizes"].items():
+            lines += [f"#### {task}: {data['metric']}, {data['source_language']} → "
+                      f"{', '.join(data['target_languages'])}, {size} training examples", "",
+                      "| row | " + " | ".join(f"{l} (source)" if i == 0 else l for i, l in enumerate(langs))
+                      + " | avg targets | seeds |", "|---|" + "---:|" * (len(langs) + 2)]
+            for row, stats in block["rows"].items():
+                cells = [_cell(stats["languages"].get(l)) for l in langs]
+                seeds = stats["avg"]["n"] if stats.get("avg") else 0
+                lines.append(f"| {ROW_TITLES[row]} | " + " | ".join(cells) + f" | {_cell(stats['avg'])} | {seeds} |")
+            lines.append("")
+            for row, v in block.get("beats_baseline", {}).items():
+                lines.append(f"- {row}: target average {'beats' if v['beats_baseline'] else 'does NOT beat'} the "
+                             f"baseline by more than the seed spread (margin {v['margin']:+.1f}, spread {v['spread']:.1f}"
+                             f"{', one seed: no spread' if v['seeds'] < 2 else ''})")
+            if "swap_gain" in block:
+                g = block["swap_gain"]
+                lines.append(f"- swapping in the target language adapter: {g['mean']:+.1f} ± {g['std']:.1f} "
+                             f"(paired over {g['n']} seeds): {g['verdict']}")
+            if "madx_minus_full" in block:
+                g = block["madx_minus_full"]
+                lines.append(f"- MAD-X minus full fine-tuning: {g['mean']:+.1f} ± {g['std']:.1f}")
+            lines.append("")
+    return lines
+
+
+def _bars(task: str, data: dict, size: str, path: Path) -> None:
+    from .plots import _figure, _save
+
+    plt = _figure()
+    block = data["sizes"][size]["rows"]
+    langs = [data["source_language"]] + data["target_languages"] + ["avg"]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(langs), 3.6))
+    width = 0.8 / max(1, len(block))
+    for k, (row, stats) in enumerate(block.items()):
+        values = [stats["languages"].get(l) if l != "avg" else stats["avg"] for l in langs]
+        xs = [i + (k - (len(block) - 1) / 2) * width for i in range(len(langs))]
+        ax.bar(xs, [v["mean"] if v else 0 for v in values], width, yerr=[v["std"] if v else 0 for v in values],
+               capsize=2, label=row)
+    ax.set_xticks(range(len(langs)), labels=langs)
+    ax.set_ylabel(data["metric"])
+    ax.set_title(f"{task}, {size} training examples (mean ± std over seeds)")
+    ax.legend(fontsize=7)
+    _save(plt, fig, path)
+
+
+def _curve(task: str, data: dict, path: Path) -> None:
+    from .plots import _figure, _save
+
+    plt = _figure()
+    sizes = list(data["sizes"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in ROWS:
+        points = [(i, data["sizes"][s]["rows"][row]["avg"]) for i, s in enumerate(sizes)
+                  if data["sizes"][s]["rows"].get(row, {}).get("avg")]
+        if points:
+            ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points], yerr=[p[1]["std"] for p in points],
+                        marker="o", capsize=3, label=row)
+    ax.set_xticks(range(len(sizes)), labels=sizes)
+    ax.set_xlabel("training examples (source language)")
+    ax.set_ylabel(f"{data['metric']}, average over {', '.join(data['target_languages'])}")
+    ax.set_title(f"{task}: zero-shot learning curve")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(plt, fig, path)
+
+
+def write_report(results_dir: str, output_dir: str, source: str, title: str = "MAD-X on multilingual-e5-small",
+                 notes: list[str] | None = None) -> dict:
+    """report.json, report.md, ``<task>_bars.png`` (largest size) and ``<task>_curve.png`` (with several sizes)."""
+    summary = summarise(load_records(results_dir), source)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", *(notes or []), *([""] if notes else []), *markdown_lines(summary)]
+    for task, data in summary.items():
+        largest = list(data["sizes"])[-1]
+        _bars(task, data, largest, out / f"{task}_bars.png")
+        lines.append(f"![{task} per language]({task}_bars.png)")
+        if len(data["sizes"]) > 1:
+            _curve(task, data, out / f"{task}_curve.png")
+            lines.append(f"![{task} learning curve]({task}_curve.png)")
+        lines.append("")
+    atomic_write_json(out / "report.json", summary)
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    return summary
 
 
 # -- command line ------------------------------------------------------------------------
@@ -172,6 +375,34 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--output", required=True, help="text file")
     text.add_argument("--max-lines", type=int, help="keep the first N lines (files interleaved)")
     text.add_argument("--questions", action="store_true", help="QA: the questions too (for vocabulary trimming)")
+    ev = sub.add_parser("eval-adapter", help="no_swap and madx rows of one task adapter")
+    ev.add_argument("--model", required=True, help="base model directory")
+    ev.add_argument("--task-adapter", required=True, help="xling train-task's OUT/adapter")
+    ev.add_argument("--lang-adapters", required=True, nargs="+", help="LANG=DIR language adapters (source and targets)")
+    ev.add_argument("--data", required=True, nargs="+", help="LANG=FILE evaluation files")
+    ev.add_argument("--source-language", default="en", help="the language the task adapter was trained on")
+    full = sub.add_parser("eval-full", help="full row: a fully fine-tuned model (xling train-full's OUT/model)")
+    full.add_argument("--model", required=True, help="the fine-tuned model directory")
+    full.add_argument("--task", required=True, help="the task")
+    full.add_argument("--seed", type=int, required=True, help="the seed it was trained with (recorded)")
+    full.add_argument("--data", required=True, nargs="+", help="LANG=FILE evaluation files")
+    base = sub.add_parser("baseline", help="majority row (random span for QA)")
+    base.add_argument("--task", required=True, help="the task")
+    base.add_argument("--train", required=True, help="training file")
+    base.add_argument("--data", required=True, nargs="+", help="LANG=FILE evaluation files")
+    base.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="QA: seeds of the random spans")
+    for p in (ev, full, base):
+        p.add_argument("--train-size", required=True, help="training examples of the run (a number or 'all'; recorded)")
+        p.add_argument("--output-dir", required=True, help="results folder: <task>/<row>/n<size>/<lang>-seed<seed>.json")
+    for p in (ev, full):
+        p.add_argument("--max-length", type=int, default=128, help="longest input in tokens (as in training)")
+        p.add_argument("--batch-size", type=int, default=32, help="examples per batch")
+    rep = sub.add_parser("report", help="report.json, report.md and plots from a results folder")
+    rep.add_argument("--results", required=True, help="results folder")
+    rep.add_argument("--output-dir", required=True, help="report folder")
+    rep.add_argument("--source-language", default="en", help="left out of the target averages")
+    rep.add_argument("--title", default="MAD-X on multilingual-e5-small", help="the report's heading")
+    rep.add_argument("--note", action="append", default=[], help="a paragraph under the heading (repeatable)")
     return parser
 
 
@@ -180,6 +411,18 @@ def run(args) -> None:
         print(json.dumps(subsample(args.input, args.size, args.seed, args.output, args.rest_text)))
     elif args.command == "text":
         print(f"{extract_text(args.input, args.output, args.max_lines, args.questions)} lines -> {args.output}")
+    elif args.command == "eval-adapter":
+        eval_adapter(args.model, args.task_adapter, _pairs(args.lang_adapters, "--lang-adapters"),
+                     _pairs(args.data, "--data"), args.source_language, args.output_dir, args.train_size,
+                     args.max_length, args.batch_size)
+    elif args.command == "eval-full":
+        eval_full(args.model, args.task, _pairs(args.data, "--data"), args.seed, args.output_dir, args.train_size,
+                  args.max_length, args.batch_size)
+    elif args.command == "baseline":
+        baseline(args.task, args.train, _pairs(args.data, "--data"), args.output_dir, args.train_size, args.seeds)
+    elif args.command == "report":
+        summary = write_report(args.results, args.output_dir, args.source_language, args.title, args.note)
+        print("\n".join(markdown_lines(summary)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from .attach import MadxHost
 from .drop import AdapterDropConfig
 from .evaluate import read_task_info
 from .tasks import TASKS
-from .train import HEAD_WEIGHTS, build_task_model, from_model_dir
+from .train import HEAD_WEIGHTS, build_task_model, check_tokenizer_fits, from_model_dir
 
 
 @dataclass
@@ -51,6 +51,7 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     info = read_task_info(task_adapter)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = build_task_model(model_dir, info["task"], info["labels"])
+    check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force)
     task = load_madx_adapter(host, task_adapter, force=force)

@@ -267,6 +267,20 @@ def from_model_dir(loader, model_dir: str | Path, **kwargs):
                             f"{type(err).__name__}: {text[0] if text else ''}") from None
 
 
+def check_tokenizer_fits(tokenizer, model, model_dir: str | Path) -> None:
+    """A ModelDirError when the tokenizer can emit ids the model has no embedding row for.
+
+    E.g. the full XLM-R tokenizer beside a vocabulary-trimmed model (``xling
+    trim-vocab`` writes the matching one): without this check the first batch
+    fails deep inside the embedding lookup.
+    """
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise ModelDirError(f"{model_dir}: the tokenizer does not match the model: {len(tokenizer)} tokens, but the "
+                            f"model's input embeddings have {rows} rows (a trimmed model needs the tokenizer that "
+                            f"'xling trim-vocab' wrote with it)")
+
+
 # -- language and task adapters -------------------------------------------------------
 
 
@@ -301,6 +315,7 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     torch.manual_seed(options.seed)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = from_model_dir(AutoModelForMaskedLM, model_dir)
+    check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
     host.add_adapter(language, role="language", config=adapter_config, invertible=invertible,
                      skip_last_layer=skip_last_layer)
@@ -361,8 +376,9 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
     module = TASKS[task]
     examples = module.read(train_file, labels_file)
     labels = module.label_list(examples)
-    return TaskSetup(module=module, examples=examples, labels=labels,
-                     tokenizer=from_model_dir(AutoTokenizer, model_dir), model=build_task_model(model_dir, task, labels))
+    tokenizer, model = from_model_dir(AutoTokenizer, model_dir), build_task_model(model_dir, task, labels)
+    check_tokenizer_fits(tokenizer, model, model_dir)
+    return TaskSetup(module=module, examples=examples, labels=labels, tokenizer=tokenizer, model=model)
 
 
 def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,

@@ -184,8 +184,8 @@ def test_eval_with_corrupt_task_adapter_writes_no_results(workspace, en_language
     assert f"{head}: missing or corrupt prediction head" in run_failing(capsys, args)
     head.write_bytes(good_head)
     info = task / "adapter" / "task.json"
-    info.write_text(json.dumps({**json.loads(info.read_text()), "task": "pos"}), encoding="utf-8")
-    assert f"{info}: unknown task 'pos'; known: ner, qa, copa" in run_failing(capsys, args)
+    info.write_text(json.dumps({**json.loads(info.read_text()), "task": "sentiment"}), encoding="utf-8")
+    assert f"{info}: unknown task 'sentiment'; known: ner, qa, copa, classification, pos" in run_failing(capsys, args)
     info.write_text("{", encoding="utf-8")
     assert f"{info}: invalid JSON at line 1" in run_failing(capsys, args)
     assert not results.exists()

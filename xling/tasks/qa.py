@@ -23,9 +23,16 @@ def label_list(examples) -> list[str]:
     return ["start", "end"]
 
 
+def _question(question: str, tokenizer, limit: int) -> str:
+    """The question, cut to ``limit`` tokens: a longer one leaves no room for the context windows (tokenizers panics)."""
+    ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+    return question if len(ids) <= limit else tokenizer.decode(ids[:limit])
+
+
 def _windows(examples, tokenizer, max_length: int, stride: int):
     stride = min(stride, max_length // 4)
-    return tokenizer([e.question for e in examples], [e.context for e in examples], truncation="only_second",
+    questions = [_question(e.question, tokenizer, max_length // 2) for e in examples]
+    return tokenizer(questions, [e.context for e in examples], truncation="only_second",
                      max_length=max_length, stride=stride, return_overflowing_tokens=True,
                      return_offsets_mapping=True)
 

