@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError) as err:
         print(f"demo_summary: error: {err}", file=sys.stderr)
         return 1
+    mad_x = xling_lines(args.report)
+    if not (mad_x and mad_x[0].startswith("## ")):
+        mad_x = ["## MAD-X on multilingual-e5-small", "", *mad_x]
+    mad_x.append("")
     signature = next(iter(nmt[COPY].values()))["bleu_signature"]
     chrf_signature = next(iter(nmt[COPY].values()))["chrf_signature"]
     text = [
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "(long legal sentences) from the UI strings the models learn from.", "",
         *bleu_table(udhr), "",
         "## Data cleaning: gettext pairs removed, per rule", "", *cleaning_table(gettext), "",
-        "## MAD-X on multilingual-e5-small", "", *xling_lines(args.report), "",
+        *mad_x,
     ]
     atomic_write_text(args.report / "README.md", "\n".join(text))
     print(args.report / "README.md")
