@@ -94,6 +94,8 @@ class AdapterConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "AdapterConfig":
+        if not isinstance(data, Mapping):
+            raise ValueError(f"an adapter config is a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -41,7 +42,6 @@ from safetensors import SafetensorError
 from safetensors.torch import save as save_safetensors_bytes
 from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
                           TrainerCallback, TrainingArguments)
-from transformers.trainer_utils import get_last_checkpoint
 
 from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
 
@@ -200,9 +200,27 @@ def _arguments(options: TrainOptions) -> TrainingArguments:
     return TrainingArguments(**{**arguments, **options.extra})
 
 
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose save finished: transformers writes ``trainer_state.json`` last (after
+    the weights, optimizer and RNG states), so a run killed while saving leaves a folder without it (or with
+    a torn one), and resuming from that folder fails; the one before it is used instead."""
+    if not checkpoints.is_dir():
+        return None
+    found = []
+    for folder in checkpoints.glob("checkpoint-*"):
+        state = folder / "trainer_state.json"
+        if not folder.name.split("-")[-1].isdigit() or not state.is_file():
+            continue
+        try:
+            json.loads(state.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            continue
+        found.append((int(folder.name.split("-")[-1]), str(folder)))
+    return max(found)[1] if found else None
+
+
 def _train(trainer: Trainer, options: TrainOptions) -> None:
-    checkpoints = Path(options.output_dir) / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
     if last:
         logger.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)

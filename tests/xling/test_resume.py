@@ -55,3 +55,18 @@ def test_sigkill_then_rerun_resumes_and_equals_an_uninterrupted_run(workspace, t
     different = [k for k in full_weights if not torch.equal(full_weights[k], resumed[k])]
     assert not different, f"resumed adapter differs in {different}"
     assert tree_digest(workspace["model"]) == base_before
+
+
+def test_resume_skips_a_checkpoint_whose_save_was_cut_short(tmp_path):
+    """A run killed while saving leaves checkpoint-N without trainer_state.json (transformers writes it last);
+    resuming from it failed ("Can't find a valid checkpoint"): the newest complete one is used instead."""
+    from xling.train import last_complete_checkpoint
+
+    checkpoints = tmp_path / "checkpoints"
+    for step, state in ((4, '{"global_step": 4}'), (6, None), (8, '{"global_st')):
+        folder = checkpoints / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_complete_checkpoint(checkpoints) == str(checkpoints / "checkpoint-4")
+    assert last_complete_checkpoint(tmp_path / "none") is None
