@@ -24,6 +24,7 @@ a temporary folder first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -94,24 +95,31 @@ def train_spm(raw_dir: Path, pairs: dict, out_dir: Path, config: SpmBinarizeConf
     key = fingerprint(asdict(config), {lang: [[str(p), file_sha256(p)] for p in files] for lang, files in per_lang.items()})
     if manifest.is_done("spm", key):
         return model
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".spm-") as tmp:
-        text = Path(tmp) / "union.txt"
-        with open(text, "w", encoding="utf-8") as handle:
+    # A fixed folder and relative names: SentencePiece stores its input path and model prefix in spm.model,
+    # so a random temporary path made two clean runs' models differ byte for byte.
+    work = out_dir / ".spm-training"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        with open(work / "union.txt", "w", encoding="utf-8") as handle:
             for lang, files in sorted(per_lang.items()):
                 lines = list(dict.fromkeys(line for f in files for line in text_file_lines(f)[0] if line))
                 handle.writelines(line + "\n" for line in lines[: config.max_lines_per_lang])
         logger.info("training SentencePiece (%s, %d pieces) on %d languages", config.model_type, config.vocab_size,
                     len(per_lang))
         try:
-            spm.SentencePieceTrainer.train(
-                input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=config.vocab_size,
-                model_type=config.model_type, character_coverage=config.character_coverage,
-                input_sentence_size=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
-                minloglevel=2, num_threads=max(1, config.workers), hard_vocab_limit=False)
+            with contextlib.chdir(work):
+                spm.SentencePieceTrainer.train(
+                    input="union.txt", model_prefix="spm", vocab_size=config.vocab_size,
+                    model_type=config.model_type, character_coverage=config.character_coverage,
+                    input_sentence_size=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+                    minloglevel=2, num_threads=max(1, config.workers), hard_vocab_limit=False)
         except RuntimeError as err:
             raise DataPrepError(f"SentencePiece training on {raw_dir} failed: {err}") from None
         for suffix in ("model", "vocab"):
-            os.replace(Path(tmp) / f"spm.{suffix}", out_dir / f"spm.{suffix}")
+            os.replace(work / f"spm.{suffix}", out_dir / f"spm.{suffix}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     manifest.mark_done("spm", key, [out_dir / "spm.model", out_dir / "spm.vocab"])
     return model
 

@@ -85,3 +85,16 @@ def test_line_breaks_inside_lines_do_not_misalign_the_sides(tmp_path):
                                                    dictionary)) == 120
     report = spm_binarize.prepare(raw, tmp_path / "out2", spm_binarize.SpmBinarizeConfig(vocab_size=40))
     assert report["line_breaks_made_spaces"] == {"train.en-de.en": 4}
+
+
+def test_two_clean_runs_give_identical_spm_models(tmp_path):
+    """SentencePiece stored its random temporary input path in spm.model, so clean runs differed byte for byte."""
+    raw = corpus(tmp_path)
+    config = spm_binarize.SpmBinarizeConfig(vocab_size=40, max_lines_per_lang=100)
+    models = []
+    for name in ("first", "second"):
+        out = tmp_path / name / "out"
+        spm_binarize.prepare(raw, out, config)
+        models.append((out / "spm.model").read_bytes())
+        assert not (out / ".spm-training").exists()
+    assert models[0] == models[1]
