@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tgt-lang", required=True)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--split", default="train", help="split name when no fractions are given")
+    p.add_argument("--overwrite", action="store_true", help="replace files another corpus wrote into --out")
     p.add_argument("--valid-fraction", type=float, default=0.0)
     p.add_argument("--test-fraction", type=float, default=0.0)
     p.add_argument("--on-bad", choices=("error", "skip"), default="error")
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.command == "parallel":
         from .parallel_files import ParallelConfig, prepare_files
         config = ParallelConfig(on_bad=args.on_bad, valid_fraction=args.valid_fraction,
-                                test_fraction=args.test_fraction, split=args.split)
+                                test_fraction=args.test_fraction, split=args.split, overwrite=args.overwrite)
         return prepare_files(args.src, args.tgt, args.src_lang, args.tgt_lang, args.out, config)
     if args.command == "flores":
         from .parallel_files import prepare_flores

@@ -14,6 +14,7 @@ falls back to its ISO 639-3 part, lower-cased, e.g. ``yor_Latn`` -> ``yor``).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,6 +44,24 @@ class ParallelConfig:
     test_fraction: float = 0.0
     # the split name used when no fractions are given
     split: str = "train"
+    # replace files another corpus (another source file or pair) wrote into the same folder
+    overwrite: bool = False
+
+
+#: Language codes later steps read back from file names (spm-bin's <split>.<src>-<tgt>.<lang>).
+LANG_CODE = re.compile(r"^[A-Za-z0-9_@]+$")
+
+
+def check_pair(src: str, tgt: str) -> None:
+    """Two different language codes that spm-bin and fairseq can read back from the file names."""
+    for flag, code in (("--src-lang", src), ("--tgt-lang", tgt)):
+        if not LANG_CODE.match(code):
+            raise DataPrepError(f"{flag} {code!r}: use letters, digits, '_' or '@' only (e.g. "
+                                f"{re.sub(r'[^A-Za-z0-9_@]', '_', code).lower()}); spm-bin and fairseq split file "
+                                "names on '.' and '-'")
+    if src == tgt:
+        raise DataPrepError(f"--src-lang and --tgt-lang are both {src!r}: a direction needs two different languages "
+                            "(the target side would overwrite the source side's file)")
 
 
 def flores_to_iso(code: str) -> str:
@@ -61,6 +80,7 @@ def _hash_split(text: str, config: ParallelConfig) -> str:
 def prepare_files(src_file: Path, tgt_file: Path, src: str, tgt: str, out_dir: Path,
                   config: ParallelConfig = ParallelConfig()) -> dict:
     """Plain parallel files -> fairseq-named splits; returns counts and skips."""
+    check_pair(src, tgt)
     out_dir = Path(out_dir)
     manifest = Manifest(out_dir)
     step = f"{src}-{tgt}:{Path(src_file).name}"
@@ -75,6 +95,12 @@ def prepare_files(src_file: Path, tgt_file: Path, src: str, tgt: str, out_dir: P
             splits[_hash_split(pair[0], config)].append(pair)
     else:
         splits = {config.split: pairs}
+    targets = [out_dir / f"{split}.{src}-{tgt}.{lang}" for split, rows in splits.items() if rows for lang in (src, tgt)]
+    owners = {path: other for other, entry in manifest.steps.items() if other != step for path in entry.get("outputs", {})}
+    taken = [f"{path} (written for {owners[str(path)]})" for path in targets if str(path) in owners and path.exists()]
+    if taken and not config.overwrite:
+        raise DataPrepError(f"{taken[0]}: another corpus already wrote it; choose another --out, or pass "
+                            "--overwrite to replace it")
     outputs = []
     for split, rows in splits.items():
         if rows:

@@ -92,9 +92,14 @@ def default_pairs(langs: tuple[str, ...]) -> list[tuple[str, str]]:
 def prepare(config: TedConfig, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     tsv_dir = Path(config.tsv_dir)
+    repeated = sorted({lang for lang in config.langs if config.langs.count(lang) > 1})
+    if repeated:
+        raise DataPrepError(f"--langs names {', '.join(repeated)} more than once; name each language once")
     pairs = [tuple(p.split("-", 1)) if p.count("-") == 1 else _split_pair(p, config.langs) for p in config.pairs] \
         or default_pairs(config.langs)
     for pair in pairs:
+        if pair[0] == pair[1]:
+            raise DataPrepError(f"pair {'-'.join(pair)}: a direction needs two different languages")
         for lang in pair:
             if lang not in config.langs:
                 raise DataPrepError(f"pair {'-'.join(pair)}: {lang!r} is not among the chosen languages {config.langs}")

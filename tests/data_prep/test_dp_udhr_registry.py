@@ -152,3 +152,33 @@ def test_a_utf8_bom_is_stripped_from_the_first_segment_and_counted(tmp_path, cap
     assert (tmp_path / "o" / "train.en-de.en").read_text(encoding="utf-8").split("\n")[0] == "Hello world"
     assert (tmp_path / "o" / "train.en-de.de").read_text(encoding="utf-8").startswith("Hallo Welt\n")
     assert "utf8_boms_stripped': 2" in str(report) or '"utf8_boms_stripped": 2' in json.dumps(report)
+
+
+def _parallel(tmp_path, name, src_lang, tgt_lang, out, *extra):
+    (tmp_path / f"{name}.a").write_text(f"one two {name}\nthree four\n", encoding="utf-8")
+    (tmp_path / f"{name}.b").write_text(f"eins zwei {name}\ndrei vier\n", encoding="utf-8")
+    return data_prep_main(["parallel", "--src", str(tmp_path / f"{name}.a"), "--tgt", str(tmp_path / f"{name}.b"),
+                           "--src-lang", src_lang, "--tgt-lang", tgt_lang, "--out", str(out), *extra])
+
+
+def test_parallel_refuses_what_used_to_overwrite_silently(tmp_path, capsys):
+    out = tmp_path / "o"
+    # equal languages: only train.en-en.en was left, holding the target side
+    assert _parallel(tmp_path, "c1", "en", "en", out) == 2
+    assert "--src-lang and --tgt-lang are both 'en'" in capsys.readouterr().err and not out.exists()
+    # a code spm-bin does not read back from file names
+    assert _parallel(tmp_path, "c1", "en-US", "de", out) == 2
+    assert "--src-lang 'en-US': use letters, digits" in capsys.readouterr().err
+    # a second corpus for the same pair into the same --out replaced the first
+    assert _parallel(tmp_path, "c1", "en", "de", out) == 0
+    first = (out / "train.en-de.de").read_text(encoding="utf-8")
+    assert _parallel(tmp_path, "c2", "en", "de", out) == 2
+    assert "another corpus already wrote it" in capsys.readouterr().err
+    assert (out / "train.en-de.de").read_text(encoding="utf-8") == first
+    assert _parallel(tmp_path, "c2", "en", "de", out, "--overwrite") == 0
+    assert _parallel(tmp_path, "c1", "en", "de", out) == 2  # c1's own re-run would now replace c2's files
+
+
+def test_ted_refuses_a_language_named_twice(tmp_path, capsys):
+    assert data_prep_main(["ted", "--tsv-dir", str(tmp_path), "--langs", "en,de,en", "--out", str(tmp_path / "o")]) == 2
+    assert "--langs names en more than once" in capsys.readouterr().err
