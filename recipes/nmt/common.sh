@@ -36,7 +36,7 @@ WORK="${WORK:-$ROOT/work/nmt}"
 REPORTS="${REPORTS:-$ROOT/reports/nmt}"
 LANGTOK="${LANGTOK:---encoder-langtok src --decoder-langtok}"
 TRAIN_FLAGS="${TRAIN_FLAGS:---optimizer adam --adam-betas (0.9,0.98) --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 500 --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --dropout 0.1 --max-tokens 4096 --save-interval-updates 500 --keep-interval-updates 1 --no-epoch-checkpoints --log-format simple --log-interval 50 --seed 1}"
-GEN_FLAGS="${GEN_FLAGS:---beam 5 --max-tokens 8000 --max-len-a 1.5 --max-len-b 10 --required-batch-size-multiple 1}"
+GEN_FLAGS="${GEN_FLAGS:---beam 5 --max-tokens 8000 --max-len-a 1.5 --max-len-b 10}"
 case "$BASE" in
   own)
     BASE_DATA="${BASE_DATA:-$ROOT/work/demo/bin}"
@@ -123,7 +123,8 @@ generate() { # system data_bin checkpoint src-tgt task_args...: one fairseq-gene
   mkdir -p "$(dirname "$out")"
   # shellcheck disable=SC2086
   "$BIN/fairseq-generate" "$data" --user-dir "$USER_DIR" "${LANG_FLAGS[@]}" $LANGTOK --path "$checkpoint" \
-    --gen-subset test -s "${direction%-*}" -t "${direction#*-}" --remove-bpe sentencepiece $GEN_FLAGS $DEVICE "$@" \
+    --gen-subset test -s "${direction%-*}" -t "${direction#*-}" --remove-bpe sentencepiece \
+    --required-batch-size-multiple 1 $GEN_FLAGS $DEVICE "$@" \
     > "$out.tmp" 2> "$out.log" || { tail -5 "$out.log" >&2; die "fairseq-generate $system $direction failed"; }
   mv "$out.tmp" "$out"
 }
