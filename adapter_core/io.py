@@ -85,6 +85,8 @@ def fingerprint_model(model: nn.Module) -> str:
 # -- atomic writes -----------------------------------------------------------
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+#: The mode a directory made by mkdir gets under the process umask (mkdtemp makes 0700 ones).
+USUAL_DIRECTORY_MODE = 0o777 & ~_UMASK
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

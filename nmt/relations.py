@@ -37,6 +37,8 @@ from pathlib import Path
 
 from adapter_core.io import atomic_write_json, atomic_write_text
 
+from .report import text_lines
+
 COPY, BASE, PAIR, FULL, LANG = "copy", "base", "pair_adapter", "full_finetune", "lang_adapters"
 OTHERS = ".others"
 
@@ -77,15 +79,9 @@ def trainable_share(groups: dict, system: str) -> float | None:
     return None
 
 
-def _lines(path: str) -> list[str]:
-    text = Path(path).read_bytes().decode("utf-8")  # split on "\n" only: read_text would also split on a lone CR
-    lines = text.split("\n")
-    return lines[:-1] if text.endswith("\n") else lines
-
-
 def same_hypotheses(a: dict, b: dict) -> tuple[int, int]:
     """(identical lines, lines) between two report entries' hypothesis files."""
-    left, right = _lines(a["hyp"]), _lines(b["hyp"])
+    left, right = text_lines(a["hyp"]), text_lines(b["hyp"])
     return sum(x == y for x, y in zip(left, right)), max(len(left), len(right))
 
 

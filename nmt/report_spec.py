@@ -49,16 +49,18 @@ def checkpoint_parameter_counts(path: str | Path) -> dict:
     return {"total_parameters": total, "trainable_parameters": trainable, "adapter_parameters": adapter}
 
 
-def build_spec(checkpoints: Path, generate: Path) -> dict:
-    systems, meta = {}, {}
-    for folder in sorted(p for p in generate.iterdir() if p.is_dir()):
+def build_spec(checkpoints: Path, generate: Path, checkpoint_of=None, folders=None) -> dict:
+    """``{systems, meta}`` for the ``<generate>/<system>/`` folders (or the ``folders`` given); each system's
+    counts come from ``<checkpoints>/<checkpoint_of(system)>/checkpoint_last.pt`` (default: the system's name)."""
+    systems, meta, counts = {}, {}, {}
+    for folder in folders if folders is not None else sorted(p for p in generate.iterdir() if p.is_dir()):
         if not list(folder.glob("generate-*.txt")):
             continue
+        checkpoint = checkpoints / (checkpoint_of(folder.name) if checkpoint_of else folder.name) / "checkpoint_last.pt"
+        if str(checkpoint) not in counts:
+            counts[str(checkpoint)] = checkpoint_parameter_counts(checkpoint) if checkpoint.is_file() else {}
         systems[folder.name] = str(folder)
-        checkpoint = checkpoints / folder.name / "checkpoint_last.pt"
-        meta[folder.name] = {"checkpoint": str(checkpoint)}
-        if checkpoint.is_file():
-            meta[folder.name].update(checkpoint_parameter_counts(checkpoint))
+        meta[folder.name] = {"checkpoint": str(checkpoint), **counts[str(checkpoint)]}
     if not systems:
         raise FileNotFoundError(f"no generate-<src>-<tgt>.txt files under {generate}/<system>/")
     return {"systems": systems, "meta": meta}

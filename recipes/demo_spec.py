@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 
 from adapter_core import atomic_write_json
-from nmt.report_spec import checkpoint_parameter_counts
+from nmt.report_spec import build_spec
 
 
 def checkpoint_of(system: str, low_pair: str) -> str:
     """The checkpoint folder whose parameter counts a generate folder reports."""
-    name, _, seed = system.split(".")[0].partition("#")
+    name, _, seed = system.removesuffix(".udhr").split(".")[0].partition("#")
     seed = seed or "1"
     if name == "base":
         return "base"
@@ -34,18 +34,14 @@ def checkpoint_of(system: str, low_pair: str) -> str:
 
 
 def build_specs(checkpoints: Path, generate: Path, low_pair: str) -> dict[str, dict]:
-    specs = {"gettext": {"systems": {}, "meta": {}}, "udhr": {"systems": {}, "meta": {}}}
-    counts: dict[str, dict] = {}
-    for folder in sorted(p for p in generate.iterdir() if p.is_dir() and list(p.glob("generate-*.txt"))):
-        test_set = "udhr" if folder.name.endswith(".udhr") else "gettext"
-        system = folder.name.removesuffix(".udhr")
-        checkpoint = checkpoints / checkpoint_of(system, low_pair) / "checkpoint_last.pt"
-        if str(checkpoint) not in counts and checkpoint.is_file():
-            counts[str(checkpoint)] = checkpoint_parameter_counts(checkpoint)
-        specs[test_set]["systems"][system] = str(folder)
-        specs[test_set]["meta"][system] = {"checkpoint": str(checkpoint), **counts.get(str(checkpoint), {})}
-    if not specs["gettext"]["systems"]:
-        raise FileNotFoundError(f"no generate-<src>-<tgt>.txt files under {generate}/<system>/")
+    """One spec per test set: ``<system>.udhr`` folders go to "udhr" (as ``<system>``), the others to "gettext"."""
+    folders = sorted(p for p in generate.iterdir() if p.is_dir() and list(p.glob("generate-*.txt")))
+    specs = {}
+    for test_set, chosen in (("gettext", [f for f in folders if not f.name.endswith(".udhr")]),
+                             ("udhr", [f for f in folders if f.name.endswith(".udhr")])):
+        spec = build_spec(checkpoints, generate, lambda system: checkpoint_of(system, low_pair), chosen)
+        rename = {name: name.removesuffix(".udhr") for name in spec["systems"]}
+        specs[test_set] = {part: {rename[k]: v for k, v in spec[part].items()} for part in ("systems", "meta")}
     return specs
 
 

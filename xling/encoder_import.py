@@ -279,12 +279,6 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def compile_charsmap(rules: list[tuple[int, tuple[int, ...]]]) -> bytes | None:
     """SentencePiece's ``precompiled_charsmap`` for a per-codepoint map (built by sentencepiece itself)."""
     import sentencepiece as spm
@@ -372,10 +366,8 @@ def import_e5(output_dir: str | Path, source: str | Path | None = None) -> Path:
                                      model.max_positions)
 
     def build(tmp: Path) -> None:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700 folders
         config.save_pretrained(tmp)
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        (tmp / "model.safetensors").chmod(0o666 & ~_umask())
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / MANIFEST, {
             "source": {**origin, "path": str(path), "sha256": sha256, "size": path.stat().st_size},

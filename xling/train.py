@@ -44,6 +44,7 @@ from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLa
                           TrainerCallback, TrainingArguments)
 
 from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
+from adapter_core.io import USUAL_DIRECTORY_MODE
 
 from .adapter_io import load_madx_adapter, save_madx_adapter
 from .attach import MadxHost, masked_lm_loss, mlm_logits_at
@@ -257,6 +258,7 @@ def publish_directory(directory: Path, build) -> Path:
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
+        tmp.chmod(USUAL_DIRECTORY_MODE)  # mkdtemp makes 0700 folders; the published one gets the usual mode
         build(tmp)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")

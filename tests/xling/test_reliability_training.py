@@ -85,3 +85,15 @@ def test_publish_directory_is_all_or_nothing(tmp_path):
     publish_directory(target, lambda tmp: (tmp / "b").write_text("2"))
     assert sorted(p.name for p in target.iterdir()) == ["b"]
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
+
+
+def test_published_directories_get_the_usual_permissions(tmp_path):
+    """mkdtemp makes 0700 folders: every published model or adapter directory (import-e5, trim-vocab, MLM head,
+    adapters) was unreadable to the group; publish_directory now gives the mode mkdir would."""
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    target = publish_directory(tmp_path / "out", lambda tmp: (tmp / "f.txt").write_text("x"))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~mask
