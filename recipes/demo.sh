@@ -15,9 +15,9 @@
 # table on any machine (up to floating-point noise); the time is reported, not bounded.
 # Every step skips work already done, so a re-run after an interruption picks up where it stopped.
 #
-# Profiles (DEMO_PROFILE): "default" is `make demo` (about 29 minutes on 2 cores); "full" is a longer
-# budget meant for R3 (a base trained until its en-de validation loss flattens, full fine-tuning on both
-# pairs, 2 seeds).  The full profile's budget has NOT been measured yet: its numbers are a first guess.
+# Profiles (DEMO_PROFILE): "default" is `make demo` (a 1,500-update base; the README gives its measured time
+# on 2 cores); "full" is a longer budget meant for R3 (a base trained until its en-de validation loss
+# flattens, full fine-tuning on both pairs, 2 seeds).  Both tables are in the README.
 # Variables (defaults in brackets):
 set -euo pipefail
 
@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                          # [.venv/bin] where the console scripts are
 PROFILE="${DEMO_PROFILE:-default}"                     # [default] or full
 case "$PROFILE" in
-  default) P_BASE=2000; P_ADAPT=300; P_SEEDS=1; P_FT="en-ar"; P_WORK=work/demo; P_REPORT=reports/demo ;;
+  default) P_BASE=1500; P_ADAPT=300; P_SEEDS=1; P_FT="en-ar"; P_WORK=work/demo; P_REPORT=reports/demo ;;
   full)    P_BASE=8000; P_ADAPT=800; P_SEEDS=2; P_FT="en-ar,en-de"; P_WORK=work/demo-full; P_REPORT=reports/demo-full ;;
   *) echo "DEMO_PROFILE=$PROFILE: use default or full" >&2; exit 2 ;;
 esac
@@ -37,7 +37,7 @@ LOW_PAIR="${PAIRS%%,*}"                                  # the first: low-resour
 HIGH_PAIR="${DEMO_HIGH_PAIR:-en-de}"                     # [en-de] R3's pair, one the base learned well
 ZERO_SHOT="${DEMO_ZERO_SHOT:-de-fr,fr-de,uk-es}"         # [de-fr,fr-de,uk-es] never-trained directions
 FINETUNE_PAIRS="${DEMO_FINETUNE_PAIRS:-$P_FT}"           # [en-ar / full en-ar,en-de] pairs also fully fine-tuned
-BASE_UPDATES="${DEMO_BASE_UPDATES:-$P_BASE}"             # [2000 / full 8000] updates of the base
+BASE_UPDATES="${DEMO_BASE_UPDATES:-$P_BASE}"             # [1500 / full 8000] updates of the base
 ADAPTER_UPDATES="${DEMO_ADAPTER_UPDATES:-$P_ADAPT}"      # [300 / full 800] updates of each adapter / fine-tuning run
 SEEDS="${DEMO_SEEDS:-$P_SEEDS}"                          # [1 / full 2] seeds of every adapter and fine-tuning run
 PAIR_DIM="${DEMO_PAIR_DIM:-64}"                          # [64] pair adapter bottleneck (d 128: 5.3% of the base)
@@ -46,6 +46,7 @@ ADAPTER_LR="${DEMO_ADAPTER_LR:-1e-2}"                    # [1e-2] adapters (meas
 FINETUNE_LR="${DEMO_FINETUNE_LR:-5e-4}"                  # [5e-4] full fine-tuning
 MAX_TRAIN="${DEMO_MAX_TRAIN:-20000}"                     # [20000] training pairs per direction
 TEST_SIZE="${DEMO_TEST_SIZE:-200}"                       # [200] test sentences per direction
+RUN_XLING="${DEMO_XLING:-1}"                             # [1] 0 skips the MAD-X part (translation only)
 # The NMT part and the MAD-X part run at the same time, one thread each by default.
 THREADS="${DEMO_THREADS:-1}"                             # [1] threads of the NMT part
 XLING_THREADS="${DEMO_XLING_THREADS:-1}"                 # [1] threads of the MAD-X part
@@ -105,10 +106,15 @@ generate() { # system checkpoint directions data task-args...: nmt-generate-many
 }
 
 # ---------------------------------------------------------------- MAD-X (runs beside the NMT part)
-say "6/7 MAD-X on multilingual-e5-small started beside the NMT part (log: $WORK/xling.log)"
-( OMP_NUM_THREADS=$XLING_THREADS MKL_NUM_THREADS=$XLING_THREADS bash "$ROOT/recipes/demo_xling.sh" "$WORK/xling" "$REPORT" ) \
-  > "$WORK/xling.log" 2>&1 &
-XLING_PID=$!
+XLING_PID=""
+if [ "$RUN_XLING" != 0 ]; then
+  say "6/7 MAD-X on multilingual-e5-small started beside the NMT part (log: $WORK/xling.log)"
+  ( OMP_NUM_THREADS=$XLING_THREADS MKL_NUM_THREADS=$XLING_THREADS bash "$ROOT/recipes/demo_xling.sh" "$WORK/xling" "$REPORT" ) \
+    > "$WORK/xling.log" 2>&1 &
+  XLING_PID=$!
+else
+  say "6/7 MAD-X part skipped (DEMO_XLING=0)"; rm -f "$REPORT/xling.json"
+fi
 
 # ---------------------------------------------------------------- 2. base
 say "2/7 multilingual base on $SUPERVISED ($BASE_UPDATES updates)"
@@ -122,15 +128,41 @@ BASE="$CKPT/base/checkpoint_last.pt"
   --output "$WORK/base_curve.json" -- --user-dir "$USER_DIR" --task translation_multi_simple_epoch "${MULTI[@]}" \
   "${DEVICE[@]}" --max-tokens 4000 --num-workers 0 > "$WORK/base_curve.log" 2>&1 \
   || { tail -20 "$WORK/base_curve.log" >&2; exit 1; }
+# Generation runs in the background beside the next training run (every chain is waited for before
+# the reports); each chain exits non-zero when one of its generations fails.
+GEN_PIDS=()
+in_background() { ( "$@" ) & GEN_PIDS+=($!); }
 say "generation with the base (beam 5) in the background: $ALL_EVAL (gettext and UDHR)"
-( generate base "$BASE" "$ALL_EVAL" "$DATA/bin" --task translation_multi_simple_epoch --lang-pairs "$ALL_EVAL"
-  generate base.udhr "$BASE" "$ALL_EVAL" "$UDHR/bin" --task translation_multi_simple_epoch --lang-pairs "$ALL_EVAL" ) &
-BASE_GEN_PID=$!
+base_generation() {
+  generate base "$BASE" "$ALL_EVAL" "$DATA/bin" --task translation_multi_simple_epoch --lang-pairs "$ALL_EVAL"
+  generate base.udhr "$BASE" "$ALL_EVAL" "$UDHR/bin" --task translation_multi_simple_epoch --lang-pairs "$ALL_EVAL"
+}
+in_background base_generation
 
 # ---------------------------------------------------------------- 3. pair adapters vs full fine-tuning
 ADAPTER_COMMON=(--task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer "${SHAPE[@]}"
                 --finetune-from-model "$BASE" "${TRAIN[@]}" --no-save-optimizer-state)
 suffix() { [ "$1" = 1 ] && echo "" || echo "#$1"; }  # seed 1 is the system itself; others are system#seed
+OTHERS="$(echo "$EN_XX" | tr ',' '\n' | grep -vx "$LOW_PAIR" | paste -sd, -)"  # the other en->xx directions
+pair_generation() { # pair seed: both test sets for the pair adapter and, when trained, full fine-tuning
+  local pair=$1 seed=$2 s; s=$(suffix "$2")
+  generate "pair_adapter$s" "$CKPT/pair_adapter-$pair-s$seed/checkpoint_last.pt" "$pair" "$DATA/bin" \
+    --task adapter_translation --enable-lang-ids --lang-pairs "$pair"
+  generate "pair_adapter$s.udhr" "$CKPT/pair_adapter-$pair-s$seed/checkpoint_last.pt" "$pair" "$UDHR/bin" \
+    --task adapter_translation --enable-lang-ids --lang-pairs "$pair"
+  if [ -f "$CKPT/full_finetune-$pair-s$seed/done" ]; then
+    generate "full_finetune$s" "$CKPT/full_finetune-$pair-s$seed/checkpoint_last.pt" "$pair" "$DATA/bin" \
+      --task translation_multi_simple_epoch --lang-pairs "$pair"
+    generate "full_finetune$s.udhr" "$CKPT/full_finetune-$pair-s$seed/checkpoint_last.pt" "$pair" "$UDHR/bin" \
+      --task translation_multi_simple_epoch --lang-pairs "$pair"
+  fi
+}
+forgetting_generation() { # 5. R6: the low-resource pair's seed-1 models on the other en->xx directions
+  generate "pair_adapter.others" "$CKPT/pair_adapter-$LOW_PAIR-s1/checkpoint_last.pt" "$OTHERS" "$DATA/bin" \
+    --task adapter_translation --enable-lang-ids --missing-adapter identity --lang-pairs "$OTHERS"
+  generate "full_finetune.others" "$CKPT/full_finetune-$LOW_PAIR-s1/checkpoint_last.pt" "$OTHERS" "$DATA/bin" \
+    --task translation_multi_simple_epoch --lang-pairs "$OTHERS"
+}
 for pair in ${PAIRS//,/ }; do
   for seed in $(seq 1 "$SEEDS"); do
     say "3/7 $pair: Bapna & Firat pair adapter (d=$PAIR_DIM), and full fine-tuning for $FINETUNE_PAIRS, $ADAPTER_UPDATES updates each, seed $seed"
@@ -141,16 +173,10 @@ for pair in ${PAIRS//,/ }; do
         --lang-pairs "$pair" "${MULTI[@]}" --arch transformer "${SHAPE[@]}" --finetune-from-model "$BASE" \
         "${TRAIN[@]}" --no-save-optimizer-state --seed "$seed" --lr "$FINETUNE_LR" --warmup-updates 50
     fi
-    s=$(suffix "$seed")
-    generate "pair_adapter$s" "$CKPT/pair_adapter-$pair-s$seed/checkpoint_last.pt" "$pair" "$DATA/bin" \
-      --task adapter_translation --enable-lang-ids --lang-pairs "$pair"
-    generate "pair_adapter$s.udhr" "$CKPT/pair_adapter-$pair-s$seed/checkpoint_last.pt" "$pair" "$UDHR/bin" \
-      --task adapter_translation --enable-lang-ids --lang-pairs "$pair"
-    if [ -f "$CKPT/full_finetune-$pair-s$seed/done" ]; then
-      generate "full_finetune$s" "$CKPT/full_finetune-$pair-s$seed/checkpoint_last.pt" "$pair" "$DATA/bin" \
-        --task translation_multi_simple_epoch --lang-pairs "$pair"
-      generate "full_finetune$s.udhr" "$CKPT/full_finetune-$pair-s$seed/checkpoint_last.pt" "$pair" "$UDHR/bin" \
-        --task translation_multi_simple_epoch --lang-pairs "$pair"
+    in_background pair_generation "$pair" "$seed"
+    if [ "$pair" = "$LOW_PAIR" ] && [ "$seed" = 1 ]; then
+      say "5/7 forgetting, in the background: the $LOW_PAIR models on $OTHERS"
+      in_background forgetting_generation
     fi
   done
 done
@@ -161,20 +187,15 @@ for seed in $(seq 1 "$SEEDS"); do
   train "lang_adapters-s$seed" --max-update "$ADAPTER_UPDATES" "${ADAPTER_COMMON[@]}" --lang-pairs "$SUPERVISED" \
     --adapters-by lang --adapter-dim "$LANG_DIM" --seed "$seed" --lr "$ADAPTER_LR" --warmup-updates 50
   s=$(suffix "$seed")
-  generate "lang_adapters$s" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" \
+  in_background generate "lang_adapters$s" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
-  generate "lang_adapters$s.udhr" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$UDHR/bin" \
+  in_background generate "lang_adapters$s.udhr" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$UDHR/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
 done
-
-# ---------------------------------------------------------------- 5. forgetting (R6)
-OTHERS="$(echo "$EN_XX" | tr ',' '\n' | grep -vx "$LOW_PAIR" | paste -sd, -)"  # the other en->xx directions
-say "5/7 forgetting: the $LOW_PAIR models on $OTHERS"
-generate "pair_adapter.others" "$CKPT/pair_adapter-$LOW_PAIR-s1/checkpoint_last.pt" "$OTHERS" "$DATA/bin" \
-  --task adapter_translation --enable-lang-ids --missing-adapter identity --lang-pairs "$OTHERS"
-generate "full_finetune.others" "$CKPT/full_finetune-$LOW_PAIR-s1/checkpoint_last.pt" "$OTHERS" "$DATA/bin" \
-  --task translation_multi_simple_epoch --lang-pairs "$OTHERS"
-wait "$BASE_GEN_PID" || { echo "generation with the base failed: see $GEN/base.log" >&2; exit 1; }
+say "waiting for ${#GEN_PIDS[@]} background generation chains"
+for pid in "${GEN_PIDS[@]}"; do
+  wait "$pid" || { echo "a generation chain failed: see the logs in $GEN" >&2; exit 1; }
+done
 
 # ---------------------------------------------------------------- 7. reports
 say "7/7 BLEU reports and relations"
@@ -184,7 +205,9 @@ say "7/7 BLEU reports and relations"
 "$BIN/nmt-relations" --report "$REPORT/nmt.json" --pairs "$PAIRS" --high-resource-pair "$HIGH_PAIR" \
   --forgetting-pair "$LOW_PAIR" --base-curve "$WORK/base_curve.json" --output-dir "$REPORT"
 
-say "waiting for the MAD-X part"
-wait "$XLING_PID" || { tail -30 "$WORK/xling.log" >&2; echo "MAD-X part failed: see $WORK/xling.log" >&2; exit 1; }
+if [ -n "$XLING_PID" ]; then
+  say "waiting for the MAD-X part"
+  wait "$XLING_PID" || { tail -30 "$WORK/xling.log" >&2; echo "MAD-X part failed: see $WORK/xling.log" >&2; exit 1; }
+fi
 "$BIN/python" "$ROOT/recipes/demo_summary.py" --report "$REPORT" --work "$WORK" --elapsed "$SECONDS" --profile "$PROFILE"
 say "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: $REPORT/README.md"
