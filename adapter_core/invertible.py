@@ -74,8 +74,9 @@ class GLOWCoupling(_Coupling):
     """Affine coupling (GLOW, Kingma & Dhariwal 2018), the alternative MAD-X block.
 
     y1 = x1 * exp(s2(x2)) + t2(x2);  y2 = x2 * exp(s1(y1)) + t1(y1), with the
-    log-scales soft-clamped to (-clamp, clamp) by ``clamp * 2/pi * atan(s / clamp)``
-    as in FrEIA and AdapterHub, so that the exponent never overflows.
+    log-scales soft-clamped to (-clamp, clamp) by ``clamp * 0.636 * atan(s / clamp)``
+    as in FrEIA and AdapterHub (0.636, their rounding of 2/pi, kept so that the same
+    weights give the same outputs), so that the exponent never overflows.
     """
 
     def __init__(self, config: AdapterConfig, clamp: float = 5.0):

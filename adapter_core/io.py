@@ -10,6 +10,7 @@ atomic: a temporary file in the same directory, then ``os.replace``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -89,22 +90,39 @@ os.umask(_UMASK)
 USUAL_DIRECTORY_MODE = 0o777 & ~_UMASK
 
 
+def atomic_write_files(contents: Mapping[str | os.PathLike, bytes]) -> None:
+    """Write several files, each atomically and together: every one goes to a temporary file next to it
+    first, and only once all are written are they renamed into place, so a failed write (a full disk, a
+    refused one) leaves all the old files as they were, never some sides new and some old or missing."""
+    temps: list[tuple[str, Path]] = []
+    try:
+        for target, data in contents.items():
+            path = Path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps.append((tmp, path))
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as err:
+                if err.filename is None:
+                    err.filename = str(path)  # a failed write or fsync (a full disk) names no file: name this one
+                raise
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_files({path: data})
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -113,6 +131,34 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+#: What a user can do about the OS errors that bad paths, permissions and full disks give, by errno.
+OS_ERROR_ADVICE = {
+    errno.ENOENT: "no such file or folder; check the path",
+    errno.EISDIR: "is a folder; pass a file",
+    errno.ENOTDIR: "is not a folder (or a file stands where a folder of the path should be); pass a folder",
+    errno.EEXIST: "already exists and is not a folder; pass a folder, or move the file away",
+    errno.EACCES: "permission denied; fix its permissions, or write to a folder you may write to",
+    errno.EPERM: "operation not permitted; fix its permissions, or write to a folder you may write to",
+    errno.EROFS: "on a read-only file system; write to a folder on a writable disk",
+    errno.ENOSPC: "no space left on the device; free some space or write to another disk, then run again",
+    errno.EDQUOT: "disk quota exceeded; free some space or write to another disk, then run again",
+}
+
+
+def describe_os_error(err: OSError, where: str | os.PathLike | None = None) -> str:
+    """One line for an OS error: the file it names (``where`` when it names none), and what to do.
+
+    The hidden temporary file or folder of an atomic write (``.name.XXXX.tmp``) means nothing to a user, so
+    its folder is named instead."""
+    name = err.filename if err.filename is not None else where
+    if name is not None:
+        path = Path(os.fsdecode(name))
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            name = path.parent
+    advice = OS_ERROR_ADVICE.get(err.errno) or err.strerror or str(err)
+    return f"{name}: {advice}" if name is not None else advice
 
 
 # -- save / load -------------------------------------------------------------

@@ -5,7 +5,11 @@ the steps done (config + input hashes + output hashes) and skips them on a
 re-run; an interrupted run resumes at the first unfinished step.  Outputs
 are written atomically.  Bad lines: ``--on-bad error`` (default) stops with
 ``file:line: what``; ``--on-bad skip`` drops them and reports the counts and
-the first places in the step's JSON report and on stderr.
+the first places in the step's JSON report and on stderr.  Every error (bad
+input, a folder given as a file, a read-only or full disk) is one line,
+``data-prep CMD: error: FILE: what to do``, with exit status 2; the files of
+finished steps stay for the re-run, and an ``--out`` the failed run made and
+left empty is removed.
 
 Examples::
 
@@ -26,10 +30,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 from pathlib import Path
+
+from adapter_core.io import describe_os_error
 
 from .common import DataPrepError, setup_logging
 
@@ -201,16 +208,32 @@ def run(args: argparse.Namespace) -> dict:
     raise AssertionError(args.command)
 
 
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it holds no file at all (only empty folders): what a failed first run made."""
+    if folder.is_dir() and not any(path.is_file() or path.is_symlink() for path in folder.rglob("*")):
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.rmdir()
+        folder.rmdir()
+
+
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
+    out = getattr(args, "out", None)  # the output folder (None for a subcommand without one)
+    made_out = out is not None and not out.exists()
     try:
         result = run(args)
-    except DataPrepError as err:
-        print(f"data-prep {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"data-prep {args.command}: error: {err.filename}: no such file", file=sys.stderr)
+    except (DataPrepError, OSError) as err:
+        if isinstance(err, DataPrepError):
+            message = str(err)
+        elif isinstance(err, FileNotFoundError):
+            message = f"{err.filename}: no such file" if err.filename is not None else str(err)
+        else:  # a folder given as a file, a read-only output, a full disk: one line, with what to do
+            message = describe_os_error(err, where=out)
+        print(f"data-prep {args.command}: error: {message}", file=sys.stderr)
+        if made_out:  # finished steps stay (a re-run skips them), an empty --out this run made does not
+            with contextlib.suppress(OSError):
+                _remove_if_empty(out)
         return 2
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return 0

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from adapter_core.io import atomic_write_json, atomic_write_text
+from adapter_core.io import atomic_write_files, atomic_write_json
 
 logger = logging.getLogger("data_prep")
 
@@ -60,6 +60,15 @@ class SkipLog:
                 "utf8_boms_stripped": self.boms_stripped}
 
 
+def invalid_utf8(line: bytes, start: int) -> str:
+    """The reason for a line whose UTF-8 breaks at byte ``start``: "invalid UTF-8 (byte 0xff at column 5)"."""
+    return f"invalid UTF-8 (byte 0x{line[start]:02x} at column {start + 1})"
+
+
+#: What to do about a file that is not UTF-8, after its "file:line: invalid UTF-8 (...)".
+NOT_UTF8_ADVICE = "re-encode the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) or remove the line"
+
+
 def check_line(raw: bytes, place: str) -> tuple[str | None, str | None]:
     """Decode one line (without its newline); return (text, None) or (None, reason)."""
     if b"\x00" in raw:
@@ -67,7 +76,7 @@ def check_line(raw: bytes, place: str) -> tuple[str | None, str | None]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        return None, f"invalid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+        return None, invalid_utf8(raw, err.start)
     text = text.rstrip("\r")
     if not text.strip():
         return None, "blank line"
@@ -98,14 +107,33 @@ def text_file_lines(path: Path) -> tuple[list[str], int]:
     """The lines of a UTF-8 file split on "\\n" only (as the line counts and fairseq do), and how many
     characters were turned into spaces: a line-ending "\\r" is dropped; U+2028, U+0085, form feed, a lone
     CR and the like inside a line become a space (``str.splitlines`` would break the line there and
-    misalign parallel files)."""
-    text = Path(path).read_bytes().decode("utf-8")  # not read_text: its universal newlines split on a lone CR
+    misalign parallel files).  Invalid UTF-8 is a ``DataPrepError`` naming ``file:line``."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")  # not read_text: its universal newlines split on a lone CR
+    except UnicodeDecodeError as err:
+        number, start = data.count(b"\n", 0, err.start) + 1, data.rfind(b"\n", 0, err.start) + 1
+        raise DataPrepError(f"{path}:{number}: {invalid_utf8(data[start:], err.start - start)}; "
+                            f"{NOT_UTF8_ADVICE}") from None
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     changed = sum(len(INLINE_BREAKS.findall(line)) for line in lines)
     return ([INLINE_BREAKS.sub(" ", line) for line in lines] if changed else lines), changed
+
+
+def count_utf8_lines(path: Path) -> int:
+    """The "\\n"-separated lines of a file (as fairseq counts them), each checked to be UTF-8: invalid UTF-8
+    is a ``DataPrepError`` naming ``file:line``, found before anything is written."""
+    number = 0
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataPrepError(f"{path}:{number}: {invalid_utf8(line, err.start)}; {NOT_UTF8_ADVICE}") from None
+    return number
 
 
 def read_text_lines(path: Path, on_bad: str = "error", skips: SkipLog | None = None) -> list[str]:
@@ -154,15 +182,19 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def parallel_contents(out_dir: Path, split: str, src: str, tgt: str,
+                      pairs: Sequence[tuple[str, str]]) -> dict[Path, bytes]:
+    """The two files of one split in fairseq naming, ``<split>.<src>-<tgt>.<src>`` and ``.<tgt>``, by path."""
+    return {Path(out_dir) / f"{split}.{src}-{tgt}.{lang}": "".join(one_line(p[side]) + "\n" for p in pairs).encode()
+            for side, lang in ((0, src), (1, tgt))}
+
+
 def write_parallel(out_dir: Path, split: str, src: str, tgt: str, pairs: Sequence[tuple[str, str]]) -> list[Path]:
-    """Write ``<split>.<src>-<tgt>.<src>`` and ``.<tgt>`` (fairseq naming), atomically."""
-    out_dir = Path(out_dir)
-    paths = []
-    for side, lang in ((0, src), (1, tgt)):
-        path = out_dir / f"{split}.{src}-{tgt}.{lang}"
-        atomic_write_text(path, "".join(one_line(p[side]) + "\n" for p in pairs))
-        paths.append(path)
-    return paths
+    """Write ``<split>.<src>-<tgt>.<src>`` and ``.<tgt>`` (fairseq naming), atomically and together: a failed
+    write (a full disk) leaves neither side changed."""
+    contents = parallel_contents(out_dir, split, src, tgt, pairs)
+    atomic_write_files(contents)
+    return list(contents)
 
 
 def file_sha256(path: Path) -> str:

@@ -369,22 +369,29 @@ def prepare(config: GettextConfig, out_dir: Path, progress: bool = True) -> dict
     out_dir = Path(out_dir)
     root = Path(config.locale_root)
     manifest = Manifest(out_dir)
-    all_key = fingerprint(asdict(config), files_fingerprint(p for _, p in mo_files(root)))
+    catalogs = mo_files(root)
+    all_key = fingerprint(asdict(config), files_fingerprint(p for _, p in catalogs))
     report_path = out_dir / "gettext_counts.json"
     if manifest.is_done("all", all_key) and report_path.exists():
         logger.info("%s is up to date; nothing to do", out_dir)
         return manifest.info("all")
+    if not catalogs:
+        raise DataPrepError(f"{root}: no */LC_MESSAGES/*.mo catalogs found")
     only = tuple(config.langs) if not config.count_all and config.langs and not config.top else ()
-    result = scan(root, config.max_chars, progress, only)
+    with_catalogs = {lang for lang, _ in catalogs}
+    result = scan(root, config.max_chars, progress, only) if not only or with_catalogs & set(only) else Scan()
     counts = pair_counts(result)
-    if not counts:
+    # --selected-only reads only the --langs catalogs: the languages it did not read count as available when
+    # they have catalogs, so that an error names every language, not the subset that was read
+    available = sorted(set(counts) | (with_catalogs - set(only) if only else set()))
+    if not available:
         raise DataPrepError(f"{root}: the catalogs hold no usable translated pairs")
     langs = list(dict.fromkeys(config.langs))
     if config.top:
         langs += [lang for lang in sorted(counts, key=lambda k: (-counts[k], k))[: config.top] if lang not in langs]
     unknown = [lang for lang in langs if lang not in counts]
     if unknown:
-        raise DataPrepError(f"unknown language(s) {unknown}; the catalogs under {root} have: {sorted(counts)}")
+        raise DataPrepError(f"unknown language(s) {unknown}; the catalogs under {root} have: {available}")
     splits = assign_splits(result, config)
     split_counts = {}
     for lang in langs:

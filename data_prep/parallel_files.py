@@ -18,7 +18,10 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .common import DataPrepError, Manifest, SkipLog, file_sha256, fingerprint, read_parallel, write_parallel
+from adapter_core.io import atomic_write_files
+
+from .common import (DataPrepError, Manifest, SkipLog, file_sha256, fingerprint, parallel_contents, read_parallel,
+                     write_parallel)
 
 FLORES_TO_ISO = {
     "eng_Latn": "en", "deu_Latn": "de", "fra_Latn": "fr", "spa_Latn": "es", "ita_Latn": "it", "por_Latn": "pt",
@@ -101,10 +104,12 @@ def prepare_files(src_file: Path, tgt_file: Path, src: str, tgt: str, out_dir: P
     if taken and not config.overwrite:
         raise DataPrepError(f"{taken[0]}: another corpus already wrote it; choose another --out, or pass "
                             "--overwrite to replace it")
-    outputs = []
+    contents = {}
     for split, rows in splits.items():
         if rows:
-            outputs += write_parallel(out_dir, split, src, tgt, rows)
+            contents.update(parallel_contents(out_dir, split, src, tgt, rows))
+    atomic_write_files(contents)  # every split or none: a full disk leaves no train side without the rest
+    outputs = list(contents)
     info = {"counts": {split: len(rows) for split, rows in splits.items()}, **skips.as_dict()}
     manifest.mark_done(step, key, outputs, info=info)
     return info

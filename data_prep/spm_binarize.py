@@ -35,7 +35,7 @@ from pathlib import Path
 
 from adapter_core.io import atomic_write_text
 
-from .common import SPLITS, DataPrepError, Manifest, file_sha256, fingerprint, text_file_lines
+from .common import SPLITS, DataPrepError, Manifest, count_utf8_lines, file_sha256, fingerprint, text_file_lines
 
 logger = logging.getLogger("data_prep.spm")
 FILE_NAME = re.compile(r"^(train|valid|test)\.([A-Za-z0-9_@]+)-([A-Za-z0-9_@]+)\.([A-Za-z0-9_@]+)$")
@@ -74,11 +74,6 @@ def discover(raw_dir: Path) -> dict[tuple[str, str], dict[str, Path]]:
     if not found:
         raise DataPrepError(f"{raw_dir}: no parallel files named <split>.<src>-<tgt>.<lang>")
     return found
-
-
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
 
 
 def train_spm(raw_dir: Path, pairs: dict, out_dir: Path, config: SpmBinarizeConfig, manifest: Manifest) -> Path:
@@ -227,16 +222,17 @@ def binarize_pair(a: str, b: str, splits: dict, out_dir: Path, workers: int, man
 
 def prepare(raw_dir: Path, out_dir: Path, config: SpmBinarizeConfig = SpmBinarizeConfig()) -> dict:
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     pairs = discover(raw_dir)
+    # Every input is checked (line counts, UTF-8) before --out is made or anything is written into it.
     for (a, b), splits in pairs.items():
         for split, prefix in splits.items():
-            counts = {lang: _count_lines(Path(f"{prefix}.{lang}")) for lang in (a, b)}
+            counts = {lang: count_utf8_lines(Path(f"{prefix}.{lang}")) for lang in (a, b)}
             if counts[a] != counts[b]:
                 raise DataPrepError(f"parallel files differ in length: {prefix}.{a} has {counts[a]} lines, "
                                     f"{prefix}.{b} has {counts[b]} lines")
             if counts[a] == 0:
                 raise DataPrepError(f"empty corpus: {prefix}.{a} / {prefix}.{b} have no lines")
+    out_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out_dir)
     if config.spm_from:
         model = reuse_spm(Path(config.spm_from), out_dir)

@@ -80,11 +80,32 @@ def test_coupling_is_invertible(kind, hidden, batch, scale):
     assert torch.allclose(block.inverse(y), x, atol=1e-5 * max(1.0, scale), rtol=1e-5)
 
 
-def test_glow_splits_feature_dimension_not_sequence():
-    # AdapterHub's GLOW block splits dim 1 and crashes when seq_len != hidden; ours must not.
-    block = GLOWCoupling(madx_invertible(10, kind="glow"))
-    x = torch.randn(2, 7, 10)
-    assert block(x).shape == x.shape
+def test_glow_follows_its_formula_on_the_feature_dimension():
+    """GLOW by hand, from its own weights: the halves are those of the last (feature) dimension, and
+    y1 = x1 * exp(c(s2(x2))) + t2(x2), y2 = x2 * exp(c(s1(y1))) + t1(y1), c(s) = clamp * 0.636 * atan(s / clamp).
+    AdapterHub's block splits dimension 1 (the sequence) and crashes when seq_len != hidden; here the sequence
+    has 7 positions, the hidden size is 11 (halves of 5 and 6), and the weights are large enough that the clamp
+    matters."""
+    config = madx_invertible(11, kind="glow", reduction_factor=1)
+    block = GLOWCoupling(config).double()
+    assert config.activation == "relu" and block.clamp == 5.0
+    for p in block.parameters():
+        torch.nn.init.normal_(p, std=1.0)
+    x = torch.randn(2, 7, 11, dtype=torch.float64)
+
+    def subnet(net, v):  # Linear -> ReLU -> Linear
+        return torch.relu(v @ net[0].weight.T + net[0].bias) @ net[2].weight.T + net[2].bias
+
+    def c(s):
+        return 5.0 * 0.636 * torch.atan(s / 5.0)
+
+    x1, x2 = x[..., :5], x[..., 5:]
+    s, t = subnet(block.s2, x2)[..., :5], subnet(block.s2, x2)[..., 5:]
+    y1 = x1 * torch.exp(c(s)) + t
+    s, t = subnet(block.s1, y1)[..., :6], subnet(block.s1, y1)[..., 6:]
+    y2 = x2 * torch.exp(c(s)) + t
+    assert (c(s) - s).abs().max() > 0.1  # the soft clamp changes some log-scales: leaving it out would show
+    assert torch.allclose(block(x), torch.cat([y1, y2], dim=-1), rtol=1e-12, atol=1e-12)
 
 
 def test_nice_shapes_match_madx():

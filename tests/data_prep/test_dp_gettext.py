@@ -172,3 +172,19 @@ def test_mo_reader_fuzz(data):
             assert "fuzz.mo" in str(err)
         else:
             list(gc.catalog_entries(catalog))
+
+
+@pytest.mark.parametrize("langs", ["de,xx", "xx"])
+def test_selected_only_names_every_language_the_catalogs_have(tmp_path, capsys, langs):
+    """--selected-only reads only the --langs catalogs; a missing language was reported against that subset
+    ("have: ['de']"), or, when none was found, as "no catalogs found" at all."""
+    from data_prep.cli import main as data_prep_main
+
+    root = build_locale_root(tmp_path / "locale")
+    out = tmp_path / "out"
+    assert data_prep_main(["gettext", "--out", str(out), "--locale-root", str(root), "--langs", langs,
+                           "--selected-only"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f"data-prep gettext: error: unknown language(s) ['xx']; the catalogs under {root} have: "
+                    "['de', 'fr', 'pt_br', 'sr_latn']")
+    assert not out.exists()

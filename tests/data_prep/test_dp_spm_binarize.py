@@ -57,8 +57,10 @@ def test_spm_binarize_bad_input(tmp_path):
     (raw / "valid.en-de.de").unlink()
     with pytest.raises(DataPrepError, match="its other side .*valid.en-de.de is missing"):
         spm_binarize.prepare(raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # bad input: --out is not even made
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataPrepError, match="no parallel files"):
-        spm_binarize.prepare(tmp_path / "out", tmp_path / "out2")
+        spm_binarize.prepare(tmp_path / "empty", tmp_path / "out2")
 
 
 def test_line_breaks_inside_lines_do_not_misalign_the_sides(tmp_path):
@@ -98,3 +100,24 @@ def test_two_clean_runs_give_identical_spm_models(tmp_path):
         models.append((out / "spm.model").read_bytes())
         assert not (out / ".spm-training").exists()
     assert models[0] == models[1]
+
+
+def test_invalid_utf8_is_a_file_line_error_before_anything_is_written(tmp_path, capsys):
+    """Invalid UTF-8 in a valid split used to be a UnicodeDecodeError traceback after SentencePiece had been
+    trained and written: now it is one line naming the file and line, and --out is not even made."""
+    from data_prep.cli import main as data_prep_main
+
+    raw = corpus(tmp_path)
+    path = raw / "valid.en-de.de"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2][:4] + b"\xff" + lines[2][4:]
+    path.write_bytes(b"\n".join(lines))
+    out = tmp_path / "out"
+    assert data_prep_main(["spm-bin", "--raw-dir", str(raw), "--out", str(out), "--vocab-size", "40",
+                           "--max-lines-per-lang", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"data-prep spm-bin: error: {path}:3: invalid UTF-8 (byte 0xff at column 5)")
+    assert "re-encode" in line
+    assert not out.exists()

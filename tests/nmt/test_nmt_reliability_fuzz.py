@@ -1,9 +1,10 @@
 """hypothesis fuzzing of the adapter loader (``nmt.adapter_files.load_adapter_dirs``, behind --adapter-dirs).
 
 Whatever the bytes in ``adapter_config.json`` and ``adapter_model.safetensors``,
-loading either succeeds or raises one of our own clear errors
-(``AdapterFormatError``, ``FingerprintMismatchError``) naming the directory, and
-a failed load leaves the model unchanged.
+loading either raises one of our own clear errors (``AdapterFormatError``,
+``FingerprintMismatchError``) naming the directory and leaves the model
+unchanged, or succeeds and round-trips: the model then holds exactly the saved
+tensors and config, in the layers the metadata lists, and nothing else changed.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetensors.torch import load as load_safetensors
 
-from adapter_core import AdapterFormatError, FingerprintMismatchError
+from adapter_core import AdapterConfig, AdapterFormatError, FingerprintMismatchError
 
 from nmt_helpers import load
 
@@ -44,7 +46,8 @@ def host(nmt_run, tmp_path_factory):
 
 
 def _load(model, config_bytes: bytes, weights: bytes, force: bool) -> None:
-    """Write the two files, load them; check the outcome."""
+    """Write the two files, load them; check the outcome: a clear error naming the directory and an
+    unchanged model, or exactly what the files hold (see ``_check_loaded``)."""
     from nmt.adapter_files import load_adapter_dirs
 
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -54,11 +57,39 @@ def _load(model, config_bytes: bytes, weights: bytes, force: bool) -> None:
         (directory / "adapter_config.json").write_bytes(config_bytes)
         (directory / "adapter_model.safetensors").write_bytes(weights)
         try:
-            load_adapter_dirs(model, [directory], force=force)
+            keys = load_adapter_dirs(model, [directory], force=force)
         except CLEAR_ERRORS as err:
             assert str(directory) in str(err)
             after = model.state_dict()
             assert after.keys() == before.keys() and all(torch.equal(before[k], after[k]) for k in before)
+        else:
+            _check_loaded(model, before, keys, config_bytes, weights)
+
+
+def _check_loaded(model, before: dict, keys: list[str], config_bytes: bytes, weights: bytes) -> None:
+    """A load that succeeded round-trips: the adapter named by the file (or its folder) now holds, in exactly
+    the layers its metadata lists, the saved tensors and the saved config; nothing else in the model changed."""
+    from nmt.adapter_files import SIDES
+
+    document = json.loads(config_bytes)
+    key = str(document.get("name", "")) or "en-de"
+    assert keys == [key]
+    config = AdapterConfig.from_dict(document["config"])
+    saved = load_safetensors(weights)
+    metadata = document.get("metadata") or {}
+    listed = {f"{side}.layers.{i}." for side in SIDES for i in metadata.get(f"{side}_layers", [])}
+    assert {".".join(name.split(".")[:3]) + "." for name in saved} == listed
+    modules = {f"{side}.layers.{i}.": bank.adapters[key] for side in SIDES for i, bank in model.adapter_banks(side)
+               if key in bank.adapters}
+    for prefix in listed:
+        assert modules[prefix].config == config
+        state = modules[prefix].state_dict()
+        mine = {name[len(prefix):]: tensor for name, tensor in saved.items() if name.startswith(prefix)}
+        assert mine.keys() == state.keys()
+        assert all(torch.equal(state[name], tensor.to(state[name].dtype)) for name, tensor in mine.items())
+    after = model.state_dict()
+    loaded = [k for k in before if f".adapters.{key}." in k and any(k.startswith(p) for p in listed)]
+    assert all(k in after and torch.equal(before[k], after[k]) for k in before.keys() - set(loaded))
 
 
 @FUZZ

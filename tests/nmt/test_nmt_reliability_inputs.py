@@ -134,7 +134,7 @@ def test_export_of_a_broken_checkpoint_is_a_clear_error_with_no_output(nmt_run, 
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
 
 
-def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monkeypatch):
+def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monkeypatch, capsys):
     import nmt.adapter_files as adapter_files
     from nmt.cli import export_adapters_main
 
@@ -150,8 +150,9 @@ def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monk
         return real_save(directory, *args, **kwargs)
 
     monkeypatch.setattr(adapter_files, "save_adapter", save_then_fail)
-    with pytest.raises(OSError, match="No space left"):
-        export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de,de-en"])
+    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de,de-en"]) == 1  # not a traceback
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"nmt-export-adapters: error: {out}: no space left") and "free some space" in line
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # the old en-de is intact, no half-written de-en
     assert _leftovers(tmp_path) == []
@@ -175,3 +176,91 @@ def test_export_with_a_key_named_twice_keeps_the_export(nmt_run, tmp_path):
     assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de,en-de"]) == 0
     assert (out / "en-de" / "adapter_model.safetensors").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["en-de"]  # nothing hidden left behind
+
+
+@pytest.mark.parametrize("metadata", [[1], {"adapters_by": ["pair"]}, {"adapters_by": "sentence"}])
+def test_generate_names_the_folder_whose_metadata_is_malformed(nmt_run, exported, tmp_path, metadata):
+    """`"metadata": [1]` or a list-valued adapters_by was read before any type check: AttributeError or
+    "unhashable type: 'list'", naming nothing."""
+    broken = _copy(exported, tmp_path / "broken" / "en-de")
+    config = broken / "adapter_config.json"
+    document = json.loads(config.read_text())
+    document["metadata"] = {**document["metadata"], **metadata} if isinstance(metadata, dict) else metadata
+    config.write_text(json.dumps(document))
+    with pytest.raises(AdapterFormatError, match=r"metadata") as info:
+        fairseq_generate(nmt_run.data, nmt_run.base, "en", "de", tmp_path / "out", "--adapter-dirs", str(broken))
+    assert str(config) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_export_into_a_file_is_one_line_and_leaves_the_file(nmt_run, tmp_path, capsys):
+    from nmt.cli import export_adapters_main
+
+    target = tmp_path / "out"
+    target.write_text("not a folder\n")
+    assert export_adapters_main([str(nmt_run.pair), str(target), "--keys", "en-de"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"nmt-export-adapters: error: {target}: already exists and is not a folder")
+    assert target.read_text() == "not a folder\n" and _leftovers(tmp_path) == []
+
+
+def test_export_from_another_folder_suggests_data(nmt_run, tmp_path, monkeypatch, capsys):
+    """A checkpoint trained as `fairseq-train bin ...` records the relative path `bin`: exported from another
+    folder it failed on bin/dict.de.txt without a word about --data."""
+    import torch
+
+    import nmt  # noqa: F401  (allows the checkpoint's globals)
+    from nmt.cli import export_adapters_main
+
+    state = torch.load(nmt_run.pair, weights_only=True)
+    for part in state["cfg"].values():  # the task (and model) config: an argparse.Namespace for this task
+        if isinstance(part, dict) and "data" in part:
+            part["data"] = "bin"
+        elif hasattr(part, "data"):
+            part.data = "bin"
+    relative = tmp_path / "relative.pt"
+    torch.save(state, relative)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert export_adapters_main([str(relative), str(tmp_path / "out"), "--keys", "en-de"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("nmt-export-adapters: error: bin/dict.") and f"current folder {elsewhere}" in line
+    assert "pass --data" in line and not (tmp_path / "out").exists()
+    assert export_adapters_main([str(relative), str(tmp_path / "out"), "--keys", "en-de", "--data",
+                                 str(nmt_run.data)]) == 0
+    monkeypatch.chdir(nmt_run.root)  # where `bin` is
+    assert export_adapters_main([str(relative), str(tmp_path / "out2"), "--keys", "en-de"]) == 0
+
+
+class _Payload:
+    """Pickles as a call of ``function(argument)``: what a malicious checkpoint runs under plain pickle."""
+
+    def __init__(self, function, argument):
+        self.function, self.argument = function, argument
+
+    def __reduce__(self):
+        return self.function, (self.argument,)
+
+
+@pytest.mark.parametrize("blocked", [True, False])
+def test_export_refuses_disallowed_globals_without_torchs_advice(tmp_path, capsys, blocked):
+    """torch's refusal came with its advice to retry with weights_only=False (or to allow-list the global):
+    now our own advice, and no payload runs."""
+    import os
+
+    import torch
+
+    from nmt.cli import export_adapters_main
+
+    marker = tmp_path / "payload-ran"
+    payload = (_Payload(os.system, f"touch {marker}") if blocked  # a module torch blocks outright
+               else _Payload(exec, f"open({str(marker)!r}, 'w').close()"))  # one it does not allow by default
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "extra": payload}, evil)
+    assert export_adapters_main([str(evil), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"nmt-export-adapters: error: {evil}: ") and ("system" if blocked else "exec") in line
+    assert "allow-list" in line and "fairseq-train" in line and "truncated" not in line
+    assert "weights_only" not in err and "add_safe_globals" not in err and "safe_globals" not in err
+    assert not marker.exists() and not (tmp_path / "out").exists()
