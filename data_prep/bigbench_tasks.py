@@ -13,7 +13,7 @@ fa_qa       ``parsinlu_reading_comprehension/task.json``           ``fa_qa/test.
             (ParsiNLU, Khashabi et al. 2021; 518 questions)
 multiemo    ``multiemo/all_text_<lang>/task.json``, 11 languages  ``multiemo/{train,dev,test}.<lang>.jsonl``:
             (MultiEmo, Kocoń et al. 2021; 4-class sentiment)      ``{"id", "text", "label"}`` per line
-pl_ner      ``polish_sequence_labeling/task.json`` (12,856)       ``pl_ner/{nam,wikiann}/{train,dev,test}.pl.panx``
+pl_ner      ``polish_sequence_labeling/task.json`` (12,856)       ``pl_ner/{nam,wikiann,name}/{train,dev,test}.pl.panx``
 =========== ===================================================== ===========================================
 
 Conversions, and where they guess:
@@ -42,10 +42,22 @@ Conversions, and where they guess:
   ``wikiann/`` maps them onto WikiANN's PER/LOC/ORG (``nam_liv`` PER,
   ``nam_loc`` and ``nam_fac`` LOC, ``nam_org`` ORG, the rest O) so that
   an adapter trained on WikiANN-style data can be scored on it.
-  BIG-bench 1.0.0 has no English NER task, so there is no English source
-  here for zero-shot transfer to Polish; ``nam/`` supports in-language
+  BIG-bench 1.0.0 has no English NER task, so there is no typed English
+  source here for zero-shot transfer to Polish; ``nam/`` supports in-language
   training (train split) and ``wikiann/`` scoring an adapter trained on
   WikiANN-style English data from elsewhere.
+* ``name/`` is proper-name recognition, not typed NER: one type, ``NAME``,
+  the target of an adapter trained on Brown's proper nouns
+  (``data_prep.name_tags``: the registries hold no English NER data, and
+  Brown's proper-noun tags have no types).  Every ``nam_*`` type (``nam_liv``,
+  ``nam_loc``, ``nam_org``, ``nam_fac``, ``nam_pro``, ``nam_eve``,
+  ``nam_oth``, ``nam_num``) is NAME, except ``nam_adj`` (adjectives of
+  names, ``amerykańskich``), which is ``O`` because Brown tags such
+  adjectives ``jj``, not ``np``.  A run of name tokens is one entity even
+  when its types differ (Brown cannot tell two adjacent names apart
+  either).  Lost: the types; and Polish spans cover whole names
+  (``Sąd Najwyższy``) where Brown marks only the proper-noun words, see
+  ``data_prep.name_tags``.
 
     data-prep bigbench --out data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
 """
@@ -78,6 +90,10 @@ MULTIEMO_UNTRANSLATED = {"pl": (6428,)}
 PL_TO_WIKIANN = {"nam_liv": "PER", "nam_loc": "LOC", "nam_fac": "LOC", "nam_org": "ORG"}
 #: Tag spellings read as another tag.
 PL_TAG_ALIASES = {"nam_num2": "nam_num"}
+#: The Polish NER tag schemes written, one folder each: the 9 name types, WikiANN's 3, one NAME type.
+PL_NER_SCHEMES = ("nam", "wikiann", "name")
+#: Name types that the ``name`` scheme leaves O: adjectives of names (Brown tags them jj, not np).
+PL_NOT_NAMES = ("nam_adj",)
 #: Bump when an output format changes, so that old outputs are redone.
 FORMAT_VERSION = 1
 
@@ -330,12 +346,23 @@ def drop_empty(records: dict[str, list[tuple[str, str]]]) -> tuple[dict[str, lis
 # -- Polish NER ------------------------------------------------------------------------------
 
 
+def entity_type(tag: str, scheme: str) -> str | None:
+    """The entity type of a Polish tag in a scheme (``nam``, ``wikiann``, ``name``); None for O."""
+    tag = PL_TAG_ALIASES.get(tag, tag)
+    if scheme == "nam":
+        return tag if tag.startswith("nam_") else None
+    if scheme == "wikiann":
+        return PL_TO_WIKIANN.get(tag)
+    if scheme == "name":
+        return "NAME" if tag.startswith("nam_") and tag not in PL_NOT_NAMES else None
+    raise ValueError(f"unknown Polish NER scheme {scheme!r}; known: {', '.join(PL_NER_SCHEMES)}")
+
+
 def bio_tags(tags: list[str], scheme: str) -> list[str]:
     """IOB2 tags from prefix-less tags: a run of one entity type is one entity."""
     out, previous = [], None
     for tag in tags:
-        tag = PL_TAG_ALIASES.get(tag, tag)
-        kind = (tag if tag.startswith("nam_") else None) if scheme == "nam" else PL_TO_WIKIANN.get(tag)
+        kind = entity_type(tag, scheme)
         out.append("O" if kind is None else ("I-" if kind == previous else "B-") + kind)
         previous = kind
     return out
@@ -418,7 +445,7 @@ def run_task(task: str, files: list[Path], out: Path, config: BigbenchConfig) ->
         sentences, empty = polish_sentences(files[0])
         splits = [hash_split(f"pl_ner:{i}", config.dev_fraction, config.test_fraction) for i in range(len(sentences))]
         paths, counts = [], {"skipped_empty": empty}
-        for scheme in ("nam", "wikiann"):
+        for scheme in PL_NER_SCHEMES:
             counts[scheme] = {}
             for split in ("train", "dev", "test"):
                 chosen = [(tokens, bio_tags(tags, scheme)) for (tokens, tags), s in zip(sentences, splits) if s == split]
@@ -449,6 +476,8 @@ def prepare(out_dir: str | Path, config: BigbenchConfig | None = None) -> dict:
             if not path.is_file():
                 raise DataPrepError(f"{path}: missing (expected {task}'s file from {'=='.join(PACKAGE[1:])})")
         settings = {k: v for k, v in vars(config).items() if k not in ("tasks", "source_dir")}
+        if task == "pl_ner":  # a new scheme redoes pl_ner only
+            settings["schemes"] = PL_NER_SCHEMES
         key = fingerprint("bigbench", FORMAT_VERSION, task, settings, files_fingerprint(files))
         if manifest.is_done(task, key):
             logger.info("bigbench %s: up to date", task)

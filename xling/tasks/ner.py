@@ -1,6 +1,16 @@
-"""NER as token classification, labelling the first sub-token of each word (MAD-X, WikiANN)."""
+"""NER as token classification, labelling the first sub-token of each word (MAD-X, WikiANN).
+
+Two trivial baselines, for ``xling.comparison``: ``majority_baseline`` tags
+every word O (the majority tag; entity F1 0, so beating it says nothing) and
+``capitalised_baseline`` tags every capitalised word but a sentence's first
+as a name, runs of them as one entity (in English and Polish most names are
+capitalised, and a sentence's first word is capitalised whether or not it is
+a name).  The second is the comparison's baseline row.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
 
@@ -60,6 +70,35 @@ def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_l
     for sentence, (_, first), pred in zip(examples, encoded, predictions):
         tags = [labels[pred[p]] for p in first]
         predicted_tags.append(tags + ["O"] * (len(sentence.tags) - len(tags)))
-    scores = entity_f1([s.tags for s in examples], predicted_tags)
+    return _scores(examples, predicted_tags)
+
+
+def _scores(examples: list[NerSentence], predicted: list[list[str]]) -> dict:
+    scores = entity_f1([s.tags for s in examples], predicted)
     return {"f1": 100 * scores["f1"], "precision": 100 * scores["precision"], "recall": 100 * scores["recall"],
             "num_examples": len(examples), "main_metric": "f1"}
+
+
+def majority_baseline(train_examples: list[NerSentence], examples: list[NerSentence]) -> dict:
+    """Entity F1 of tagging every word O, the majority tag: 0 (no entity predicted)."""
+    return {**_scores(examples, [["O"] * len(s.tags) for s in examples]), "majority_label": "O"}
+
+
+def capitalised_tags(tokens: list[str], entity: str) -> list[str]:
+    """IOB2 tags naming every run of capitalised words, the sentence's first word (the first with a letter) left out."""
+    first = next((i for i, word in enumerate(tokens) if any(c.isalpha() for c in word)), len(tokens))
+    tags, inside = [], False
+    for i, word in enumerate(tokens):
+        name = i > first and word[0].isupper()
+        tags.append(("I-" if inside else "B-") + entity if name else "O")
+        inside = name
+    return tags
+
+
+def capitalised_baseline(train_examples: list[NerSentence], examples: list[NerSentence]) -> dict:
+    """Entity F1 of ``capitalised_tags``, with the training data's most frequent entity type."""
+    types = Counter(t[2:] for s in train_examples for t in s.tags if t.startswith("B-"))
+    if not types:
+        raise ValueError("the training data has no entity: no type for the capitalised-words baseline")
+    entity = min(types, key=lambda t: (-types[t], t))
+    return {**_scores(examples, [capitalised_tags(s.tokens, entity) for s in examples]), "entity_type": entity}
