@@ -47,6 +47,7 @@ FINETUNE_LR="${DEMO_FINETUNE_LR:-5e-4}"                  # [5e-4] full fine-tuni
 MAX_TRAIN="${DEMO_MAX_TRAIN:-20000}"                     # [20000] training pairs per direction
 TEST_SIZE="${DEMO_TEST_SIZE:-200}"                       # [200] test sentences per direction
 RUN_XLING="${DEMO_XLING:-1}"                             # [1] 0 skips the MAD-X part (translation only)
+PARALLEL_SEEDS="${DEMO_PARALLEL_SEEDS:-0}"               # [0] 1 runs the seeds' chains at once (2 cores, DEMO_XLING=0)
 # The NMT part and the MAD-X part run at the same time, one thread each by default.
 THREADS="${DEMO_THREADS:-1}"                             # [1] threads of the NMT part
 XLING_THREADS="${DEMO_XLING_THREADS:-1}"                 # [1] threads of the MAD-X part
@@ -75,35 +76,7 @@ XX_EN="$(echo "$EN_XX" | tr ',' '\n' | awk -F- '{print $2"-"$1}' | paste -sd, -)
 SUPERVISED="$EN_XX,$XX_EN"
 ALL_EVAL="$EN_XX,$ZERO_SHOT"
 
-SHAPE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 128 --decoder-embed-dim 128
-       --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --encoder-attention-heads 4
-       --decoder-attention-heads 4 --share-all-embeddings)
-MULTI=(--langs "$LANG_LIST" --encoder-langtok tgt --sampling-method temperature --sampling-temperature 1.5)
-TRAIN=(--optimizer adam --adam-betas '(0.9,0.98)' --lr-scheduler inverse_sqrt --criterion label_smoothed_cross_entropy
-       --label-smoothing 0.1 --dropout 0.1 --max-tokens 2048 --no-epoch-checkpoints
-       --log-format simple --log-interval 50 --num-workers 0 --disable-validation)
-DEVICE=()
-"$BIN/python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' || DEVICE=(--cpu)
-TRAIN+=("${DEVICE[@]}")
-
-# fairseq checkpoints hold argparse.Namespace objects: torch >= 2.6 loads them only with the
-# plugin's safe-globals list, so every fairseq command below loads the plugin (--user-dir).
-train() { # name args...: fairseq-train unless that run finished already (an interrupted one resumes)
-  local name=$1; shift
-  if [ -f "$CKPT/$name/checkpoint_last.pt" ] && [ -f "$CKPT/$name/done" ]; then echo "$name: done already"; return; fi
-  "$BIN/fairseq-train" "$DATA/bin" --user-dir "$USER_DIR" --save-dir "$CKPT/$name" "$@" \
-    2>&1 | tee "$CKPT/$name.log" | grep -E "num. shared|trainable parameters|done training" || true
-  [ -f "$CKPT/$name/checkpoint_last.pt" ] || { echo "training $name failed: see $CKPT/$name.log" >&2; exit 1; }
-  touch "$CKPT/$name/done"
-}
-
-generate() { # system checkpoint directions data task-args...: nmt-generate-many (beam 5, every sentence)
-  local system=$1 checkpoint=$2 directions=$3 data=$4; shift 4
-  "$BIN/nmt-generate-many" "$data" --path "$checkpoint" --directions "$directions" --output-dir "$GEN/$system" \
-    -- --user-dir "$USER_DIR" --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 \
-    --remove-bpe sentencepiece --num-workers 0 "${DEVICE[@]}" "${MULTI[@]}" "$@" > "$GEN/$system.log" 2>&1 \
-    || { tail -20 "$GEN/$system.log" >&2; echo "generation for $system failed" >&2; exit 1; }
-}
+source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate()
 
 # ---------------------------------------------------------------- MAD-X (runs beside the NMT part)
 XLING_PID=""
@@ -163,8 +136,9 @@ forgetting_generation() { # 5. R6: the low-resource pair's seed-1 models on the 
   generate "full_finetune.others" "$CKPT/full_finetune-$LOW_PAIR-s1/checkpoint_last.pt" "$OTHERS" "$DATA/bin" \
     --task translation_multi_simple_epoch --lang-pairs "$OTHERS"
 }
-for pair in ${PAIRS//,/ }; do
-  for seed in $(seq 1 "$SEEDS"); do
+seed_runs() { # seed: every adapter and fine-tuning run of one seed, each followed by its generation (background)
+  local seed=$1 pair s; s=$(suffix "$1")
+  for pair in ${PAIRS//,/ }; do
     say "3/7 $pair: Bapna & Firat pair adapter (d=$PAIR_DIM), and full fine-tuning for $FINETUNE_PAIRS, $ADAPTER_UPDATES updates each, seed $seed"
     train "pair_adapter-$pair-s$seed" --max-update "$ADAPTER_UPDATES" "${ADAPTER_COMMON[@]}" --lang-pairs "$pair" \
       --adapters-by pair --adapter-dim "$PAIR_DIM" --seed "$seed" --lr "$ADAPTER_LR" --warmup-updates 50
@@ -179,23 +153,34 @@ for pair in ${PAIRS//,/ }; do
       in_background forgetting_generation
     fi
   done
-done
-
-# ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
-for seed in $(seq 1 "$SEEDS"); do
+  # ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
   say "4/7 Philip et al. monolingual adapters (d=$LANG_DIM) on $SUPERVISED ($ADAPTER_UPDATES updates, seed $seed)"
   train "lang_adapters-s$seed" --max-update "$ADAPTER_UPDATES" "${ADAPTER_COMMON[@]}" --lang-pairs "$SUPERVISED" \
     --adapters-by lang --adapter-dim "$LANG_DIM" --seed "$seed" --lr "$ADAPTER_LR" --warmup-updates 50
-  s=$(suffix "$seed")
   in_background generate "lang_adapters$s" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
   in_background generate "lang_adapters$s.udhr" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$UDHR/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
+}
+wait_generations() {
+  local pid
+  for pid in ${GEN_PIDS[@]+"${GEN_PIDS[@]}"}; do
+    wait "$pid" || { echo "a generation chain failed: see the logs in $GEN" >&2; exit 1; }
+  done
+}
+SEED_PIDS=()
+for seed in $(seq 1 "$SEEDS"); do
+  if [ "$PARALLEL_SEEDS" = 1 ]; then  # each seed's chain in its own process, with its own generations
+    ( GEN_PIDS=(); seed_runs "$seed"; wait_generations ) & SEED_PIDS+=($!)
+  else
+    seed_runs "$seed"
+  fi
 done
-say "waiting for ${#GEN_PIDS[@]} background generation chains"
-for pid in "${GEN_PIDS[@]}"; do
-  wait "$pid" || { echo "a generation chain failed: see the logs in $GEN" >&2; exit 1; }
+for pid in ${SEED_PIDS[@]+"${SEED_PIDS[@]}"}; do
+  wait "$pid" || { echo "the runs of one seed failed: see the logs in $CKPT and $GEN" >&2; exit 1; }
 done
+say "waiting for the background generation chains"
+wait_generations
 
 # ---------------------------------------------------------------- 7. reports
 say "7/7 BLEU reports and relations"

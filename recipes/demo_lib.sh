@@ -1,0 +1,33 @@
+# The translation demo's fairseq flags and its two helpers, shared by recipes/demo.sh and
+# recipes/nmt/base_levers.sh.  Source it after setting BIN, DATA, CKPT, GEN, USER_DIR and LANG_LIST.
+# shellcheck shell=bash
+
+SHAPE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 128 --decoder-embed-dim 128
+       --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --encoder-attention-heads 4
+       --decoder-attention-heads 4 --share-all-embeddings)
+MULTI=(--langs "$LANG_LIST" --encoder-langtok tgt --sampling-method temperature --sampling-temperature 1.5)
+TRAIN=(--optimizer adam --adam-betas '(0.9,0.98)' --lr-scheduler inverse_sqrt --criterion label_smoothed_cross_entropy
+       --label-smoothing 0.1 --dropout 0.1 --max-tokens 2048 --no-epoch-checkpoints
+       --log-format simple --log-interval 50 --num-workers 0 --disable-validation)
+DEVICE=()
+"$BIN/python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' || DEVICE=(--cpu)
+TRAIN+=("${DEVICE[@]}")
+
+# fairseq checkpoints hold argparse.Namespace objects: torch >= 2.6 loads them only with the
+# plugin's safe-globals list, so every fairseq command below loads the plugin (--user-dir).
+train() { # name args...: fairseq-train unless that run finished already (an interrupted one resumes)
+  local name=$1; shift
+  if [ -f "$CKPT/$name/checkpoint_last.pt" ] && [ -f "$CKPT/$name/done" ]; then echo "$name: done already"; return; fi
+  "$BIN/fairseq-train" "$DATA/bin" --user-dir "$USER_DIR" --save-dir "$CKPT/$name" "$@" \
+    2>&1 | tee "$CKPT/$name.log" | grep -E "num. shared|trainable parameters|done training" || true
+  [ -f "$CKPT/$name/checkpoint_last.pt" ] || { echo "training $name failed: see $CKPT/$name.log" >&2; exit 1; }
+  touch "$CKPT/$name/done"
+}
+
+generate() { # system checkpoint directions data task-args...: nmt-generate-many (beam 5, every sentence)
+  local system=$1 checkpoint=$2 directions=$3 data=$4; shift 4
+  "$BIN/nmt-generate-many" "$data" --path "$checkpoint" --directions "$directions" --output-dir "$GEN/$system" \
+    -- --user-dir "$USER_DIR" --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 \
+    --remove-bpe sentencepiece --num-workers 0 "${DEVICE[@]}" "${MULTI[@]}" "$@" > "$GEN/$system.log" 2>&1 \
+    || { tail -20 "$GEN/$system.log" >&2; echo "generation for $system failed" >&2; exit 1; }
+}
