@@ -6,7 +6,7 @@
   + ``train_adapter``) on the same configuration and batch.  AdapterHub needs
   transformers 4.57, so it runs in its own venv (``AH_VENV``, built on demand);
   each side is a worker process, and the loop alternates one step of each.
-  xling's step is the code path of ``xling.train.MaskedPositionsTrainer``:
+  xling's step is the code path of ``xling.masking.MaskedPositionsTrainer``:
   the vocabulary projection only at masked positions.  The same worker also
   times the full projection (``model(..., labels=...)``), for the record.
 - P6: inference (token classification, batch 16 x 128) with

@@ -237,11 +237,6 @@ class MadxHost:
         name = self._invertible_name()
         return None if name is None else self.embeddings.madx_invertible.adapters[name].inverse(output)
 
-    def remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
     # -- adding adapters ---------------------------------------------------------
     def add_adapter(self, name: str, role: str = "language", config: AdapterConfig | None = None,
                     invertible: AdapterConfig | None | bool = True, skip_last_layer: bool = False,

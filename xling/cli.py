@@ -1,4 +1,4 @@
-"""The ``xling`` command: train-lang, train-task, eval, report (and, in ``cli_beyond``, train-fusion, train-full, ablate, drift).
+"""The ``xling`` command: train-lang, train-task, eval, report (and, in ``cli_methods``, train-fusion, train-full, ablate, drift).
 
     xling train-lang --model DIR --lang sw --text sw.txt --output OUT
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
@@ -6,7 +6,7 @@
     xling report results/*.json --output-dir report --source-language en
     xling baseline --task classification --train train.en.jsonl --data test.de.jsonl --lang de --output de-majority.json
 
-Beyond MAD-X (flags and subcommands in ``cli_beyond``): ``--adapter-kind
+Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-kind
 compacter++`` and AdapterDrop (``--drop-mode``, ``--drop-layers``,
 ``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
 ``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
@@ -26,9 +26,10 @@ import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
 
-from .cli_beyond import COMMANDS as BEYOND_COMMANDS
-from .cli_beyond import TASK_CHOICES
-from .cli_beyond import add_adapter_flags, add_beyond_commands, adapter_config_from_args, drop_config_from_args, run_beyond
+from .cli_methods import COMMANDS as METHOD_COMMANDS
+from .cli_methods import TASK_CHOICES
+from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
+                          run_method_command)
 from . import encoder_import, mlm_head, vocab_trim
 from .data import DataError
 
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--data", required=True, help="evaluation file")
     base.add_argument("--lang", required=True, help="language code of --data (recorded in the results)")
     base.add_argument("--output", required=True, help="results JSON file (task '<task>_majority' in xling report)")
-    add_beyond_commands(sub, _training_flags)
+    add_method_commands(sub, _training_flags)
     for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
         module.add_command(sub)
     return parser
@@ -134,7 +135,7 @@ def run(args) -> None:
                                  adapter_config=adapter_config, drop=drop)
         print(f"task adapter written to {out}")
         if args.dev and is_main_process():
-            from .evaluate import write_results
+            from .task_info import write_results
             from .inference import evaluate_task_adapter
 
             results = evaluate_task_adapter(args.model, str(out), args.lang_adapter, args.dev, language="dev",
@@ -142,7 +143,7 @@ def run(args) -> None:
             write_results(results, out.parent / "dev_results.json")
             print(f"dev {results['main_metric']}: {results[results['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
     elif args.command == "eval":
-        from .evaluate import write_results
+        from .task_info import write_results
         from .inference import evaluate_task_adapter
 
         results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, args.data, args.lang,
@@ -156,7 +157,7 @@ def run(args) -> None:
         summary = write_report(args.results, args.output_dir, args.source_language)
         print(markdown(summary))
     elif args.command == "baseline":
-        from .evaluate import write_results
+        from .task_info import write_results
         from .tasks import TASKS
 
         module = TASKS[args.task]
@@ -165,8 +166,8 @@ def run(args) -> None:
                    "train": str(args.train), "data": str(args.data), **scores}
         write_results(results, args.output)
         print(f"{args.lang} majority baseline {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")
-    elif args.command in BEYOND_COMMANDS:
-        run_beyond(args, _options)
+    elif args.command in METHOD_COMMANDS:
+        run_method_command(args, _options)
     elif args.command in ENCODER_COMMANDS:
         ENCODER_COMMANDS[args.command].run(args)
 

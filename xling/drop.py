@@ -20,9 +20,7 @@ copied.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -106,14 +104,3 @@ class AdapterDrop:
         self._handles.clear()
         self.host.set_removed_layers(())
 
-
-def time_training_steps(step: Callable[[], None], repeats: int = 5, warmup: int = 1) -> float:
-    """Median seconds of ``step()`` (e.g. forward + backward of one batch) over ``repeats`` runs."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]

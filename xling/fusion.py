@@ -115,34 +115,30 @@ def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file
     """Stage 2 of AdapterFusion: train fusion layers (+ head) over frozen task adapters; returns OUT/fusion.
 
     ``options`` is an ``xling.train.TrainOptions``.  The fused adapters and
-    the base stay frozen; a fresh head for ``task`` trains with the fusion.
+    the base stay frozen; a fresh head for ``task`` trains with the fusion
+    (``xling.train.train_with_head``, which publishes OUT/fusion whole, from
+    the main process only).
     """
-    from transformers import Trainer
-
     from .adapter_io import load_madx_adapter
-    from .train import ListDataset, _arguments, _train, load_task_setup
+    from .train import TASK_INFO, load_task_setup, save_head, train_with_head
 
     if len(task_adapters) < 2:
         raise ValueError(f"AdapterFusion needs two or more task adapters, got {len(task_adapters)}")
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
-    module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
-                                                  setup.model)
-    host = MadxHost(model)
+    host = MadxHost(setup.model)
     lang = load_madx_adapter(host, language_adapter, force=force) if language_adapter else None
     names = [load_madx_adapter(host, path, force=force) for path in task_adapters]
     fuse = host.add_fusion(Fuse(*names), fusion_config)
     host.set_active(Stack(lang, fuse) if lang else fuse)
     trainable = host.train_only([fuse.name], train_head=True)
     logger.info("AdapterFusion over %s: %d trainable tensors", ", ".join(names), len(trainable))
-    features = module.build_features(examples, tokenizer, labels, options.max_length)
-    trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(features),
-                      data_collator=module.collator(tokenizer), processing_class=tokenizer)
-    _train(trainer, options)
-    out = Path(options.output_dir) / "fusion"
-    save_fusion(host, fuse.name, out)
-    head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k in set(host.head_parameter_names())}
-    atomic_write_bytes(out / "head.safetensors", save_safetensors_bytes(head, metadata={"format": "pt"}))
-    atomic_write_json(out / "task.json", {"task": task, "labels": labels, "adapters": [str(p) for p in task_adapters],
-                                          "language_adapter": language_adapter, "fusion": fuse.name, "seed": options.seed})
-    fusion_report(host, fuse.name, out)
-    return out
+
+    def build(tmp: Path) -> None:
+        save_fusion(host, fuse.name, tmp)
+        save_head(host, tmp)
+        atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": setup.labels, "fusion": fuse.name,
+                                            "adapters": [str(p) for p in task_adapters],
+                                            "language_adapter": language_adapter, "seed": options.seed})
+        fusion_report(host, fuse.name, tmp)
+
+    return train_with_head(setup, options, "fusion", build)

@@ -23,7 +23,7 @@ from adapter_core import AdapterFormatError, Stack, check_shapes
 from .adapter_io import load_madx_adapter
 from .attach import MadxHost
 from .drop import AdapterDropConfig
-from .evaluate import read_task_info
+from .task_info import read_task_info
 from .tasks import TASKS
 from .train import HEAD_WEIGHTS, build_task_model, check_tokenizer_fits, from_model_dir
 

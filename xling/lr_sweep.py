@@ -5,7 +5,7 @@ Pretrained Language Model Adaptation", find adapter tuning less sensitive to
 the learning rate than full fine-tuning.  ``python -m xling.lr_sweep run``
 trains one model (``--mode adapter``: a task adapter over a frozen language
 adapter, as ``xling train-task``; ``--mode full``: every weight of the task
-model) at one learning rate, scores it on a dev file and writes a JSON
+model, as ``xling train-full``) at one learning rate, scores it on a dev file and writes a JSON
 record; ``python -m xling.lr_sweep plot`` draws the metric against the
 learning rate, one line per mode.  ``recipes/xling/lr_sweep.sh`` runs the sweep.
 """
@@ -23,24 +23,7 @@ from adapter_core import atomic_write_json
 from .plots import lines_png
 
 
-def train_full_finetune(model_dir: str, task: str, train_file: str, options, labels_file: str | None = None):
-    """Fine-tune every weight of the task model (no adapters); returns (model, tokenizer, labels)."""
-    from transformers import Trainer
-
-    from .train import ListDataset, _arguments, _train, load_task_setup
-
-    setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
-    module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
-                                                  setup.model)
-    model.requires_grad_(True)
-    trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(module.build_features(
-        examples, tokenizer, labels, options.max_length)), data_collator=module.collator(tokenizer), processing_class=tokenizer)
-    _train(trainer, options)
-    return model, tokenizer, labels
-
-
 def run_one(args) -> dict:
-    from .tasks import TASKS
     from .train import TrainOptions
 
     options = TrainOptions(output_dir=args.output, learning_rate=args.learning_rate, batch_size=args.batch_size,
@@ -57,10 +40,12 @@ def run_one(args) -> dict:
         scores = evaluate_task_adapter(args.model, str(out), args.lang_adapter, args.dev, language="dev",
                                        labels_file=args.dev_labels, drop_layers=0)
     else:
-        model, tokenizer, labels = train_full_finetune(args.model, args.task, args.train, options, args.train_labels)
-        module = TASKS[args.task]
-        model.eval()
-        scores = module.evaluate(model, tokenizer, module.read(args.dev, args.dev_labels), labels)
+        from .train import train_full_model
+
+        _, setup = train_full_model(args.model, args.task, args.train, options, args.train_labels)
+        setup.model.eval()
+        scores = setup.module.evaluate(setup.model, setup.tokenizer, setup.module.read(args.dev, args.dev_labels),
+                                       setup.labels)
     record = {"mode": args.mode, "learning_rate": args.learning_rate, "seed": args.seed, "task": args.task, **scores}
     atomic_write_json(Path(args.output) / "lr_result.json", record)
     return record

@@ -129,7 +129,8 @@ def train_mlm_head(model_dir: str | Path, text_files: list[str], output_dir: str
 
     from adapter_core import atomic_write_json
 
-    from .train import MASKING_SEED, SeededMaskingCollator, example_seed, from_model_dir, publish_directory
+    from .masking import MASKING_SEED, SeededMaskingCollator, example_seed
+    from .train import from_model_dir, publish_directory
 
     if config.max_steps < 0 or config.batch_size < 1:
         raise ValueError(f"--max-steps must be >= 0 and --batch-size >= 1, got {config.max_steps}, {config.batch_size}")

@@ -1,4 +1,4 @@
-"""Training MAD-X adapters with the transformers ``Trainer`` (accelerate underneath).
+"""Training with the transformers ``Trainer`` (accelerate underneath): one pipeline for every xling training.
 
 - ``train_language_adapter``: masked LM on monolingual text (15% masking,
   80/10/10); only the language adapter and its invertible adapter train, the
@@ -6,29 +6,22 @@
 - ``train_task_adapter``: the source language adapter is active and frozen,
   the task adapter is stacked above it (``Stack(lang, task)``), and the
   prediction head trains with the task adapter.
+- ``train_full_model``: every weight of the task model, no adapters (the baseline).
+- ``train_with_head``: the training of a task model with its prediction head
+  that task adapters, AdapterFusion (``xling.fusion``) and full fine-tuning share.
 
-The Trainer writes checkpoints under ``<output>/checkpoints``; re-running the
-same command resumes from the last one (e.g. after SIGKILL) and ends with the
-same adapter weights as an uninterrupted run (on CPU).  The finished adapter
-directory is built in a temporary directory and renamed into place.
-
-Why MLM masking has its own seeds: accelerate's ``DataLoaderShard`` collates
-one batch ahead, so with masking drawn from the global torch RNG the draws
-for batch k+1 interleave with the dropout draws of batch k, and the RNG state
-the Trainer saves at step N has already paid for batch N+1's masks.  On
-resume the Trainer restores that state only *after* fetching the first
-batches (``rng_to_sync`` in ``Trainer._run_epoch``), so those batches were
-masked from a fresh post-seed RNG and every later draw was shifted.
-``SeededMaskingCollator`` masks each example with a generator seeded by
-(seed, epoch, example index), which no checkpoint needs to carry; the global
-RNG then serves only dropout, and the Trainer's restore point is exact.
+Every training ends in ``fit_and_publish``.  The Trainer writes checkpoints
+under ``<output>/checkpoints``; re-running the same command resumes from the
+last one (e.g. after SIGKILL) and ends with the same weights as an
+uninterrupted run (on CPU; MLM masking is seeded per example for that, see
+``xling.masking``).  Then the main process alone (rank 0 under torchrun)
+builds the finished directory in a temporary sibling and renames it into place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -36,20 +29,22 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import save as save_safetensors_bytes
-from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
-                          TrainerCallback, TrainingArguments)
+from transformers import AutoModelForMaskedLM, AutoTokenizer, Trainer, TrainingArguments
 
 from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
 from adapter_core.io import USUAL_DIRECTORY_MODE
 
 from .adapter_io import load_madx_adapter, save_madx_adapter
-from .attach import MadxHost, masked_lm_loss, mlm_logits_at
+from .attach import MadxHost, masked_lm_loss
 from .data import DataError, ModelDirError, read_text
 from .drop import AdapterDrop, AdapterDropConfig
+from .masking import MASKING_SEED  # noqa: F401  (not used here; importable beside the collator, as before)
+from .masking import EpochToDataset, MaskedPositionsTrainer, MaskingSeedDataset, SeededMaskingCollator
 from .tasks import LABELLED_HEAD_TASKS, TASKS
 
 logger = logging.getLogger(__name__)
@@ -59,7 +54,7 @@ TASK_INFO = "task.json"
 
 @dataclass
 class TrainOptions:
-    """Options shared by language and task adapter training."""
+    """Options of every xling training (language and task adapters, fusion, full fine-tuning)."""
 
     # Where the adapter, and the Trainer's checkpoints (``checkpoints/``), go.
     output_dir: str
@@ -96,96 +91,7 @@ class ListDataset(torch.utils.data.Dataset):
         return self.features[index]
 
 
-# -- deterministic MLM masking ---------------------------------------------------------
-
-#: Feature key that carries an example's masking seed from the dataset to the collator.
-MASKING_SEED = "masking_seed"
-
-
-def example_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed that depends only on the run's seed, the epoch and the example's index."""
-    digest = hashlib.sha256(f"{seed}:{epoch}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-class MaskingSeedDataset(ListDataset):
-    """Features plus each example's masking seed for the current epoch (set by ``EpochToDataset``)."""
-
-    def __init__(self, features: list[dict], seed: int):
-        super().__init__(features)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __getitem__(self, index: int) -> dict:
-        return {**self.features[index], MASKING_SEED: example_seed(self.seed, self.epoch, index)}
-
-
-class EpochToDataset(TrainerCallback):
-    """Tells the dataset which epoch begins, also when resuming mid-epoch.
-
-    accelerate forwards ``set_epoch`` to the dataset only when no (wrapped)
-    sampler takes it, which is not the case under ``skip_first_batches`` or
-    in distributed runs, so the Trainer's own epoch counter is used.
-    """
-
-    def __init__(self, dataset: MaskingSeedDataset):
-        self.dataset = dataset
-
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        # state.epoch is the integer epoch at a fresh start, epoch + k/n when resumed mid-epoch
-        self.dataset.set_epoch(int((state.epoch or 0.0) + 1e-6))
-
-
-@dataclass
-class SeededMaskingCollator(DataCollatorForLanguageModeling):
-    """BERT's MLM masking (Devlin et al. 2019; 15%, 80/10/10, as MAD-X trains language adapters), per example.
-
-    Each example is masked by the parent's ``torch_mask_tokens`` with a
-    generator seeded by its ``MASKING_SEED``, before padding, so an example's
-    masks do not depend on the batch it lands in, the number of processes, or
-    where training was resumed.
-    """
-
-    def torch_call(self, examples: list[dict]) -> dict:
-        inputs, labels = [], []
-        try:
-            for example in examples:
-                self.generator = torch.Generator().manual_seed(int(example[MASKING_SEED]))
-                masked, target = self.torch_mask_tokens(torch.tensor([example["input_ids"]], dtype=torch.long))
-                inputs.append(masked[0])
-                labels.append(target[0])
-        finally:
-            self.generator = None
-        length = max(len(row) for row in inputs)
-        batch = {"input_ids": torch.full((len(inputs), length), self.tokenizer.pad_token_id, dtype=torch.long),
-                 "attention_mask": torch.zeros((len(inputs), length), dtype=torch.long),
-                 "labels": torch.full((len(inputs), length), -100, dtype=torch.long)}
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
-        for i, (row, target) in enumerate(zip(inputs, labels)):
-            span = slice(length - len(row), length) if left else slice(0, len(row))
-            batch["input_ids"][i, span], batch["labels"][i, span], batch["attention_mask"][i, span] = row, target, 1
-        return batch
-
-
 # -- Trainer plumbing ------------------------------------------------------------------
-
-
-class MaskedPositionsTrainer(Trainer):
-    """The Trainer, with the MLM vocabulary projection computed at the masked positions only.
-
-    AdapterHub (and transformers' MLM loss) project every position onto the
-    vocabulary, although the loss reads only the masked 15%; at XLM-R sizes
-    with a frozen encoder that projection is a large share of a step.  Build
-    it with ``compute_loss_func=masked_lm_loss``; the loss equals the default one.
-    """
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        with mlm_logits_at(self.accelerator.unwrap_model(model), inputs["labels"] != -100):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
 
 
 def _arguments(options: TrainOptions) -> TrainingArguments:
@@ -220,20 +126,13 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
     return max(found)[1] if found else None
 
 
-def _train(trainer: Trainer, options: TrainOptions) -> None:
-    last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
-    if last:
-        logger.info("resuming from %s", last)
-    trainer.train(resume_from_checkpoint=last)
-
-
 def world_size() -> int:
     """Processes taking part (torchrun sets WORLD_SIZE)."""
     return max(1, int(os.environ.get("WORLD_SIZE", "1")))
 
 
 def is_main_process() -> bool:
-    """True on the process that writes the finished adapter (rank 0 under torchrun)."""
+    """True on the process that writes the finished directory (rank 0 under torchrun)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
@@ -274,6 +173,27 @@ def publish_directory(directory: Path, build) -> Path:
     return directory
 
 
+def fit_and_publish(trainer: Trainer, options: TrainOptions, out: Path, build: Callable[[Path], None],
+                    dropper: AdapterDrop | None = None) -> Path:
+    """Train, resuming from the last complete checkpoint under ``OUT/checkpoints``, then publish ``out``.
+
+    AdapterDrop's hooks (``dropper``) come off before anything is saved.  Only
+    the main process (rank 0 under torchrun) writes: ``build(tmp)`` fills a
+    temporary sibling that is renamed to ``out`` (``publish_directory``), so
+    readers never see half a directory; every rank returns once it exists.
+    """
+    last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
+    if last:
+        logger.info("resuming from %s", last)
+    trainer.train(resume_from_checkpoint=last)
+    if dropper is not None:
+        dropper.remove()
+    if is_main_process():
+        publish_directory(out, build)
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
 def from_model_dir(loader, model_dir: str | Path, **kwargs):
     """``loader.from_pretrained(model_dir)``, with one clear error for a missing, truncated or corrupt directory."""
     path = Path(model_dir)
@@ -301,7 +221,7 @@ def check_tokenizer_fits(tokenizer, model, model_dir: str | Path) -> None:
                             f"'xling trim-vocab' wrote with it)")
 
 
-# -- language and task adapters -------------------------------------------------------
+# -- language adapters ---------------------------------------------------------------
 
 
 def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
@@ -351,15 +271,12 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     trainer = MaskedPositionsTrainer(model=model, args=_arguments(options), train_dataset=dataset,
                                      data_collator=collator, processing_class=tokenizer,
                                      callbacks=[EpochToDataset(dataset)], compute_loss_func=masked_lm_loss)
-    _train(trainer, options)
-    if dropper is not None:
-        dropper.remove()
-    out = Path(options.output_dir) / "adapter"
-    if is_main_process():
-        publish_directory(out, lambda tmp: save_madx_adapter(
-            host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir), **_drop_metadata(drop)}))
-    trainer.accelerator.wait_for_everyone()  # under torchrun, every rank returns once the adapter exists
-    return out
+    return fit_and_publish(trainer, options, Path(options.output_dir) / "adapter", lambda tmp: save_madx_adapter(
+        host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir), **_drop_metadata(drop)}),
+        dropper)
+
+
+# -- task models: one training with the prediction head -----------------------------------
 
 
 def build_task_model(model_dir: str, task: str, labels: list[str]):
@@ -386,6 +303,8 @@ class TaskSetup:
     tokenizer: object
     # The base model with the task's prediction head.
     model: torch.nn.Module
+    # The file the examples were read from (named in errors).
+    train_file: str = ""
 
 
 def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, labels_file: str | None = None) -> TaskSetup:
@@ -398,7 +317,33 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
     labels = module.label_list(examples)
     tokenizer, model = from_model_dir(AutoTokenizer, model_dir), build_task_model(model_dir, task, labels)
     check_tokenizer_fits(tokenizer, model, model_dir)
-    return TaskSetup(module=module, examples=examples, labels=labels, tokenizer=tokenizer, model=model)
+    return TaskSetup(module=module, examples=examples, labels=labels, tokenizer=tokenizer, model=model,
+                     train_file=str(train_file))
+
+
+def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build: Callable[[Path], None],
+                    dropper: AdapterDrop | None = None) -> Path:
+    """Train a task model with its prediction head and publish ``OUT/<folder>``; returns that directory.
+
+    The one training of task adapters (``train_task_adapter``), AdapterFusion
+    (``xling.fusion.train_fusion``) and full fine-tuning (``train_full_model``).
+    The caller has built ``setup`` (``load_task_setup``) and chosen what
+    trains; here the features are built and must fill one batch on every
+    process, the Trainer runs, and ``fit_and_publish`` writes the directory
+    with ``build(tmp)`` on the main process only.
+    """
+    features = setup.module.build_features(setup.examples, setup.tokenizer, setup.labels, options.max_length)
+    _check_batch(len(features), options, setup.train_file)
+    trainer = Trainer(model=setup.model, args=_arguments(options), train_dataset=ListDataset(features),
+                      data_collator=setup.module.collator(setup.tokenizer), processing_class=setup.tokenizer)
+    return fit_and_publish(trainer, options, Path(options.output_dir) / folder, build, dropper)
+
+
+def save_head(host: MadxHost, directory: Path) -> None:
+    """The prediction head's tensors as ``head.safetensors``, which ``xling eval`` loads over a fresh task model."""
+    names = set(host.head_parameter_names())
+    head = {k: v.detach().contiguous().cpu() for k, v in host.model.state_dict().items() if k in names}
+    atomic_write_bytes(Path(directory) / HEAD_WEIGHTS, save_safetensors_bytes(head, metadata={"format": "pt"}))
 
 
 def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,
@@ -412,35 +357,35 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_f
     ``xling eval`` drops the same layers (specialised mode) by default.
     """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
-    module, examples, labels, tokenizer, model = (setup.module, setup.examples, setup.labels, setup.tokenizer,
-                                                  setup.model)
-    host = MadxHost(model)
+    host = MadxHost(setup.model)
     lang = load_madx_adapter(host, language_adapter, force=force)
     name = task_name or task
     host.add_adapter(name, role="task", config=adapter_config, skip_last_layer=skip_last_layer)
     host.set_active(Stack(lang, name))
     host.train_only([name], train_head=True)
     dropper = attach_adapter_drop(host, drop)
-    features = module.build_features(examples, tokenizer, labels, options.max_length)
-    _check_batch(len(features), options, train_file)
-    trainer = Trainer(model=model, args=_arguments(options), train_dataset=ListDataset(features),
-                      data_collator=module.collator(tokenizer), processing_class=tokenizer)
-    _train(trainer, options)
-    if dropper is not None:
-        dropper.remove()
-    out = Path(options.output_dir) / "adapter"
 
     def build(tmp: Path) -> None:
         save_madx_adapter(host, name, tmp, metadata={"task": task, "seed": options.seed, "source_language": lang,
                                                      **_drop_metadata(drop)})
-        head_names = set(host.head_parameter_names())
-        head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k in head_names}
-        atomic_write_bytes(tmp / HEAD_WEIGHTS, save_safetensors_bytes(head, metadata={"format": "pt"}))
-        atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": labels, "adapter_name": name, "seed": options.seed,
-                                            "source_language": lang, "train_file": str(train_file),
-                                            **_drop_metadata(drop)})
+        save_head(host, tmp)
+        atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": setup.labels, "adapter_name": name,
+                                            "seed": options.seed, "source_language": lang,
+                                            "train_file": str(train_file), **_drop_metadata(drop)})
 
-    if is_main_process():
-        publish_directory(out, build)
-    trainer.accelerator.wait_for_everyone()  # under torchrun, every rank returns once the adapter exists
-    return out
+    return train_with_head(setup, options, "adapter", build, dropper)
+
+
+def train_full_model(model_dir: str, task: str, train_file: str, options: TrainOptions,
+                     labels_file: str | None = None) -> tuple[Path, TaskSetup]:
+    """Fine-tune every weight of the task model (no adapters): the baseline of ``xling train-full``, ``xling
+    drift`` and the learning-rate sweep.  Publishes ``OUT/model`` (model and tokenizer, ``save_pretrained``);
+    returns it with the setup, whose model is the trained one."""
+    setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
+    setup.model.requires_grad_(True)
+
+    def build(tmp: Path) -> None:
+        setup.model.save_pretrained(tmp)
+        setup.tokenizer.save_pretrained(tmp)
+
+    return train_with_head(setup, options, "model", build), setup

@@ -1,4 +1,5 @@
-"""The ``xling`` options beyond MAD-X: Compacter++, AdapterDrop, AdapterFusion, layer ablation, representation drift.
+"""The ``xling`` flags and subcommands for the methods besides MAD-X: Compacter++, AdapterDrop, AdapterFusion,
+full fine-tuning, layer ablation, representation drift.
 
     xling train-task ... --adapter-kind compacter++ --phm-dim 4 --drop-mode specialised --drop-layers 2
     xling eval ... --drop-layers 2
@@ -9,7 +10,7 @@
         --text en.txt --output-dir DRIFT
 
 ``cli.py`` adds these flags and subcommands to its parser and hands the
-subcommands below to ``run_beyond``; bad values end in the same one-line
+subcommands below to ``run_method_command``; bad values end in the same one-line
 ``xling: error: ...`` (a ValueError raised here).
 """
 
@@ -111,7 +112,7 @@ def drop_config_from_args(args) -> AdapterDropConfig | None:
 
 
 # -- subcommands ----------------------------------------------------------------------------------
-def add_beyond_commands(sub, training_flags) -> None:
+def add_method_commands(sub, training_flags) -> None:
     """Add train-fusion, train-full, ablate and drift to the ``xling`` subparsers."""
     fusion = sub.add_parser("train-fusion", help="AdapterFusion: fuse trained task adapters for a target task")
     fusion.add_argument("--task", required=True, choices=TASK_CHOICES, help="the target task")
@@ -165,7 +166,7 @@ def _inference_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="load adapters made for another base")
 
 
-def run_beyond(args, options) -> None:
+def run_method_command(args, options) -> None:
     """Run one of ``COMMANDS``; ``options`` builds the TrainOptions from the training flags."""
     {"train-fusion": _train_fusion, "train-full": _train_full, "ablate": _ablate, "drift": _drift}[args.command](args, options)
 
@@ -183,30 +184,19 @@ def _train_fusion(args, options) -> None:
 def _train_full(args, options) -> None:
     from adapter_core import atomic_write_json
 
-    from .lr_sweep import train_full_finetune
-    from .train import is_main_process, publish_directory
+    from .tasks import TASKS
+    from .train import is_main_process, train_full_model
 
     if args.dev:  # a bad dev file fails before training, not after it
-        from .tasks import TASKS
-
         TASKS[args.task].read(args.dev, args.dev_labels)
-    model, tokenizer, labels = train_full_finetune(args.model, args.task, args.train, options(args), args.train_labels)
-    out = Path(args.output) / "model"
+    out, setup = train_full_model(args.model, args.task, args.train, options(args), args.train_labels)
     if not is_main_process():
         return
-
-    def build(tmp: Path) -> None:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-
-    publish_directory(out, build)
     print(f"fully fine-tuned model written to {out}")
     if args.dev:
-        from .tasks import TASKS
-
-        module = TASKS[args.task]
-        model.eval()
-        scores = module.evaluate(model, tokenizer, module.read(args.dev, args.dev_labels), labels)
+        module = setup.module
+        setup.model.eval()
+        scores = module.evaluate(setup.model, setup.tokenizer, module.read(args.dev, args.dev_labels), setup.labels)
         atomic_write_json(out.parent / "dev_results.json", {"task": args.task, "mode": "full", "seed": args.seed, **scores})
         print(f"dev {scores['main_metric']}: {scores[scores['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
 

@@ -1,4 +1,4 @@
-"""The beyond-MAD-X options end to end through ``xling.cli.main`` on the tiny XLM-R (hidden 32, 2 layers).
+"""The options of ``xling.cli_methods`` end to end through ``xling.cli.main`` on the tiny XLM-R (hidden 32, 2 layers).
 
 Compacter++ and AdapterDrop flags of train-lang/train-task/eval, and the
 train-fusion, train-full, ablate and drift subcommands, each with a bad input.
