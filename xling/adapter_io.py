@@ -9,7 +9,11 @@ AdapterHub (Pfeiffer et al. 2020, "AdapterHub: A Framework for Adapting
 Transformers") writes ``adapter_config.json`` and a pickled
 ``pytorch_adapter.bin``; we read the latter with ``torch.load(weights_only=True)``,
 which unpickles tensors only.  Supported: ``seq_bn``/``pfeiffer`` and
-``seq_bn_inv``/``pfeiffer+inv`` (NICE).
+``seq_bn_inv``/``pfeiffer+inv`` (NICE).  An AdapterHub adapter's role comes
+from its config: AdapterHub's ``type`` field (``text_lang``/``text_task``),
+else a saved prediction head (task), else a NICE invertible adapter
+(language), else the role the caller expects.  Writing AdapterHub's format
+is ``xling.adapterhub``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, load_
 from .attach import MadxHost
 
 ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
+ADAPTERHUB_HEAD_CONFIG = "head_config.json"
+_ROLES_OF_TYPES = {"text_lang": "language", "text_task": "task"}
 
 
 def save_madx_adapter(host: MadxHost, name: str, directory: str | Path, metadata: dict | None = None) -> Path:
@@ -47,11 +53,21 @@ def _copy_into(host: MadxHost, name: str, tensors: dict[str, torch.Tensor], wher
             param.copy_(tensors[key].to(param.dtype))
 
 
-def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = None, force: bool = False) -> str:
-    """Load one of our adapter directories (or an AdapterHub one) into ``host``; returns the adapter's name."""
+def _check_role(role: str, expected: str | None, where: Path | str) -> None:
+    if expected is not None and role != expected:
+        raise AdapterFormatError(f"{where}: this is a {role} adapter, given where a {expected} adapter is expected")
+
+
+def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = None, force: bool = False,
+                      role: str | None = None) -> str:
+    """Load one of our adapter directories (or an AdapterHub one) into ``host``; returns the adapter's name.
+
+    ``role`` ("language" or "task"), if given, is the role the caller expects: an adapter whose config says
+    otherwise is refused; an AdapterHub adapter whose config says nothing takes it.
+    """
     directory = Path(directory)
     if (directory / ADAPTERHUB_WEIGHTS).is_file():
-        return load_adapterhub_adapter(host, directory, name)
+        return load_adapterhub_adapter(host, directory, name, role=role)
     saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
     where = directory / "adapter_config.json"
     meta = saved.metadata
@@ -61,9 +77,10 @@ def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = 
         raise AdapterFormatError(f"{where}: the adapter was made for {num_layers!r} layers, the model has {len(host.outputs)}")
     if saved.config.hidden_dim != host.hidden_size:
         raise AdapterFormatError(f"{where}: adapter hidden size {saved.config.hidden_dim!r}, model hidden size {host.hidden_size}")
-    role = meta.get("role", "language")
+    role, expected_role = meta.get("role", "language"), role
     if role not in ("language", "task"):
         raise AdapterFormatError(f"{where}: metadata.role must be 'language' or 'task', got {role!r}")
+    _check_role(role, expected_role, where)
     layers = meta.get("layers")
     if layers is not None and (not isinstance(layers, list) or len(set(map(repr, layers))) != len(layers)
                                or not all(type(i) is int and 0 <= i < len(host.outputs) for i in layers)):
@@ -90,7 +107,7 @@ _LAYER_KEY = re.compile(r"(?:^|\.)layer\.(\d+)\.output\.adapters\.([^.]+)\.adapt
 _INV_KEY = re.compile(r"(?:^|\.)invertible_adapters\.([^.]+)\.([FG])\.(0|2)\.(weight|bias)$")
 
 
-def _adapterhub_config(directory: Path) -> tuple[dict, str, int]:
+def _adapterhub_config(directory: Path) -> tuple[dict, str, int, str | None]:
     path = directory / "adapter_config.json"
     if not path.is_file():
         raise AdapterFormatError(f"{path}: missing; an AdapterHub adapter directory holds adapter_config.json and {ADAPTERHUB_WEIGHTS}")
@@ -116,7 +133,10 @@ def _adapterhub_config(directory: Path) -> tuple[dict, str, int]:
     name = document.get("name", directory.name)
     if not isinstance(name, str):
         raise AdapterFormatError(f"{path}: 'name' must be a string, got {name!r}")
-    return config, name, hidden
+    kind = document.get("type")
+    if kind is not None and kind not in _ROLES_OF_TYPES:
+        raise AdapterFormatError(f"{path}: 'type' must be one of {', '.join(_ROLES_OF_TYPES)}, got {kind!r}")
+    return config, name, hidden, _ROLES_OF_TYPES.get(kind)
 
 
 def _factor(config: dict, key: str, default: float, hidden: int, path: Path) -> float:
@@ -140,10 +160,15 @@ def _check_supported(config: dict, path: Path) -> None:
         raise AdapterFormatError(f"{path}: non_linearity {config.get('non_linearity')!r} is not supported")
 
 
-def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | None = None) -> str:
-    """Load an AdapterHub ``save_adapter`` directory into ``host`` (weights read with ``weights_only=True``)."""
+def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | None = None,
+                            role: str | None = None) -> str:
+    """Load an AdapterHub ``save_adapter`` directory into ``host`` (weights read with ``weights_only=True``).
+
+    The role: AdapterHub's ``type``, else task with a saved head, else language with NICE, else ``role``
+    (default language); a ``role`` that contradicts the config is refused.
+    """
     directory = Path(directory)
-    config, saved_name, hidden = _adapterhub_config(directory)
+    config, saved_name, hidden, typed_role = _adapterhub_config(directory)
     _check_supported(config, directory / "adapter_config.json")
     if hidden != host.hidden_size:
         raise AdapterFormatError(f"{directory}: AdapterHub adapter for hidden size {hidden}, model hidden size {host.hidden_size}")
@@ -182,9 +207,14 @@ def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | N
     if has_inverse:
         invertible = madx_invertible(hidden, reduction_factor=_factor(config, "inv_adapter_reduction_factor", 2, hidden // 2, config_path))
         invertible = invertible.replace(activation=activation, preset="adapterhub_nice")
+    if typed_role is None and (directory / ADAPTERHUB_HEAD_CONFIG).is_file():
+        typed_role = "task"
+    elif typed_role is None and has_inverse:
+        typed_role = "language"
+    _check_role(typed_role or role or "language", role, config_path)
     name = name or saved_name
     try:
-        host.add_adapter(name, role="language", config=ours, invertible=invertible or False, layers=sorted(layers))
+        host.add_adapter(name, role=typed_role or role or "language", config=ours, invertible=invertible or False, layers=sorted(layers))
     except ValueError as err:
         raise AdapterFormatError(f"{directory}: cannot add adapter {name!r}: {err}") from None
     _copy_into(host, name, tensors, str(weights))

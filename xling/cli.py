@@ -1,9 +1,11 @@
-"""The ``xling`` command: train-lang, train-task, eval, report (and, in ``cli_methods``, train-fusion, train-full, ablate, drift).
+"""The ``xling`` command: train-lang, train-task, eval, report, baseline, export (and, in ``cli_methods``,
+train-fusion, train-full, ablate, drift).
 
     xling train-lang --model DIR --lang sw --text sw.txt --output OUT
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
     xling report results/*.json --output-dir report --source-language en
+    xling export --format adapterhub --adapter TASK/adapter --output-dir ah/ner
     xling baseline --task classification --train train.en.jsonl --data test.de.jsonl --lang de --output de-majority.json
 
 Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-kind
@@ -79,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="zero-shot evaluation with the target language adapter swapped in")
     ev.add_argument("--model", required=True, help="local model directory")
-    ev.add_argument("--task-adapter", required=True, help="directory written by train-task (OUT/adapter)")
+    ev.add_argument("--task-adapter", required=True, help="directory written by train-task (OUT/adapter), or an "
+                    "AdapterHub task adapter saved with its head")
+    ev.add_argument("--task", choices=TASK_CHOICES, help="the task, for an AdapterHub tagging head: ner (default) or pos")
     ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's)")
     ev.add_argument("--lang", required=True, help="target language code (recorded in the results)")
     ev.add_argument("--data", required=True, help="evaluation file")
@@ -101,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--data", required=True, help="evaluation file")
     base.add_argument("--lang", required=True, help="language code of --data (recorded in the results)")
     base.add_argument("--output", required=True, help="results JSON file (task '<task>_majority' in xling report)")
+    exp = sub.add_parser("export", help="write an adapter (and a task adapter's head) in AdapterHub's format")
+    exp.add_argument("--format", required=True, choices=["adapterhub"], help="adapterhub: a directory that "
+                     "AdapterHub's model.load_adapter reads (adapters 1.x)")
+    exp.add_argument("--adapter", required=True, help="adapter directory written by train-lang or train-task")
+    exp.add_argument("--output-dir", required=True, help="the directory to write")
+    exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
     for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
         module.add_command(sub)
@@ -148,9 +158,15 @@ def run(args) -> None:
 
         results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, args.data, args.lang,
                                         labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
-                                        batch_size=args.batch_size, force=args.force, drop_layers=args.drop_layers)
+                                        batch_size=args.batch_size, force=args.force, drop_layers=args.drop_layers,
+                                        task=args.task)
         write_results(results, args.output)
         print(f"{args.lang} {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")
+    elif args.command == "export":
+        from .adapterhub import export_adapterhub_dir
+
+        out = export_adapterhub_dir(args.adapter, args.output_dir, name=args.name)
+        print(f"AdapterHub adapter written to {out} (load it with model.load_adapter({str(out)!r}))")
     elif args.command == "report":
         from .report import markdown, write_report
 

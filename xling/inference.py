@@ -1,6 +1,7 @@
 """A trained task adapter, ready for inference: the scoring behind ``xling eval``, ``xling ablate`` and ``xling drift``.
 
-``load_task_model`` builds the task model of ``task.json``, loads the
+``load_task_model`` builds the task model of ``task.json`` (or of an
+AdapterHub task adapter's ``head_config.json``), loads the
 target language adapter and the task adapter (Compacter++ ones included:
 their config is on disk), the prediction head, and activates
 ``Stack(lang, task)``.  ``evaluate_loaded`` scores it with the adapters of
@@ -20,12 +21,13 @@ from transformers import AutoTokenizer
 
 from adapter_core import AdapterFormatError, Stack, check_shapes
 
-from .adapter_io import load_madx_adapter
+from .adapter_io import ADAPTERHUB_WEIGHTS, load_madx_adapter
+from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
 from .attach import MadxHost
 from .drop import AdapterDropConfig
 from .task_info import read_task_info
 from .tasks import TASKS
-from .train import HEAD_WEIGHTS, build_task_model, check_tokenizer_fits, from_model_dir
+from .train import HEAD_WEIGHTS, TASK_INFO, build_task_model, check_tokenizer_fits, from_model_dir
 
 
 @dataclass
@@ -46,15 +48,29 @@ class LoadedTaskModel:
     setup: Stack
 
 
-def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, force: bool = False) -> LoadedTaskModel:
-    """The task model of ``task_adapter`` with ``Stack(language adapter, task adapter)`` active and its head loaded."""
-    info = read_task_info(task_adapter)
+def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, force: bool = False,
+                    task: str | None = None) -> LoadedTaskModel:
+    """The task model of ``task_adapter`` with ``Stack(language adapter, task adapter)`` active and its head loaded.
+
+    ``task_adapter`` is ours (``task.json``, ``head.safetensors``) or AdapterHub's (``head_config.json``,
+    ``pytorch_model_head.bin``); ``task`` picks the task of an AdapterHub tagging head ("ner" or "pos").
+    """
+    adapterhub = (Path(task_adapter) / ADAPTERHUB_WEIGHTS).is_file() and not (Path(task_adapter) / TASK_INFO).is_file()
+    if adapterhub:
+        info, ah_head = head_from_adapterhub(task_adapter, task)
+    else:
+        info = read_task_info(task_adapter)
+        if task is not None and task != info["task"]:
+            raise AdapterFormatError(f"{Path(task_adapter) / TASK_INFO}: a {info['task']!r} adapter, --task {task!r} given")
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = build_task_model(model_dir, info["task"], info["labels"])
     check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
-    lang = load_madx_adapter(host, language_adapter, force=force)
-    task = load_madx_adapter(host, task_adapter, force=force)
+    lang = load_madx_adapter(host, language_adapter, force=force, role="language")
+    task_name = load_madx_adapter(host, task_adapter, force=force, role="task")
+    if adapterhub:
+        head_into_model(host, info["task"], ah_head, str(Path(task_adapter) / ADAPTERHUB_HEAD_WEIGHTS))
+        return _activate(info, tokenizer, model, host, Stack(lang, task_name))
     head_path = Path(task_adapter) / HEAD_WEIGHTS
     try:
         head = load_file(str(head_path))
@@ -63,7 +79,10 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     state = model.state_dict()
     check_shapes(head, {k: state[k] for k in host.head_parameter_names()}, str(head_path))
     model.load_state_dict(head, strict=False)
-    setup = Stack(lang, task)
+    return _activate(info, tokenizer, model, host, Stack(lang, task_name))
+
+
+def _activate(info: dict, tokenizer, model: torch.nn.Module, host: MadxHost, setup: Stack) -> LoadedTaskModel:
     host.set_active(setup)
     model.eval()
     return LoadedTaskModel(info=info, module=TASKS[info["task"]], tokenizer=tokenizer, model=model, host=host,
@@ -101,13 +120,13 @@ def evaluate_loaded(loaded: LoadedTaskModel, data_file: str, language: str, labe
 
 def evaluate_task_adapter(model_dir: str, task_adapter: str, language_adapter: str, data_file: str, language: str,
                           labels_file: str | None = None, mlqa_normalisation: bool = False, batch_size: int = 32,
-                          force: bool = False, drop_layers: int | None = None) -> dict:
+                          force: bool = False, drop_layers: int | None = None, task: str | None = None) -> dict:
     """Zero-shot scores of Stack(target language adapter, task adapter) on ``data_file``, as a record for ``xling report``.
 
     ``drop_layers``: AdapterDrop at inference (None: what the task adapter was trained with); in the record
     as ``dropped_layers``.
     """
-    loaded = load_task_model(model_dir, task_adapter, language_adapter, force=force)
+    loaded = load_task_model(model_dir, task_adapter, language_adapter, force=force, task=task)
     examples = loaded.module.read(data_file, labels_file)
     dropped = inference_dropped_layers(loaded, drop_layers)
     scores = evaluate_loaded(loaded, data_file, language, mlqa_normalisation=mlqa_normalisation,

@@ -358,7 +358,7 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_f
     """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     host = MadxHost(setup.model)
-    lang = load_madx_adapter(host, language_adapter, force=force)
+    lang = load_madx_adapter(host, language_adapter, force=force, role="language")
     name = task_name or task
     host.add_adapter(name, role="task", config=adapter_config, skip_last_layer=skip_last_layer)
     host.set_active(Stack(lang, name))
