@@ -41,7 +41,7 @@ source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), gene
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 
 # the reference: the demo's own base and its hypotheses
-mkdir -p "$CKPT/reference" "$GEN/reference"
+mkdir -p "$GEN/reference"
 cp "$DEMO_WORK/checkpoints/base.log" "$CKPT/reference.log"
 cp "$DEMO_WORK/generate/base"/generate-*.txt "$GEN/reference/"
 
