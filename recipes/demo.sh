@@ -113,8 +113,6 @@ base_generation() {
 in_background base_generation
 
 # ---------------------------------------------------------------- 3. pair adapters vs full fine-tuning
-ADAPTER_COMMON=(--task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer "${SHAPE[@]}"
-                --finetune-from-model "$BASE" "${TRAIN[@]}" --no-save-optimizer-state)
 suffix() { [ "$1" = 1 ] && echo "" || echo "#$1"; }  # seed 1 is the system itself; others are system#seed
 OTHERS="$(echo "$EN_XX" | tr ',' '\n' | grep -vx "$LOW_PAIR" | paste -sd, -)"  # the other en->xx directions
 pair_generation() { # pair seed: both test sets for the pair adapter and, when trained, full fine-tuning
@@ -140,12 +138,9 @@ seed_runs() { # seed: every adapter and fine-tuning run of one seed, each follow
   local seed=$1 pair s; s=$(suffix "$1")
   for pair in ${PAIRS//,/ }; do
     say "3/7 $pair: Bapna & Firat pair adapter (d=$PAIR_DIM), and full fine-tuning for $FINETUNE_PAIRS, $ADAPTER_UPDATES updates each, seed $seed"
-    train "pair_adapter-$pair-s$seed" --max-update "$ADAPTER_UPDATES" "${ADAPTER_COMMON[@]}" --lang-pairs "$pair" \
-      --adapters-by pair --adapter-dim "$PAIR_DIM" --seed "$seed" --lr "$ADAPTER_LR" --warmup-updates 50
+    pair_adapter_run "pair_adapter-$pair-s$seed" "$BASE" "$pair" "$PAIR_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
     if [[ ",$FINETUNE_PAIRS," == *",$pair,"* ]]; then
-      train "full_finetune-$pair-s$seed" --max-update "$ADAPTER_UPDATES" --task translation_multi_simple_epoch \
-        --lang-pairs "$pair" "${MULTI[@]}" --arch transformer "${SHAPE[@]}" --finetune-from-model "$BASE" \
-        "${TRAIN[@]}" --no-save-optimizer-state --seed "$seed" --lr "$FINETUNE_LR" --warmup-updates 50
+      full_finetune_run "full_finetune-$pair-s$seed" "$BASE" "$pair" "$seed" "$ADAPTER_UPDATES" "$FINETUNE_LR"
     fi
     in_background pair_generation "$pair" "$seed"
     if [ "$pair" = "$LOW_PAIR" ] && [ "$seed" = 1 ]; then
@@ -155,8 +150,7 @@ seed_runs() { # seed: every adapter and fine-tuning run of one seed, each follow
   done
   # ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
   say "4/7 Philip et al. monolingual adapters (d=$LANG_DIM) on $SUPERVISED ($ADAPTER_UPDATES updates, seed $seed)"
-  train "lang_adapters-s$seed" --max-update "$ADAPTER_UPDATES" "${ADAPTER_COMMON[@]}" --lang-pairs "$SUPERVISED" \
-    --adapters-by lang --adapter-dim "$LANG_DIM" --seed "$seed" --lr "$ADAPTER_LR" --warmup-updates 50
+  lang_adapters_run "lang_adapters-s$seed" "$BASE" "$SUPERVISED" "$LANG_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
   in_background generate "lang_adapters$s" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
   in_background generate "lang_adapters$s.udhr" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$UDHR/bin" \

@@ -24,6 +24,24 @@ train() { # name args...: fairseq-train unless that run finished already (an int
   touch "$CKPT/$name/done"
 }
 
+pair_adapter_run() { # name base-checkpoint pair dim seed updates lr: Bapna & Firat adapters for one pair, base frozen
+  train "$1" --max-update "$6" --task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer \
+    "${SHAPE[@]}" --finetune-from-model "$2" "${TRAIN[@]}" --no-save-optimizer-state --lang-pairs "$3" \
+    --adapters-by pair --adapter-dim "$4" --seed "$5" --lr "$7" --warmup-updates 50
+}
+
+lang_adapters_run() { # name base-checkpoint lang-pairs dim seed updates lr: Philip et al. monolingual adapters
+  train "$1" --max-update "$6" --task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer \
+    "${SHAPE[@]}" --finetune-from-model "$2" "${TRAIN[@]}" --no-save-optimizer-state --lang-pairs "$3" \
+    --adapters-by lang --adapter-dim "$4" --seed "$5" --lr "$7" --warmup-updates 50
+}
+
+full_finetune_run() { # name base-checkpoint pair seed updates lr: every base weight trained on one pair
+  train "$1" --max-update "$5" --task translation_multi_simple_epoch --lang-pairs "$3" "${MULTI[@]}" --arch transformer \
+    "${SHAPE[@]}" --finetune-from-model "$2" "${TRAIN[@]}" --no-save-optimizer-state --seed "$4" --lr "$6" \
+    --warmup-updates 50
+}
+
 generate() { # system checkpoint directions data task-args...: nmt-generate-many (beam 5, every sentence)
   local system=$1 checkpoint=$2 directions=$3 data=$4; shift 4
   "$BIN/nmt-generate-many" "$data" --path "$checkpoint" --directions "$directions" --output-dir "$GEN/$system" \
