@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Beyond the two papers, on the demo's models (run `make demo` first): for the demo's low-resource
+# More methods of the seed survey, on the demo's models (run `make demo` first): for the demo's low-resource
 # pair (en-ar by default), against the demo's Bapna & Firat pair adapter and Philip et al.
 # language adapters:
 #
@@ -9,7 +9,7 @@
 #                                   (--adapter-fusion-keys/--adapter-fusion-over) + nmt-fusion-weights
 #   - layer ablation of the pair adapter (nmt-ablate: every span of layers left out, BLEU change)
 #
-# and writes reports/nmt_beyond/ (README.md with the tables, nmt-report output, heatmaps).
+# and writes reports/nmt_methods/ (README.md with the tables, nmt-report output, heatmaps).
 # Every training run has the demo's update budget; steps already done are skipped.
 # About 12 minutes on 2 cores.  Variables (defaults in brackets):
 set -euo pipefail
@@ -18,8 +18,8 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 BIN="${BIN:-$ROOT/.venv/bin}"                       # [.venv/bin]
 DEMO="${DEMO_WORK:-work/demo}"                       # [work/demo] the demo's data and checkpoints
-WORK="${BEYOND_WORK:-work/nmt_beyond}"               # [work/nmt_beyond] checkpoints and translations made here
-REPORT="${BEYOND_REPORT:-reports/nmt_beyond}"        # [reports/nmt_beyond]
+WORK="${METHODS_WORK:-work/nmt_methods}"               # [work/nmt_methods] checkpoints and translations made here
+REPORT="${METHODS_REPORT:-reports/nmt_methods}"        # [reports/nmt_methods]
 PAIR="${DEMO_PAIR:-en-ar}"                           # [en-ar] the low-resource pair of the demo
 UPDATES="${DEMO_ADAPTER_UPDATES:-100}"               # [100] updates of each run, as the demo's adapters
 THREADS="${BEYOND_THREADS:-1}"                       # [1] threads per process (two processes run at once)
@@ -28,7 +28,7 @@ export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" PYTHONWARNINGS=igno
 DATA="$DEMO/bin/bin"; CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
 for path in "$DATA" "$DEMO/checkpoints/base/checkpoint_last.pt" "$DEMO/checkpoints/pair_adapter/checkpoint_last.pt" \
             "$DEMO/checkpoints/lang_adapters/checkpoint_last.pt"; do
-  [ -e "$path" ] || { echo "beyond_demo.sh: $path not found; run make demo first (or set DEMO_WORK)" >&2; exit 1; }
+  [ -e "$path" ] || { echo "methods_demo.sh: $path not found; run make demo first (or set DEMO_WORK)" >&2; exit 1; }
 done
 USER_DIR="$("$BIN/nmt-user-dir")"
 LANG_LIST="$(cat "$DEMO/bin/langs.txt")"
@@ -105,5 +105,5 @@ say "fusion weights and layer ablation"
 say "BLEU report and summary"
 "$BIN/python" -m nmt.report_spec --checkpoints "$CKPT" --generate "$GEN" --out "$WORK/spec.json"
 "$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --out "$REPORT/bleu" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/beyond_summary.py" --work "$WORK" --report "$REPORT" --pair "$PAIR"
+"$BIN/python" "$ROOT/recipes/nmt/methods_summary.py" --work "$WORK" --report "$REPORT" --pair "$PAIR"
 say "done: $REPORT/README.md"

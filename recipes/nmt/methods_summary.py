@@ -1,4 +1,4 @@
-"""reports/nmt_beyond/README.md from what recipes/nmt/beyond_demo.sh wrote: BLEU, sizes, times, fusion, ablation."""
+"""reports/nmt_methods/README.md from what recipes/nmt/methods_demo.sh wrote: BLEU, sizes, times, fusion, ablation."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _number(value, digits=2) -> str:
 
 def markdown(rows: list[dict], fusion: dict | None, ablation: dict | None, pair: str) -> str:
     lines = [f"# Beyond the two papers on the demo's models ({pair})", "",
-             "Made by `bash recipes/nmt/beyond_demo.sh` after `make demo`: every run starts from the demo's base "
+             "Made by `bash recipes/nmt/methods_demo.sh` after `make demo`: every run starts from the demo's base "
              "(or, for fusion, its language adapters) and has the demo's update budget. The demo's models are "
              "small and briefly trained (BLEU below the copy baseline, see reports/demo), so differences of a "
              "BLEU point or two are noise here; the point is that every method runs end to end and what it "

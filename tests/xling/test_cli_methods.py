@@ -44,7 +44,7 @@ def logits(loaded, dropped: int = 0) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def plain_task(workspace, en_language_adapter):
     """A MAD-X bottleneck task adapter trained with `xling train-task` (2 steps)."""
-    out = workspace["root"] / "beyond-task-plain"
+    out = workspace["root"] / "methods-task-plain"
     assert train_task(workspace, en_language_adapter, out) == 0
     return out / "adapter"
 
@@ -52,7 +52,7 @@ def plain_task(workspace, en_language_adapter):
 @pytest.fixture(scope="module")
 def compacter_task(workspace, en_language_adapter):
     """A Compacter++ task adapter (rf 4: bottleneck 8, n = 4)."""
-    out = workspace["root"] / "beyond-task-compacter"
+    out = workspace["root"] / "methods-task-compacter"
     assert train_task(workspace, en_language_adapter, out, "--adapter-kind", "compacter++", "--reduction-factor", "4",
                       "--phm-dim", "4", "--name", "ner_compacter") == 0
     return out
@@ -78,7 +78,7 @@ def test_compacter_task_adapter_reloads_identically_at_eval(workspace, en_langua
 
 
 def test_specialised_adapterdrop_trains_upper_layers_only_and_eval_drops_the_same(workspace, en_language_adapter, tmp_path):
-    out = workspace["root"] / "beyond-task-drop"
+    out = workspace["root"] / "methods-task-drop"
     assert train_task(workspace, en_language_adapter, out, "--drop-mode", "specialised", "--drop-layers", "1") == 0
     info = json.loads((out / "adapter" / "task.json").read_text())
     assert info["adapter_drop"]["mode"] == "specialised" and info["adapter_drop"]["num_dropped"] == 1
@@ -101,7 +101,7 @@ def test_specialised_adapterdrop_trains_upper_layers_only_and_eval_drops_the_sam
 
 
 def test_train_lang_compacter_with_robust_drop(workspace):
-    out = workspace["root"] / "beyond-lang-robust"
+    out = workspace["root"] / "methods-lang-robust"
     assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text",
                  str(workspace["data"] / "sw.txt"), "--output", str(out), *STEPS, "--adapter-kind", "compacter++",
                  "--drop-max", "1"]) == 0
