@@ -77,12 +77,21 @@ def markdown(table: list[dict]) -> list[str]:
     return lines
 
 
+TITLE = "Levers on the translation demo's base (`recipes/nmt/base_levers.sh`)"
+INTRO = ("Each variant changes one thing in the default `make demo` base and is trained for about the same CPU time "
+         "(`train_wall`: seconds in training steps, from fairseq's log); BLEU/chrF++ on the demo's gettext test sets, "
+         "means over the directions the variant shares with the reference. One seed: differences under about 0.5 "
+         "BLEU are within noise.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, required=True, help="folder of nmt-report's nmt.json; README.md goes here")
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <variant>.log fairseq logs")
     parser.add_argument("--supervised", required=True, help="comma-separated en->xx directions to average")
     parser.add_argument("--zero-shot", required=True, help="comma-separated zero-shot directions to average")
+    parser.add_argument("--title", default=TITLE, help="the README's heading")
+    parser.add_argument("--intro", default=INTRO, help="the README's first paragraph (what was run)")
     args = parser.parse_args(argv)
     try:
         report = json.loads((args.report / "nmt.json").read_text(encoding="utf-8"))
@@ -94,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     table = rows(report, args.checkpoints, args.supervised.split(","), args.zero_shot.split(","))
     atomic_write_json(args.report / "levers.json", table)
-    text = ["# Levers on the translation demo's base (`recipes/nmt/base_levers.sh`)", "",
-            "Each variant changes one thing in the default `make demo` base and is trained for about the same "
-            "CPU time (`train_wall`: seconds in training steps, from fairseq's log); BLEU/chrF++ on the demo's "
-            "gettext test sets, means over the directions the variant shares with the reference. One seed: "
-            "differences under about 0.5 BLEU are within noise.", "", *markdown(table), "",
+    text = [f"# {args.title}", "", args.intro, "", *markdown(table), "",
             "Per direction: [`nmt.md`](nmt.md).", ""]
     atomic_write_text(args.report / "README.md", "\n".join(text))
     print(args.report / "README.md")
