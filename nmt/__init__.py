@@ -11,6 +11,23 @@ adapters on fairseq's Transformer.  Load it with ``--user-dir "$(nmt-user-dir)"`
 
 Commands and options are described in ``nmt/README.md``.
 
+The Python API, for adapter-only directories (``adapter_config.json`` +
+``adapter_model.safetensors``, the format of ``nmt-export-adapters`` and
+``fairseq-generate --adapter-dirs``)::
+
+    import nmt
+
+    model = nmt.load_model("adapters/checkpoint_best.pt")          # an adapter_transformer checkpoint
+    paths = nmt.export_adapters(model, "exported", keys=["en-de"])  # exported/en-de/
+    base = nmt.load_model("base/checkpoint_best.pt", adapter_dirs=paths)  # the plain base + those adapters
+
+* ``load_model(checkpoint, data=None, adapter_dirs=(), force=False)``: the
+  ``AdapterTransformerModel`` of a checkpoint (``nmt.checkpoints``);
+* ``export_adapters(model, out_dir, keys=None)``: one directory per adapter key
+  (``nmt.adapter_files``);
+* ``load_adapter_dirs(model, directories, force=False)``: adapter directories
+  onto a model; refuses adapters of another base unless ``force``.
+
 fairseq checkpoints are pickles: load only checkpoints from a trusted source.
 torch >= 2.6 loads them with ``weights_only=True``; importing this package
 allows exactly the non-tensor types fairseq puts into its checkpoints
@@ -19,3 +36,7 @@ allows exactly the non-tensor types fairseq puts into its checkpoints
 
 from . import safe_loading  # noqa: F401  (before anything loads a checkpoint)
 from . import models, tasks  # noqa: F401  (importing registers the model, architectures and task)
+from .adapter_files import export_adapters, load_adapter_dirs
+from .checkpoints import load_model
+
+__all__ = ["export_adapters", "load_adapter_dirs", "load_model"]

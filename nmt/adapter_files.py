@@ -22,7 +22,9 @@ from typing import Iterable
 import torch
 
 from adapter_core import (AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter, check_shapes,
-                          fingerprint_model, load_adapter, save_adapter, share_phm_rule)
+                          fingerprint_model, load_adapter, read_adapter_config, save_adapter, share_phm_rule)
+
+from .config import ADAPTER_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +157,35 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
         loaded.append(key)
         logger.info("loaded adapter %s from %s", key, directory)
     return loaded
+
+
+def read_adapters_by(directory: str | Path) -> str:
+    """The ``--adapters-by`` mode an adapter directory's metadata records ("pair" when absent), type-checked."""
+    metadata = read_adapter_config(directory).get("metadata") or {}
+    where = Path(directory) / "adapter_config.json"
+    if not isinstance(metadata, dict):
+        raise AdapterFormatError(f"{where}: 'metadata' must be a JSON object, got {type(metadata).__name__}; "
+                                 "re-export the adapter with nmt-export-adapters")
+    mode = metadata.get("adapters_by", "pair")
+    if not isinstance(mode, str) or mode not in ADAPTER_MODES:
+        raise AdapterFormatError(f"{where}: metadata 'adapters_by' must be one of {', '.join(ADAPTER_MODES)}, "
+                                 f"got {mode!r:.80}; re-export the adapter with nmt-export-adapters")
+    return mode
+
+
+def build_base_with_adapter_layers(model_args, directories: Iterable[str | Path]) -> None:
+    """Make the model options of a plain ``transformer`` checkpoint build ``adapter_transformer``.
+
+    The result has the base's keys plus empty adapter banks in every layer, and
+    routes by the ``--adapters-by`` mode of ``directories`` (the adapters that
+    ``load_adapter_dirs`` will add); directories made with different modes are refused.
+    """
+    modes = {read_adapters_by(d) for d in directories}
+    if len(modes) > 1:
+        raise ValueError(f"--adapter-dirs mixes adapters made --adapters-by {' and '.join(sorted(modes))}")
+    model_args.arch = model_args._name = "adapter_transformer"
+    model_args.adapters_by = modes.pop() if modes else "pair"
+    model_args.adapter_encoder_keys = model_args.adapter_decoder_keys = "none"  # only what the directories bring
 
 
 def _share_compacter_rules(modules) -> None:

@@ -68,6 +68,9 @@ def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = 
     directory = Path(directory)
     if (directory / ADAPTERHUB_WEIGHTS).is_file():
         return load_adapterhub_adapter(host, directory, name, role=role)
+    if directory.is_dir() and not (directory / "adapter_config.json").is_file():
+        raise AdapterFormatError(f"{directory}: holds no adapter: expected adapter_config.json with "
+                                 f"adapter_model.safetensors (ours) or with {ADAPTERHUB_WEIGHTS} (AdapterHub)")
     saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
     where = directory / "adapter_config.json"
     meta = saved.metadata

@@ -33,8 +33,9 @@ from typing import Iterable, Iterator, Sequence, Union
 import torch
 from torch import nn
 
-from adapter_core import (AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Stack, current,
-                          fingerprint_tensors, madx_invertible, madx_language, madx_task, share_phm_rule)
+from adapter_core import (AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Stack,
+                          UnknownAdapterError, current, fingerprint_tensors, madx_invertible, madx_language, madx_task,
+                          share_phm_rule)
 from adapter_core.freeze import adapter_parameter_names
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
@@ -270,7 +271,8 @@ class MadxHost:
         """Add an AdapterFusion layer (Pfeiffer et al. 2021) named ``fuse.name`` to every layer."""
         for name in fuse.names:
             if name not in self.adapters:
-                raise KeyError(f"cannot fuse unknown adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+                raise UnknownAdapterError(f"cannot fuse unknown adapter {name!r}; "
+                                          f"known: {', '.join(self.adapters) or '(none)'}")
         if fuse.name in self.fusions or fuse.name in self.adapters:
             raise ValueError(f"fusion name {fuse.name!r} is already taken")
         config = config or FusionConfig(hidden_dim=self.hidden_size)
@@ -283,17 +285,17 @@ class MadxHost:
 
     def fusion_layers(self, name: str) -> list[AdapterFusionLayer]:
         if name not in self.fusions:
-            raise KeyError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
+            raise UnknownAdapterError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
         return [block.madx_fusion[name] for block in self.outputs]
 
     def set_active(self, setup: Setup) -> None:
         """The setup used when no ``active_adapters(xling=...)`` context is open."""
         for name in _names(setup):
             if name not in self.adapters:
-                raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+                raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
         for item in _items(setup):
             if isinstance(item, Fuse) and item.name not in self.fusions:
-                raise KeyError(f"no fusion layer {item.name!r}; add it with add_fusion first")
+                raise UnknownAdapterError(f"no fusion layer {item.name!r}; add it with add_fusion first")
         self.active = setup
 
     @contextlib.contextmanager
@@ -343,7 +345,7 @@ class MadxHost:
     def adapter_tensors(self, name: str, prefixed: bool = False) -> dict[str, torch.Tensor]:
         """The adapter's tensors, keyed ``layers.{i}.<param>`` and ``invertible.<param>`` (or by model name)."""
         if name not in self.adapters:
-            raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+            raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
         tensors: dict[str, torch.Tensor] = {}
         for i in self.adapters[name].layers:
             module = self.outputs[i].madx_adapters.adapters[name]
