@@ -143,6 +143,16 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
         return logits.view(*features.shape[:-1], logits.size(-1))
 
 
+def all_layers(stack) -> list:
+    """Every layer of an encoder or decoder, in order.
+
+    With --encoder-layerdrop/--decoder-layerdrop (M2M-100's checkpoints record 0.05), fairseq keeps the
+    layers in a ``LayerDropModuleList``, whose iterator leaves out layers at random in training mode:
+    ``enumerate(stack.layers)`` would then number the layers wrongly.  Indexing never drops any.
+    """
+    return [stack.layers[i] for i in range(len(stack.layers))]
+
+
 def fill_adapter_defaults(args) -> None:
     """Give ``args`` every adapter option (checkpoints made without adapters lack them)."""
     for option in dataclasses.fields(AdapterModelConfig):
@@ -347,7 +357,7 @@ class AdapterTransformerModel(TransformerModel):
         """Leave out the adapters of the given layer indices per side (layer ablation, pruning)."""
         for side in ("encoder", "decoder"):
             stack = self.encoder if side == "encoder" else self.decoder
-            for i, layer in enumerate(stack.layers):
+            for i, layer in enumerate(all_layers(stack)):
                 if hasattr(layer, "adapter_skipped"):
                     layer.adapter_skipped = i in skipped.get(side, ())
 
@@ -355,7 +365,7 @@ class AdapterTransformerModel(TransformerModel):
     def adapter_banks(self, side: str):
         """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has one."""
         stack = self.encoder if side == "encoder" else self.decoder
-        return [(i, layer.adapter_bank) for i, layer in enumerate(stack.layers) if hasattr(layer, "adapter_bank")]
+        return [(i, layer.adapter_bank) for i, layer in enumerate(all_layers(stack)) if hasattr(layer, "adapter_bank")]
 
     def adapter_keys(self, side: str) -> list[str]:
         """The keys every adapter layer of ``side`` has (sorted)."""

@@ -19,6 +19,7 @@ from fairseq.data.multilingual.multilingual_utils import get_lang_tok
 from fairseq.data.multilingual.sampled_multi_dataset import CollateFormat, SampledMultiDataset
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.models import ARCH_MODEL_REGISTRY
+from fairseq.models.bart import BARTModel
 from fairseq.models.transformer import TransformerModel
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
@@ -31,6 +32,11 @@ from ..models import AdapterTransformerModel
 from ..routing import AdapterRoute, routed
 
 logger = logging.getLogger(__name__)
+
+# Models whose checkpoints hold exactly the plain Transformer's keys, so that a checkpoint of theirs loads into
+# adapter_transformer: fairseq's transformer_* architectures (M2M-100) and bart/mbart_* (mBART-50 checkpoints
+# trained with --arch mbart_large; BART adds only classification heads, which translation models do not have).
+PLAIN_TRANSFORMER_MODELS = (TransformerModel, BARTModel)
 
 
 def unwrap_model(model) -> AdapterTransformerModel:
@@ -114,8 +120,8 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
 
     def build_model(self, args, from_checkpoint=False):
         arch = getattr(args, "arch", None)
-        if from_checkpoint and ARCH_MODEL_REGISTRY.get(arch) is TransformerModel:
-            # A plain Transformer checkpoint (e.g. the base of --adapter-dirs): same keys, plus adapter banks.
+        if from_checkpoint and ARCH_MODEL_REGISTRY.get(arch) in PLAIN_TRANSFORMER_MODELS:
+            # A plain Transformer (or BART) checkpoint, e.g. the base of --adapter-dirs: same keys, plus adapter banks.
             logger.info("building adapter_transformer for the %s checkpoint", arch)
             build_base_with_adapter_layers(args, split_list(self.args.adapter_dirs))
         model = unwrap_model(super().build_model(args, from_checkpoint))
