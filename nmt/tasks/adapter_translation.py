@@ -24,9 +24,9 @@ from fairseq.models.transformer import TransformerModel
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
-from adapter_core import IDENTITY, AdapterFormatError, UnknownAdapterError, read_adapter_config
+from adapter_core import IDENTITY, AdapterFormatError, UnknownAdapterError, canonical_placement, read_adapter_config
 
-from ..config import ADAPTER_MODES, AdapterTaskConfig, parse_skip_layers, split_list
+from ..config import ADAPTER_MODES, ADAPTER_PLACEMENTS, AdapterTaskConfig, parse_skip_layers, split_list
 from ..models import AdapterTransformerModel
 from ..routing import AdapterRoute, routed
 
@@ -122,6 +122,7 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
             if len(modes) > 1:
                 raise ValueError(f"--adapter-dirs mixes adapters made --adapters-by {' and '.join(sorted(modes))}")
             args.adapters_by = modes.pop() if modes else "pair"
+            args.adapter_placement = self._placement_of(split_list(self.args.adapter_dirs))
             args.adapter_encoder_keys = args.adapter_decoder_keys = "none"  # only what --adapter-dirs brings
         model = unwrap_model(super().build_model(args, from_checkpoint))
         dirs = split_list(self.args.adapter_dirs)
@@ -139,6 +140,19 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
             logger.info("adapters left out (--adapter-skip-layers): encoder layers %s, decoder layers %s",
                         sorted(skipped["encoder"]) or "none", sorted(skipped["decoder"]) or "none")
         return model
+
+    @staticmethod
+    def _placement_of(directories: list[str]) -> str:
+        """The --adapter-placement that hosts the adapters of ``directories`` (after_ffn when they say none)."""
+        choices = {canonical_placement(choice): choice for choice in ADAPTER_PLACEMENTS}
+        found = set()
+        for directory in directories:
+            config = read_adapter_config(directory).get("config")
+            placement = config.get("placement", "after_ffn") if isinstance(config, dict) else "after_ffn"
+            found.add(choices.get(placement, "after_ffn"))  # a placement fairseq's layers lack is refused on loading
+        if len(found) > 1:
+            raise ValueError(f"--adapter-dirs mixes adapters placed {' and '.join(sorted(found))}")
+        return found.pop() if found else "after_ffn"
 
     @staticmethod
     def _adapters_by(directory: str) -> str:
