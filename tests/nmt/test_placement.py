@@ -209,3 +209,15 @@ def test_report_spec_counts_houlsby_adapters_and_trained_layer_norms(nmt_run, tm
     assert counts["adapter_parameters"] == 4 * 4 * 2 * per_adapter
     assert counts["trainable_parameters"] == counts["adapter_parameters"] + layer_norms
 
+
+
+def test_houlsby_with_activation_checkpointing_trains_as_without(nmt_run, tmp_path):
+    """fairseq re-runs checkpointed layers in backward: each run must send its residual adds to the same sites."""
+    for name, extra in (("plain", []), ("ckpt", ["--checkpoint-activations"])):
+        run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / name, "--adapter-placement",
+                                     "houlsby", "--train-layer-norms", *SHORT, *extra))
+    plain = _state(tmp_path / "plain" / "checkpoint_last.pt")
+    checkpointed = _state(tmp_path / "ckpt" / "checkpoint_last.pt")
+    assert all(torch.allclose(plain[k], checkpointed[k], atol=1e-6) for k in plain)
+    base = _state(nmt_run.base)
+    assert any(not torch.equal(base[k], checkpointed[k]) for k in base if "layer_norm" in k)
