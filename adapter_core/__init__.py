@@ -1,4 +1,5 @@
-"""adapter_core: bottleneck, invertible and Compacter adapters, AdapterFusion, routing, freezing, on-disk format.
+"""adapter_core: bottleneck, invertible and Compacter adapters, their placement sites, AdapterFusion, routing,
+freezing, on-disk format.
 
 Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
@@ -11,6 +12,8 @@ from .config import (PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, c
 from .context import Fuse, Stack, active_adapters, current, current_slots, setup_from_json
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
+from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
+                        placement_sites)
 from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
                  atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
                  read_adapter_config, save_adapter)
@@ -27,5 +30,6 @@ __all__ = [
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
     "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
-    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig",
+    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "ALIASES", "PLACEMENTS",
+    "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites",
 ]

@@ -1,7 +1,8 @@
 """nmt: a fairseq plugin for adapter-based multilingual MT.
 
 Bapna & Firat (2019) pair/domain adapters and Philip et al. (2020) language
-adapters on fairseq's Transformer.  Load it with ``--user-dir "$(nmt-user-dir)"``
+adapters on fairseq's Transformer, after each layer or, with
+``--adapter-placement houlsby``, at Houlsby et al.'s (2019) two sites per layer.  Load it with ``--user-dir "$(nmt-user-dir)"``
 (fairseq imports a user dir by its folder name, ``nmt``).  Registers:
 
 * model ``adapter_transformer`` and the architectures ``adapter_transformer``,

@@ -12,13 +12,16 @@ from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import AdapterConfig, bapna_firat_2019, compacter_plus_plus_2021, philip_2020
+from adapter_core import (AdapterConfig, bapna_firat_2019, canonical_placement, compacter_2021,
+                          compacter_plus_plus_2021, houlsby_2019, philip_2020)
 
 ADAPTER_MODES = ("pair", "lang", "domain")
 ADAPTER_KINDS = ("bottleneck", "compacter")
 ADAPTER_DROP_MODES = ("none", "specialised", "robust")
 MISSING_ADAPTER_POLICIES = ("error", "identity")
-ADAPTER_INITS = ("zero_up", "houlsby", "bert")
+ADAPTER_INITS = ("preset", "zero_up", "houlsby", "bert")
+#: --adapter-placement choices: names or aliases of ``adapter_core.placement.PLACEMENTS`` that fairseq layers host.
+ADAPTER_PLACEMENTS = ("after_ffn", "houlsby")
 
 
 @dataclass
@@ -35,9 +38,18 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "decoder layers that carry adapters: 'all', 'none' or comma-separated indices from 0"})
     no_adapter_input_layer_norm: bool = field(default=False, metadata={
         "help": "leave out the LayerNorm on the adapter input (Bapna & Firat 2019 have it)"})
-    adapter_init: ChoiceEnum(ADAPTER_INITS) = field(default="zero_up", metadata={
-        "help": "zero_up: up-projection starts at zero, so adapters start as the identity; "
-                "houlsby: N(0, 0.01) (Houlsby et al. 2019)"})
+    adapter_init: ChoiceEnum(ADAPTER_INITS) = field(default="preset", metadata={
+        "help": "preset: the placement's own (zero_up for after_ffn, houlsby for houlsby); "
+                "zero_up: up-projection starts at zero, so adapters start as the identity; "
+                "houlsby: N(0, 0.01) truncated at 2 std (Houlsby et al. 2019); bert: N(0, 0.02)"})
+    adapter_placement: ChoiceEnum(ADAPTER_PLACEMENTS) = field(default="after_ffn", metadata={
+        "help": "after_ffn: one adapter on each layer's output (Bapna & Firat 2019); houlsby: two per layer, on "
+                "the self-attention and on the feed-forward block's output, each before its residual add and "
+                "LayerNorm (Houlsby et al. 2019; the decoder's cross-attention gets none), Houlsby's init and no "
+                "input LayerNorm; with --adapter-kind compacter that is Compacter rather than Compacter++"})
+    train_layer_norms: bool = field(default=False, metadata={
+        "help": "also train the base's LayerNorms (Houlsby et al. 2019 do), shared by all adapter keys; "
+                "such a checkpoint cannot be exported as adapter-only files"})
     adapter_domains: str = field(default="", metadata={
         "help": "with --adapters-by domain: comma-separated domain names, one adapter each "
                 "(default: the task's --adapter-domain)"})
@@ -58,7 +70,7 @@ class AdapterModelConfig(FairseqDataclass):
     adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={
         "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter++ (Karimi Mahabadi et al. 2021), PHM "
                 "projections with A_i shared by all layers of one adapter key and rank-1 B_i, GELU, no input "
-                "LayerNorm, in the same after-FFN place"})
+                "LayerNorm, in the same after-FFN place (Compacter with --adapter-placement houlsby)"})
     adapter_phm_dim: int = field(default=4, metadata={
         "help": "with --adapter-kind compacter: the number n of Kronecker summands; n divides the model "
                 "dimension and --adapter-dim"})
@@ -154,13 +166,22 @@ def split_list(text: str | Sequence[str] | None) -> list[str]:
 
 
 def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
-    """The ``AdapterConfig`` of every adapter: the Bapna & Firat (or Philip et al.) preset with the flags applied."""
+    """The ``AdapterConfig`` of every adapter: the preset of ``--adapter-placement`` (Bapna & Firat, Philip et
+    al. or Houlsby et al.; Compacter++ or Compacter) with the flags applied."""
+    houlsby = canonical_placement(getattr(args, "adapter_placement", "after_ffn")) == "after_attention_and_ffn"
     if getattr(args, "adapter_kind", "bottleneck") == "compacter":
+        if houlsby:  # Compacter: two adapters per layer, where Houlsby puts them
+            return compacter_2021(hidden_dim, phm_dim=args.adapter_phm_dim).replace(
+                bottleneck_dim=args.adapter_dim, reduction_factor=None)
         config = compacter_plus_plus_2021(hidden_dim, phm_dim=args.adapter_phm_dim)
         return config.replace(bottleneck_dim=args.adapter_dim, reduction_factor=None, placement="after_ffn")
-    preset = philip_2020 if args.adapters_by == "lang" else bapna_firat_2019
-    config = preset(hidden_dim, args.adapter_dim)
-    changed = config.replace(input_layer_norm=not args.no_adapter_input_layer_norm, init=args.adapter_init)
+    if houlsby:
+        config = houlsby_2019(hidden_dim, args.adapter_dim)
+    else:
+        config = (philip_2020 if args.adapters_by == "lang" else bapna_firat_2019)(hidden_dim, args.adapter_dim)
+    init = config.init if args.adapter_init == "preset" else args.adapter_init
+    changed = config.replace(input_layer_norm=config.input_layer_norm and not args.no_adapter_input_layer_norm,
+                             init=init)
     return changed if changed == config else changed.replace(preset="")
 
 

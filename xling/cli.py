@@ -8,9 +8,10 @@ train-fusion, train-full, ablate, drift).
     xling export --format adapterhub --adapter TASK/adapter --output-dir ah/ner
     xling baseline --task classification --train train.en.jsonl --data test.de.jsonl --lang de --output de-majority.json
 
-Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-kind
-compacter++`` and AdapterDrop (``--drop-mode``, ``--drop-layers``,
-``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
+Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-placement
+houlsby`` (Houlsby et al. 2019; with ``--train-layer-norms`` for train-task),
+``--adapter-kind compacter|compacter++`` and AdapterDrop (``--drop-mode``,
+``--drop-layers``, ``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
 ``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
 
 Bad input (a malformed data file, a corrupt or mismatched adapter, a model
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
     task.add_argument("--name", help="task adapter name (default: the task)")
     task.add_argument("--force", action="store_true", help="load an adapter made for another base")
+    task.add_argument("--train-layer-norms", action="store_true",
+                      help="also train the encoder's LayerNorms (Houlsby et al. 2019 do), saved beside the adapter "
+                           "(layer_norms.safetensors) and loaded with it by eval")
     _training_flags(task)
     add_adapter_flags(task, "task")
 
@@ -142,7 +146,7 @@ def run(args) -> None:
             TASKS[args.task].read(args.dev, args.dev_labels)
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, _options(args), task_name=args.name,
                                  labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force,
-                                 adapter_config=adapter_config, drop=drop)
+                                 adapter_config=adapter_config, drop=drop, train_layer_norms=args.train_layer_norms)
         print(f"task adapter written to {out}")
         if args.dev and is_main_process():
             from .task_info import write_results

@@ -2,8 +2,9 @@
 
 ``load_task_model`` builds the task model of ``task.json`` (or of an
 AdapterHub task adapter's ``head_config.json``), loads the
-target language adapter and the task adapter (Compacter++ ones included:
-their config is on disk), the prediction head, and activates
+target language adapter and the task adapter (Compacter++ and Houlsby-placed
+ones included: their config is on disk), the prediction head, the encoder's
+LayerNorms when the task adapter was trained with them, and activates
 ``Stack(lang, task)``.  ``evaluate_loaded`` scores it with the adapters of
 the lowest n layers removed (AdapterDrop at inference): by default the n the
 task adapter was trained with in specialised mode, 0 otherwise.
@@ -21,7 +22,7 @@ from transformers import AutoTokenizer
 
 from adapter_core import AdapterFormatError, Stack, check_shapes
 
-from .adapter_io import ADAPTERHUB_WEIGHTS, load_madx_adapter
+from .adapter_io import ADAPTERHUB_WEIGHTS, load_layer_norms, load_madx_adapter
 from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
 from .attach import MadxHost
 from .drop import AdapterDropConfig
@@ -103,6 +104,8 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     lang = load_madx_adapter(host, language_adapter, force=force, role="language")
     task_name = load_madx_adapter(host, task_adapter, force=force, role="task")
     load_head(host, task_adapter, info["task"])
+    if info.get("train_layer_norms"):  # Houlsby et al. (2019): the LayerNorms trained with the adapter
+        load_layer_norms(host, task_adapter)
     return _activate(info, tokenizer, model, host, Stack(lang, task_name))
 
 

@@ -7,8 +7,13 @@ fairseq's and hook in through ``build_encoder``/``build_decoder`` and
 ``build_encoder_layer``/``build_decoder_layer``; every forward calls
 ``super()``.  Routing is per sample (see ``nmt.routing``).
 
-Beyond the two papers (all through the same banks): Compacter++ adapters
-(``--adapter-kind compacter``), AdapterDrop (``--adapter-drop-mode``),
+Houlsby et al. (2019) place two adapters per layer (``--adapter-placement
+houlsby``, see ``nmt.modules.adapter_layers``) and train the base's
+LayerNorms with them (``--train-layer-norms``).
+
+Beyond the papers (all through the same banks): Compacter++ adapters
+(``--adapter-kind compacter``; Compacter with ``--adapter-placement houlsby``),
+AdapterDrop (``--adapter-drop-mode``),
 AdapterFusion over frozen pair or language adapters (``--adapter-fusion-keys``,
 ``--adapter-fusion-over``), and leaving out the adapters of chosen layers at
 inference (the task's ``--adapter-skip-layers``).
@@ -162,11 +167,12 @@ def fill_adapter_defaults(args) -> None:
 
 @register_model("adapter_transformer")
 class AdapterTransformerModel(TransformerModel):
-    """fairseq's ``transformer`` with Bapna & Firat (2019) / Philip et al. (2020) adapters.
+    """fairseq's ``transformer`` with Bapna & Firat (2019) / Philip et al. (2020) or Houlsby et al. (2019) adapters.
 
-    The base is frozen unless ``--adapter-train-base``; its keys are those of
-    the plain Transformer, so base checkpoints load unchanged
-    (``upgrade_state_dict_named`` adds the adapter tensors they lack).
+    The base is frozen unless ``--adapter-train-base`` (its LayerNorms train with
+    ``--train-layer-norms``); its keys are those of the plain Transformer, so base
+    checkpoints load unchanged (``upgrade_state_dict_named`` adds the adapter
+    tensors they lack).
     """
 
     @classmethod
@@ -186,6 +192,8 @@ class AdapterTransformerModel(TransformerModel):
         if args.adapter_kind == "compacter":
             model.share_phm_rules()
         fusion_names, fusion_over = split_list(args.adapter_fusion_keys), split_list(args.adapter_fusion_over)
+        if args.train_layer_norms and (fusion_names or fusion_over):
+            raise ValueError("--train-layer-norms: AdapterFusion trains the fusion layers only; leave one of them out")
         if fusion_names and not args.adapter_fusion_sides:  # written back, so that generation builds the same
             args.adapter_fusion_sides = ",".join(model.fusion_sides(fusion_names, fusion_over, pairs))
         fused = model.add_fusions(fusion_names, fusion_over, split_list(args.adapter_fusion_sides))
@@ -198,7 +206,7 @@ class AdapterTransformerModel(TransformerModel):
                 param.requires_grad_(".adapter_bank.fusions." in name)
             summary = summarize(model)
         else:
-            summary = freeze_base(model)
+            summary = freeze_base(model, train_layer_norms=args.train_layer_norms)  # Houlsby et al. train them
             if args.adapter_train_embeddings:
                 model.unfreeze_embeddings()
                 summary = summarize(model)
@@ -259,7 +267,7 @@ class AdapterTransformerModel(TransformerModel):
         A across the layers of one task; per key keeps pairs independent, so each exports on its own)."""
         by_key = defaultdict(list)
         for side in ("encoder", "decoder"):
-            for _, bank in self.adapter_banks(side):
+            for _, _, bank in self.adapter_site_banks(side):
                 for key, module in bank.adapters.items():
                     by_key[key].append(module)
         for modules in by_key.values():
@@ -284,6 +292,9 @@ class AdapterTransformerModel(TransformerModel):
         """AdapterFusion layers for ``names`` over the adapters ``over`` in every adapter layer of ``sides``."""
         if not names and not over:
             return False
+        if self.args.adapter_placement != "after_ffn":
+            raise ValueError(f"AdapterFusion runs on the layer output (--adapter-placement after_ffn), not with "
+                             f"--adapter-placement {self.args.adapter_placement}")
         if not names or len(over) < 2:
             raise ValueError("AdapterFusion needs --adapter-fusion-keys (the fused route keys) and at least two "
                              "adapters in --adapter-fusion-over")
@@ -363,9 +374,18 @@ class AdapterTransformerModel(TransformerModel):
 
     # -- what the task and the export command need ---------------------------
     def adapter_banks(self, side: str):
-        """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has one."""
+        """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has adapters: the bank
+        of its last site (the layer output; Houlsby's feed-forward one).  All sites of a model hold the same keys;
+        ``adapter_site_banks`` gives every site."""
+        return [(i, banks[-1][1]) for i, banks in self._layer_site_banks(side)]
+
+    def adapter_site_banks(self, side: str):
+        """(layer index, Site, AdapterBank) for every adapter site of every layer of ``side``."""
+        return [(i, site, bank) for i, banks in self._layer_site_banks(side) for site, bank in banks]
+
+    def _layer_site_banks(self, side: str):
         stack = self.encoder if side == "encoder" else self.decoder
-        return [(i, layer.adapter_bank) for i, layer in enumerate(all_layers(stack)) if hasattr(layer, "adapter_bank")]
+        return [(i, layer.site_banks()) for i, layer in enumerate(all_layers(stack)) if hasattr(layer, "site_banks")]
 
     def adapter_keys(self, side: str) -> list[str]:
         """The keys every adapter layer of ``side`` has (sorted)."""
@@ -382,7 +402,7 @@ def adapter_parameter_counts(model) -> dict[str, int]:
     """Parameters per adapter key, summed over all layers and both sides."""
     counts: dict[str, int] = defaultdict(int)
     for side in ("encoder", "decoder"):
-        for _, bank in model.adapter_banks(side):
+        for _, _, bank in model.adapter_site_banks(side):
             for key, module in bank.adapters.items():
                 counts[key] += sum(p.numel() for p in module.parameters())
     return dict(counts)
