@@ -24,10 +24,10 @@ train() { # name args...: fairseq-train unless that run finished already (an int
   touch "$CKPT/$name/done"
 }
 
-pair_adapter_run() { # name base-checkpoint pair dim seed updates lr: Bapna & Firat adapters for one pair, base frozen
+pair_adapter_run() { # name base-checkpoint pair dim seed updates lr [flags...]: Bapna & Firat adapters, base frozen
   train "$1" --max-update "$6" --task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer \
     "${SHAPE[@]}" --finetune-from-model "$2" "${TRAIN[@]}" --no-save-optimizer-state --lang-pairs "$3" \
-    --adapters-by pair --adapter-dim "$4" --seed "$5" --lr "$7" --warmup-updates 50
+    --adapters-by pair --adapter-dim "$4" --seed "$5" --lr "$7" --warmup-updates 50 "${@:8}"
 }
 
 lang_adapters_run() { # name base-checkpoint lang-pairs dim seed updates lr: Philip et al. monolingual adapters

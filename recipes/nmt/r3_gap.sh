@@ -7,6 +7,8 @@
 # the same data, updates, seed and flags as the demo:
 #   pair_adapter    Bapna & Firat adapters (d PAIR_DIM in every layer), base frozen
 #   full_finetune   every weight of the base
+#   pair_adapter_embeddings  (at EMBEDDINGS_POINTS only) the adapters plus the token embeddings and output
+#                   projection (--adapter-train-embeddings): a diagnostic beyond the paper
 # and translates the pair's gettext test set with both and with the checkpoint itself (beam 5).  The
 # report gives BLEU / chrF++ per checkpoint beside the base's validation loss on the pair (the demo's
 # base_curve.json), the gap (full fine-tuning minus pair adapter), and each run's last training loss.
@@ -27,6 +29,10 @@ PAIR_DIM="${PAIR_DIM:-64}"                            # [64] adapter bottleneck 
 ADAPTER_LR="${ADAPTER_LR:-1e-2}"                      # [1e-2] the demo's
 FINETUNE_LR="${FINETUNE_LR:-5e-4}"                    # [5e-4] the demo's
 SEED="${SEED:-1}"                                     # [1]
+EMBEDDINGS_POINTS="${EMBEDDINGS_POINTS:-8000}"        # [8000] checkpoints where the pair adapter is also trained with
+                                                      # the embeddings and output projection (a diagnostic, not the
+                                                      # paper's method: how much of the gap do they hold?)
+EMBEDDINGS_LR="${EMBEDDINGS_LR:-1e-3}"                # [1e-3] its learning rate (reports/nmt_diagnostics' setting)
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}" PYTHONWARNINGS=ignore
 
 DEMO_CKPT="$DEMO_WORK/checkpoints"; DATA="$DEMO_WORK/bin"; RAW="$DEMO_WORK/raw"
@@ -76,10 +82,22 @@ for point in $BASE_POINTS; do
   done
   SYSTEMS+=(--system "base-$point=$GEN/base-$point" --system "pair_adapter-$point=$GEN/pair_adapter-$point"
             --system "full_finetune-$point=$GEN/full_finetune-$point")
+  if [[ " $EMBEDDINGS_POINTS " == *" $point "* ]]; then
+    name="pair_adapter_embeddings-$point"
+    if [ ! -f "$GEN/$name/generate-$PAIR.txt" ]; then
+      pair_adapter_run "$name" "$checkpoint" "$PAIR" "$PAIR_DIM" "$SEED" "$UPDATES" "$EMBEDDINGS_LR" \
+        --adapter-train-embeddings
+      generate "$name" "$CKPT/$name/checkpoint_last.pt" "$PAIR" "$DATA/bin" --task adapter_translation \
+        --enable-lang-ids --lang-pairs "$PAIR"
+      rm -f "$CKPT/$name"/checkpoint*.pt
+    fi
+    SYSTEMS+=(--system "$name=$GEN/$name")
+  fi
 done
 
 say "report"
 "$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --out "$REPORT" > /dev/null
 "$BIN/python" "$ROOT/recipes/nmt/r3_gap_summary.py" --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
-  --base-curve "$DEMO_WORK/base_curve.json" --updates "$UPDATES" --pair-dim "$PAIR_DIM"
+  --base-curve "$DEMO_WORK/base_curve.json" --updates "$UPDATES" --pair-dim "$PAIR_DIM" \
+  --embeddings-lr "$EMBEDDINGS_LR"
 echo "report: $REPORT/README.md"

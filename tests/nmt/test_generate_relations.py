@@ -110,11 +110,14 @@ def test_relations_flattening_and_cli(tmp_path, capsys):
     report = tmp_path / "nmt.json"
     report.write_text(json.dumps(synthetic_report(tmp_path)))
     curve = tmp_path / "curve.json"
-    curve.write_text(json.dumps({"en-de": [{"update": 1, "valid_loss": 5.0}, {"update": 2, "valid_loss": 4.5}]}))
+    curve.write_text(json.dumps({"en-de": [{"update": 6000, "valid_loss": 5.0}, {"update": 8000, "valid_loss": 4.5}]}))
     args = ["--report", str(report), "--pairs", "en-ar,en-de", "--high-resource-pair", "en-de",
             "--forgetting-pair", "en-ar", "--output-dir", str(tmp_path / "out"), "--base-curve", str(curve)]
     assert relations_main(args + ["--strict"]) == 1  # the base had not flattened: R3 fails
     assert "R3 FAIL" in capsys.readouterr().out
-    curve.write_text(json.dumps({"en-de": [{"update": 1, "valid_loss": 4.51}, {"update": 2, "valid_loss": 4.5}]}))
+    # a rate: 0.03 over 4,000 updates is flat (0.0075 per 1,000), 0.03 over 2,000 is not (0.015 per 1,000)
+    curve.write_text(json.dumps({"en-de": [{"update": 4000, "valid_loss": 4.53}, {"update": 8000, "valid_loss": 4.5}]}))
     assert relations_main(args + ["--strict"]) == 0
     assert "**PASS**" in (tmp_path / "out" / "relations.md").read_text()
+    curve.write_text(json.dumps({"en-de": [{"update": 6000, "valid_loss": 4.53}, {"update": 8000, "valid_loss": 4.5}]}))
+    assert relations_main(args + ["--strict"]) == 1

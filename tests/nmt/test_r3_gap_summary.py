@@ -20,6 +20,7 @@ def test_rows_gap_losses_and_refusal(tmp_path, capsys):
               "full_finetune-2000": {"en-de": {"bleu": 19.5, "chrf": 38.0}},
               "base-8000": {"en-de": {"bleu": 24.0, "chrf": 36.0}},
               "pair_adapter-8000": {"en-de": {"bleu": 26.0, "chrf": 38.0}},
+              "pair_adapter_embeddings-8000": {"en-de": {"bleu": 27.5, "chrf": 39.0}},
               "copy": {"en-de": {"bleu": 14.2, "chrf": 21.5}}}
     (tmp_path / "nmt.json").write_text(json.dumps(report))
     curve = tmp_path / "curve.json"
@@ -37,7 +38,8 @@ def test_rows_gap_losses_and_refusal(tmp_path, capsys):
     assert first["pair_adapter_train_loss"] == 5.25                      # the last epoch's loss
     assert last["full_finetune_bleu"] is None and last["gap_bleu"] is None  # a missing run is "–", never 0
     readme = (tmp_path / "README.md").read_text()
-    assert "| 2000 | 5.900 | 10.0 / 30.0 | 14.0 / 33.0 | 19.5 / 38.0 | 5.5 | 5.25 / – |" in readme
+    assert "| 2000 | 5.900 | 10.0 / 30.0 | 14.0 / 33.0 | 19.5 / 38.0 | 5.5 | – / – | 5.25 / – / – |" in readme
+    assert "| 8000 | 4.800 | 24.0 / 36.0 | 26.0 / 38.0 | – / – | – | 27.5 / 39.0 | – / – / – |" in readme
     assert (tmp_path / "r3_gap.png").stat().st_size > 0
 
     (tmp_path / "nmt.json").write_text(json.dumps({"copy": report["copy"]}))
