@@ -1,7 +1,7 @@
 """Build ``nmt-report --spec`` files: which generate outputs belong to which system, plus its sizes.
 
-    python -m nmt.report_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
-        --out work/demo/nmt_spec.json
+    nmt-report-spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
+        --output work/demo/nmt_spec.json
 
 Every folder under ``--generate`` is a system (``generate-<src>-<tgt>.txt``
 files); ``--checkpoints/<system>/checkpoint_last.pt`` gives its parameter
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from adapter_core import atomic_write_json
+from adapter_core.cli_flags import add_output_flag
 
 from . import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
 
@@ -82,15 +83,15 @@ def build_spec(checkpoints: Path, generate: Path, checkpoint_of=None, folders=No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nmt.report_spec", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="nmt-report-spec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <system>/checkpoint_last.pt")
     parser.add_argument("--generate", type=Path, required=True, help="folder of <system>/generate-<src>-<tgt>.txt")
-    parser.add_argument("--out", type=Path, required=True, help="the spec JSON to write")
+    add_output_flag(parser, "--output", type=Path, deprecated=("--out",), help="the spec JSON to write")
     args = parser.parse_args(argv)
     try:
-        atomic_write_json(args.out, build_spec(args.checkpoints, args.generate))
+        atomic_write_json(args.output, build_spec(args.checkpoints, args.generate))
     except (FileNotFoundError, KeyError) as err:
-        print(f"nmt.report_spec: error: {err}", file=sys.stderr)
+        print(f"nmt-report-spec: error: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,8 +1,8 @@
 """The ``xling`` command: train-lang, train-task, eval, report, baseline, export (and, in ``cli_methods``,
 train-fusion, train-full, ablate, drift).
 
-    xling train-lang --model DIR --lang sw --text sw.txt --output OUT
-    xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
+    xling train-lang --model DIR --lang sw --text sw.txt --output-dir OUT
+    xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output-dir TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
     xling report results/*.json --output-dir report --source-language en
     xling export --format adapterhub --adapter TASK/adapter --output-dir ah/ner
@@ -28,6 +28,7 @@ import os
 import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
+from adapter_core.cli_flags import add_output_flag
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import TASK_CHOICES
@@ -42,7 +43,8 @@ ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "trai
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
-    parser.add_argument("--output", required=True, help="output directory (adapter/ and checkpoints/ go here)")
+    add_output_flag(parser, "--output-dir", deprecated=("--output",),
+                    help="output directory (adapter/ and checkpoints/ go here)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="learning rate (MAD-X: 1e-4)")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args):
     from .train import TrainOptions
 
-    return TrainOptions(output_dir=args.output, learning_rate=args.learning_rate, batch_size=args.batch_size,
+    return TrainOptions(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
                         epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
                         max_length=args.max_length, use_cpu=args.cpu)
 

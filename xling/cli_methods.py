@@ -4,8 +4,8 @@ AdapterDrop, AdapterFusion, full fine-tuning, layer ablation, representation dri
     xling train-task ... --adapter-placement houlsby --train-layer-norms
     xling train-task ... --adapter-kind compacter++ --phm-dim 4 --drop-mode specialised --drop-layers 2
     xling eval ... --drop-layers 2
-    xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output FUSION
-    xling train-full --task ner --model DIR --train en.panx --output FULL
+    xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output-dir FUSION
+    xling train-full --task ner --model DIR --train en.panx --output-dir FULL
     xling ablate --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output-dir ABL
     xling drift --model DIR --task-adapter TASK/adapter --lang-adapter EN/adapter --full-model FULL/model \\
         --text en.txt --output-dir DRIFT

@@ -103,7 +103,7 @@ say "fusion weights and layer ablation"
     --num-workers 0 "${DEVICE[@]}"
 
 say "BLEU report and summary"
-"$BIN/python" -m nmt.report_spec --checkpoints "$CKPT" --generate "$GEN" --out "$WORK/spec.json"
-"$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --out "$REPORT/bleu" > /dev/null
+"$BIN/nmt-report-spec" --checkpoints "$CKPT" --generate "$GEN" --output "$WORK/spec.json"
+"$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --output-dir "$REPORT/bleu" > /dev/null
 "$BIN/python" "$ROOT/recipes/nmt/methods_summary.py" --work "$WORK" --report "$REPORT" --pair "$PAIR"
 say "done: $REPORT/README.md"

@@ -51,5 +51,5 @@ done
 
 say "5/5 report"
 "$BIN/nmt-report" --system "base=$WORK/generate/$NAME-base" --system "pair_adapters=$WORK/generate/$NAME-adapters" \
-  --raw-dir "$RAW" --supervised "$PAIR,$BACK" --out "$REPORTS/$NAME"
+  --raw-dir "$RAW" --supervised "$PAIR,$BACK" --output-dir "$REPORTS/$NAME"
 echo "report: $REPORTS/$NAME/nmt.md"

@@ -160,7 +160,7 @@ def test_fusion_and_adapterhub_export_keep_to_the_pfeiffer_placement(base, tmp_p
 
 def train_task(workspace, lang_adapter, out, *extra) -> int:
     return main(["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter", str(lang_adapter),
-                 "--train", str(workspace["data"] / "en.panx"), "--output", str(out), *STEPS, *extra])
+                 "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out), *STEPS, *extra])
 
 
 def test_train_task_houlsby_with_layer_norms_end_to_end(workspace, en_language_adapter, tmp_path):
