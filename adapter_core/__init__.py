@@ -7,7 +7,7 @@ for transformers) build on it.
 
 from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
-from .config import (PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
+from .config import (COMPACTER_KINDS, PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
                      madx_invertible, madx_language, madx_task, philip_2020)
 from .context import Fuse, Stack, active_adapters, current, current_slots, setup_from_json
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
@@ -29,7 +29,7 @@ __all__ = [
     "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
-    "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
+    "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
     "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "ALIASES", "PLACEMENTS",
     "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites",
 ]

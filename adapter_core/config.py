@@ -211,6 +211,9 @@ def compacter_plus_plus_2021(hidden_dim: int, reduction_factor: float = 32, phm_
     return compacter_2021(hidden_dim, reduction_factor, phm_dim).replace(placement="ffn_output", preset="compacter_plus_plus_2021")
 
 
+#: The --adapter-kind names of the Compacter family, the same in every host, and their presets.
+COMPACTER_KINDS = {"compacter": compacter_2021, "compacter++": compacter_plus_plus_2021}
+
 PRESETS = {
     "bapna_firat_2019": bapna_firat_2019,
     "philip_2020": philip_2020,

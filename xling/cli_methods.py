@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adapter_core import AdapterConfig, compacter_2021, compacter_plus_plus_2021, houlsby_2019, madx_language, madx_task
+from adapter_core import COMPACTER_KINDS, AdapterConfig, houlsby_2019, madx_language, madx_task
 
 from .drop import MODES as DROP_MODES
 from .drop import AdapterDropConfig
 
 #: Adapter kinds the hooks can host: compacter++ is one per layer at the FFN output, compacter two (Houlsby's sites).
-ADAPTER_KINDS = ("bottleneck", "compacter", "compacter++")
+ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
 #: --adapter-placement choices (``adapter_core.placement.ALIASES``): MAD-X's FFN output, or Houlsby's two sites.
 ADAPTER_PLACEMENTS = ("pfeiffer", "houlsby")
 #: The placement each kind has when --adapter-placement is not given.
@@ -95,8 +95,7 @@ def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
         return houlsby_2019(hidden).replace(bottleneck_dim=None, reduction_factor=factor)
     if kind == "bottleneck":
         return madx_language(hidden, factor) if role == "language" else madx_task(hidden, factor)
-    preset = compacter_2021 if kind == "compacter" else compacter_plus_plus_2021
-    config = preset(hidden, reduction_factor=factor, phm_dim=phm_dim or 4)
+    config = COMPACTER_KINDS[kind](hidden, reduction_factor=factor, phm_dim=phm_dim or 4)
     for what, size in (("hidden size", hidden), ("bottleneck width", config.resolved_bottleneck_dim)):
         if size % config.phm_dim:
             raise ValueError(f"{kind}: the {what} {size} is not divisible by --phm-dim {config.phm_dim}; "

@@ -12,7 +12,7 @@ houlsby``, see ``nmt.modules.adapter_layers``) and train the base's
 LayerNorms with them (``--train-layer-norms``).
 
 Beyond the papers (all through the same banks): Compacter++ adapters
-(``--adapter-kind compacter``; Compacter with ``--adapter-placement houlsby``),
+(``--adapter-kind compacter++``; Compacter, at Houlsby's sites, with ``--adapter-kind compacter``),
 AdapterDrop (``--adapter-drop-mode``),
 AdapterFusion over frozen pair or language adapters (``--adapter-fusion-keys``,
 ``--adapter-fusion-over``), and leaving out the adapters of chosen layers at
@@ -34,10 +34,11 @@ from fairseq.models import register_model
 from fairseq.models.transformer import TransformerConfig, TransformerDecoderBase, TransformerEncoderBase, TransformerModel
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 
-from adapter_core import (AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base, share_phm_rule,
-                          summarize)
+from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base,
+                          share_phm_rule, summarize)
 
-from ..config import AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, split_list
+from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, resolve_adapter_kind,
+                      split_list)
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
 from ..modules.lean import use_lean_ops
 from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
@@ -163,6 +164,7 @@ def fill_adapter_defaults(args) -> None:
     for option in dataclasses.fields(AdapterModelConfig):
         if not hasattr(args, option.name):
             setattr(args, option.name, option.default)
+    resolve_adapter_kind(args)
 
 
 @register_model("adapter_transformer")
@@ -189,7 +191,7 @@ class AdapterTransformerModel(TransformerModel):
             # Written back so that the checkpoint records the keys (generation sees one pair only).
             args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
         model = super().build_model(args, task)
-        if args.adapter_kind == "compacter":
+        if args.adapter_kind in COMPACTER_KINDS:
             model.share_phm_rules()
         fusion_names, fusion_over = split_list(args.adapter_fusion_keys), split_list(args.adapter_fusion_over)
         if args.train_layer_norms and (fusion_names or fusion_over):

@@ -21,7 +21,7 @@ PAIRS = ["de-en", "en-de", "en-fr", "fr-en"]
 SHORT = ["--max-update", "6", "--disable-validation"]
 # (--adapter-placement, --adapter-kind, adapter sites per layer)
 PLACEMENTS = [("after_ffn", "bottleneck", (Site.LAYER,)), ("houlsby", "bottleneck", (Site.ATTENTION, Site.FFN)),
-              ("houlsby", "compacter", (Site.ATTENTION, Site.FFN)), ("after_ffn", "compacter", (Site.LAYER,))]
+              ("houlsby", "compacter", (Site.ATTENTION, Site.FFN)), ("after_ffn", "compacter++", (Site.LAYER,))]
 IDS = [f"{p}-{k}" for p, k, _ in PLACEMENTS]
 
 
