@@ -324,7 +324,7 @@ def test_published_format_loads_strictly_trains_adapters_and_translates(name, tm
         assert min(produced.values()) >= 2, direction  # --min-len 1: at least one token before </s>
 
     # The exported adapters on the published checkpoint itself (--adapter-dirs) translate exactly the same.
-    assert export_adapters_main([str(tmp_path / "adapters" / "checkpoint_last.pt"), str(tmp_path / "exported")]) == 0
+    assert export_adapters_main([str(tmp_path / "adapters" / "checkpoint_last.pt"), "--output-dir", str(tmp_path / "exported")]) == 0
     dirs = ",".join(str(tmp_path / "exported" / d) for d in directions)
     assert generate_many([str(files["data"]), "--path", str(base), "--directions", ",".join(directions),
                           "--output-dir", str(tmp_path / "swapped"), "--", *generate_flags,
