@@ -122,11 +122,11 @@ def test_comparison_errors_are_one_line(tmp_path, capsys):
     bad.write_text('{"task": "cls"}')
     assert comparison.main(["report", "--results", str(tmp_path / "results"), "--output-dir", str(tmp_path / "r")]) == 1
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith(f"xling.comparison: error: report: {bad}: missing")
+    assert len(error) == 1 and error[0].startswith(f"xling-comparison: error: report: {bad}: missing")
     assert not (tmp_path / "r" / "report.json").exists()
     assert comparison.main(["eval-full", "--model", str(tmp_path), "--task", "sentiment", "--seed", "1", "--data",
                             f"de={bad}", "--train-size", "all", "--output-dir", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err.strip() == ("xling.comparison: error: eval-full: unknown task 'sentiment'; "
+    assert capsys.readouterr().err.strip() == ("xling-comparison: error: eval-full: unknown task 'sentiment'; "
                                                "known: ner, qa, copa, classification, pos")
 
 
