@@ -16,7 +16,7 @@ def print_user_dir() -> None:
 
 
 def export_adapters_main(argv: list[str] | None = None) -> int:
-    """nmt-export-adapters CHECKPOINT --output-dir DIR: one adapter_core directory per adapter of an adapter checkpoint."""
+    """nmt-export-adapters CHECKPOINT --output-dir DIR: one adapter_core directory per adapter of a checkpoint."""
     parser = argparse.ArgumentParser(
         prog="nmt-export-adapters",
         description="Write each adapter of an adapter_transformer checkpoint as its own directory "

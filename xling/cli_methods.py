@@ -58,7 +58,8 @@ def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
     parser.add_argument("--reduction-factor", type=float,
                         help=f"hidden size / bottleneck width (default {DEFAULT_REDUCTION[role]:g}, as MAD-X)")
     parser.add_argument("--phm-dim", type=int,
-                        help="compacter++: Kronecker summands n; divides the hidden size and the bottleneck (default 4)")
+                        help="compacter and compacter++: Kronecker summands n; divides the hidden size and the bottleneck "
+                             "(default 4)")
     parser.add_argument("--drop-mode", choices=DROP_MODES,
                         help="AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
                              "--drop-layers layers in training and at eval; 'robust' drops a random n in "

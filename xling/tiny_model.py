@@ -162,7 +162,8 @@ def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyMode
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xling-tiny-model", description=__doc__.split("\n\n")[0])
     parser.add_argument("--text", nargs="+", required=True, help="plain-text files, one sentence per line")
-    add_output_flag(parser, "--output-dir", deprecated=("--out",), help="model directory to write (config, weights, tokenizer)")
+    add_output_flag(parser, "--output-dir", deprecated=("--out",),
+                    help="model directory to write (config, weights, tokenizer)")
     for name, default in vars(TinyModelConfig()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
     args = parser.parse_args(argv)

@@ -37,8 +37,8 @@ from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base,
                           share_phm_rule, summarize)
 
-from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, resolve_adapter_kind,
-                      split_list)
+from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers,
+                      resolve_adapter_kind, split_list)
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
 from ..modules.lean import use_lean_ops
 from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
