@@ -1,4 +1,5 @@
-"""adapter_core: bottleneck, invertible and Compacter adapters, AdapterFusion, routing, freezing, on-disk format.
+"""adapter_core: bottleneck, invertible and Compacter adapters, their placement sites, AdapterFusion, routing,
+freezing, on-disk format.
 
 Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
@@ -6,11 +7,13 @@ for transformers) build on it.
 
 from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
-from .config import (PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
+from .config import (COMPACTER_KINDS, PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
                      madx_invertible, madx_language, madx_task, philip_2020)
-from .context import Fuse, Stack, active_adapters, current, current_slots
+from .context import Fuse, Stack, active_adapters, current, current_slots, setup_from_json
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
+from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
+                        placement_sites)
 from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
                  atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
                  read_adapter_config, save_adapter)
@@ -21,11 +24,12 @@ from .fusion import AdapterFusionLayer, FusionConfig
 __all__ = [
     "IDENTITY", "AdapterBank", "RoutingPlan", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
-    "philip_2020", "Stack", "active_adapters", "current", "current_slots", "ParameterSummary",
+    "philip_2020", "Stack", "active_adapters", "current", "current_slots", "setup_from_json", "ParameterSummary",
     "adapter_parameter_names", "freeze_base", "summarize", "trainable_parameters", "GLOWCoupling",
     "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
-    "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
-    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig",
+    "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
+    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "ALIASES", "PLACEMENTS",
+    "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites",
 ]

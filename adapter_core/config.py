@@ -1,9 +1,10 @@
 """Adapter configurations: frozen dataclasses, and presets named after the papers.
 
 A config says *what* an adapter is (kind, sizes, activation, initialisation)
-and *where* its host puts it (``placement``, a free-form tag that the host
-package interprets).  It is plain data: it round-trips through JSON so that
-an adapter directory on disk says exactly how to rebuild its module.
+and *where* its host puts it (``placement``: one of ``adapter_core.placement.PLACEMENTS``,
+which names the sites of a layer that get an adapter).  It is plain data: it
+round-trips through JSON so that an adapter directory on disk says exactly
+how to rebuild its modules and where they go.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from .placement import PLACEMENTS, Site, placement_sites
 
 INIT_SCHEMES = ("houlsby", "zero_up", "bert")
 ACTIVATIONS = ("relu", "gelu", "tanh", "swish", "silu", "identity")
@@ -41,7 +44,9 @@ class AdapterConfig:
     # "zero_up": the up-projection starts at zero, so the adapter is the identity;
     # "bert": N(0, 0.02), zero biases (AdapterHub's default, used by MAD-X).
     init: str = "houlsby"
-    # Where the host inserts the adapter, e.g. "after_ffn" or "ffn_output".
+    # Where the host inserts the adapter: a name in ``adapter_core.placement.PLACEMENTS``, e.g.
+    # "after_ffn" (Bapna & Firat: the layer output), "ffn_output" (Pfeiffer) or
+    # "after_attention_and_ffn" (Houlsby: two adapters per layer).
     placement: str = "after_ffn"
     # The paper preset this config came from, or "" for a custom one.
     preset: str = ""
@@ -72,6 +77,13 @@ class AdapterConfig:
             raise ValueError(f"reduction_factor must be positive, got {self.reduction_factor}")
         if self.phm_dim <= 0 or self.phm_rank <= 0:
             raise ValueError(f"phm_dim and phm_rank must be positive, got {self.phm_dim} and {self.phm_rank}")
+        if self.placement not in PLACEMENTS:  # aliases ("houlsby") are for command lines; configs hold the name
+            raise ValueError(f"unknown placement {self.placement!r}; known: {', '.join(sorted(PLACEMENTS))}")
+
+    @property
+    def sites(self) -> tuple[Site, ...]:
+        """The sites of a layer that carry this adapter (one module per site)."""
+        return placement_sites(self.placement)
 
     @property
     def coupling_input_dim(self) -> int:
@@ -145,10 +157,18 @@ def philip_2020(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:
 
 
 def houlsby_2019(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:
-    """Houlsby et al. (2019): near-identity N(0, 0.01) init, no input LayerNorm."""
+    """Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP".
+
+    Two adapters per layer: after the attention block's output projection and
+    after the feed-forward block, each before its sub-layer's residual add and
+    LayerNorm (placement "after_attention_and_ffn").  Near-identity init,
+    N(0, 0.01) truncated at 2 std, no input LayerNorm; 2md + d + m parameters
+    each.  The paper also trains the base's LayerNorms: the hosts do that with
+    ``--train-layer-norms``.  The paper names no non-linearity; we keep ReLU.
+    """
     return AdapterConfig(
         kind="bottleneck", hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim,
-        activation="relu", init="houlsby", placement="after_ffn", preset="houlsby_2019",
+        activation="relu", init="houlsby", placement="after_attention_and_ffn", preset="houlsby_2019",
     )
 
 
@@ -190,6 +210,9 @@ def compacter_plus_plus_2021(hidden_dim: int, reduction_factor: float = 32, phm_
     """Karimi Mahabadi et al. (2021), Compacter++: one Compacter per layer, after the feed-forward block."""
     return compacter_2021(hidden_dim, reduction_factor, phm_dim).replace(placement="ffn_output", preset="compacter_plus_plus_2021")
 
+
+#: The --adapter-kind names of the Compacter family, the same in every host, and their presets.
+COMPACTER_KINDS = {"compacter": compacter_2021, "compacter++": compacter_plus_plus_2021}
 
 PRESETS = {
     "bapna_firat_2019": bapna_firat_2019,

@@ -67,6 +67,18 @@ class Stack:
         return {"stack": [n.to_json() if isinstance(n, Fuse) else n for n in self.names]}
 
 
+def setup_from_json(value: Any) -> str | Stack | Fuse | None:
+    """The inverse of ``to_json``: ``None``, a name, ``{"stack": [...]}`` or ``{"fuse": [...], "name": ...}``."""
+    if value is None or (isinstance(value, str) and value):
+        return value
+    if isinstance(value, dict) and set(value) == {"stack"} and isinstance(value["stack"], list):
+        return Stack(*(setup_from_json(item) for item in value["stack"]))
+    if isinstance(value, dict) and set(value) <= {"fuse", "name"} and isinstance(value.get("fuse"), list):
+        return Fuse(*value["fuse"], name=value.get("name"))
+    raise ValueError(f"not an adapter setup: {value!r:.80} (expected null, a name, {{'stack': [...]}} or "
+                     "{'fuse': [...], 'name': ...})")
+
+
 def _stack() -> list[dict[str, Any]]:
     if not hasattr(_state, "frames"):
         _state.frames = []

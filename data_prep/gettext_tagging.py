@@ -12,7 +12,7 @@ This is a surface-pattern task: a smoke test that the task adapter trains,
 stacks on a language adapter and survives the zero-shot language swap, not a
 benchmark of cross-lingual transfer.
 
-    data-prep tagging --gettext-dir data/gettext --langs en,de,ar --out data/tagging
+    data-prep tagging --gettext-dir data/gettext --langs en,de,ar --output-dir data/tagging
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ blank line between sentences) that ``xling train-task --task ner`` reads, and
 hash of each sentence's place), so ``train.en.panx`` holds the sentences of
 ``train.en.pos``, in the same order.
 
-    data-prep names --out data/names [--brown-dir DIR]
+    data-prep names --output-dir data/names [--brown-dir DIR]
 """
 
 from __future__ import annotations

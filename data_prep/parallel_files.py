@@ -102,7 +102,7 @@ def prepare_files(src_file: Path, tgt_file: Path, src: str, tgt: str, out_dir: P
     owners = {path: other for other, entry in manifest.steps.items() if other != step for path in entry.get("outputs", {})}
     taken = [f"{path} (written for {owners[str(path)]})" for path in targets if str(path) in owners and path.exists()]
     if taken and not config.overwrite:
-        raise DataPrepError(f"{taken[0]}: another corpus already wrote it; choose another --out, or pass "
+        raise DataPrepError(f"{taken[0]}: another corpus already wrote it; choose another --output-dir, or pass "
                             "--overwrite to replace it")
     contents = {}
     for split, rows in splits.items():

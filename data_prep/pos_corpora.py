@@ -33,7 +33,7 @@ Output: ``<out>/{train,dev,test}.<lang>.pos`` in the PAN-X layout
 train-task --task pos`` reads, split 80/10/10 by a hash of the sentence's
 place (file and number), plus ``pos_counts.json``.
 
-    data-prep pos --out data/pos
+    data-prep pos --output-dir data/pos
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def binarize_pair(a: str, b: str, splits: dict, out_dir: Path, workers: int, man
 def prepare(raw_dir: Path, out_dir: Path, config: SpmBinarizeConfig = SpmBinarizeConfig()) -> dict:
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     pairs = discover(raw_dir)
-    # Every input is checked (line counts, UTF-8) before --out is made or anything is written into it.
+    # Every input is checked (line counts, UTF-8) before --output-dir is made or anything is written into it.
     for (a, b), splits in pairs.items():
         for split, prefix in splits.items():
             counts = {lang: count_utf8_lines(Path(f"{prefix}.{lang}")) for lang in (a, b)}

@@ -16,7 +16,7 @@ data_prep script uses: ``test.<a>-<b>.<a>`` / ``test.<a>-<b>.<b>`` for every
 ordered pair ``a < b`` alphabetically (a report scores both directions of the
 pair from the same files), plus ``udhr_counts.json``.
 
-    data-prep udhr --langs en,de,fr,es,sv,uk,ar --out data/udhr
+    data-prep udhr --langs en,de,fr,es,sv,uk,ar --output-dir data/udhr
 """
 
 from __future__ import annotations

@@ -2,12 +2,16 @@
 
 One ``adapter_core`` directory per adapter key (``adapter_config.json`` +
 ``adapter_model.safetensors``).  Tensor names are
-``{side}.layers.{i}.{name}`` (e.g. ``encoder.layers.0.down.weight``), the
+``{side}.layers.{i}.{name}`` (e.g. ``encoder.layers.0.down.weight``), or with
+two adapters per layer (Houlsby placement) ``{side}.layers.{i}.attention.{name}``
+and ``{side}.layers.{i}.ffn.{name}`` (``adapter_core.SITE_PREFIX``); the
 metadata records the sides, the layers and ``--adapters-by``, and the base
 fingerprint (``adapter_core.fingerprint_model``) ties the adapter to the base
 it was trained on.  Compacter adapters store their shared A_i once, in the
 first layer that holds the key (encoder before decoder); loading shares them
-again before copying the tensors in.
+again before copying the tensors in.  A checkpoint trained with
+``--train-layer-norms`` is not exported: its adapters need the LayerNorms
+trained with them, which are base tensors and not in these files.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from typing import Iterable
 
 import torch
 
-from adapter_core import (AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter, check_shapes,
-                          fingerprint_model, load_adapter, save_adapter, share_phm_rule)
+from adapter_core import (SITE_PREFIX, AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter,
+                          canonical_placement, check_shapes, fingerprint_model, load_adapter, read_adapter_config,
+                          save_adapter, share_phm_rule)
+
+from .config import ADAPTER_MODES, ADAPTER_PLACEMENTS
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +40,10 @@ def adapter_tensors(model, key: str) -> dict[str, torch.Tensor]:
     """All tensors of adapter ``key``, over both sides and every layer that has it."""
     tensors: dict[str, torch.Tensor] = {}
     for side in SIDES:
-        for index, bank in model.adapter_banks(side):
+        for index, site, bank in model.adapter_site_banks(side):
             if key in bank.adapters:
                 for name, tensor in bank.adapters[key].state_dict().items():
-                    tensors[f"{side}.layers.{index}.{name}"] = tensor
+                    tensors[f"{side}.layers.{index}.{SITE_PREFIX[site]}{name}"] = tensor
     return tensors
 
 
@@ -48,6 +55,10 @@ def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = Non
     adapter behind (an existing ``out_dir/<key>`` is replaced only once its
     new version is complete).
     """
+    if getattr(model.args, "train_layer_norms", False):
+        raise ValueError("this checkpoint was trained with --train-layer-norms: its adapters need the base's "
+                         "LayerNorms as trained with them, which adapter-only files do not hold; translate with "
+                         "the checkpoint itself")
     available = sorted(set(model.adapter_keys("encoder")) | set(model.adapter_keys("decoder")))
     chosen = list(dict.fromkeys(keys)) if keys else available  # a key named twice is exported once
     unknown = [k for k in chosen if k not in available]
@@ -74,7 +85,7 @@ def _export_one(model, key: str, directory: Path, fingerprint: str) -> Path:
     sides = {side: sorted({int(name.split(".")[2]) for name in tensors if name.startswith(side + ".")})
              for side in SIDES}
     config = next(bank.adapters[key].config for side in SIDES
-                  for _, bank in model.adapter_banks(side) if key in bank.adapters)
+                  for _, _, bank in model.adapter_site_banks(side) if key in bank.adapters)
     metadata = {"host": "nmt/fairseq", "adapters_by": model.args.adapters_by,
                 "sides": [s for s in SIDES if sides[s]], "encoder_layers": sides["encoder"],
                 "decoder_layers": sides["decoder"], "key": key}
@@ -124,18 +135,27 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
         plan = []  # (bank, layer prefix, existing module or None)
         references = []
         for side in SIDES:
-            banks = dict(model.adapter_banks(side))
+            banks: dict[int, dict] = {}
+            for index, site, bank in model.adapter_site_banks(side):
+                banks.setdefault(index, {})[site] = bank
             for index in _layer_list(saved.metadata, side, directory):
                 if index not in banks:
                     raise AdapterFormatError(f"{directory}: adapter {key!r} has {side} layer {index}, but the model "
                                              f"carries {side} adapters on layers {sorted(banks) or 'none'}")
-                bank = banks[index]
-                existing = bank.adapters[key] if key in bank.adapters else None
-                if existing is None or existing.config != saved.config:
-                    existing = None  # a new key, or another config (e.g. --adapter-dim): the directory wins
-                reference = existing if existing is not None else _shape_only_module(bank, key, saved.config, directory)
-                plan.append((bank, f"{side}.layers.{index}.", existing))
-                references.append(reference)
+                for site in saved.config.sites:  # in forward order, as the model shares Compacter's A
+                    if site not in banks[index]:
+                        raise AdapterFormatError(
+                            f"{directory}: adapter {key!r} is placed {saved.config.placement!r} (sites "
+                            f"{', '.join(s.value for s in saved.config.sites)}), but the model's {side} layers carry "
+                            f"adapters at {', '.join(s.value for s in banks[index])} (--adapter-placement)")
+                    bank = banks[index][site]
+                    existing = bank.adapters[key] if key in bank.adapters else None
+                    if existing is None or existing.config != saved.config:
+                        existing = None  # a new key, or another config (e.g. --adapter-dim): the directory wins
+                    reference = existing if existing is not None else _shape_only_module(bank, key, saved.config,
+                                                                                          directory)
+                    plan.append((bank, f"{side}.layers.{index}.{SITE_PREFIX[site]}", existing))
+                    references.append(reference)
         _share_compacter_rules(references)
         for (_, prefix, _), reference in zip(plan, references):
             for name, tensor in reference.state_dict().items():
@@ -155,6 +175,51 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
         loaded.append(key)
         logger.info("loaded adapter %s from %s", key, directory)
     return loaded
+
+
+def read_adapters_by(directory: str | Path) -> str:
+    """The ``--adapters-by`` mode an adapter directory's metadata records ("pair" when absent), type-checked."""
+    metadata = read_adapter_config(directory).get("metadata") or {}
+    where = Path(directory) / "adapter_config.json"
+    if not isinstance(metadata, dict):
+        raise AdapterFormatError(f"{where}: 'metadata' must be a JSON object, got {type(metadata).__name__}; "
+                                 "re-export the adapter with nmt-export-adapters")
+    mode = metadata.get("adapters_by", "pair")
+    if not isinstance(mode, str) or mode not in ADAPTER_MODES:
+        raise AdapterFormatError(f"{where}: metadata 'adapters_by' must be one of {', '.join(ADAPTER_MODES)}, "
+                                 f"got {mode!r:.80}; re-export the adapter with nmt-export-adapters")
+    return mode
+
+
+def read_placement(directories: Iterable[str | Path]) -> str:
+    """The --adapter-placement that hosts the adapters of ``directories`` ("after_ffn" when they say none);
+    directories placed differently are refused."""
+    choices = {canonical_placement(choice): choice for choice in ADAPTER_PLACEMENTS}
+    found = set()
+    for directory in directories:
+        config = read_adapter_config(directory).get("config")
+        placement = config.get("placement", "after_ffn") if isinstance(config, dict) else "after_ffn"
+        found.add(choices.get(placement, "after_ffn"))  # a placement fairseq's layers lack is refused on loading
+    if len(found) > 1:
+        raise ValueError(f"--adapter-dirs mixes adapters placed {' and '.join(sorted(found))}")
+    return found.pop() if found else "after_ffn"
+
+
+def build_base_with_adapter_layers(model_args, directories: Iterable[str | Path]) -> None:
+    """Make the model options of a plain ``transformer`` checkpoint build ``adapter_transformer``.
+
+    The result has the base's keys plus empty adapter banks in every layer, and
+    routes by the ``--adapters-by`` mode and places them by the placement of ``directories`` (the adapters
+    that ``load_adapter_dirs`` will add); directories made with different modes or placements are refused.
+    """
+    directories = list(directories)
+    modes = {read_adapters_by(d) for d in directories}
+    if len(modes) > 1:
+        raise ValueError(f"--adapter-dirs mixes adapters made --adapters-by {' and '.join(sorted(modes))}")
+    model_args.arch = model_args._name = "adapter_transformer"
+    model_args.adapters_by = modes.pop() if modes else "pair"
+    model_args.adapter_placement = read_placement(directories)
+    model_args.adapter_encoder_keys = model_args.adapter_decoder_keys = "none"  # only what the directories bring
 
 
 def _share_compacter_rules(modules) -> None:

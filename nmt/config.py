@@ -12,13 +12,21 @@ from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import AdapterConfig, bapna_firat_2019, compacter_plus_plus_2021, philip_2020
+from adapter_core import (COMPACTER_KINDS, AdapterConfig, bapna_firat_2019, canonical_placement, houlsby_2019,
+                          philip_2020)
+from adapter_core.cli_flags import deprecation_warning
 
 ADAPTER_MODES = ("pair", "lang", "domain")
-ADAPTER_KINDS = ("bottleneck", "compacter")
+#: --adapter-kind choices, named as in xling: compacter is Compacter (two per layer, Houlsby's sites),
+#: compacter++ is Compacter++ (one per layer, after the FFN).
+ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
 ADAPTER_DROP_MODES = ("none", "specialised", "robust")
 MISSING_ADAPTER_POLICIES = ("error", "identity")
-ADAPTER_INITS = ("zero_up", "houlsby", "bert")
+ADAPTER_INITS = ("preset", "zero_up", "houlsby", "bert")
+#: --adapter-placement choices: names or aliases of ``adapter_core.placement.PLACEMENTS`` that fairseq layers host.
+ADAPTER_PLACEMENTS = ("after_ffn", "houlsby")
+#: The placement each kind has when --adapter-placement is not given.
+KIND_PLACEMENTS = {"bottleneck": "after_ffn", "compacter": "houlsby", "compacter++": "after_ffn"}
 
 
 @dataclass
@@ -35,9 +43,19 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "decoder layers that carry adapters: 'all', 'none' or comma-separated indices from 0"})
     no_adapter_input_layer_norm: bool = field(default=False, metadata={
         "help": "leave out the LayerNorm on the adapter input (Bapna & Firat 2019 have it)"})
-    adapter_init: ChoiceEnum(ADAPTER_INITS) = field(default="zero_up", metadata={
-        "help": "zero_up: up-projection starts at zero, so adapters start as the identity; "
-                "houlsby: N(0, 0.01) (Houlsby et al. 2019)"})
+    adapter_init: ChoiceEnum(ADAPTER_INITS) = field(default="preset", metadata={
+        "help": "preset: the placement's own (zero_up for after_ffn, houlsby for houlsby); "
+                "zero_up: up-projection starts at zero, so adapters start as the identity; "
+                "houlsby: N(0, 0.01) truncated at 2 std (Houlsby et al. 2019); bert: N(0, 0.02)"})
+    adapter_placement: ChoiceEnum(ADAPTER_PLACEMENTS) = field(default="", metadata={
+        "help": "after_ffn: one adapter on each layer's output (Bapna & Firat 2019); houlsby: two per layer, on "
+                "the self-attention and on the feed-forward block's output, each before its residual add and "
+                "LayerNorm (Houlsby et al. 2019; the decoder's cross-attention gets none), Houlsby's init and no "
+                "input LayerNorm; default: the kind's own (after_ffn for bottleneck and compacter++, houlsby "
+                "for compacter); filled in and saved with the checkpoint"})
+    train_layer_norms: bool = field(default=False, metadata={
+        "help": "also train the base's LayerNorms (Houlsby et al. 2019 do), shared by all adapter keys; "
+                "such a checkpoint cannot be exported as adapter-only files"})
     adapter_domains: str = field(default="", metadata={
         "help": "with --adapters-by domain: comma-separated domain names, one adapter each "
                 "(default: the task's --adapter-domain)"})
@@ -56,11 +74,12 @@ class AdapterModelConfig(FairseqDataclass):
                 "backward instead of a float tensor: same results, about 450 MB less at 4,096 tokens x d 512 "
                 "x 12 layers, but on CPU about 10%% slower updates (bench/README.md, P2); nmt/modules/lean.py"})
     adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={
-        "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter++ (Karimi Mahabadi et al. 2021), PHM "
+        "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter (Karimi Mahabadi et al. 2021), PHM "
                 "projections with A_i shared by all layers of one adapter key and rank-1 B_i, GELU, no input "
-                "LayerNorm, in the same after-FFN place"})
+                "LayerNorm, two per layer at Houlsby's sites; compacter++: Compacter++, one per layer in the "
+                "after-FFN place (compacter with --adapter-placement after_ffn: deprecated spelling of compacter++)"})
     adapter_phm_dim: int = field(default=4, metadata={
-        "help": "with --adapter-kind compacter: the number n of Kronecker summands; n divides the model "
+        "help": "with --adapter-kind compacter or compacter++: the number n of Kronecker summands; n divides the model "
                 "dimension and --adapter-dim"})
     adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={
         "help": "AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
@@ -153,14 +172,40 @@ def split_list(text: str | Sequence[str] | None) -> list[str]:
     return [str(part) for part in text]
 
 
+def resolve_adapter_kind(args) -> None:
+    """Write the kind's own placement into ``args`` when --adapter-placement is not given, and read the old
+    spelling: ``--adapter-kind compacter`` in the after-FFN place was Compacter++ before the kinds had xling's
+    names (old checkpoints save it so); it becomes ``compacter++`` with a one-line warning."""
+    kind = getattr(args, "adapter_kind", "bottleneck") or "bottleneck"
+    placement = getattr(args, "adapter_placement", "") or KIND_PLACEMENTS[kind]
+    houlsby = canonical_placement(placement) == "after_attention_and_ffn"
+    if kind == "compacter" and not houlsby:
+        deprecation_warning("nmt", "--adapter-kind compacter with --adapter-placement after_ffn",
+                            "--adapter-kind compacter++ (the same Compacter++)")
+        kind = "compacter++"
+    if kind == "compacter++" and houlsby:
+        raise ValueError("--adapter-kind compacter++ is one adapter per layer after the FFN; with "
+                         "--adapter-placement houlsby it is --adapter-kind compacter")
+    args.adapter_kind, args.adapter_placement = kind, placement
+
+
 def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
-    """The ``AdapterConfig`` of every adapter: the Bapna & Firat (or Philip et al.) preset with the flags applied."""
-    if getattr(args, "adapter_kind", "bottleneck") == "compacter":
-        config = compacter_plus_plus_2021(hidden_dim, phm_dim=args.adapter_phm_dim)
-        return config.replace(bottleneck_dim=args.adapter_dim, reduction_factor=None, placement="after_ffn")
-    preset = philip_2020 if args.adapters_by == "lang" else bapna_firat_2019
-    config = preset(hidden_dim, args.adapter_dim)
-    changed = config.replace(input_layer_norm=not args.no_adapter_input_layer_norm, init=args.adapter_init)
+    """The ``AdapterConfig`` of every adapter: the preset of ``--adapter-placement`` (Bapna & Firat, Philip et
+    al. or Houlsby et al.) or of ``--adapter-kind`` (Compacter or Compacter++) with the flags applied."""
+    resolve_adapter_kind(args)
+    houlsby = canonical_placement(args.adapter_placement) == "after_attention_and_ffn"
+    if args.adapter_kind in COMPACTER_KINDS:
+        config = COMPACTER_KINDS[args.adapter_kind](hidden_dim, phm_dim=args.adapter_phm_dim)
+        config = config.replace(bottleneck_dim=args.adapter_dim, reduction_factor=None)
+        # Compacter: two adapters per layer, where Houlsby puts them; Compacter++ on the layer output
+        return config if houlsby else config.replace(placement="after_ffn")
+    if houlsby:
+        config = houlsby_2019(hidden_dim, args.adapter_dim)
+    else:
+        config = (philip_2020 if args.adapters_by == "lang" else bapna_firat_2019)(hidden_dim, args.adapter_dim)
+    init = config.init if args.adapter_init == "preset" else args.adapter_init
+    changed = config.replace(input_layer_norm=config.input_layer_norm and not args.no_adapter_input_layer_norm,
+                             init=init)
     return changed if changed == config else changed.replace(preset="")
 
 

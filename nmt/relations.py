@@ -1,7 +1,7 @@
 """``nmt-relations``: check that the translation results show what the papers claim, with PASS/FAIL and the figures.
 
     nmt-relations --report reports/demo/nmt.json --pairs en-ar,en-de --high-resource-pair en-de \\
-        --forgetting-pair en-ar --out reports/demo
+        --forgetting-pair en-ar --output-dir reports/demo
 
 Reads ``nmt.json`` written by ``nmt-report`` (systems ``copy``, ``base``,
 ``pair_adapter``, ``full_finetune``, ``lang_adapters``; seeds of a system as

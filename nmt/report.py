@@ -15,7 +15,7 @@ removed.  References and sources come from ``--raw-dir`` (the plain-text
 test set, ``test.<src>-<tgt>.<lang>`` or ``test.<tgt>-<src>.<lang>``, line
 ``id`` for sample ``id``) when given, else from the ``T-``/``S-`` lines.
 
-Output in ``--out``: ``nmt.json`` (``{system: {direction: {bleu, chrf,
+Output in ``--output-dir``: ``nmt.json`` (``{system: {direction: {bleu, chrf,
 spbleu, *_signature, hyp, ref, src, zero_shot, ...}}}``, including the
 ``copy`` baseline whose hypothesis is the source), ``nmt.md`` (systems as
 columns, directions as rows), ``bleu_heatmap.png`` (source x target BLEU, one
@@ -45,6 +45,7 @@ from pathlib import Path
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
+from adapter_core.cli_flags import add_output_flag
 from adapter_core.io import atomic_write_json, atomic_write_text
 
 from .inspect_model import pyplot, save_figure
@@ -325,12 +326,13 @@ def main(argv: list[str] | None = None) -> int:
                                              "the rest are marked zero-shot")
     parser.add_argument("--spm-model", type=Path, help="local SentencePiece model for spBLEU (flores200's)")
     parser.add_argument("--no-copy-baseline", action="store_true")
-    parser.add_argument("--out", type=Path, required=True)
+    add_output_flag(parser, "--output-dir", type=Path, deprecated=("--out",),
+                    help="where nmt.json, nmt.md, bleu_heatmap.png and hyp/, ref/, src/ go")
     args = parser.parse_args(argv)
     try:
         spec = json.loads(args.spec.read_text("utf-8")) if args.spec else {}
         systems, meta = collect_systems(args.system, spec)
-        report = build_report(systems, args.out, args.raw_dir, _supervised(args.supervised), args.spm_model,
+        report = build_report(systems, args.output_dir, args.raw_dir, _supervised(args.supervised), args.spm_model,
                               not args.no_copy_baseline, meta)
     except json.JSONDecodeError as err:
         print(f"nmt-report: error: {args.spec}:{err.lineno}: invalid JSON ({err.msg})", file=sys.stderr)
@@ -339,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nmt-report: error: {err}", file=sys.stderr)
         return 2
     print(f"nmt-report: {sum(len(v) for v in report.values())} scores (sacrebleu {sacrebleu.__version__}) -> "
-          f"{args.out / 'nmt.md'}, {args.out / 'nmt.json'}, {args.out / 'bleu_heatmap.png'}")
+          f"{args.output_dir / 'nmt.md'}, {args.output_dir / 'nmt.json'}, {args.output_dir / 'bleu_heatmap.png'}")
     return 0
 
 

@@ -1,13 +1,14 @@
 """Build ``nmt-report --spec`` files: which generate outputs belong to which system, plus its sizes.
 
-    python -m nmt.report_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
-        --out work/demo/nmt_spec.json
+    nmt-report-spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
+        --output work/demo/nmt_spec.json
 
 Every folder under ``--generate`` is a system (``generate-<src>-<tgt>.txt``
 files); ``--checkpoints/<system>/checkpoint_last.pt`` gives its parameter
 counts: all parameters, and those that trained (adapter parameters for an
-adapter checkpoint, ``--adapter-train-base`` aside; the fusion layers of an
-AdapterFusion checkpoint; every parameter otherwise).
+adapter checkpoint, ``--adapter-train-base`` aside, plus the base's LayerNorms
+with ``--train-layer-norms``; the fusion layers of an AdapterFusion
+checkpoint; every parameter otherwise).
 Shared tensors (tied embeddings) are counted once.
 """
 
@@ -15,24 +16,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 import torch
 
 from adapter_core import atomic_write_json
+from adapter_core.cli_flags import add_output_flag
 
 from . import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
 
-ADAPTER_MARK = ".adapter_bank."
+#: Adapter tensors: ``layers.N.adapter_bank.*`` (the layer output), ``.attention_adapter_bank.*`` and
+#: ``.ffn_adapter_bank.*`` (Houlsby placement).
+ADAPTER_MARK = re.compile(r"\.(?:attention_|ffn_)?adapter_bank\.")
 FUSION_MARK = ".adapter_bank.fusions."  # AdapterFusion trains only these
+#: The base's LayerNorms (fairseq's names), which train with --train-layer-norms.
+LAYER_NORM_MARK = re.compile(r"(?:^|\.)(?:self_attn_layer_norm|encoder_attn_layer_norm|final_layer_norm|layer_norm|"
+                             r"layernorm_embedding)\.(?:weight|bias)$")
 
 
 def checkpoint_parameter_counts(path: str | Path) -> dict:
     """``{"total_parameters", "trainable_parameters", "adapter_parameters"}`` of a fairseq checkpoint."""
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     model, cfg = state["model"], state.get("cfg") or {}
-    seen, total, adapter, fusion = set(), 0, 0, 0
+    seen, total, adapter, fusion, layer_norms = set(), 0, 0, 0, 0
     for name, tensor in model.items():
         # fairseq's ``version`` / ``_float_tensor`` buffers are bookkeeping, not parameters
         if name.endswith(("version", "_float_tensor")) or not torch.is_floating_point(tensor) \
@@ -40,12 +48,20 @@ def checkpoint_parameter_counts(path: str | Path) -> dict:
             continue
         seen.add(tensor.untyped_storage().data_ptr())
         total += tensor.numel()
-        adapter += tensor.numel() if ADAPTER_MARK in name else 0
+        is_adapter = bool(ADAPTER_MARK.search(name))
+        adapter += tensor.numel() if is_adapter else 0
         fusion += tensor.numel() if FUSION_MARK in name else 0
+        layer_norms += tensor.numel() if not is_adapter and LAYER_NORM_MARK.search(name) else 0
     model_cfg = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
     train_base = bool(getattr(model_cfg, "adapter_train_base", False) if model_cfg is not None else False)
     fused = bool(getattr(model_cfg, "adapter_fusion_keys", "") if model_cfg is not None else "")
-    trainable = fusion if fused else adapter if adapter and not train_base else total
+    trained_norms = bool(getattr(model_cfg, "train_layer_norms", False) if model_cfg is not None else False)
+    if fused:
+        trainable = fusion
+    elif adapter and not train_base:
+        trainable = adapter + (layer_norms if trained_norms else 0)
+    else:
+        trainable = total
     return {"total_parameters": total, "trainable_parameters": trainable, "adapter_parameters": adapter}
 
 
@@ -67,15 +83,15 @@ def build_spec(checkpoints: Path, generate: Path, checkpoint_of=None, folders=No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nmt.report_spec", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="nmt-report-spec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <system>/checkpoint_last.pt")
     parser.add_argument("--generate", type=Path, required=True, help="folder of <system>/generate-<src>-<tgt>.txt")
-    parser.add_argument("--out", type=Path, required=True, help="the spec JSON to write")
+    add_output_flag(parser, "--output", type=Path, deprecated=("--out",), help="the spec JSON to write")
     args = parser.parse_args(argv)
     try:
-        atomic_write_json(args.out, build_spec(args.checkpoints, args.generate))
+        atomic_write_json(args.output, build_spec(args.checkpoints, args.generate))
     except (FileNotFoundError, KeyError) as err:
-        print(f"nmt.report_spec: error: {err}", file=sys.stderr)
+        print(f"nmt-report-spec: error: {err}", file=sys.stderr)
         return 1
     return 0
 

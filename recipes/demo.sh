@@ -62,13 +62,13 @@ say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 
 # ---------------------------------------------------------------- 1. data
 say "1/7 gettext catalogs -> cleaned parallel text ($LANGS); UDHR test set (profile $PROFILE)"
-"$BIN/data-prep" gettext --out "$RAW" --langs "$LANGS" --selected-only --max-train "$MAX_TRAIN" \
+"$BIN/data-prep" gettext --output-dir "$RAW" --langs "$LANGS" --selected-only --max-train "$MAX_TRAIN" \
   --max-valid 200 --max-test "$TEST_SIZE" > "$WORK/gettext.json"
 cp "$RAW/gettext_counts.md" "$REPORT/gettext_counts.md"
-"$BIN/data-prep" udhr --langs "en,$LANGS" --out "$UDHR_RAW" > "$WORK/udhr.json"
-"$BIN/data-prep" spm-bin --raw-dir "$RAW" --out "$DATA" --vocab-size 4000 --max-lines-per-lang 8000 \
+"$BIN/data-prep" udhr --langs "en,$LANGS" --output-dir "$UDHR_RAW" > "$WORK/udhr.json"
+"$BIN/data-prep" spm-bin --raw-dir "$RAW" --output-dir "$DATA" --vocab-size 4000 --max-lines-per-lang 8000 \
   --workers "$(nproc)" > "$WORK/spm.json" 2> "$WORK/spm.log" || { tail -20 "$WORK/spm.log" >&2; exit 1; }
-"$BIN/data-prep" spm-bin --raw-dir "$UDHR_RAW" --out "$UDHR" --spm-from "$DATA" --workers "$(nproc)" \
+"$BIN/data-prep" spm-bin --raw-dir "$UDHR_RAW" --output-dir "$UDHR" --spm-from "$DATA" --workers "$(nproc)" \
   > "$WORK/spm-udhr.json" 2> "$WORK/spm-udhr.log" || { tail -20 "$WORK/spm-udhr.log" >&2; exit 1; }
 LANG_LIST="$(cat "$DATA/langs.txt")"
 EN_XX="$(cat "$DATA/lang_pairs.txt")"
@@ -179,8 +179,8 @@ wait_generations
 # ---------------------------------------------------------------- 7. reports
 say "7/7 BLEU reports and relations"
 "$BIN/python" "$ROOT/recipes/demo_spec.py" --checkpoints "$CKPT" --generate "$GEN" --low-pair "$LOW_PAIR" --output-dir "$WORK"
-"$BIN/nmt-report" --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --out "$REPORT"
-"$BIN/nmt-report" --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --out "$REPORT/udhr"
+"$BIN/nmt-report" --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --output-dir "$REPORT"
+"$BIN/nmt-report" --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --output-dir "$REPORT/udhr"
 "$BIN/nmt-relations" --report "$REPORT/nmt.json" --pairs "$PAIRS" --high-resource-pair "$HIGH_PAIR" \
   --forgetting-pair "$LOW_PAIR" --base-curve "$WORK/base_curve.json" --output-dir "$REPORT"
 

@@ -2,8 +2,13 @@
 
 Our format is adapter_core's (``adapter_config.json`` + ``adapter_model.safetensors``,
 with the base fingerprint).  Tensors are keyed ``layers.{i}.down.weight`` ...
+(Houlsby placement: ``layers.{i}.attention.down.weight``, ``layers.{i}.ffn.down.weight``)
 and ``invertible.F.0.weight`` ...; the metadata records the role, the layers
-that carry the adapter and the invertible adapter's config.
+that carry the adapter and the invertible adapter's config.  A task adapter
+trained with the encoder's LayerNorms (Houlsby et al. 2019) keeps them beside
+it in ``layer_norms.safetensors`` (``save_layer_norms``/``load_layer_norms``):
+they are base tensors, so the adapter's fingerprint stays that of the base as
+loaded.
 
 AdapterHub (Pfeiffer et al. 2020, "AdapterHub: A Framework for Adapting
 Transformers") writes ``adapter_config.json`` and a pickled
@@ -25,12 +30,18 @@ from pathlib import Path
 
 import torch
 
-from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, load_adapter, madx_invertible, madx_language,
-                          save_adapter)
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from adapter_core import (AdapterConfig, AdapterFormatError, atomic_write_bytes, check_shapes, load_adapter,
+                          madx_invertible, madx_language, save_adapter)
 
 from .attach import MadxHost
 
 ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
+#: The encoder's LayerNorms, trained with a task adapter (``--train-layer-norms``), keyed relative to the encoder.
+LAYER_NORMS = "layer_norms.safetensors"
 ADAPTERHUB_HEAD_CONFIG = "head_config.json"
 _ROLES_OF_TYPES = {"text_lang": "language", "text_task": "task"}
 
@@ -43,6 +54,36 @@ def save_madx_adapter(host: MadxHost, name: str, directory: str | Path, metadata
             "model_type": getattr(getattr(host.model, "config", None), "model_type", "")}
     meta.update(metadata or {})
     return save_adapter(directory, host.adapter_tensors(name), info.config, host.base_fingerprint(), name=name, metadata=meta)
+
+
+def _layer_norm_params(host: MadxHost) -> dict[str, torch.Tensor]:
+    """The encoder's LayerNorm parameters keyed without the base model's prefix (``encoder.layer.0...``)."""
+    params = dict(host.model.named_parameters())
+    return {n[len(host.base_prefix):]: params[n] for n in host.layer_norm_parameter_names()}
+
+
+def save_layer_norms(host: MadxHost, directory: str | Path) -> Path:
+    """Write the encoder's LayerNorms (trained beside a task adapter) as ``LAYER_NORMS`` in ``directory``."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in _layer_norm_params(host).items()}
+    path = Path(directory) / LAYER_NORMS
+    atomic_write_bytes(path, save_safetensors_bytes(tensors, metadata={"format": "pt"}))
+    return path
+
+
+def load_layer_norms(host: MadxHost, directory: str | Path) -> None:
+    """Copy ``directory``'s ``LAYER_NORMS`` into the encoder, after pinning the base fingerprint it replaces."""
+    path = Path(directory) / LAYER_NORMS
+    try:
+        tensors = load_safetensors_bytes(path.read_bytes())
+    except (OSError, SafetensorError, ValueError) as err:
+        raise AdapterFormatError(f"{path}: missing or corrupt LayerNorms of a task adapter trained with them "
+                                 f"({err})") from None
+    expected = _layer_norm_params(host)
+    check_shapes(tensors, expected, str(path))
+    host.pin_base_fingerprint()
+    with torch.no_grad():
+        for key, param in expected.items():
+            param.copy_(tensors[key].to(param.dtype))
 
 
 def _copy_into(host: MadxHost, name: str, tensors: dict[str, torch.Tensor], where: str) -> None:
@@ -68,6 +109,9 @@ def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = 
     directory = Path(directory)
     if (directory / ADAPTERHUB_WEIGHTS).is_file():
         return load_adapterhub_adapter(host, directory, name, role=role)
+    if directory.is_dir() and not (directory / "adapter_config.json").is_file():
+        raise AdapterFormatError(f"{directory}: holds no adapter: expected adapter_config.json with "
+                                 f"adapter_model.safetensors (ours) or with {ADAPTERHUB_WEIGHTS} (AdapterHub)")
     saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
     where = directory / "adapter_config.json"
     meta = saved.metadata

@@ -20,8 +20,10 @@ and a pickled ``pytorch_adapter.bin``, plus, for a task adapter saved from a
   ``multiple_choice``.
 
 Not exported (refused with one line): Compacter++ adapters, adapters with an
-input LayerNorm, GLOW invertible adapters, AdapterFusion layers, and an
-invertible adapter whose activation differs from its bottleneck's.
+input LayerNorm, adapters placed elsewhere than the FFN output (Houlsby's),
+task adapters trained with the encoder's LayerNorms, GLOW invertible
+adapters, AdapterFusion layers, and an invertible adapter whose activation
+differs from its bottleneck's.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def adapterhub_config(config: AdapterConfig, invertible: AdapterConfig | None, l
                                  "are exported)")
     if config.input_layer_norm:
         raise NotExportableError("an adapter with an input LayerNorm has no AdapterHub seq_bn equivalent")
+    if config.placement != "ffn_output":
+        raise NotExportableError(f"an adapter placed {config.placement!r} is not exported (only seq_bn, the Pfeiffer "
+                                 "placement at the FFN output)")
     activation = _ACTIVATION_NAMES[config.activation]
     out = {"adapter_residual_before_ln": False, "dropout": 0.0, "init_weights": "bert", "inv_adapter": None,
            "inv_adapter_reduction_factor": None, "is_parallel": False, "leave_out": [i for i in range(num_layers) if i not in layers],
@@ -266,6 +271,7 @@ def export_adapterhub(host: MadxHost, name: str, directory: str | Path, task: st
 
 def export_adapterhub_dir(adapter_dir: str | Path, output_dir: str | Path, name: str | None = None) -> Path:
     """Convert a directory written by ``xling train-lang``/``train-task`` (ours) into an AdapterHub one; no model needed."""
+    from .adapter_io import LAYER_NORMS
     from .task_info import read_task_info
     from .train import HEAD_WEIGHTS, TASK_INFO
 
@@ -274,6 +280,9 @@ def export_adapterhub_dir(adapter_dir: str | Path, output_dir: str | Path, name:
         raise AdapterFormatError(f"{adapter_dir}: already an AdapterHub directory ({ADAPTERHUB_WEIGHTS}); export takes "
                                  "one written by xling train-lang or train-task")
     saved = load_adapter(adapter_dir)
+    if (adapter_dir / LAYER_NORMS).is_file():
+        raise NotExportableError(f"{adapter_dir}: trained with the encoder's LayerNorms ({LAYER_NORMS}), which "
+                                 "AdapterHub's adapter files do not carry")
     meta = saved.metadata
     name = name or saved.name or adapter_dir.name
     role = meta.get("role", "language")

@@ -12,16 +12,28 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
 - The invertible adapter (NICE) of the stack's first adapter wraps the
   embeddings output (after their LayerNorm and dropout); its inverse runs in
   the MLM head after dense -> gelu -> LayerNorm, before the tied decoder.
-- Beyond MAD-X: Compacter++ (a "compacter" config in the same position, its
-  A_i shared by all layers of the adapter), AdapterFusion (a ``Fuse`` in the
-  setup: r = r + sum_n s_n V A_n(LN(r + x)), see ``xling.fusion``), and
-  removing the adapters of some layers (``removed_layers``: AdapterDrop,
+- Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP" (an
+  adapter whose config says placement "after_attention_and_ffn"): a forward
+  hook on the dropout of the attention output block (``attention.output``:
+  dense -> dropout -> LayerNorm(. + x)) replaces its output h by h + A(h), and
+  the FFN output block's dropout hook does the same there (no LayerNorm inside
+  the adapter's input), so both sit after the output projection and before the
+  residual add and LayerNorm, as in the paper's code.  ``train_only(...,
+  train_layer_norms=True)`` also trains the encoder's LayerNorms, as the paper
+  does.  Each adapter of a ``Stack`` runs at its own sites.
+- Beyond MAD-X: Compacter++ (a "compacter" config in the Pfeiffer position),
+  Compacter (its Houlsby placement), each with its A_i shared by all the
+  adapter's modules, AdapterFusion (a ``Fuse`` in the setup: r = r + sum_n
+  s_n V A_n(LN(r + x)), see ``xling.fusion``; Pfeiffer-placed adapters only),
+  and removing the adapters of some layers (``removed_layers``: AdapterDrop,
   layer ablation, pruning).
 
 The adapter modules are registered as submodules (``madx_adapters`` on each
-output block, ``madx_invertible`` on the embeddings), so the Trainer's
+output block, and on each attention output block once a Houlsby-placed
+adapter needs it; ``madx_invertible`` on the embeddings), so the Trainer's
 optimizer and checkpoints see them; the model's config object is never
-touched.
+touched.  The sites are ``adapter_core.placement``'s: ``Site.FFN_PFEIFFER``,
+``Site.FFN`` and ``Site.ATTENTION`` are mapped here, once (``_bank``).
 """
 
 from __future__ import annotations
@@ -33,14 +45,17 @@ from typing import Iterable, Iterator, Sequence, Union
 import torch
 from torch import nn
 
-from adapter_core import (AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Stack, current,
-                          fingerprint_tensors, madx_invertible, madx_language, madx_task, share_phm_rule)
+from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Site, Stack,
+                          UnknownAdapterError, check_sites, current, fingerprint_tensors, madx_invertible, madx_language,
+                          madx_task, share_phm_rule)
 from adapter_core.freeze import adapter_parameter_names
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
 SLOT = "xling"
 
 Setup = Union[str, Stack, Fuse, None]
+#: The adapter_core sites the hooks offer for bottleneck-shaped adapters (invertible ones go on the embeddings).
+LAYER_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER)
 
 
 class PlacementError(ValueError):
@@ -150,6 +165,10 @@ class MadxHost:
         # Fusion layers by name (AdapterFusion), and the layers whose adapters are switched off.
         self.fusions: dict[str, Fuse] = {}
         self.removed_layers: frozenset[int] = frozenset()
+        # The attention output blocks, found and hooked when the first Houlsby-placed adapter arrives.
+        self.attention_outputs: list[nn.Module] | None = None
+        # The base fingerprint as loaded, kept once the base's LayerNorms are trained or loaded.
+        self._pinned_fingerprint: str | None = None
         self._states = [_LayerState() for _ in self.outputs]
         self._handles = []
         for i, block in enumerate(self.outputs):
@@ -182,6 +201,28 @@ class MadxHost:
             blocks.append(block)
         return blocks
 
+    def _attention_blocks(self) -> list[nn.Module]:
+        """Each layer's attention output block (dense -> dropout -> LayerNorm(. + x)), banked and hooked once."""
+        if self.attention_outputs is None:
+            blocks = []
+            for i, layer in enumerate(self.layers):
+                block = getattr(getattr(layer, "attention", None), "output", None)
+                if block is None or not all(hasattr(block, a) for a in ("dense", "dropout", "LayerNorm")):
+                    raise PlacementError(f"encoder.layer.{i}.attention.output is not an attention output block with "
+                                         "dense, dropout and LayerNorm (Houlsby placement)")
+                blocks.append(block)
+            for i, block in enumerate(blocks):
+                block.madx_adapters = AdapterBank(madx_language(self.hidden_size))
+                self._handles.append(block.dropout.register_forward_hook(self._attention_hook(i, block)))
+            self.attention_outputs = blocks
+        return self.attention_outputs
+
+    def _bank(self, site: Site, index: int) -> AdapterBank:
+        """The bank that holds layer ``index``'s adapters at ``site``: where the sites meet the modules."""
+        if site == Site.ATTENTION:
+            return self._attention_blocks()[index].madx_adapters
+        return self.outputs[index].madx_adapters  # Site.FFN and Site.FFN_PFEIFFER: the FFN output block
+
     def _find_inverse_point(self) -> nn.Module | None:
         """The MLM head module whose output feeds the tied decoder, or None without an MLM head."""
         lm_head = getattr(self.model, "lm_head", None)
@@ -213,13 +254,28 @@ class MadxHost:
             for item in _items(self.current_setup()):
                 if isinstance(item, str):
                     if item in bank.adapters:
-                        r, changed = bank.adapters[item](block.LayerNorm(r + x), residual=r), True
+                        adapter = bank.adapters[item]
+                        if Site.FFN in adapter.config.sites:  # Houlsby: h + A(h)
+                            r, changed = adapter(r), True
+                        else:  # Pfeiffer: r = h + A(LN(h + x)), the block's own LayerNorm
+                            r, changed = adapter(block.LayerNorm(r + x), residual=r), True
                     continue
                 present = [n for n in item.names if n in bank.adapters]
                 if present:
                     state = block.LayerNorm(r + x)
                     deltas = torch.stack([bank.adapters[n].delta(state) for n in present], dim=-2)
                     r, changed = block.madx_fusion[item.name](state, deltas, residual=r), True
+            return r if changed else None
+        return hook
+
+    def _attention_hook(self, index: int, block: nn.Module):
+        def hook(module, args, output):
+            if index in self.removed_layers:
+                return None
+            bank, r, changed = block.madx_adapters, output, False
+            for item in _items(self.current_setup()):
+                if isinstance(item, str) and item in bank.adapters:  # Houlsby: h + A(h); fusions are refused here
+                    r, changed = bank.adapters[item](r), True
             return r if changed else None
         return hook
 
@@ -241,7 +297,11 @@ class MadxHost:
     def add_adapter(self, name: str, role: str = "language", config: AdapterConfig | None = None,
                     invertible: AdapterConfig | None | bool = True, skip_last_layer: bool = False,
                     layers: Sequence[int] | None = None) -> AdapterInfo:
-        """Add a language adapter (rf 2, with NICE unless ``invertible=False``) or a task adapter (rf 16)."""
+        """Add a language adapter (rf 2, with NICE unless ``invertible=False``) or a task adapter (rf 16).
+
+        ``config.placement`` says where: the Pfeiffer FFN output ("ffn_output", MAD-X's) or Houlsby's two sites
+        ("after_attention_and_ffn"); an invertible adapter always goes on the embeddings.
+        """
         if role not in ("language", "task"):
             raise ValueError(f"role must be 'language' or 'task', got {role!r}")
         if name in self.adapters:
@@ -250,16 +310,18 @@ class MadxHost:
             config = madx_language(self.hidden_size) if role == "language" else madx_task(self.hidden_size)
         if config.hidden_dim != self.hidden_size:
             raise ValueError(f"adapter {name!r} has hidden_dim {config.hidden_dim} but the model's hidden size is {self.hidden_size}")
+        sites = check_sites(config.placement, LAYER_SITES, "xling's MAD-X hooks")
         if invertible is True:
             invertible = madx_invertible(self.hidden_size) if role == "language" else None
         elif invertible is False:
             invertible = None
         if layers is None:
             layers = list(range(len(self.outputs) - (1 if skip_last_layer else 0)))
-        for i in layers:
-            self.outputs[i].madx_adapters.add(name, config)
-        if config.kind == "compacter":  # Karimi Mahabadi et al. (2021): one A for all layers
-            share_phm_rule([self.outputs[i].madx_adapters.adapters[name] for i in layers])
+        banks = [(i, site, self._bank(site, i)) for i in layers for site in sites]
+        for _, _, bank in banks:
+            bank.add(name, config)
+        if config.kind == "compacter":  # Karimi Mahabadi et al. (2021): one A for all layers (and both sites)
+            share_phm_rule([bank.adapters[name] for _, _, bank in banks])
         if invertible is not None:
             self.embeddings.madx_invertible.add(name, invertible)
         info = AdapterInfo(role=role, config=config, invertible=invertible, layers=list(layers))
@@ -270,7 +332,11 @@ class MadxHost:
         """Add an AdapterFusion layer (Pfeiffer et al. 2021) named ``fuse.name`` to every layer."""
         for name in fuse.names:
             if name not in self.adapters:
-                raise KeyError(f"cannot fuse unknown adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+                raise UnknownAdapterError(f"cannot fuse unknown adapter {name!r}; "
+                                          f"known: {', '.join(self.adapters) or '(none)'}")
+            if self.adapters[name].config.sites != (Site.FFN_PFEIFFER,):
+                raise ValueError(f"AdapterFusion fuses Pfeiffer-placed adapters (at the FFN output); {name!r} is "
+                                 f"placed {self.adapters[name].config.placement!r}")
         if fuse.name in self.fusions or fuse.name in self.adapters:
             raise ValueError(f"fusion name {fuse.name!r} is already taken")
         config = config or FusionConfig(hidden_dim=self.hidden_size)
@@ -283,17 +349,17 @@ class MadxHost:
 
     def fusion_layers(self, name: str) -> list[AdapterFusionLayer]:
         if name not in self.fusions:
-            raise KeyError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
+            raise UnknownAdapterError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
         return [block.madx_fusion[name] for block in self.outputs]
 
     def set_active(self, setup: Setup) -> None:
         """The setup used when no ``active_adapters(xling=...)`` context is open."""
         for name in _names(setup):
             if name not in self.adapters:
-                raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+                raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
         for item in _items(setup):
             if isinstance(item, Fuse) and item.name not in self.fusions:
-                raise KeyError(f"no fusion layer {item.name!r}; add it with add_fusion first")
+                raise UnknownAdapterError(f"no fusion layer {item.name!r}; add it with add_fusion first")
         self.active = setup
 
     @contextlib.contextmanager
@@ -321,14 +387,32 @@ class MadxHost:
         skip = adapter_parameter_names(self.model)
         return [n for n, _ in self.model.named_parameters() if not n.startswith(encoder) and n not in skip]
 
-    def train_only(self, names: Iterable[str], train_head: bool) -> list[str]:
-        """Freeze everything except the named adapters (and their invertible ones) and, if asked, the head."""
+    def layer_norm_parameter_names(self) -> list[str]:
+        """The encoder's own LayerNorm parameters (embeddings and every layer; adapters' input LayerNorms aside)."""
+        encoder = (f"{self.base_prefix}embeddings.", f"{self.base_prefix}encoder.")
+        skip = adapter_parameter_names(self.model)
+        return [f"{prefix}.{n}" for prefix, module in self.model.named_modules()
+                if isinstance(module, nn.LayerNorm) and prefix.startswith(encoder)
+                for n, _ in module.named_parameters() if f"{prefix}.{n}" not in skip]
+
+    def pin_base_fingerprint(self) -> str:
+        """Keep the base fingerprint as it is now, before the LayerNorms change (training or loading them)."""
+        if self._pinned_fingerprint is None:
+            self._pinned_fingerprint = self.base_fingerprint()
+        return self._pinned_fingerprint
+
+    def train_only(self, names: Iterable[str], train_head: bool, train_layer_norms: bool = False) -> list[str]:
+        """Freeze everything except the named adapters (and their invertible ones) and, if asked, the head and
+        the encoder's LayerNorms (Houlsby et al. 2019 train them)."""
         keep = set()
         for name in names:
             keep.update(self.fusion_tensors(name, prefixed=True) if name in self.fusions
                         else self.adapter_tensors(name, prefixed=True))
         if train_head:
             keep.update(self.head_parameter_names())
+        if train_layer_norms:
+            self.pin_base_fingerprint()  # adapters trained now still name the base as loaded
+            keep.update(self.layer_norm_parameter_names())
         for pname, param in self.model.named_parameters():
             param.requires_grad_(pname in keep)
         return sorted(keep)
@@ -341,14 +425,17 @@ class MadxHost:
         raise PlacementError("module not found in the model")
 
     def adapter_tensors(self, name: str, prefixed: bool = False) -> dict[str, torch.Tensor]:
-        """The adapter's tensors, keyed ``layers.{i}.<param>`` and ``invertible.<param>`` (or by model name)."""
+        """The adapter's tensors, keyed ``layers.{i}.<param>`` (Houlsby: ``layers.{i}.attention.<param>`` and
+        ``layers.{i}.ffn.<param>``) and ``invertible.<param>`` (or by model name)."""
         if name not in self.adapters:
-            raise KeyError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+            raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
         tensors: dict[str, torch.Tensor] = {}
-        for i in self.adapters[name].layers:
-            module = self.outputs[i].madx_adapters.adapters[name]
-            prefix = self._module_prefix(module) if prefixed else f"layers.{i}."
-            tensors.update({prefix + k: v for k, v in module.named_parameters()})
+        info = self.adapters[name]
+        for i in info.layers:
+            for site in info.config.sites:
+                module = self._bank(site, i).adapters[name]
+                prefix = self._module_prefix(module) if prefixed else f"layers.{i}.{SITE_PREFIX[site]}"
+                tensors.update({prefix + k: v for k, v in module.named_parameters()})
         if self.adapters[name].invertible is not None:
             module = self.embeddings.madx_invertible.adapters[name]
             prefix = self._module_prefix(module) if prefixed else "invertible."
@@ -364,7 +451,10 @@ class MadxHost:
         return tensors
 
     def base_fingerprint(self) -> str:
-        """A fingerprint of the encoder (embeddings and layers) only, so MLM and task models of one base agree."""
+        """A fingerprint of the encoder (embeddings and layers) only, so MLM and task models of one base agree;
+        the pinned one once the LayerNorms were trained or loaded (``pin_base_fingerprint``)."""
+        if self._pinned_fingerprint is not None:
+            return self._pinned_fingerprint
         encoder = (f"{self.base_prefix}embeddings.", f"{self.base_prefix}encoder.")
         skip = adapter_parameter_names(self.model)
         return fingerprint_tensors((k, v) for k, v in self.model.state_dict().items()

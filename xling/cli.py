@@ -1,16 +1,17 @@
 """The ``xling`` command: train-lang, train-task, eval, report, baseline, export (and, in ``cli_methods``,
 train-fusion, train-full, ablate, drift).
 
-    xling train-lang --model DIR --lang sw --text sw.txt --output OUT
-    xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output TASK
+    xling train-lang --model DIR --lang sw --text sw.txt --output-dir OUT
+    xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output-dir TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
     xling report results/*.json --output-dir report --source-language en
     xling export --format adapterhub --adapter TASK/adapter --output-dir ah/ner
     xling baseline --task classification --train train.en.jsonl --data test.de.jsonl --lang de --output de-majority.json
 
-Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-kind
-compacter++`` and AdapterDrop (``--drop-mode``, ``--drop-layers``,
-``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
+Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-placement
+houlsby`` (Houlsby et al. 2019; with ``--train-layer-norms`` for train-task),
+``--adapter-kind compacter|compacter++`` and AdapterDrop (``--drop-mode``,
+``--drop-layers``, ``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
 ``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
 
 Bad input (a malformed data file, a corrupt or mismatched adapter, a model
@@ -27,6 +28,7 @@ import os
 import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
+from adapter_core.cli_flags import add_output_flag
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import TASK_CHOICES
@@ -41,7 +43,8 @@ ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "trai
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
-    parser.add_argument("--output", required=True, help="output directory (adapter/ and checkpoints/ go here)")
+    add_output_flag(parser, "--output-dir", deprecated=("--output",),
+                    help="output directory (adapter/ and checkpoints/ go here)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="learning rate (MAD-X: 1e-4)")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
@@ -76,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
     task.add_argument("--name", help="task adapter name (default: the task)")
     task.add_argument("--force", action="store_true", help="load an adapter made for another base")
+    task.add_argument("--train-layer-norms", action="store_true",
+                      help="also train the encoder's LayerNorms (Houlsby et al. 2019 do), saved beside the adapter "
+                           "(layer_norms.safetensors) and loaded with it by eval")
     _training_flags(task)
     add_adapter_flags(task, "task")
 
@@ -120,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args):
     from .train import TrainOptions
 
-    return TrainOptions(output_dir=args.output, learning_rate=args.learning_rate, batch_size=args.batch_size,
+    return TrainOptions(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
                         epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
                         max_length=args.max_length, use_cpu=args.cpu)
 
@@ -142,7 +148,7 @@ def run(args) -> None:
             TASKS[args.task].read(args.dev, args.dev_labels)
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, _options(args), task_name=args.name,
                                  labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force,
-                                 adapter_config=adapter_config, drop=drop)
+                                 adapter_config=adapter_config, drop=drop, train_layer_norms=args.train_layer_norms)
         print(f"task adapter written to {out}")
         if args.dev and is_main_process():
             from .task_info import write_results

@@ -1,10 +1,11 @@
-"""The ``xling`` flags and subcommands for the methods besides MAD-X: Compacter++, AdapterDrop, AdapterFusion,
-full fine-tuning, layer ablation, representation drift.
+"""The ``xling`` flags and subcommands for the methods besides MAD-X: Houlsby's placement, Compacter(++),
+AdapterDrop, AdapterFusion, full fine-tuning, layer ablation, representation drift.
 
+    xling train-task ... --adapter-placement houlsby --train-layer-norms
     xling train-task ... --adapter-kind compacter++ --phm-dim 4 --drop-mode specialised --drop-layers 2
     xling eval ... --drop-layers 2
-    xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output FUSION
-    xling train-full --task ner --model DIR --train en.panx --output FULL
+    xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output-dir FUSION
+    xling train-full --task ner --model DIR --train en.panx --output-dir FULL
     xling ablate --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output-dir ABL
     xling drift --model DIR --task-adapter TASK/adapter --lang-adapter EN/adapter --full-model FULL/model \\
         --text en.txt --output-dir DRIFT
@@ -19,13 +20,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adapter_core import AdapterConfig, compacter_plus_plus_2021, madx_language, madx_task
+from adapter_core import COMPACTER_KINDS, AdapterConfig, houlsby_2019, madx_language, madx_task
 
 from .drop import MODES as DROP_MODES
 from .drop import AdapterDropConfig
 
-#: Adapter kinds the MAD-X hooks can host (one adapter per layer, at the FFN output).
-ADAPTER_KINDS = ("bottleneck", "compacter++")
+#: Adapter kinds the hooks can host: compacter++ is one per layer at the FFN output, compacter two (Houlsby's sites).
+ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
+#: --adapter-placement choices (``adapter_core.placement.ALIASES``): MAD-X's FFN output, or Houlsby's two sites.
+ADAPTER_PLACEMENTS = ("pfeiffer", "houlsby")
+#: The placement each kind has when --adapter-placement is not given.
+KIND_PLACEMENTS = {"bottleneck": "pfeiffer", "compacter": "houlsby", "compacter++": "pfeiffer"}
 #: Reduction factors when --reduction-factor is not given (MAD-X: rf 2 language, rf 16 task adapters).
 DEFAULT_REDUCTION = {"language": 2.0, "task": 16.0}
 #: The --task choices (the names of xling.tasks.TASKS, listed here so that --help need not import transformers).
@@ -35,9 +40,6 @@ COMMANDS = ("train-fusion", "train-full", "ablate", "drift")
 
 
 def _adapter_kind(value: str) -> str:
-    if value == "compacter":
-        raise argparse.ArgumentTypeError("'compacter' also puts an adapter after attention, which xling's hooks "
-                                         "(FFN output only) do not have; use 'compacter++' (one per layer)")
     if value not in ADAPTER_KINDS:
         raise argparse.ArgumentTypeError(f"unknown adapter kind {value!r}; choose from {', '.join(ADAPTER_KINDS)}")
     return value
@@ -46,12 +48,18 @@ def _adapter_kind(value: str) -> str:
 def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
     """--adapter-kind, --reduction-factor, --phm-dim and the AdapterDrop flags of train-lang / train-task."""
     parser.add_argument("--adapter-kind", type=_adapter_kind, default="bottleneck",
-                        help="bottleneck (MAD-X) or compacter++ (Karimi Mahabadi et al. 2021: PHM projections, "
-                             "one shared rule A for all layers)")
+                        help="bottleneck (MAD-X), compacter or compacter++ (Karimi Mahabadi et al. 2021: PHM "
+                             "projections, one shared rule A for all of the adapter's modules; compacter has two per "
+                             "layer, compacter++ one)")
+    parser.add_argument("--adapter-placement", choices=ADAPTER_PLACEMENTS,
+                        help="pfeiffer: after the FFN, reading LN(h + x) (MAD-X; default for bottleneck and "
+                             "compacter++); houlsby: after the attention and after the FFN, each before its residual "
+                             "add and LayerNorm (Houlsby et al. 2019: N(0, 0.01) init; default for compacter)")
     parser.add_argument("--reduction-factor", type=float,
                         help=f"hidden size / bottleneck width (default {DEFAULT_REDUCTION[role]:g}, as MAD-X)")
     parser.add_argument("--phm-dim", type=int,
-                        help="compacter++: Kronecker summands n; divides the hidden size and the bottleneck (default 4)")
+                        help="compacter and compacter++: Kronecker summands n; divides the hidden size and the bottleneck "
+                             "(default 4)")
     parser.add_argument("--drop-mode", choices=DROP_MODES,
                         help="AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
                              "--drop-layers layers in training and at eval; 'robust' drops a random n in "
@@ -65,13 +73,18 @@ def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
 def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
     """The adapter config the flags ask for; None for the MAD-X default bottleneck."""
     kind, factor, phm_dim = args.adapter_kind, args.reduction_factor, args.phm_dim
+    placement = getattr(args, "adapter_placement", None) or KIND_PLACEMENTS[kind]
     if factor is not None and factor <= 0:
         raise ValueError(f"--reduction-factor must be positive, got {factor:g}")
-    if phm_dim is not None and kind != "compacter++":
-        raise ValueError("--phm-dim applies to --adapter-kind compacter++ only")
+    if phm_dim is not None and kind == "bottleneck":
+        raise ValueError("--phm-dim applies to --adapter-kind compacter and compacter++ only")
     if phm_dim is not None and phm_dim <= 0:
         raise ValueError(f"--phm-dim must be positive, got {phm_dim}")
-    if kind == "bottleneck" and factor is None:
+    if kind != "bottleneck" and placement != KIND_PLACEMENTS[kind]:
+        other = next(k for k, p in KIND_PLACEMENTS.items() if k != "bottleneck" and p == placement)
+        raise ValueError(f"--adapter-kind {kind} is placed {KIND_PLACEMENTS[kind]}; with --adapter-placement "
+                         f"{placement} it is --adapter-kind {other}")
+    if kind == "bottleneck" and factor is None and placement == "pfeiffer":
         return None
     from transformers import AutoConfig
 
@@ -79,12 +92,14 @@ def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
 
     hidden = from_model_dir(AutoConfig, args.model).hidden_size
     factor = factor or DEFAULT_REDUCTION[role]
+    if kind == "bottleneck" and placement == "houlsby":  # MAD-X's sizes, Houlsby's sites and init
+        return houlsby_2019(hidden).replace(bottleneck_dim=None, reduction_factor=factor)
     if kind == "bottleneck":
         return madx_language(hidden, factor) if role == "language" else madx_task(hidden, factor)
-    config = compacter_plus_plus_2021(hidden, reduction_factor=factor, phm_dim=phm_dim or 4)
+    config = COMPACTER_KINDS[kind](hidden, reduction_factor=factor, phm_dim=phm_dim or 4)
     for what, size in (("hidden size", hidden), ("bottleneck width", config.resolved_bottleneck_dim)):
         if size % config.phm_dim:
-            raise ValueError(f"compacter++: the {what} {size} is not divisible by --phm-dim {config.phm_dim}; "
+            raise ValueError(f"{kind}: the {what} {size} is not divisible by --phm-dim {config.phm_dim}; "
                              f"change --phm-dim or --reduction-factor")
     return config
 

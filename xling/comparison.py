@@ -18,7 +18,7 @@ language gets four rows, each a mean ± std over seeds:
 
 Results live in ``RESULTS/<task>/<row>/n<size>/<lang>-seed<seed>.json``
 (the same records as ``xling eval``, plus ``row`` and ``train_size``).
-Subcommands (``python -m xling.comparison ...``):
+Subcommands (``xling-comparison ...``):
 
 - ``subsample`` and ``text``: fixed subsets of task files and their text
   (``xling.task_subsets``);
@@ -212,7 +212,7 @@ def load_records(results_dir: str) -> list[dict]:
         missing = [k for k in ("task", "row", "language", "train_size", "main_metric") if k not in record]
         if missing or record.get("main_metric") not in record:
             raise ValueError(f"{path}: missing {', '.join(missing) or record.get('main_metric')!r}; "
-                             "is it a file written by 'python -m xling.comparison'?")
+                             "is it a file written by 'xling-comparison'?")
         records.append(record)
     if not records:
         raise ValueError(f"{results_dir}: no result files")
@@ -378,7 +378,7 @@ def write_report(results_dir: str, output_dir: str, source: str, title: str = "M
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xling.comparison", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="xling-comparison", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sample = sub.add_parser("subsample", help="a fixed random subset of a task file")
     sample.add_argument("--input", required=True, help="jsonl (classification), SQuAD JSON (QA) or PAN-X/POS file")
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except (DataError, OSError, KeyError, ValueError) as err:
-        print(f"xling.comparison: error: {args.command}: {err}", file=sys.stderr)
+        print(f"xling-comparison: error: {args.command}: {err}", file=sys.stderr)
         return 1
     return 0
 

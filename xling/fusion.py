@@ -119,11 +119,15 @@ def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file
     (``xling.train.train_with_head``, which publishes OUT/fusion whole, from
     the main process only).
     """
-    from .adapter_io import load_madx_adapter
+    from .adapter_io import LAYER_NORMS, load_madx_adapter
     from .train import TASK_INFO, load_task_setup, save_head, train_with_head
 
     if len(task_adapters) < 2:
         raise ValueError(f"AdapterFusion needs two or more task adapters, got {len(task_adapters)}")
+    trained_norms = [str(p) for p in task_adapters if (Path(p) / LAYER_NORMS).is_file()]
+    if trained_norms:
+        raise ValueError(f"AdapterFusion runs its adapters over one base; {', '.join(trained_norms)} trained the "
+                         "encoder's LayerNorms with it (--train-layer-norms)")
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     host = MadxHost(setup.model)
     lang = load_madx_adapter(host, language_adapter, force=force) if language_adapter else None

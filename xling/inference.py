@@ -2,8 +2,9 @@
 
 ``load_task_model`` builds the task model of ``task.json`` (or of an
 AdapterHub task adapter's ``head_config.json``), loads the
-target language adapter and the task adapter (Compacter++ ones included:
-their config is on disk), the prediction head, and activates
+target language adapter and the task adapter (Compacter++ and Houlsby-placed
+ones included: their config is on disk), the prediction head, the encoder's
+LayerNorms when the task adapter was trained with them, and activates
 ``Stack(lang, task)``.  ``evaluate_loaded`` scores it with the adapters of
 the lowest n layers removed (AdapterDrop at inference): by default the n the
 task adapter was trained with in specialised mode, 0 otherwise.
@@ -21,7 +22,7 @@ from transformers import AutoTokenizer
 
 from adapter_core import AdapterFormatError, Stack, check_shapes
 
-from .adapter_io import ADAPTERHUB_WEIGHTS, load_madx_adapter
+from .adapter_io import ADAPTERHUB_WEIGHTS, load_layer_norms, load_madx_adapter
 from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
 from .attach import MadxHost
 from .drop import AdapterDropConfig
@@ -48,6 +49,46 @@ class LoadedTaskModel:
     setup: Stack
 
 
+def is_adapterhub_task_adapter(task_adapter: str | Path) -> bool:
+    """True for an AdapterHub directory (``pytorch_adapter.bin``), False for ours (``task.json``)."""
+    return (Path(task_adapter) / ADAPTERHUB_WEIGHTS).is_file() and not (Path(task_adapter) / TASK_INFO).is_file()
+
+
+def task_adapter_info(task_adapter: str | Path, task: str | None = None) -> dict:
+    """What a task adapter's head serves: ``task.json`` (ours), or read from AdapterHub's ``head_config.json``.
+
+    ``task`` picks the task of an AdapterHub tagging head ("ner" or "pos"); given for one of ours, it must agree.
+    """
+    if is_adapterhub_task_adapter(task_adapter):
+        return head_from_adapterhub(task_adapter, task)[0]
+    info = read_task_info(task_adapter)
+    if task is not None and task != info["task"]:
+        raise AdapterFormatError(f"{Path(task_adapter) / TASK_INFO}: a {info['task']!r} adapter, --task {task!r} given")
+    return info
+
+
+def load_head(host: MadxHost, task_adapter: str | Path, task: str | None = None) -> dict:
+    """Copy the prediction head saved with a task adapter (ours or AdapterHub's) into ``host.model``; its info.
+
+    ``host.model`` must be the task's transformers model with as many labels as the head
+    (``task_adapter_info`` tells which).
+    """
+    if is_adapterhub_task_adapter(task_adapter):
+        info, ah_head = head_from_adapterhub(task_adapter, task)
+        head_into_model(host, info["task"], ah_head, str(Path(task_adapter) / ADAPTERHUB_HEAD_WEIGHTS))
+        return info
+    info = task_adapter_info(task_adapter, task)
+    head_path = Path(task_adapter) / HEAD_WEIGHTS
+    try:
+        head = load_file(str(head_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AdapterFormatError(f"{head_path}: missing or corrupt prediction head ({err})") from None
+    state = host.model.state_dict()
+    check_shapes(head, {k: state[k] for k in host.head_parameter_names()}, str(head_path))
+    host.model.load_state_dict(head, strict=False)
+    return info
+
+
 def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, force: bool = False,
                     task: str | None = None) -> LoadedTaskModel:
     """The task model of ``task_adapter`` with ``Stack(language adapter, task adapter)`` active and its head loaded.
@@ -55,30 +96,16 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     ``task_adapter`` is ours (``task.json``, ``head.safetensors``) or AdapterHub's (``head_config.json``,
     ``pytorch_model_head.bin``); ``task`` picks the task of an AdapterHub tagging head ("ner" or "pos").
     """
-    adapterhub = (Path(task_adapter) / ADAPTERHUB_WEIGHTS).is_file() and not (Path(task_adapter) / TASK_INFO).is_file()
-    if adapterhub:
-        info, ah_head = head_from_adapterhub(task_adapter, task)
-    else:
-        info = read_task_info(task_adapter)
-        if task is not None and task != info["task"]:
-            raise AdapterFormatError(f"{Path(task_adapter) / TASK_INFO}: a {info['task']!r} adapter, --task {task!r} given")
+    info = task_adapter_info(task_adapter, task)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = build_task_model(model_dir, info["task"], info["labels"])
     check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force, role="language")
     task_name = load_madx_adapter(host, task_adapter, force=force, role="task")
-    if adapterhub:
-        head_into_model(host, info["task"], ah_head, str(Path(task_adapter) / ADAPTERHUB_HEAD_WEIGHTS))
-        return _activate(info, tokenizer, model, host, Stack(lang, task_name))
-    head_path = Path(task_adapter) / HEAD_WEIGHTS
-    try:
-        head = load_file(str(head_path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise AdapterFormatError(f"{head_path}: missing or corrupt prediction head ({err})") from None
-    state = model.state_dict()
-    check_shapes(head, {k: state[k] for k in host.head_parameter_names()}, str(head_path))
-    model.load_state_dict(head, strict=False)
+    load_head(host, task_adapter, info["task"])
+    if info.get("train_layer_norms"):  # Houlsby et al. (2019): the LayerNorms trained with the adapter
+        load_layer_norms(host, task_adapter)
     return _activate(info, tokenizer, model, host, Stack(lang, task_name))
 
 

@@ -2,11 +2,11 @@
 
 He et al. (2021), "On the Effectiveness of Adapter-based Tuning for
 Pretrained Language Model Adaptation", find adapter tuning less sensitive to
-the learning rate than full fine-tuning.  ``python -m xling.lr_sweep run``
+the learning rate than full fine-tuning.  ``xling-lr-sweep run``
 trains one model (``--mode adapter``: a task adapter over a frozen language
 adapter, as ``xling train-task``; ``--mode full``: every weight of the task
 model, as ``xling train-full``) at one learning rate, scores it on a dev file and writes a JSON
-record; ``python -m xling.lr_sweep plot`` draws the metric against the
+record; ``xling-lr-sweep plot`` draws the metric against the
 learning rate, one line per mode.  ``recipes/xling/lr_sweep.sh`` runs the sweep.
 """
 
@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from adapter_core import atomic_write_json
+from adapter_core.cli_flags import add_output_flag
 
 from .plots import lines_png
 
@@ -26,7 +27,7 @@ from .plots import lines_png
 def run_one(args) -> dict:
     from .train import TrainOptions
 
-    options = TrainOptions(output_dir=args.output, learning_rate=args.learning_rate, batch_size=args.batch_size,
+    options = TrainOptions(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
                            epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
                            max_length=args.max_length, use_cpu=args.cpu)
     if args.mode == "adapter":
@@ -47,7 +48,7 @@ def run_one(args) -> dict:
         scores = setup.module.evaluate(setup.model, setup.tokenizer, setup.module.read(args.dev, args.dev_labels),
                                        setup.labels)
     record = {"mode": args.mode, "learning_rate": args.learning_rate, "seed": args.seed, "task": args.task, **scores}
-    atomic_write_json(Path(args.output) / "lr_result.json", record)
+    atomic_write_json(Path(args.output_dir) / "lr_result.json", record)
     return record
 
 
@@ -82,7 +83,7 @@ def _read_records(paths: list[str]) -> list[dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xling.lr_sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="xling-lr-sweep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train and score one model at one learning rate")
     run.add_argument("--mode", required=True, choices=["adapter", "full"], help="adapter tuning or full fine-tuning")
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dev", required=True, help="dev file that is scored")
     run.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
     run.add_argument("--learning-rate", type=float, required=True, help="the learning rate")
-    run.add_argument("--output", required=True, help="output directory (lr_result.json goes here)")
+    add_output_flag(run, "--output-dir", deprecated=("--output",), help="output directory (lr_result.json goes here)")
     run.add_argument("--batch-size", type=int, default=16, help="examples per step")
     run.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
     run.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_json(Path(args.output).with_suffix(".json"), series)
             print(f"plot written to {args.output}")
     except (ValueError, KeyError, FileNotFoundError) as err:
-        print(f"xling.lr_sweep {args.command}: error: {err}", file=sys.stderr)
+        print(f"xling-lr-sweep {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0
 

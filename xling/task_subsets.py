@@ -7,7 +7,7 @@
 - ``extract_text``: the text of task files, one item per line (language
   adapter and vocabulary-trimming corpora).
 
-Both are subcommands of ``python -m xling.comparison``.
+Both are subcommands of ``xling-comparison``.
 """
 
 from __future__ import annotations

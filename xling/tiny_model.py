@@ -9,7 +9,7 @@ short masked-LM pretraining run with the transformers ``Trainer``.  It is a
 smoke-test base, not a substitute for XLM-R: say so wherever its numbers are
 shown.
 
-    python -m xling.tiny_model --text data/mono/*.txt --out work/tiny-xlmr --max-minutes 3
+    xling-tiny-model --text data/mono/*.txt --output-dir work/tiny-xlmr --max-minutes 3
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from adapter_core.cli_flags import add_output_flag
 
 logger = logging.getLogger("xling.tiny_model")
 
@@ -158,20 +160,21 @@ def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyMode
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xling.tiny_model", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="xling-tiny-model", description=__doc__.split("\n\n")[0])
     parser.add_argument("--text", nargs="+", required=True, help="plain-text files, one sentence per line")
-    parser.add_argument("--out", required=True, help="model directory to write (config, weights, tokenizer)")
+    add_output_flag(parser, "--output-dir", deprecated=("--out",),
+                    help="model directory to write (config, weights, tokenizer)")
     for name, default in vars(TinyModelConfig()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
     config = TinyModelConfig(**{k: getattr(args, k) for k in vars(TinyModelConfig())})
     try:
-        build_tiny_xlmr(args.text, args.out, config)
+        build_tiny_xlmr(args.text, args.output_dir, config)
     except (FileNotFoundError, ValueError) as err:
-        print(f"xling.tiny_model: error: {err}", file=sys.stderr)
+        print(f"xling-tiny-model: error: {err}", file=sys.stderr)
         return 1
-    print(args.out)
+    print(args.output_dir)
     return 0
 
 

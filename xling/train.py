@@ -5,7 +5,8 @@
   MLM head stays frozen (AdapterHub's ``train_adapter`` leaves it trainable).
 - ``train_task_adapter``: the source language adapter is active and frozen,
   the task adapter is stacked above it (``Stack(lang, task)``), and the
-  prediction head trains with the task adapter.
+  prediction head trains with the task adapter (and, as Houlsby et al. 2019
+  do, the encoder's LayerNorms with ``train_layer_norms``).
 - ``train_full_model``: every weight of the task model, no adapters (the baseline).
 - ``train_with_head``: the training of a task model with its prediction head
   that task adapters, AdapterFusion (``xling.fusion``) and full fine-tuning share.
@@ -39,7 +40,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, Trainer, TrainingA
 from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
 from adapter_core.io import USUAL_DIRECTORY_MODE
 
-from .adapter_io import load_madx_adapter, save_madx_adapter
+from .adapter_io import load_madx_adapter, save_layer_norms, save_madx_adapter
 from .attach import MadxHost, masked_lm_loss
 from .data import DataError, ModelDirError, read_text
 from .drop import AdapterDrop, AdapterDropConfig
@@ -349,12 +350,15 @@ def save_head(host: MadxHost, directory: Path) -> None:
 def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,
                        task_name: str | None = None, labels_file: str | None = None,
                        skip_last_layer: bool = False, force: bool = False, adapter_config: AdapterConfig | None = None,
-                       drop: AdapterDropConfig | None = None) -> Path:
+                       drop: AdapterDropConfig | None = None, train_layer_norms: bool = False) -> Path:
     """Train a task adapter (rf 16) stacked above a frozen language adapter, with its prediction head.
 
-    ``adapter_config`` replaces the rf-16 bottleneck (e.g. Compacter++);
-    ``drop`` trains with AdapterDrop and is recorded in ``task.json``, so that
-    ``xling eval`` drops the same layers (specialised mode) by default.
+    ``adapter_config`` replaces the rf-16 bottleneck (e.g. Compacter++, or
+    Houlsby's placement); ``drop`` trains with AdapterDrop and is recorded in
+    ``task.json``, so that ``xling eval`` drops the same layers (specialised
+    mode) by default.  ``train_layer_norms`` also trains the encoder's
+    LayerNorms (Houlsby et al. 2019), saved beside the adapter (``LAYER_NORMS``)
+    and loaded by ``xling eval`` with it.
     """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     host = MadxHost(setup.model)
@@ -362,16 +366,19 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_f
     name = task_name or task
     host.add_adapter(name, role="task", config=adapter_config, skip_last_layer=skip_last_layer)
     host.set_active(Stack(lang, name))
-    host.train_only([name], train_head=True)
+    host.train_only([name], train_head=True, train_layer_norms=train_layer_norms)
     dropper = attach_adapter_drop(host, drop)
+    norms = {"train_layer_norms": True} if train_layer_norms else {}
 
     def build(tmp: Path) -> None:
         save_madx_adapter(host, name, tmp, metadata={"task": task, "seed": options.seed, "source_language": lang,
                                                      **_drop_metadata(drop)})
         save_head(host, tmp)
+        if train_layer_norms:
+            save_layer_norms(host, tmp)
         atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": setup.labels, "adapter_name": name,
                                             "seed": options.seed, "source_language": lang,
-                                            "train_file": str(train_file), **_drop_metadata(drop)})
+                                            "train_file": str(train_file), **_drop_metadata(drop), **norms})
 
     return train_with_head(setup, options, "adapter", build, dropper)
 

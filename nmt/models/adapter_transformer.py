@@ -7,8 +7,13 @@ fairseq's and hook in through ``build_encoder``/``build_decoder`` and
 ``build_encoder_layer``/``build_decoder_layer``; every forward calls
 ``super()``.  Routing is per sample (see ``nmt.routing``).
 
-Beyond the two papers (all through the same banks): Compacter++ adapters
-(``--adapter-kind compacter``), AdapterDrop (``--adapter-drop-mode``),
+Houlsby et al. (2019) place two adapters per layer (``--adapter-placement
+houlsby``, see ``nmt.modules.adapter_layers``) and train the base's
+LayerNorms with them (``--train-layer-norms``).
+
+Beyond the papers (all through the same banks): Compacter++ adapters
+(``--adapter-kind compacter++``; Compacter, at Houlsby's sites, with ``--adapter-kind compacter``),
+AdapterDrop (``--adapter-drop-mode``),
 AdapterFusion over frozen pair or language adapters (``--adapter-fusion-keys``,
 ``--adapter-fusion-over``), and leaving out the adapters of chosen layers at
 inference (the task's ``--adapter-skip-layers``).
@@ -29,10 +34,11 @@ from fairseq.models import register_model
 from fairseq.models.transformer import TransformerConfig, TransformerDecoderBase, TransformerEncoderBase, TransformerModel
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 
-from adapter_core import (AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base, share_phm_rule,
-                          summarize)
+from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base,
+                          share_phm_rule, summarize)
 
-from ..config import AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers, split_list
+from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers,
+                      resolve_adapter_kind, split_list)
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
 from ..modules.lean import use_lean_ops
 from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
@@ -143,20 +149,32 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
         return logits.view(*features.shape[:-1], logits.size(-1))
 
 
+def all_layers(stack) -> list:
+    """Every layer of an encoder or decoder, in order.
+
+    With --encoder-layerdrop/--decoder-layerdrop (M2M-100's checkpoints record 0.05), fairseq keeps the
+    layers in a ``LayerDropModuleList``, whose iterator leaves out layers at random in training mode:
+    ``enumerate(stack.layers)`` would then number the layers wrongly.  Indexing never drops any.
+    """
+    return [stack.layers[i] for i in range(len(stack.layers))]
+
+
 def fill_adapter_defaults(args) -> None:
     """Give ``args`` every adapter option (checkpoints made without adapters lack them)."""
     for option in dataclasses.fields(AdapterModelConfig):
         if not hasattr(args, option.name):
             setattr(args, option.name, option.default)
+    resolve_adapter_kind(args)
 
 
 @register_model("adapter_transformer")
 class AdapterTransformerModel(TransformerModel):
-    """fairseq's ``transformer`` with Bapna & Firat (2019) / Philip et al. (2020) adapters.
+    """fairseq's ``transformer`` with Bapna & Firat (2019) / Philip et al. (2020) or Houlsby et al. (2019) adapters.
 
-    The base is frozen unless ``--adapter-train-base``; its keys are those of
-    the plain Transformer, so base checkpoints load unchanged
-    (``upgrade_state_dict_named`` adds the adapter tensors they lack).
+    The base is frozen unless ``--adapter-train-base`` (its LayerNorms train with
+    ``--train-layer-norms``); its keys are those of the plain Transformer, so base
+    checkpoints load unchanged (``upgrade_state_dict_named`` adds the adapter
+    tensors they lack).
     """
 
     @classmethod
@@ -173,9 +191,11 @@ class AdapterTransformerModel(TransformerModel):
             # Written back so that the checkpoint records the keys (generation sees one pair only).
             args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
         model = super().build_model(args, task)
-        if args.adapter_kind == "compacter":
+        if args.adapter_kind in COMPACTER_KINDS:
             model.share_phm_rules()
         fusion_names, fusion_over = split_list(args.adapter_fusion_keys), split_list(args.adapter_fusion_over)
+        if args.train_layer_norms and (fusion_names or fusion_over):
+            raise ValueError("--train-layer-norms: AdapterFusion trains the fusion layers only; leave one of them out")
         if fusion_names and not args.adapter_fusion_sides:  # written back, so that generation builds the same
             args.adapter_fusion_sides = ",".join(model.fusion_sides(fusion_names, fusion_over, pairs))
         fused = model.add_fusions(fusion_names, fusion_over, split_list(args.adapter_fusion_sides))
@@ -188,7 +208,7 @@ class AdapterTransformerModel(TransformerModel):
                 param.requires_grad_(".adapter_bank.fusions." in name)
             summary = summarize(model)
         else:
-            summary = freeze_base(model)
+            summary = freeze_base(model, train_layer_norms=args.train_layer_norms)  # Houlsby et al. train them
             if args.adapter_train_embeddings:
                 model.unfreeze_embeddings()
                 summary = summarize(model)
@@ -249,7 +269,7 @@ class AdapterTransformerModel(TransformerModel):
         A across the layers of one task; per key keeps pairs independent, so each exports on its own)."""
         by_key = defaultdict(list)
         for side in ("encoder", "decoder"):
-            for _, bank in self.adapter_banks(side):
+            for _, _, bank in self.adapter_site_banks(side):
                 for key, module in bank.adapters.items():
                     by_key[key].append(module)
         for modules in by_key.values():
@@ -274,6 +294,9 @@ class AdapterTransformerModel(TransformerModel):
         """AdapterFusion layers for ``names`` over the adapters ``over`` in every adapter layer of ``sides``."""
         if not names and not over:
             return False
+        if self.args.adapter_placement != "after_ffn":
+            raise ValueError(f"AdapterFusion runs on the layer output (--adapter-placement after_ffn), not with "
+                             f"--adapter-placement {self.args.adapter_placement}")
         if not names or len(over) < 2:
             raise ValueError("AdapterFusion needs --adapter-fusion-keys (the fused route keys) and at least two "
                              "adapters in --adapter-fusion-over")
@@ -347,15 +370,24 @@ class AdapterTransformerModel(TransformerModel):
         """Leave out the adapters of the given layer indices per side (layer ablation, pruning)."""
         for side in ("encoder", "decoder"):
             stack = self.encoder if side == "encoder" else self.decoder
-            for i, layer in enumerate(stack.layers):
+            for i, layer in enumerate(all_layers(stack)):
                 if hasattr(layer, "adapter_skipped"):
                     layer.adapter_skipped = i in skipped.get(side, ())
 
     # -- what the task and the export command need ---------------------------
     def adapter_banks(self, side: str):
-        """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has one."""
+        """(layer index, AdapterBank) for each layer of ``side`` ("encoder"/"decoder") that has adapters: the bank
+        of its last site (the layer output; Houlsby's feed-forward one).  All sites of a model hold the same keys;
+        ``adapter_site_banks`` gives every site."""
+        return [(i, banks[-1][1]) for i, banks in self._layer_site_banks(side)]
+
+    def adapter_site_banks(self, side: str):
+        """(layer index, Site, AdapterBank) for every adapter site of every layer of ``side``."""
+        return [(i, site, bank) for i, banks in self._layer_site_banks(side) for site, bank in banks]
+
+    def _layer_site_banks(self, side: str):
         stack = self.encoder if side == "encoder" else self.decoder
-        return [(i, layer.adapter_bank) for i, layer in enumerate(stack.layers) if hasattr(layer, "adapter_bank")]
+        return [(i, layer.site_banks()) for i, layer in enumerate(all_layers(stack)) if hasattr(layer, "site_banks")]
 
     def adapter_keys(self, side: str) -> list[str]:
         """The keys every adapter layer of ``side`` has (sorted)."""
@@ -372,7 +404,7 @@ def adapter_parameter_counts(model) -> dict[str, int]:
     """Parameters per adapter key, summed over all layers and both sides."""
     counts: dict[str, int] = defaultdict(int)
     for side in ("encoder", "decoder"):
-        for _, bank in model.adapter_banks(side):
+        for _, _, bank in model.adapter_site_banks(side):
             for key, module in bank.adapters.items():
                 counts[key] += sum(p.numel() for p in module.parameters())
     return dict(counts)

@@ -32,7 +32,10 @@ def adapter_transformer_big(args):
 def adapter_m2m100_418m(args):
     """M2M-100 418M (Fan et al. 2021; fairseq examples/m2m_100, trained as ``transformer_wmt_en_de_big``
     with 12+12 layers): d=1024, FFN 4096, 16 heads, pre-norm, shared embeddings, sinusoidal positions.
-    The same numbers are in Hugging Face's ``facebook/m2m100_418M`` config (d_model 1024, ffn_dim 4096)."""
+    The same numbers are in Hugging Face's ``facebook/m2m100_418M`` config (d_model 1024, ffn_dim 4096).
+    The checkpoint also records LayerDrop 0.05 (M2M100Config's encoder_layerdrop); it only matters in
+    training and is left at 0 here, so that no layer carrying adapters is skipped.  Checked against fairseq's
+    own configuration by tests/nmt/test_checkpoint_formats.py."""
     args.encoder_layers = getattr(args, "encoder_layers", 12)
     args.decoder_layers = getattr(args, "decoder_layers", 12)
     args.encoder_normalize_before = getattr(args, "encoder_normalize_before", True)
@@ -55,10 +58,13 @@ def adapter_m2m100_1_2b(args):
 
 @register_model_architecture("adapter_transformer", "adapter_mbart50")
 def adapter_mbart50(args):
-    """mBART-50 (Tang et al. 2020), fairseq ``mbart_large`` = ``bart_large`` shapes: d=1024, FFN 4096,
-    16 heads, 12+12 layers, learned positions (1024), LayerNorm on embeddings, GELU, shared embeddings;
-    fine-tuned with --encoder-normalize-before --decoder-normalize-before (examples/multilingual),
-    so pre-norm here."""
+    """mBART-50 fine-tuned for translation (Tang et al. 2020; mbart50.ft.{nn,1n,n1}), fairseq ``mbart_large``
+    shapes: d=1024, FFN 4096, 16 heads, 12+12 layers, learned positions (1024), LayerNorm on embeddings,
+    scaled and shared embeddings; pre-norm with --encoder-normalize-before --decoder-normalize-before
+    (fairseq examples/multilingual/README.md).  ReLU: Hugging Face's
+    convert_mbart_original_checkpoint_to_pytorch.py sets activation_function = "relu" for a fine-tuned
+    mBART-50 (--mbart_50 --finetuned).  The pre-trained denoising model (mbart50.pretrained) uses GELU:
+    pass --activation-fn gelu for it.  Language tokens: --lang-tok-style mbart ([en_XX], plus <mask>)."""
     args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 1024)
     args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 4096)
     args.encoder_layers = getattr(args, "encoder_layers", 12)
@@ -72,7 +78,7 @@ def adapter_mbart50(args):
     args.max_source_positions = getattr(args, "max_source_positions", 1024)
     args.max_target_positions = getattr(args, "max_target_positions", 1024)
     args.layernorm_embedding = getattr(args, "layernorm_embedding", True)
-    args.activation_fn = getattr(args, "activation_fn", "gelu")
+    args.activation_fn = getattr(args, "activation_fn", "relu")  # gelu for the pre-trained mbart50 (see above)
     args.share_all_embeddings = getattr(args, "share_all_embeddings", True)
     args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)
     args.no_scale_embedding = getattr(args, "no_scale_embedding", False)

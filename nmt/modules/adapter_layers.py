@@ -1,19 +1,32 @@
-"""fairseq Transformer layers with a bank of bottleneck adapters after the feed-forward block.
+"""fairseq Transformer layers that carry banks of adapters at the sites their config's placement names.
 
-Bapna & Firat (2019), "Simple, Scalable Adaptation for Neural Machine
-Translation": every encoder and decoder layer gets one small residual
-adapter per language pair (or domain), applied to the layer's output, i.e.
-after the feed-forward block.  Philip et al. (2020), "Monolingual Adapters
-for Zero-Shot Neural Machine Translation", use the same module keyed by
-language.  The layers below call fairseq's own ``forward`` and then route
-the output through an ``adapter_core.AdapterBank`` (fairseq's tensors are
-T x B x C, so the bank's batch dimension is 1).  The pretrained keys
-``layers.N.*`` are unchanged; the adapters add ``layers.N.adapter_bank.*``.
+This is where the ``adapter_core.placement`` sites meet fairseq, once:
 
-A layer leaves its adapter out (the base layer's output passes unchanged,
-and the adapter costs nothing) when its index is below the route's
-AdapterDrop count (Rücklé et al. 2021) or when ``adapter_skipped`` is set
-(layer ablation and pruning at inference, ``--adapter-skip-layers``).
+- ``Site.LAYER`` (placement ``after_ffn``, the default): Bapna & Firat (2019),
+  "Simple, Scalable Adaptation for Neural Machine Translation", apply one
+  small residual adapter per language pair (or domain) to the layer's output,
+  i.e. after the feed-forward block.  Philip et al. (2020), "Monolingual
+  Adapters for Zero-Shot Neural Machine Translation", key the same module by
+  language.  The layers call fairseq's own ``forward`` and route its output
+  through the bank ``adapter_bank``.
+- ``Site.ATTENTION`` and ``Site.FFN`` (placement ``after_attention_and_ffn``,
+  ``--adapter-placement houlsby``): Houlsby et al. (2019), "Parameter-Efficient
+  Transfer Learning for NLP", put an adapter on the attention block's output
+  and one on the feed-forward block's output, each after the output projection
+  (and its dropout, as in their code) and before the residual add and
+  LayerNorm.  fairseq's layers make that add through ``residual_connection``,
+  once per sub-layer; the override below routes the sub-layer output through
+  the site's bank (``attention_adapter_bank``, ``ffn_adapter_bank``) before
+  adding.  The paper's model is an encoder; in the decoder the adapter sits on
+  the self-attention and the cross-attention gets none (AdapterHub's
+  ``double_seq_bn`` does the same: its ``cross_adapter`` is off).
+
+fairseq's tensors are T x B x C, so the banks' batch dimension is 1.  The
+pretrained keys ``layers.N.*`` are unchanged; the adapters add
+``layers.N.<bank>.*``.  A layer leaves all its adapters out (the base
+layer's computation, and no adapter cost) when its index is below the
+route's AdapterDrop count (Rücklé et al. 2021) or when ``adapter_skipped`` is
+set (layer ablation and pruning at inference, ``--adapter-skip-layers``).
 """
 
 from __future__ import annotations
@@ -22,32 +35,55 @@ from typing import Sequence
 
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 
-from adapter_core import AdapterBank, AdapterConfig
+from adapter_core import AdapterBank, AdapterConfig, Site, check_sites
 
 from ..routing import DECODER_SLOT, ENCODER_SLOT, layer_keys
 
+#: Each site fairseq's layers host, and the attribute of the layer that holds its bank.
+SITE_BANKS = {Site.LAYER: "adapter_bank", Site.ATTENTION: "attention_adapter_bank", Site.FFN: "ffn_adapter_bank"}
+
 
 class _AdaptedLayer:
-    """What the encoder and decoder layers share: the bank, the layer's index, and whether its adapter runs."""
+    """What the encoder and decoder layers share: the banks, the layer's index, and whether its adapters run."""
 
     slot: str
 
     def _init_adapters(self, adapter_config: AdapterConfig, adapter_keys: Sequence[str], layer_index: int) -> None:
-        self.adapter_bank = AdapterBank(adapter_config, adapter_keys, batch_dim=1)
+        # The sites of this layer that carry adapters, in the order the forward reaches them.
+        self.adapter_sites = check_sites(adapter_config.placement, tuple(SITE_BANKS), "fairseq's Transformer layer")
+        for site in self.adapter_sites:
+            setattr(self, SITE_BANKS[site], AdapterBank(adapter_config, adapter_keys, batch_dim=1))
         # Position in the stack, from 0 (AdapterDrop drops the lowest layers).
         self.layer_index = layer_index
         # Set by the task for --adapter-skip-layers: this layer's adapters are left out.
         self.adapter_skipped = False
+        # The sub-layer each residual_connection call of the running forward belongs to (None: no site).
+        self._residual_sites = iter(())
 
-    def _adapt(self, x):
+    def site_banks(self) -> list[tuple[Site, AdapterBank]]:
+        """(site, bank) for every site of this layer, in forward order."""
+        return [(site, getattr(self, SITE_BANKS[site])) for site in self.adapter_sites]
+
+    def _adapt(self, x, site: Site):
         side = layer_keys(self.slot, type(self).__name__)
         if self.adapter_skipped or self.layer_index < side.dropped_layers:
             return x
-        return self.adapter_bank(x, side.plan)
+        return getattr(self, SITE_BANKS[site])(x, side.plan)
+
+    def _expect_residuals(self, sites) -> None:
+        """Called at the start of a forward: the sub-layers whose residual adds follow, in order."""
+        self._residual_sites = iter(sites)
+
+    def residual_connection(self, x, residual):
+        """fairseq's residual add; Houlsby's adapters first turn the sub-layer output h into h + A(h)."""
+        site = next(self._residual_sites, None)
+        if site is not None and site in self.adapter_sites:
+            x = self._adapt(x, site)
+        return super().residual_connection(x, residual)
 
 
 class AdapterEncoderLayer(_AdaptedLayer, TransformerEncoderLayerBase):
-    """fairseq's encoder layer followed by a per-sample adapter (Bapna & Firat 2019)."""
+    """fairseq's encoder layer with per-sample adapters at its placement's sites."""
 
     slot = ENCODER_SLOT
 
@@ -57,14 +93,17 @@ class AdapterEncoderLayer(_AdaptedLayer, TransformerEncoderLayerBase):
         self._init_adapters(adapter_config, adapter_keys, layer_index)
 
     def forward(self, x, *args, **kwargs):
+        self._expect_residuals((Site.ATTENTION, Site.FFN))
         output = super().forward(x, *args, **kwargs)
+        if Site.LAYER not in self.adapter_sites:
+            return output
         if isinstance(output, tuple):  # (x, fc_result) with return_fc
-            return (self._adapt(output[0]),) + tuple(output[1:])
-        return self._adapt(output)
+            return (self._adapt(output[0], Site.LAYER),) + tuple(output[1:])
+        return self._adapt(output, Site.LAYER)
 
 
 class AdapterDecoderLayer(_AdaptedLayer, TransformerDecoderLayerBase):
-    """fairseq's decoder layer followed by a per-sample adapter (Bapna & Firat 2019)."""
+    """fairseq's decoder layer with per-sample adapters at its placement's sites."""
 
     slot = DECODER_SLOT
 
@@ -74,5 +113,10 @@ class AdapterDecoderLayer(_AdaptedLayer, TransformerDecoderLayerBase):
         self._init_adapters(adapter_config, adapter_keys, layer_index)
 
     def forward(self, x, *args, **kwargs):
+        encoder_out = args[0] if args else kwargs.get("encoder_out")
+        cross_attention = self.encoder_attn is not None and encoder_out is not None  # as fairseq's forward decides
+        self._expect_residuals((Site.ATTENTION, None, Site.FFN) if cross_attention else (Site.ATTENTION, Site.FFN))
         x, attn, self_attn_state = super().forward(x, *args, **kwargs)
-        return self._adapt(x), attn, self_attn_state
+        if Site.LAYER in self.adapter_sites:
+            x = self._adapt(x, Site.LAYER)
+        return x, attn, self_attn_state

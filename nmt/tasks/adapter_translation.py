@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from pathlib import Path
 
 import torch
 from fairseq.data.multilingual.multilingual_data_manager import MultilingualDatasetManager
@@ -20,17 +19,24 @@ from fairseq.data.multilingual.multilingual_utils import get_lang_tok
 from fairseq.data.multilingual.sampled_multi_dataset import CollateFormat, SampledMultiDataset
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.models import ARCH_MODEL_REGISTRY
+from fairseq.models.bart import BARTModel
 from fairseq.models.transformer import TransformerModel
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
-from adapter_core import IDENTITY, AdapterFormatError, UnknownAdapterError, read_adapter_config
+from adapter_core import IDENTITY, UnknownAdapterError
 
-from ..config import ADAPTER_MODES, AdapterTaskConfig, parse_skip_layers, split_list
+from ..adapter_files import build_base_with_adapter_layers
+from ..config import AdapterTaskConfig, parse_skip_layers, split_list
 from ..models import AdapterTransformerModel
 from ..routing import AdapterRoute, routed
 
 logger = logging.getLogger(__name__)
+
+# Models whose checkpoints hold exactly the plain Transformer's keys, so that a checkpoint of theirs loads into
+# adapter_transformer: fairseq's transformer_* architectures (M2M-100) and bart/mbart_* (mBART-50 checkpoints
+# trained with --arch mbart_large; BART adds only classification heads, which translation models do not have).
+PLAIN_TRANSFORMER_MODELS = (TransformerModel, BARTModel)
 
 
 def unwrap_model(model) -> AdapterTransformerModel:
@@ -114,15 +120,10 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
 
     def build_model(self, args, from_checkpoint=False):
         arch = getattr(args, "arch", None)
-        if from_checkpoint and ARCH_MODEL_REGISTRY.get(arch) is TransformerModel:
-            # A plain Transformer checkpoint (e.g. the base of --adapter-dirs): same keys, plus adapter banks.
+        if from_checkpoint and ARCH_MODEL_REGISTRY.get(arch) in PLAIN_TRANSFORMER_MODELS:
+            # A plain Transformer (or BART) checkpoint, e.g. the base of --adapter-dirs: same keys, plus adapter banks.
             logger.info("building adapter_transformer for the %s checkpoint", arch)
-            args.arch = args._name = "adapter_transformer"
-            modes = {self._adapters_by(d) for d in split_list(self.args.adapter_dirs)}
-            if len(modes) > 1:
-                raise ValueError(f"--adapter-dirs mixes adapters made --adapters-by {' and '.join(sorted(modes))}")
-            args.adapters_by = modes.pop() if modes else "pair"
-            args.adapter_encoder_keys = args.adapter_decoder_keys = "none"  # only what --adapter-dirs brings
+            build_base_with_adapter_layers(args, split_list(self.args.adapter_dirs))
         model = unwrap_model(super().build_model(args, from_checkpoint))
         dirs = split_list(self.args.adapter_dirs)
         if dirs and self.training:
@@ -139,20 +140,6 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
             logger.info("adapters left out (--adapter-skip-layers): encoder layers %s, decoder layers %s",
                         sorted(skipped["encoder"]) or "none", sorted(skipped["decoder"]) or "none")
         return model
-
-    @staticmethod
-    def _adapters_by(directory: str) -> str:
-        """The ``adapters_by`` an adapter folder's metadata records ("pair" when absent), type-checked."""
-        metadata = read_adapter_config(directory).get("metadata") or {}
-        where = Path(directory) / "adapter_config.json"
-        if not isinstance(metadata, dict):
-            raise AdapterFormatError(f"{where}: 'metadata' must be a JSON object, got {type(metadata).__name__}; "
-                                     "re-export the adapter with nmt-export-adapters")
-        mode = metadata.get("adapters_by", "pair")
-        if not isinstance(mode, str) or mode not in ADAPTER_MODES:
-            raise AdapterFormatError(f"{where}: metadata 'adapters_by' must be one of {', '.join(ADAPTER_MODES)}, "
-                                     f"got {mode!r:.80}; re-export the adapter with nmt-export-adapters")
-        return mode
 
     # -- routing -------------------------------------------------------------
     def adapter_keys_for(self, mode: str, src: str, tgt: str) -> tuple[str, str]:

@@ -42,7 +42,7 @@ run adapter_lr1e-2 "${ADAPTER[@]}" --lr 1e-2
 run adapter_lr1e-3_embeddings "${ADAPTER[@]}" --lr 1e-3 --adapter-train-embeddings
 run full_finetune_lr5e-4 --task translation_multi_simple_epoch --arch transformer --lr 5e-4
 "$BIN/nmt-report" $(for d in "$OUT"/gen/*/; do printf -- '--system %s=%s ' "$(basename "$d")" "$d"; done) \
-  --raw-dir "$RAW" --out "$REPORT"
+  --raw-dir "$RAW" --output-dir "$REPORT"
 for log in "$OUT"/*.log; do  # the last logged training loss of each run
   printf '%s\t%s\n' "$(basename "$log" .log)" "$(grep -oE 'num_updates=[0-9]+|trainable parameters: [0-9,]+ of [0-9,]+ \([0-9.]+%\)| loss=[0-9.]+' "$log" | tail -3 | paste -sd' ')"
 done > "$REPORT/training_loss.tsv"

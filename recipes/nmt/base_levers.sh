@@ -62,7 +62,7 @@ for variant in $VARIANTS; do
     lr4e-3) base_variant lr4e-3 "$BASE_UPDATES" "$ALL_EVAL" "$EN_XX,$XX_EN" --lr 4e-3 ;;
     spm8000)
       DATA="$WORK/bin-spm8000"
-      [ -f "$DATA/langs.txt" ] || "$BIN/data-prep" spm-bin --raw-dir "$RAW" --out "$DATA" --vocab-size 8000 \
+      [ -f "$DATA/langs.txt" ] || "$BIN/data-prep" spm-bin --raw-dir "$RAW" --output-dir "$DATA" --vocab-size 8000 \
         --max-lines-per-lang 8000 --workers "$(nproc)" > "$WORK/spm8000.json" 2> "$WORK/spm8000.log" \
         || { tail -20 "$WORK/spm8000.log" >&2; exit 1; }
       base_variant spm8000 "$BASE_UPDATES" "$ALL_EVAL" "$EN_XX,$XX_EN" ;;
@@ -76,7 +76,7 @@ done
 
 say "report"
 SYSTEMS=(); for name in reference $VARIANTS; do SYSTEMS+=(--system "$name=$GEN/$name"); done
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --out "$REPORT" > /dev/null
+"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
 "$BIN/python" "$ROOT/recipes/nmt/levers_summary.py" --report "$REPORT" --checkpoints "$CKPT" \
   --supervised "$EN_XX" --zero-shot "$ZERO_SHOT"
 echo "report: $REPORT/README.md"

@@ -6,7 +6,7 @@
 #   recipes/nmt/domain_adapters.sh                  (PAIR and DOMAINS from the variables below)
 #
 # Input: DOMAIN_ROOT/<domain>/ holds that domain's text in data_prep layout (train/valid/test.<src>-<tgt>.<lang>;
-# e.g. `data-prep parallel --src ... --tgt ... --src-lang en --tgt-lang de --out DOMAIN_ROOT/med
+# e.g. `data-prep parallel --src ... --tgt ... --src-lang en --tgt-lang de --output-dir DOMAIN_ROOT/med
 # --valid-fraction 0.01 --test-fraction 0.01`).
 # Steps (each skipped when done; an interrupted fairseq-train resumes):
 #   1. binarise every domain with the base's SentencePiece model and dictionary;
@@ -63,6 +63,6 @@ for domain in ${DOMAINS//,/ }; do
   [ -d "$WORK/generate/$NAME-$domain-adapter" ] || continue
   "$BIN/nmt-report" --system "base=$WORK/generate/$NAME-$domain-base" \
     --system "adapter=$WORK/generate/$NAME-$domain-adapter" --raw-dir "$DOMAIN_ROOT/$domain" --supervised "$PAIR" \
-    --out "$REPORTS/$NAME/$domain"
+    --output-dir "$REPORTS/$NAME/$domain"
   echo "report ($domain): $REPORTS/$NAME/$domain/nmt.md"
 done

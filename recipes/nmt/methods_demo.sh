@@ -3,7 +3,7 @@
 # pair (en-ar by default), against the demo's Bapna & Firat pair adapter and Philip et al.
 # language adapters:
 #
-#   - Compacter++ pair adapter      (--adapter-kind compacter)
+#   - Compacter++ pair adapter      (--adapter-kind compacter++)
 #   - AdapterDrop, specialised      (--adapter-drop-mode specialised, 1 and 2 of 3 layers)
 #   - AdapterFusion of the target-language adapters for ar, over ar,de,es,fr,sv,uk
 #                                   (--adapter-fusion-keys/--adapter-fusion-over) + nmt-fusion-weights
@@ -76,7 +76,7 @@ link_demo() { # system: the demo's checkpoint (for the parameter counts)
 say "Compacter++ and AdapterDrop pair adapters for $PAIR ($UPDATES updates each, two at a time)"
 FROM_BASE=(--finetune-from-model "$DEMO/checkpoints/base/checkpoint_last.pt" --lang-pairs "$PAIR" --adapters-by pair
            --adapter-dim 64)
-train compacter_pair "${COMMON[@]}" "${FROM_BASE[@]}" --adapter-kind compacter --adapter-phm-dim 4 "${TRAIN[@]}" &
+train compacter_pair "${COMMON[@]}" "${FROM_BASE[@]}" --adapter-kind compacter++ --adapter-phm-dim 4 "${TRAIN[@]}" &
 train drop1_pair "${COMMON[@]}" "${FROM_BASE[@]}" --adapter-drop-mode specialised --adapter-drop-layers 1 "${TRAIN[@]}"
 wait
 train drop2_pair "${COMMON[@]}" "${FROM_BASE[@]}" --adapter-drop-mode specialised --adapter-drop-layers 2 "${TRAIN[@]}" &
@@ -103,7 +103,7 @@ say "fusion weights and layer ablation"
     --num-workers 0 "${DEVICE[@]}"
 
 say "BLEU report and summary"
-"$BIN/python" -m nmt.report_spec --checkpoints "$CKPT" --generate "$GEN" --out "$WORK/spec.json"
-"$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --out "$REPORT/bleu" > /dev/null
+"$BIN/nmt-report-spec" --checkpoints "$CKPT" --generate "$GEN" --output "$WORK/spec.json"
+"$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --output-dir "$REPORT/bleu" > /dev/null
 "$BIN/python" "$ROOT/recipes/nmt/methods_summary.py" --work "$WORK" --report "$REPORT" --pair "$PAIR"
 say "done: $REPORT/README.md"

@@ -54,5 +54,5 @@ done
 
 say "4/4 report"
 "$BIN/nmt-report" --system "base=$WORK/generate/$NAME-base" --system "language_adapters=$WORK/generate/$NAME-adapters" \
-  --raw-dir "$RAW" --supervised "$SUPERVISED_CSV" --out "$REPORTS/$NAME"
+  --raw-dir "$RAW" --supervised "$SUPERVISED_CSV" --output-dir "$REPORTS/$NAME"
 echo "report: $REPORTS/$NAME/nmt.md"

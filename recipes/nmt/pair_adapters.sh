@@ -40,7 +40,7 @@ train "$NAME" "$DATA" --lang-pairs "$PAIR,$BACK" --adapters-by pair --adapter-di
 say "3/5 export"
 EXPORT="$WORK/adapters/$NAME"
 [ -f "$EXPORT/$PAIR/adapter_model.safetensors" ] && [ -f "$EXPORT/$BACK/adapter_model.safetensors" ] \
-  || "$BIN/nmt-export-adapters" "$WORK/checkpoints/$NAME/checkpoint_last.pt" "$EXPORT" --data "$DATA" > /dev/null
+  || "$BIN/nmt-export-adapters" "$WORK/checkpoints/$NAME/checkpoint_last.pt" --output-dir "$EXPORT" --data "$DATA" > /dev/null
 
 say "4/5 translate the test sets"
 for direction in "$PAIR" "$BACK"; do
@@ -51,5 +51,5 @@ done
 
 say "5/5 report"
 "$BIN/nmt-report" --system "base=$WORK/generate/$NAME-base" --system "pair_adapters=$WORK/generate/$NAME-adapters" \
-  --raw-dir "$RAW" --supervised "$PAIR,$BACK" --out "$REPORTS/$NAME"
+  --raw-dir "$RAW" --supervised "$PAIR,$BACK" --output-dir "$REPORTS/$NAME"
 echo "report: $REPORTS/$NAME/nmt.md"

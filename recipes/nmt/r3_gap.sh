@@ -96,7 +96,7 @@ for point in $BASE_POINTS; do
 done
 
 say "report"
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --out "$REPORT" > /dev/null
+"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
 "$BIN/python" "$ROOT/recipes/nmt/r3_gap_summary.py" --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
   --base-curve "$DEMO_WORK/base_curve.json" --updates "$UPDATES" --pair-dim "$PAIR_DIM" \
   --embeddings-lr "$EMBEDDINGS_LR"

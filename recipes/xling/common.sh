@@ -36,7 +36,7 @@ language_adapter() { # lang: train it by MLM unless it exists
   [ -f "$out/adapter/adapter_config.json" ] && return
   [ -f "$MONO/$lang.txt" ] || { echo "no monolingual text $MONO/$lang.txt for the $lang language adapter" >&2; exit 1; }
   # shellcheck disable=SC2086
-  "$BIN/xling" train-lang --model "$MODEL" --lang "$lang" --text "$MONO/$lang.txt" --output "$out" \
+  "$BIN/xling" train-lang --model "$MODEL" --lang "$lang" --text "$MONO/$lang.txt" --output-dir "$out" \
     --max-steps "$LANG_STEPS" --learning-rate 1e-4 $EXTRA
 }
 
@@ -46,7 +46,7 @@ task_adapter() { # task seed train-file [extra flags]: train the task adapter on
   [ -f "$out/adapter/adapter_config.json" ] && return
   # shellcheck disable=SC2086
   "$BIN/xling" train-task --task "$task" --model "$MODEL" --lang-adapter "$WORK/lang-$SRC_LANG/adapter" \
-    --train "$train" --output "$out" --seed "$seed" --learning-rate 1e-4 "$@" $EXTRA
+    --train "$train" --output-dir "$out" --seed "$seed" --learning-rate 1e-4 "$@" $EXTRA
 }
 
 evaluate() { # task seed lang data [extra flags]: zero-shot evaluation with lang's adapter swapped in

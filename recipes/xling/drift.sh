@@ -39,11 +39,11 @@ COMMON=(--model "$MODEL" --train "$TRAIN" --dev "$TEST" --max-steps "$STEPS" --b
 
 [ -f "$WORK/adapter/adapter/task.json" ] || \
   "$BIN/xling" train-task --task ner --lang-adapter "$LANG_ADAPTER" "${COMMON[@]}" --learning-rate "$ADAPTER_LR" \
-    --output "$WORK/adapter"
+    --output-dir "$WORK/adapter"
 FULL_MODELS=()
 for lr in $FULL_LRS; do
   [ -f "$WORK/full-lr$lr/model/config.json" ] || \
-    "$BIN/xling" train-full --task ner "${COMMON[@]}" --learning-rate "$lr" --output "$WORK/full-lr$lr"
+    "$BIN/xling" train-full --task ner "${COMMON[@]}" --learning-rate "$lr" --output-dir "$WORK/full-lr$lr"
   FULL_MODELS+=("$WORK/full-lr$lr/model")
 done
 

@@ -31,7 +31,7 @@ QA_TEST="${QA_TEST:-100}"
 POS_TEST="${POS_TEST:-200}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS=ignore
-CMP=("$BIN/python" -m xling.comparison)
+CMP=("$BIN/xling-comparison")
 MODEL="$BASE/e5"                       # the trimmed encoder with its MLM head: every run starts from it
 BB="$BASE/bb"; POS="$BASE/pos"; DATA="$BASE/data"; MONO="$BASE/mono"
 log() { printf '== %s  [%s, %ss]\n' "$*" "$(date +%H:%M:%S)" "$SECONDS"; }
@@ -43,8 +43,8 @@ quiet() { # log-file command...: run it with its output in log-file; on failure 
 
 prepare_data() { # the registry data and the fixed test subsets
   mkdir -p "$DATA" "$MONO" "$BASE/logs"
-  [ -f "$BB/multiemo/train.en.jsonl" ] || quiet "$BASE/logs/bigbench.log" "$BIN/data-prep" bigbench --out "$BB" --tasks squad,hi_qa,fa_qa,multiemo
-  [ -f "$POS/train.tr.pos" ] || quiet "$BASE/logs/pos.log" "$BIN/data-prep" pos --out "$POS"
+  [ -f "$BB/multiemo/train.en.jsonl" ] || quiet "$BASE/logs/bigbench.log" "$BIN/data-prep" bigbench --output-dir "$BB" --tasks squad,hi_qa,fa_qa,multiemo
+  [ -f "$POS/train.tr.pos" ] || quiet "$BASE/logs/pos.log" "$BIN/data-prep" pos --output-dir "$POS"
   local lang
   for lang in en de pl; do subset "$BB/multiemo/test.$lang.jsonl" "$CLS_TEST" "$DATA/cls.test.$lang.jsonl"; done
   subset "$BB/squad/dev.en.json" "$QA_TEST" "$DATA/qa.test.en.json"
@@ -92,7 +92,7 @@ language_adapter() { # lang: MLM-trained language adapter with its NICE invertib
   local lang=$1
   [ -f "$BASE/lang-$lang/adapter/adapter_config.json" ] && return
   quiet "$BASE/logs/lang-$lang.log" "$BIN/xling" train-lang --model "$MODEL" --lang "$lang" --text "$MONO/lang/$lang.txt" \
-    --output "$BASE/lang-$lang" --max-steps "$LANG_STEPS" --batch-size 16 --max-length 64 --learning-rate "$LANG_LR" \
+    --output-dir "$BASE/lang-$lang" --max-steps "$LANG_STEPS" --batch-size 16 --max-length 64 --learning-rate "$LANG_LR" \
     --save-steps 100000
 }
 
@@ -127,13 +127,13 @@ compare() { # task size seed steps max-length adapter-lr full-lr batch langs...:
                 --seed "$seed" --save-steps 100000)
   if [ ! -f "$results/$task/madx/n$size/${langs[1]}-seed$seed.json" ]; then
     [ -f "$run-adapter/adapter/task.json" ] || quiet "$run-adapter.log" "$BIN/xling" train-task --task "$task" \
-      --lang-adapter "$BASE/lang-en/adapter" "${common[@]}" --learning-rate "$alr" --output "$run-adapter"
+      --lang-adapter "$BASE/lang-en/adapter" "${common[@]}" --learning-rate "$alr" --output-dir "$run-adapter"
     quiet "$run-adapter.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run-adapter/adapter" \
       --lang-adapters "${adapters[@]}" --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
   fi
   if [ ! -f "$results/$task/full/n$size/${langs[1]}-seed$seed.json" ]; then
     [ -f "$run-full/model/config.json" ] || quiet "$run-full.log" "$BIN/xling" train-full --task "$task" \
-      "${common[@]}" --learning-rate "$flr" --output "$run-full"
+      "${common[@]}" --learning-rate "$flr" --output-dir "$run-full"
     quiet "$run-full.eval.log" "${CMP[@]}" eval-full --model "$run-full/model" --task "$task" --seed "$seed" \
       --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
     rm -rf "$run-full/model" "$run-full/checkpoints"  # 160 MB each; the scores are kept

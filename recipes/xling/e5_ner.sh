@@ -41,8 +41,8 @@ NAMES="$BASE/names"
 TRIM_EXTRA="$MONO/trim-ner.txt"
 
 ner_data() { # Brown names (en), the Polish `name` scheme, fixed subsets, and their text for trimming
-  [ -f "$NAMES/train.en.panx" ] || quiet "$BASE/logs/names.log" "$BIN/data-prep" names --out "$NAMES"
-  [ -f "$BB/pl_ner/name/test.pl.panx" ] || quiet "$BASE/logs/pl_ner.log" "$BIN/data-prep" bigbench --out "$BB" \
+  [ -f "$NAMES/train.en.panx" ] || quiet "$BASE/logs/names.log" "$BIN/data-prep" names --output-dir "$NAMES"
+  [ -f "$BB/pl_ner/name/test.pl.panx" ] || quiet "$BASE/logs/pl_ner.log" "$BIN/data-prep" bigbench --output-dir "$BB" \
     --tasks pl_ner
   subset "$NAMES/train.en.panx" 5000 "$DATA/ner.trainall.en.panx"
   subset "$NAMES/test.en.panx" "$NER_TEST" "$DATA/ner.test.en.panx"

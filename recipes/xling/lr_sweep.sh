@@ -41,7 +41,7 @@ run() {  # mode lr seed
   fi
   # shellcheck disable=SC2086
   "$PYTHON" -m xling.lr_sweep run --mode "$1" --task "$TASK" --model "$MODEL" --lang-adapter "$LANG_ADAPTER" \
-    --train "$TRAIN" --dev "$DEV" --learning-rate "$2" --seed "$3" --epochs "$EPOCHS" --output "$dir" $EXTRA
+    --train "$TRAIN" --dev "$DEV" --learning-rate "$2" --seed "$3" --epochs "$EPOCHS" --output-dir "$dir" $EXTRA
 }
 
 for seed in $SEEDS; do

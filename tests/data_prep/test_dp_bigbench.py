@@ -142,7 +142,7 @@ def test_missing_field_is_a_one_line_error(source, tmp_path, capsys):
     write(source / "parsinlu_reading_comprehension" / "task.json", task([{"input": "passage: 'a' question: 'b'"}]))
     with pytest.raises(DataPrepError, match=r"task\.json: examples\[0\]: missing field 'target'"):
         prepare(tmp_path / "out", config(source, tasks=("fa_qa",)))
-    rc = main(["bigbench", "--out", str(tmp_path / "cli"), "--tasks", "fa_qa", "--source-dir", str(source)])
+    rc = main(["bigbench", "--output-dir", str(tmp_path / "cli"), "--tasks", "fa_qa", "--source-dir", str(source)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "examples[0]: missing field 'target'" in err
     assert not (tmp_path / "cli" / "fa_qa").exists()

@@ -29,7 +29,7 @@ def error_line(capsys, command: str) -> str:
 
 def parallel_argv(src: Path, tgt: Path, out: Path, *extra: str) -> list[str]:
     return ["parallel", "--src", str(src), "--tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "de",
-            "--out", str(out), *extra]
+            "--output-dir", str(out), *extra]
 
 
 def test_a_folder_given_as_an_input_file(tmp_path, capsys):
@@ -46,7 +46,7 @@ def test_a_folder_given_as_an_input_file(tmp_path, capsys):
 def test_a_file_given_as_the_raw_folder(tmp_path, capsys):
     src, _ = parallel_corpus(tmp_path)
     out = tmp_path / "out"
-    assert cli.main(["spm-bin", "--raw-dir", str(src), "--out", str(out)]) == 2
+    assert cli.main(["spm-bin", "--raw-dir", str(src), "--output-dir", str(out)]) == 2
     line = error_line(capsys, "spm-bin")
     assert f"{src}: is not a folder" in line and "pass a folder" in line
     assert not out.exists()  # the output folder used to be made before the input was looked at

@@ -182,7 +182,7 @@ def test_selected_only_names_every_language_the_catalogs_have(tmp_path, capsys, 
 
     root = build_locale_root(tmp_path / "locale")
     out = tmp_path / "out"
-    assert data_prep_main(["gettext", "--out", str(out), "--locale-root", str(root), "--langs", langs,
+    assert data_prep_main(["gettext", "--output-dir", str(out), "--locale-root", str(root), "--langs", langs,
                            "--selected-only"]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == (f"data-prep gettext: error: unknown language(s) ['xx']; the catalogs under {root} have: "

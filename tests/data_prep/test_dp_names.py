@@ -78,11 +78,11 @@ def test_prepare_writes_names_in_the_pos_split(brown, tmp_path):
 
 def test_bad_brown_input_is_a_one_line_error_and_writes_nothing(brown, tmp_path, capsys):
     (brown / "ca02").write_text("\tword/qq ./.\n", encoding="utf-8")
-    assert main(["names", "--out", str(tmp_path / "out"), "--brown-dir", str(brown)]) != 0
+    assert main(["names", "--output-dir", str(tmp_path / "out"), "--brown-dir", str(brown)]) != 0
     error = capsys.readouterr().err.strip().splitlines()
     assert error == [f"data-prep names: error: {brown / 'ca02'}:1: Brown tag 'qq' has no universal tag"]
     assert not (tmp_path / "out" / "train.en.panx").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["names", "--out", str(tmp_path / "out"), "--brown-dir", str(empty)]) != 0
+    assert main(["names", "--output-dir", str(tmp_path / "out"), "--brown-dir", str(empty)]) != 0
     assert capsys.readouterr().err.strip() == f"data-prep names: error: {empty}: no Brown files (ca01 ...)"

@@ -78,6 +78,6 @@ def test_unknown_tag_is_a_one_line_error(sources, tmp_path, capsys):
         prepare(tmp_path / "out", sources)
     Path(sources.brown_dir, "ca02").unlink()
     Path(sources.turkish_dir, "web.conllu").write_text("1\tx\tx\tFOO\t_\t_\t0\troot\t_\t_\n", encoding="utf-8")
-    rc = main(["pos", "--out", str(tmp_path / "cli"), "--brown-dir", sources.brown_dir, "--turkish-dir", sources.turkish_dir])
+    rc = main(["pos", "--output-dir", str(tmp_path / "cli"), "--brown-dir", sources.brown_dir, "--turkish-dir", sources.turkish_dir])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "web.conllu:1: UPOS 'FOO' has no universal tag" in err

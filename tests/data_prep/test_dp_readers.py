@@ -26,7 +26,7 @@ def test_parallel_length_mismatch_names_both_files_and_counts(tmp_path, capsys):
     tgt = write(tmp_path / "corpus.de", "x\ny\n")
     out = tmp_path / "out"
     code = cli.main(["parallel", "--src", str(src), "--tgt", str(tgt), "--src-lang", "en", "--tgt-lang", "de",
-                     "--out", str(out)])
+                     "--output-dir", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and f"{src} has 3 lines" in err and f"{tgt} has 2 lines" in err
     assert not out.exists() or not any(out.iterdir())  # nothing partial

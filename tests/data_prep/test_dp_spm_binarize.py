@@ -57,7 +57,7 @@ def test_spm_binarize_bad_input(tmp_path):
     (raw / "valid.en-de.de").unlink()
     with pytest.raises(DataPrepError, match="its other side .*valid.en-de.de is missing"):
         spm_binarize.prepare(raw, tmp_path / "out")
-    assert not (tmp_path / "out").exists()  # bad input: --out is not even made
+    assert not (tmp_path / "out").exists()  # bad input: --output-dir is not even made
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataPrepError, match="no parallel files"):
         spm_binarize.prepare(tmp_path / "empty", tmp_path / "out2")
@@ -75,7 +75,7 @@ def test_line_breaks_inside_lines_do_not_misalign_the_sides(tmp_path):
     lines[5] = lines[5].replace(" ", "\x0c", 1).replace(" ", "\r", 1)
     lines[7] = lines[7] + "\u0085end"
     path.write_text("\n".join(lines))
-    assert data_prep_main(["spm-bin", "--raw-dir", str(raw), "--out", str(tmp_path / "out"),
+    assert data_prep_main(["spm-bin", "--raw-dir", str(raw), "--output-dir", str(tmp_path / "out"),
                            "--vocab-size", "40", "--max-lines-per-lang", "100"]) == 0
     encoded = tmp_path / "out" / "spm"
     assert len((encoded / "train.en-de.en").read_text().split("\n")) == \
@@ -104,7 +104,7 @@ def test_two_clean_runs_give_identical_spm_models(tmp_path):
 
 def test_invalid_utf8_is_a_file_line_error_before_anything_is_written(tmp_path, capsys):
     """Invalid UTF-8 in a valid split used to be a UnicodeDecodeError traceback after SentencePiece had been
-    trained and written: now it is one line naming the file and line, and --out is not even made."""
+    trained and written: now it is one line naming the file and line, and --output-dir is not even made."""
     from data_prep.cli import main as data_prep_main
 
     raw = corpus(tmp_path)
@@ -113,7 +113,7 @@ def test_invalid_utf8_is_a_file_line_error_before_anything_is_written(tmp_path, 
     lines[2] = lines[2][:4] + b"\xff" + lines[2][4:]
     path.write_bytes(b"\n".join(lines))
     out = tmp_path / "out"
-    assert data_prep_main(["spm-bin", "--raw-dir", str(raw), "--out", str(out), "--vocab-size", "40",
+    assert data_prep_main(["spm-bin", "--raw-dir", str(raw), "--output-dir", str(out), "--vocab-size", "40",
                            "--max-lines-per-lang", "100"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -122,7 +122,7 @@ def test_cleaning_counts_each_rule():
 def test_gettext_report_counts_removals_and_duplicates(tmp_path):
     from dp_helpers import build_locale_root
     root = build_locale_root(tmp_path / "locale")
-    data_prep_main(["gettext", "--out", str(tmp_path / "out"), "--locale-root", str(root), "--langs", "de",
+    data_prep_main(["gettext", "--output-dir", str(tmp_path / "out"), "--locale-root", str(root), "--langs", "de",
                     "--valid-fraction", "0.2", "--test-fraction", "0.2"])
     report = json.loads((tmp_path / "out/gettext_counts.json").read_text())
     removed = report["removed_per_language"]["de"]
@@ -138,7 +138,7 @@ def test_split_fractions_that_leave_no_training_data_are_refused(tmp_path, capsy
     """These used to leave train empty (or negative shares) with exit 0."""
     for command in (["gettext", "--langs", "de", "--locale-root", str(tmp_path)],
                     ["parallel", "--src", "a", "--tgt", "b", "--src-lang", "en", "--tgt-lang", "de"]):
-        assert data_prep_main(command + ["--out", str(tmp_path / "o"), *flags]) == 2
+        assert data_prep_main(command + ["--output-dir", str(tmp_path / "o"), *flags]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
@@ -147,7 +147,7 @@ def test_a_utf8_bom_is_stripped_from_the_first_segment_and_counted(tmp_path, cap
     (tmp_path / "a.en").write_bytes("\ufeffHello world\nGood night\n".encode("utf-8"))
     (tmp_path / "a.de").write_bytes("\ufeffHallo Welt\nGute Nacht\n".encode("utf-8"))
     assert data_prep_main(["parallel", "--src", str(tmp_path / "a.en"), "--tgt", str(tmp_path / "a.de"),
-                           "--src-lang", "en", "--tgt-lang", "de", "--out", str(tmp_path / "o")]) == 0
+                           "--src-lang", "en", "--tgt-lang", "de", "--output-dir", str(tmp_path / "o")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (tmp_path / "o" / "train.en-de.en").read_text(encoding="utf-8").split("\n")[0] == "Hello world"
     assert (tmp_path / "o" / "train.en-de.de").read_text(encoding="utf-8").startswith("Hallo Welt\n")
@@ -158,7 +158,7 @@ def _parallel(tmp_path, name, src_lang, tgt_lang, out, *extra):
     (tmp_path / f"{name}.a").write_text(f"one two {name}\nthree four\n", encoding="utf-8")
     (tmp_path / f"{name}.b").write_text(f"eins zwei {name}\ndrei vier\n", encoding="utf-8")
     return data_prep_main(["parallel", "--src", str(tmp_path / f"{name}.a"), "--tgt", str(tmp_path / f"{name}.b"),
-                           "--src-lang", src_lang, "--tgt-lang", tgt_lang, "--out", str(out), *extra])
+                           "--src-lang", src_lang, "--tgt-lang", tgt_lang, "--output-dir", str(out), *extra])
 
 
 def test_parallel_refuses_what_used_to_overwrite_silently(tmp_path, capsys):
@@ -169,7 +169,7 @@ def test_parallel_refuses_what_used_to_overwrite_silently(tmp_path, capsys):
     # a code spm-bin does not read back from file names
     assert _parallel(tmp_path, "c1", "en-US", "de", out) == 2
     assert "--src-lang 'en-US': use letters, digits" in capsys.readouterr().err
-    # a second corpus for the same pair into the same --out replaced the first
+    # a second corpus for the same pair into the same --output-dir replaced the first
     assert _parallel(tmp_path, "c1", "en", "de", out) == 0
     first = (out / "train.en-de.de").read_text(encoding="utf-8")
     assert _parallel(tmp_path, "c2", "en", "de", out) == 2
@@ -180,5 +180,5 @@ def test_parallel_refuses_what_used_to_overwrite_silently(tmp_path, capsys):
 
 
 def test_ted_refuses_a_language_named_twice(tmp_path, capsys):
-    assert data_prep_main(["ted", "--tsv-dir", str(tmp_path), "--langs", "en,de,en", "--out", str(tmp_path / "o")]) == 2
+    assert data_prep_main(["ted", "--tsv-dir", str(tmp_path), "--langs", "en,de,en", "--output-dir", str(tmp_path / "o")]) == 2
     assert "--langs names en more than once" in capsys.readouterr().err

@@ -20,9 +20,14 @@ ADAPTER_DIM = 8
 
 
 def run_train(argv: list[str]) -> None:
-    """fairseq-train, in-process (as fairseq's own tests do)."""
-    from fairseq import options
+    """fairseq-train, in-process (as fairseq's own tests do), as a fresh process would run it."""
+    from fairseq import checkpoint_utils, options
     from fairseq_cli import train
+
+    # fairseq keeps the best validation loss so far on a function attribute, for the process's lifetime: without
+    # this, a run after another run's better loss writes no checkpoint_best.pt.
+    if hasattr(checkpoint_utils.save_checkpoint, "best"):
+        del checkpoint_utils.save_checkpoint.best
 
     parser = options.get_training_parser()
     train.main(options.parse_args_and_arch(parser, argv))

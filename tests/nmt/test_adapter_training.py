@@ -85,7 +85,7 @@ def test_mixed_batch_equals_pair_by_pair_with_beam_search(nmt_run):
 def test_export_then_load_on_the_base_gives_identical_outputs(nmt_run, tmp_path):
     from nmt.cli import export_adapters_main
 
-    assert export_adapters_main([str(nmt_run.pair), str(tmp_path / "adapters"), "--keys", "en-de,de-en"]) == 0
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(tmp_path / "adapters"), "--keys", "en-de,de-en"]) == 0
     assert sorted(p.name for p in (tmp_path / "adapters").iterdir()) == ["de-en", "en-de"]
     task, trained, _ = load(nmt_run.data, nmt_run.pair)
     dirs = f"{tmp_path / 'adapters' / 'en-de'},{tmp_path / 'adapters' / 'de-en'}"

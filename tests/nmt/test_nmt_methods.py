@@ -34,7 +34,7 @@ def _en_de(task, count=3, seed=7):
 def test_compacter_kind_trains_shared_rules_and_exports(nmt_run, tmp_path):
     from nmt.adapter_files import export_adapters
 
-    run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "c", "--adapter-kind", "compacter",
+    run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "c", "--adapter-kind", "compacter++",
                                  "--adapter-phm-dim", "4", *SHORT))
     checkpoint = tmp_path / "c" / "checkpoint_last.pt"
     state, base = _state(checkpoint), _state(nmt_run.base)
@@ -65,7 +65,7 @@ def test_compacter_kind_trains_shared_rules_and_exports(nmt_run, tmp_path):
 def test_compacter_phm_dim_must_divide_the_sizes(nmt_run, tmp_path):
     with pytest.raises(ValueError, match="not divisible by phm_dim"):
         run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "bad", "--adapter-kind",
-                                     "compacter", "--adapter-phm-dim", "3", *SHORT))
+                                     "compacter++", "--adapter-phm-dim", "3", *SHORT))
 
 
 # -- AdapterDrop --------------------------------------------------------------------------------------

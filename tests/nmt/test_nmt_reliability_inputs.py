@@ -41,7 +41,7 @@ def exported(nmt_run, tmp_path_factory) -> Path:
     from nmt.cli import export_adapters_main
 
     out = tmp_path_factory.mktemp("exported")
-    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de"]) == 0
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(out), "--keys", "en-de"]) == 0
     return out / "en-de"
 
 
@@ -124,12 +124,12 @@ def test_export_of_a_broken_checkpoint_is_a_clear_error_with_no_output(nmt_run, 
 
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(nmt_run.pair.read_bytes()[:20000])
-    assert export_adapters_main([str(truncated), str(tmp_path / "out")]) == 1
+    assert export_adapters_main([str(truncated), "--output-dir", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith(f"nmt-export-adapters: error: {truncated}: not a readable fairseq checkpoint")
-    assert export_adapters_main([str(nmt_run.base), str(tmp_path / "out")]) == 1  # a base without adapters
+    assert export_adapters_main([str(nmt_run.base), "--output-dir", str(tmp_path / "out")]) == 1  # a base without adapters
     assert "needs an adapter_transformer model" in capsys.readouterr().err
-    assert export_adapters_main([str(nmt_run.pair), str(tmp_path / "out"), "--keys", "en-de,xx-yy"]) == 1
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(tmp_path / "out"), "--keys", "en-de,xx-yy"]) == 1
     assert "no adapter 'xx-yy' in the checkpoint; it has: de-en, en-de, en-fr, fr-en" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
 
@@ -139,7 +139,7 @@ def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monk
     from nmt.cli import export_adapters_main
 
     out = tmp_path / "out"
-    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de"]) == 0
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(out), "--keys", "en-de"]) == 0
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     real_save, calls = adapter_files.save_adapter, []
 
@@ -150,7 +150,7 @@ def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monk
         return real_save(directory, *args, **kwargs)
 
     monkeypatch.setattr(adapter_files, "save_adapter", save_then_fail)
-    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de,de-en"]) == 1  # not a traceback
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(out), "--keys", "en-de,de-en"]) == 1  # not a traceback
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"nmt-export-adapters: error: {out}: no space left") and "free some space" in line
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -171,9 +171,9 @@ def test_export_with_a_key_named_twice_keeps_the_export(nmt_run, tmp_path):
     from nmt.cli import export_adapters_main
 
     out = tmp_path / "out"
-    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de"]) == 0
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(out), "--keys", "en-de"]) == 0
     before = (out / "en-de" / "adapter_model.safetensors").read_bytes()
-    assert export_adapters_main([str(nmt_run.pair), str(out), "--keys", "en-de,en-de"]) == 0
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(out), "--keys", "en-de,en-de"]) == 0
     assert (out / "en-de" / "adapter_model.safetensors").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["en-de"]  # nothing hidden left behind
 
@@ -197,7 +197,7 @@ def test_export_into_a_file_is_one_line_and_leaves_the_file(nmt_run, tmp_path, c
 
     target = tmp_path / "out"
     target.write_text("not a folder\n")
-    assert export_adapters_main([str(nmt_run.pair), str(target), "--keys", "en-de"]) == 1
+    assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(target), "--keys", "en-de"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"nmt-export-adapters: error: {target}: already exists and is not a folder")
     assert target.read_text() == "not a folder\n" and _leftovers(tmp_path) == []
@@ -222,14 +222,14 @@ def test_export_from_another_folder_suggests_data(nmt_run, tmp_path, monkeypatch
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert export_adapters_main([str(relative), str(tmp_path / "out"), "--keys", "en-de"]) == 1
+    assert export_adapters_main([str(relative), "--output-dir", str(tmp_path / "out"), "--keys", "en-de"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("nmt-export-adapters: error: bin/dict.") and f"current folder {elsewhere}" in line
     assert "pass --data" in line and not (tmp_path / "out").exists()
-    assert export_adapters_main([str(relative), str(tmp_path / "out"), "--keys", "en-de", "--data",
+    assert export_adapters_main([str(relative), "--output-dir", str(tmp_path / "out"), "--keys", "en-de", "--data",
                                  str(nmt_run.data)]) == 0
     monkeypatch.chdir(nmt_run.root)  # where `bin` is
-    assert export_adapters_main([str(relative), str(tmp_path / "out2"), "--keys", "en-de"]) == 0
+    assert export_adapters_main([str(relative), "--output-dir", str(tmp_path / "out2"), "--keys", "en-de"]) == 0
 
 
 class _Payload:
@@ -257,7 +257,7 @@ def test_export_refuses_disallowed_globals_without_torchs_advice(tmp_path, capsy
                else _Payload(exec, f"open({str(marker)!r}, 'w').close()"))  # one it does not allow by default
     evil = tmp_path / "evil.pt"
     torch.save({"model": {}, "extra": payload}, evil)
-    assert export_adapters_main([str(evil), str(tmp_path / "out")]) == 1
+    assert export_adapters_main([str(evil), "--output-dir", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     line = err.strip().splitlines()[-1]
     assert line.startswith(f"nmt-export-adapters: error: {evil}: ") and ("system" if blocked else "exec") in line

@@ -62,7 +62,7 @@ def test_report_matches_sacrebleu_cli(runs, tmp_path, capsys):
     meta.write_text(json.dumps({"meta": {"adapters": {"trainable_parameters": 1234}}}))
     code = nmt_report.main(["--system", f"base={systems['base']}", "--system", f"adapters={systems['adapters']}",
                             "--spec", str(meta), "--raw-dir", str(raw), "--supervised", "en-de,en-fr",
-                            "--out", str(out)])
+                            "--output-dir", str(out)])
     assert code == 0, capsys.readouterr().err
     data = json.loads((out / "nmt.json").read_text())
     assert set(data) == {"base", "adapters", "copy"}
@@ -124,20 +124,20 @@ def test_report_errors(tmp_path, runs, capsys):
     raw, systems = runs
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert nmt_report.main(["--system", f"x={empty}", "--out", str(tmp_path / "o")]) == 2
+    assert nmt_report.main(["--system", f"x={empty}", "--output-dir", str(tmp_path / "o")]) == 2
     assert "no generate-<src>-<tgt>.txt files in" in capsys.readouterr().err
     noise = tmp_path / "noise" / "generate-en-de.txt"
     noise.parent.mkdir()
     noise.write_text("just a log line\n")
-    assert nmt_report.main(["--system", f"x={noise.parent}", "--out", str(tmp_path / "o")]) == 2
+    assert nmt_report.main(["--system", f"x={noise.parent}", "--output-dir", str(tmp_path / "o")]) == 2
     assert "no H-/D- lines" in capsys.readouterr().err
     (raw / "test.en-de.de").write_text("one line\n")
     assert nmt_report.main(["--system", f"base={systems['base']}", "--raw-dir", str(raw),
-                            "--out", str(tmp_path / "o")]) == 2
+                            "--output-dir", str(tmp_path / "o")]) == 2
     assert "test.en-de.en has 4 lines but" in capsys.readouterr().err  # source and reference sides differ
     (raw / "test.en-de.en").write_text("one line\n")
     assert nmt_report.main(["--system", f"base={systems['base']}", "--raw-dir", str(raw),
-                            "--out", str(tmp_path / "o")]) == 2
+                            "--output-dir", str(tmp_path / "o")]) == 2
     assert "sample id 3 but" in capsys.readouterr().err
     assert not (tmp_path / "o" / "nmt.json").exists()
 
@@ -158,5 +158,5 @@ def test_spec_meta_cannot_overwrite_a_computed_score(tmp_path, runs, capsys):
     raw, systems = runs
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"systems": {"base": str(systems["base"])}, "meta": {"base": {"bleu": 99.0}}}))
-    assert nmt_report.main(["--spec", str(spec), "--raw-dir", str(raw), "--out", str(tmp_path / "o")]) == 2
+    assert nmt_report.main(["--spec", str(spec), "--raw-dir", str(raw), "--output-dir", str(tmp_path / "o")]) == 2
     assert "meta of system base sets bleu, which the report computes" in capsys.readouterr().err

@@ -141,6 +141,6 @@ def en_language_adapter(workspace) -> Path:
 
     out = workspace["root"] / "reliability-lang-en"
     assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "en", "--text",
-                 str(workspace["data"] / "en.txt"), "--output", str(out), "--max-steps", "2", "--batch-size", "8",
+                 str(workspace["data"] / "en.txt"), "--output-dir", str(out), "--max-steps", "2", "--batch-size", "8",
                  "--cpu", "--save-steps", "2", "--learning-rate", "1e-3"]) == 0
     return out / "adapter"

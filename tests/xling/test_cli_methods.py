@@ -26,7 +26,7 @@ STEPS = ["--max-steps", "2", "--save-steps", "2", "--batch-size", "8", "--cpu", 
 
 def train_task(workspace, lang_adapter, out, *extra) -> int:
     return main(["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter", str(lang_adapter),
-                 "--train", str(workspace["data"] / "en.panx"), "--output", str(out), *STEPS, *extra])
+                 "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out), *STEPS, *extra])
 
 
 def eval_args(workspace, lang_adapter, task_adapter, output, *extra) -> list[str]:
@@ -103,7 +103,7 @@ def test_specialised_adapterdrop_trains_upper_layers_only_and_eval_drops_the_sam
 def test_train_lang_compacter_with_robust_drop(workspace):
     out = workspace["root"] / "methods-lang-robust"
     assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text",
-                 str(workspace["data"] / "sw.txt"), "--output", str(out), *STEPS, "--adapter-kind", "compacter++",
+                 str(workspace["data"] / "sw.txt"), "--output-dir", str(out), *STEPS, "--adapter-kind", "compacter++",
                  "--drop-max", "1"]) == 0
     config = AdapterConfig.from_dict(read_adapter_config(out / "adapter")["config"])
     assert config.kind == "compacter" and config.resolved_bottleneck_dim == 16  # rf 2 by default for language adapters
@@ -124,10 +124,12 @@ def test_train_task_bad_adapter_options(workspace, en_language_adapter, tmp_path
     assert err.startswith("xling: error: train-task:") and message in err
 
 
-def test_adapter_kind_compacter_is_refused_with_the_reason(workspace, en_language_adapter, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        train_task(workspace, en_language_adapter, tmp_path / "bad", "--adapter-kind", "compacter")
-    assert exit_info.value.code == 2 and "use 'compacter++'" in capsys.readouterr().err
+def test_adapter_kind_compacter_in_the_pfeiffer_place_is_refused_with_the_reason(workspace, en_language_adapter,
+                                                                                 tmp_path, capsys):
+    # Compacter has its own (Houlsby) placement now (tests/xling/test_placement.py); in the FFN place it is compacter++
+    assert train_task(workspace, en_language_adapter, tmp_path / "bad", "--adapter-kind", "compacter",
+                      "--adapter-placement", "pfeiffer") == 1
+    assert "it is --adapter-kind compacter++" in capsys.readouterr().err
 
 
 def test_eval_drop_layers_out_of_range(workspace, en_language_adapter, plain_task, tmp_path, capsys):
@@ -138,7 +140,7 @@ def test_eval_drop_layers_out_of_range(workspace, en_language_adapter, plain_tas
 def test_train_fusion_writes_weights_report(workspace, en_language_adapter, plain_task, compacter_task, tmp_path, capsys):
     out = tmp_path / "fusion-run"
     base = ["train-fusion", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter", str(en_language_adapter),
-            "--train", str(workspace["data"] / "en.panx"), "--output", str(out), *STEPS]
+            "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out), *STEPS]
     assert main([*base, "--task-adapters", str(plain_task), str(compacter_task / "adapter")]) == 0
     document = json.loads((out / "fusion" / "fusion_weights.json").read_text())
     assert document["adapters"] == ["ner", "ner_compacter"]
@@ -172,7 +174,7 @@ def test_ablate_grid_matches_eval_with_adapters_removed(workspace, en_language_a
 def test_train_full_and_drift(workspace, en_language_adapter, plain_task, tmp_path, capsys):
     full = tmp_path / "full"
     assert main(["train-full", "--task", "ner", "--model", str(workspace["model"]), "--train",
-                 str(workspace["data"] / "en.panx"), "--dev", str(workspace["data"] / "sw.panx"), "--output", str(full),
+                 str(workspace["data"] / "en.panx"), "--dev", str(workspace["data"] / "sw.panx"), "--output-dir", str(full),
                  *STEPS]) == 0
     assert 0.0 <= json.loads((full / "dev_results.json").read_text())["f1"] <= 100.0
     common = ["drift", "--model", str(workspace["model"]), "--text", str(workspace["data"] / "en.txt"),

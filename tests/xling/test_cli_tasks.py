@@ -16,7 +16,7 @@ def lang_adapters(workspace):
     out = {}
     for lang in ("en", "sw"):
         rc = main(["train-lang", "--model", str(model), "--lang", lang, "--text", str(data / f"{lang}.txt"),
-                   "--output", str(root / f"lang-{lang}"), "--max-steps", "4", "--batch-size", "8", "--cpu",
+                   "--output-dir", str(root / f"lang-{lang}"), "--max-steps", "4", "--batch-size", "8", "--cpu",
                    "--save-steps", "2", "--learning-rate", "1e-3"])
         assert rc == 0
         out[lang] = root / f"lang-{lang}" / "adapter"
@@ -32,7 +32,7 @@ def test_task_end_to_end(workspace, lang_adapters, task, train, evaluate, extra)
     root, model, data = workspace["root"], workspace["model"], workspace["data"]
     out = root / f"task-{task}"
     args = ["train-task", "--task", task, "--model", str(model), "--lang-adapter", str(lang_adapters["en"]),
-            "--train", str(data / train), "--output", str(out), "--max-steps", "6", "--batch-size", "8",
+            "--train", str(data / train), "--output-dir", str(out), "--max-steps", "6", "--batch-size", "8",
             "--cpu", "--save-steps", "3", "--learning-rate", "1e-3", "--max-length", "64"]
     if extra:
         args += [extra[0], str(data / "siqa-labels.lst")]
@@ -68,7 +68,7 @@ def test_bad_input_is_a_clear_error(workspace, tmp_path, capsys):
     bad = tmp_path / "bad.panx"
     bad.write_text("en:john\tB-PER\nen:lives\n", encoding="utf-8")
     rc = main(["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter", str(tmp_path),
-               "--train", str(bad), "--output", str(tmp_path / "out"), "--cpu"])
+               "--train", str(bad), "--output-dir", str(tmp_path / "out"), "--cpu"])
     assert rc == 1
     err = capsys.readouterr().err
     assert f"{bad}:2" in err and "lang:token<TAB>label" in err

@@ -122,18 +122,18 @@ def test_comparison_errors_are_one_line(tmp_path, capsys):
     bad.write_text('{"task": "cls"}')
     assert comparison.main(["report", "--results", str(tmp_path / "results"), "--output-dir", str(tmp_path / "r")]) == 1
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith(f"xling.comparison: error: report: {bad}: missing")
+    assert len(error) == 1 and error[0].startswith(f"xling-comparison: error: report: {bad}: missing")
     assert not (tmp_path / "r" / "report.json").exists()
     assert comparison.main(["eval-full", "--model", str(tmp_path), "--task", "sentiment", "--seed", "1", "--data",
                             f"de={bad}", "--train-size", "all", "--output-dir", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err.strip() == ("xling.comparison: error: eval-full: unknown task 'sentiment'; "
+    assert capsys.readouterr().err.strip() == ("xling-comparison: error: eval-full: unknown task 'sentiment'; "
                                                "known: ner, qa, copa, classification, pos")
 
 
 def test_unknown_task_is_refused_by_the_cli(capsys):
     with pytest.raises(SystemExit) as exit_info:
         xling_main(["train-task", "--task", "sentiment", "--model", "m", "--lang-adapter", "a", "--train", "t",
-                    "--output", "o"])
+                    "--output-dir", "o"])
     assert exit_info.value.code == 2
     assert "argument --task: invalid choice: 'sentiment'" in capsys.readouterr().err.strip().splitlines()[-1]
 
@@ -149,9 +149,9 @@ def test_tokenizer_that_does_not_match_the_model_is_a_one_line_error(workspace, 
         if "token" in name.name or name.suffix == ".model":
             shutil.copy(name, model_dir / name.name)
     train = write_classification(tmp_path / "train.jsonl", 24, 1)
-    for args in (["train-lang", "--lang", "en", "--text", str(workspace["data"] / "en.txt"), "--output", str(tmp_path / "l")],
+    for args in (["train-lang", "--lang", "en", "--text", str(workspace["data"] / "en.txt"), "--output-dir", str(tmp_path / "l")],
                  ["train-task", "--task", "classification", "--lang-adapter", str(en_language_adapter), "--train",
-                  str(train), "--output", str(tmp_path / "t")]):
+                  str(train), "--output-dir", str(tmp_path / "t")]):
         capsys.readouterr()
         assert xling_main([*args, "--model", str(model_dir), "--max-steps", "1", "--batch-size", "8", "--cpu"]) == 1
         err = capsys.readouterr().err

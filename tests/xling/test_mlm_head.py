@@ -56,7 +56,7 @@ def test_cli_train_mlm_head_then_train_lang(tmp_path, capsys):
                  "--max-steps", "3", "--batch-size", "4"]) == 0
     assert "masked-token accuracy" in capsys.readouterr().out
     assert main(["train-lang", "--model", str(tmp_path / "mlm"), "--lang", "en", "--text", str(text),
-                 "--output", str(tmp_path / "lang"), "--max-steps", "2", "--batch-size", "4", "--cpu"]) == 0
+                 "--output-dir", str(tmp_path / "lang"), "--max-steps", "2", "--batch-size", "4", "--cpu"]) == 0
     assert (tmp_path / "lang" / "adapter" / "adapter_model.safetensors").is_file()
     capsys.readouterr()
     assert main(["train-mlm-head", "--model", str(base), "--text", str(tmp_path / "none.txt"),

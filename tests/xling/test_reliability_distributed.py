@@ -23,10 +23,10 @@ def test_torchrun_two_cpu_processes(workspace, tmp_path, tree_digest):
     common = ["--max-steps", "3", "--save-steps", "2", "--batch-size", "4", "--cpu", "--learning-rate", "1e-3",
               "--max-length", "64"]
     lang = ["train-lang", "--model", str(workspace["model"]), "--lang", "en", "--text", str(workspace["data"] / "en.txt"),
-            "--output", str(tmp_path / "lang"), *common]
+            "--output-dir", str(tmp_path / "lang"), *common]
     task = ["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter",
             str(tmp_path / "lang" / "adapter"), "--train", str(workspace["data"] / "en.panx"),
-            "--output", str(tmp_path / "task"), *common]
+            "--output-dir", str(tmp_path / "task"), *common]
     driver = tmp_path / "driver.py"
     driver.write_text(f"import sys\nfrom xling.cli import main\nsys.exit(main({lang!r}) or main({task!r}))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -24,13 +24,13 @@ def run_failing(capsys, args: list[str]) -> str:
 
 
 def train_lang(workspace, out, text, *extra) -> list[str]:
-    return ["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text", str(text), "--output", str(out),
+    return ["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text", str(text), "--output-dir", str(out),
             "--max-steps", "1", "--cpu", *extra]
 
 
 def train_task(model, adapter, train, out, task="ner", *extra) -> list[str]:
     return ["train-task", "--task", task, "--model", str(model), "--lang-adapter", str(adapter), "--train", str(train),
-            "--output", str(out), "--max-steps", "1", "--batch-size", "4", "--cpu", "--max-length", "64", *extra]
+            "--output-dir", str(out), "--max-steps", "1", "--batch-size", "4", "--cpu", "--max-length", "64", *extra]
 
 
 @pytest.fixture(scope="module")

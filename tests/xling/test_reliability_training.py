@@ -52,7 +52,7 @@ def test_task_adapter_resume_equals_uninterrupted_and_base_is_untouched(workspac
 
     def args(out):
         return ["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter",
-                str(en_language_adapter), "--train", str(workspace["data"] / "en.panx"), "--output", str(out),
+                str(en_language_adapter), "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out),
                 "--max-steps", "4", "--save-steps", "2", "--batch-size", "4", "--cpu", "--max-length", "64",
                 "--learning-rate", "1e-2", "--seed", "5"]
 

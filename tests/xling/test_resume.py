@@ -22,7 +22,7 @@ ROOT = Path(__file__).parents[2]
 
 def command(workspace, out: Path) -> list[str]:
     return [sys.executable, "-m", "xling", "train-lang", "--model", str(workspace["model"]), "--lang", "sw",
-            "--text", str(workspace["data"] / "sw.txt"), "--output", str(out), "--max-steps", "8",
+            "--text", str(workspace["data"] / "sw.txt"), "--output-dir", str(out), "--max-steps", "8",
             "--save-steps", "2", "--batch-size", "4", "--cpu", "--learning-rate", "1e-2", "--seed", "3"]
 
 

@@ -37,7 +37,7 @@ def write_pos(path: Path, lang: str, n: int, seed: int) -> Path:
 
 
 def common(workspace, out: Path) -> list[str]:
-    return ["--model", str(workspace["model"]), "--output", str(out), "--max-steps", "3", "--batch-size", "8", "--cpu",
+    return ["--model", str(workspace["model"]), "--output-dir", str(out), "--max-steps", "3", "--batch-size", "8", "--cpu",
             "--save-steps", "3", "--learning-rate", "1e-3", "--max-length", "32"]
 
 

@@ -31,9 +31,9 @@ def test_builds_a_loadable_model_and_tokenizer(tmp_path):
 
 
 def test_missing_or_empty_text_is_a_clear_error(tmp_path, capsys):
-    assert main(["--text", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "m")]) == 1
+    assert main(["--text", str(tmp_path / "nope.txt"), "--output-dir", str(tmp_path / "m")]) == 1
     assert "text file not found" in capsys.readouterr().err
     (tmp_path / "empty.txt").write_text("\n\n")
-    assert main(["--text", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "m")]) == 1
+    assert main(["--text", str(tmp_path / "empty.txt"), "--output-dir", str(tmp_path / "m")]) == 1
     assert "no text" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

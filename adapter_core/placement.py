@@ -1,0 +1,102 @@
+"""Where adapters go: the sites a host offers, and the named placements (sets of sites) that configs pick.
+
+An ``AdapterConfig`` names its ``placement``; ``PLACEMENTS`` says which
+sites of a Transformer layer that placement puts an adapter at.  Each host
+maps every site it supports onto its framework once (``nmt``: fairseq layer
+subclasses; ``xling``: transformers forward hooks) and refuses the others by
+name (``check_sites``).  With h a sub-layer's output (after its output
+projection and dropout), x that sub-layer's input and A(v) = v + up(act(down(v))):
+
+- ``Site.ATTENTION``: h + A(h) replaces the attention block's output, before
+  its residual add and LayerNorm.  Houlsby et al. (2019), "Parameter-Efficient
+  Transfer Learning for NLP", put their first adapter here ("after the
+  projection following multi-headed attention").
+- ``Site.FFN``: the same on the feed-forward block's output, before its
+  residual add and LayerNorm; Houlsby's second adapter.
+- ``Site.FFN_PFEIFFER``: the feed-forward block's output too, but the adapter
+  reads LN(h + x) (the block's own LayerNorm) and adds to h: r = h + A'(LN(h + x)),
+  and the block then computes LN(r + x).  Pfeiffer et al. (2020), MAD-X;
+  AdapterHub's ``seq_bn``.
+- ``Site.LAYER``: y + A(y) on the layer's output y (after the feed-forward
+  block's residual add and LayerNorm).  Bapna & Firat (2019), "Simple,
+  Scalable Adaptation for Neural Machine Translation".
+- ``Site.EMBEDDINGS``: an invertible adapter on the embeddings' output, its
+  inverse before the tied output embeddings (MAD-X).
+
+Placements keep the names earlier configs were saved with (``after_ffn``,
+``ffn_output``, ``embeddings``, ``after_attention_and_ffn``); ``ALIASES``
+give command lines the papers' names (``houlsby``, ``bapna_firat``, ``pfeiffer``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Site(str, Enum):
+    """One point of a Transformer layer (or of the embeddings) where an adapter can sit."""
+
+    ATTENTION = "attention"
+    FFN = "ffn"
+    FFN_PFEIFFER = "ffn_pfeiffer"
+    LAYER = "layer"
+    EMBEDDINGS = "embeddings"
+
+
+#: Placement name -> the sites it puts an adapter at, in the order a layer's forward reaches them.
+PLACEMENTS: dict[str, tuple[Site, ...]] = {
+    # Bapna & Firat (2019), Philip et al. (2020): one adapter on each layer's output.
+    "after_ffn": (Site.LAYER,),
+    # Pfeiffer et al. (2020), MAD-X language and task adapters, Compacter++.
+    "ffn_output": (Site.FFN_PFEIFFER,),
+    # Houlsby et al. (2019), Compacter (Karimi Mahabadi et al. 2021): two adapters per layer.
+    "after_attention_and_ffn": (Site.ATTENTION, Site.FFN),
+    # MAD-X invertible adapters.
+    "embeddings": (Site.EMBEDDINGS,),
+}
+
+#: The papers' names for the placements, as command lines take them.
+ALIASES: dict[str, str] = {
+    "houlsby": "after_attention_and_ffn",
+    "bapna_firat": "after_ffn",
+    "pfeiffer": "ffn_output",
+}
+
+#: How adapter files name a site's tensors inside layer i: ``layers.{i}.{SITE_PREFIX[site]}{param}``.
+#: The one-adapter-per-layer sites keep the bare ``layers.{i}.`` of the files written before sites existed.
+SITE_PREFIX: dict[Site, str] = {
+    Site.ATTENTION: "attention.",
+    Site.FFN: "ffn.",
+    Site.FFN_PFEIFFER: "",
+    Site.LAYER: "",
+    Site.EMBEDDINGS: "",
+}
+
+
+class PlacementError(ValueError):
+    """A placement that is unknown, or that needs a site the host does not offer."""
+
+
+def canonical_placement(name: str) -> str:
+    """The placement ``name`` (or its alias) stands for; an unknown name lists the known ones."""
+    name = ALIASES.get(name, name)
+    if name not in PLACEMENTS:
+        known = sorted(PLACEMENTS) + sorted(f"{alias} (= {target})" for alias, target in ALIASES.items())
+        raise PlacementError(f"unknown adapter placement {name!r}; known: {', '.join(known)}")
+    return name
+
+
+def placement_sites(name: str) -> tuple[Site, ...]:
+    """The sites of placement ``name`` (or of its alias)."""
+    return PLACEMENTS[canonical_placement(name)]
+
+
+def check_sites(placement: str, offered: tuple[Site, ...] | frozenset[Site], host: str) -> tuple[Site, ...]:
+    """The sites of ``placement``, or a ``PlacementError`` naming what ``host`` offers instead."""
+    sites = placement_sites(placement)
+    missing = [site.value for site in sites if site not in offered]
+    if missing:
+        usable = sorted(p for p, s in PLACEMENTS.items() if set(s) <= set(offered))
+        raise PlacementError(f"{host} has no adapter site {', '.join(missing)} (placement {placement!r}); "
+                             f"its placements: {', '.join(usable) or '(none)'}")
+    return sites

@@ -1,0 +1,215 @@
+"""The Python API of xling: a transformers encoder with MAD-X adapters, used like transformers' models.
+
+    from xling import MadxModel, Stack
+
+    model = MadxModel.from_pretrained("xlmr/")       # XLM-R or mBERT directory (config, weights, tokenizer)
+    sw = model.load_adapter("ah/sw")                  # ours or AdapterHub's; the role comes from its config
+    model.add_adapter("ner", role="task")             # a new MAD-X task adapter (rf 16)
+    model.set_active(Stack(sw, "ner"))                # language adapter below, task adapter above
+    hidden = model(**model.tokenizer(["jambo"], return_tensors="pt")).last_hidden_state
+    model.save_adapter("ner", "out/ner")              # ours; format="adapterhub" for AdapterHub's load_adapter
+    model.save_pretrained("out/madx")                 # the base, its tokenizer, every adapter, the active setup
+
+A thin layer over what the ``xling`` commands use: ``MadxHost`` (adapters on
+forward hooks, ``xling.attach``), ``xling.adapter_io`` (loading ours and
+AdapterHub's, saving ours), ``xling.adapterhub`` (saving AdapterHub's) and
+``xling.inference`` (prediction heads).  Names follow the commands: ``role``
+"language"/"task" (``--lang-adapter``/``--task-adapter``), ``force`` (``--force``),
+``format="adapterhub"`` (``xling export --format adapterhub``).  Training is the
+commands' job (``xling train-lang``, ``xling train-task``); ``.host`` and ``.model``
+give everything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+
+from adapter_core import (AdapterConfig, AdapterFormatError, Fuse, FusionConfig, UnknownAdapterError,
+                          adapter_parameter_names, atomic_write_json, setup_from_json)
+from adapter_core.io import read_json
+
+from .adapter_io import load_madx_adapter, save_madx_adapter
+from .adapterhub import export_adapterhub
+from .attach import AdapterInfo, MadxHost, Setup
+from .inference import load_head
+from .train import TASK_INFO, check_tokenizer_fits, from_model_dir, save_head
+
+#: Written by ``save_pretrained``: the adapters (each under ``adapters/<name>/``) and the active setup.
+SETUP_FILE = "madx_setup.json"
+ADAPTERS_FOLDER = "adapters"
+#: ``save_adapter`` formats: ours (safetensors, base fingerprint) and AdapterHub's (``model.load_adapter``).
+FORMATS = ("ours", "adapterhub")
+_TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+
+
+class MadxModel:
+    """A transformers encoder (XLM-R, mBERT; bare, with an MLM head or a task head) carrying MAD-X adapters.
+
+    ``model`` is the transformers model (its forward runs unchanged, the
+    adapters sit on hooks), ``tokenizer`` its tokenizer or None, ``host`` the
+    ``MadxHost`` that holds the adapters.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer=None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.host = MadxHost(model)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, model_class=None, force: bool = False, **kwargs) -> MadxModel:
+        """Load a local model directory with ``model_class.from_pretrained`` (default ``AutoModel``).
+
+        ``model_class``: e.g. ``AutoModelForMaskedLM`` (the MLM head, where a
+        language adapter's NICE inverse applies) or
+        ``AutoModelForTokenClassification`` (``num_labels=...`` among ``kwargs``,
+        which go to ``from_pretrained``).  The tokenizer is loaded when the
+        directory has one.  A directory written by ``save_pretrained`` also gets
+        its adapters and active setup back (``force``: even adapters saved on
+        another base).
+        """
+        model = from_model_dir(model_class or AutoModel, model_dir, **kwargs)
+        tokenizer = None
+        if any((Path(model_dir) / name).is_file() for name in _TOKENIZER_FILES):
+            tokenizer = from_model_dir(AutoTokenizer, model_dir)
+            check_tokenizer_fits(tokenizer, model, model_dir)
+        madx = cls(model, tokenizer)
+        if (Path(model_dir) / SETUP_FILE).is_file():
+            madx._load_setup(Path(model_dir), force)
+        return madx
+
+    # -- adapters -----------------------------------------------------------------------
+    @property
+    def adapters(self) -> dict[str, AdapterInfo]:
+        """The adapters by name: role, config, invertible adapter, layers."""
+        return self.host.adapters
+
+    @property
+    def active(self) -> Setup:
+        """The active setup: None, a name, a ``Stack`` or a ``Fuse``."""
+        return self.host.active
+
+    def add_adapter(self, name: str, role: str = "language", config: AdapterConfig | None = None,
+                    invertible: AdapterConfig | bool | None = True, skip_last_layer: bool = False,
+                    layers: Iterable[int] | None = None) -> AdapterInfo:
+        """Add a new adapter: "language" (rf 2, with NICE unless ``invertible=False``) or "task" (rf 16).
+
+        ``config`` replaces the bottleneck (e.g. ``adapter_core.compacter_plus_plus_2021``),
+        ``skip_last_layer`` leaves the last layer out (MAD-X 2.0), ``layers`` picks the layers.
+        """
+        return self.host.add_adapter(name, role=role, config=config, invertible=invertible,
+                                     skip_last_layer=skip_last_layer, layers=None if layers is None else list(layers))
+
+    def load_adapter(self, directory: str | Path, name: str | None = None, role: str | None = None,
+                     force: bool = False, with_head: bool = False) -> str:
+        """Load an adapter directory, ours or AdapterHub's (``save_adapter``); returns its name.
+
+        The role comes from the adapter's config; ``role`` ("language" or
+        "task"), if given, is checked against it.  ``name`` renames it, ``force``
+        loads one of ours made for another base.  ``with_head`` also copies the
+        prediction head saved beside a task adapter (ours: ``head.safetensors``;
+        AdapterHub: ``pytorch_model_head.bin``) into the model, which must be the
+        task's model with as many labels.
+        """
+        if with_head:
+            load_head(self.host, directory)  # checked and copied whole before the adapter changes anything
+        return load_madx_adapter(self.host, directory, name=name, force=force, role=role)
+
+    def add_fusion(self, fuse: Fuse, config: FusionConfig | None = None) -> Fuse:
+        """Add an AdapterFusion layer over loaded adapters, e.g. ``Fuse("ner", "pos")`` (then ``set_active``)."""
+        return self.host.add_fusion(fuse, config)
+
+    def set_active(self, setup: Setup) -> None:
+        """Activate ``setup`` for every later call: a name, ``Stack("sw", "ner")``, a ``Fuse``, or None (the base)."""
+        self.host.set_active(setup)
+
+    # -- running ---------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        """The transformers model's forward, with the active adapters."""
+        return self.model(*args, **kwargs)
+
+    __call__ = forward
+
+    def eval(self) -> MadxModel:
+        self.model.eval()
+        return self
+
+    def to(self, *args, **kwargs) -> MadxModel:
+        """Move the model and its adapters, as ``nn.Module.to``."""
+        self.model.to(*args, **kwargs)
+        return self
+
+    # -- saving ----------------------------------------------------------------------
+    def save_adapter(self, name: str, directory: str | Path, format: str = "ours", task: str | None = None,
+                     labels: list[str] | None = None) -> Path:
+        """Write adapter ``name`` to ``directory``: ``format`` "ours" or "adapterhub".
+
+        Ours is ``adapter_config.json`` + ``adapter_model.safetensors`` with the
+        base fingerprint (what ``xling train-lang``/``train-task`` write);
+        "adapterhub" is what AdapterHub's ``model.load_adapter`` reads.  A task
+        adapter given ``task`` (e.g. "ner") and ``labels`` also gets the model's
+        prediction head (ours: ``head.safetensors`` + ``task.json``, for ``xling eval``).
+        """
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+        if name not in self.host.adapters:
+            raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.host.adapters) or '(none)'}")
+        if (task is None) != (labels is None):
+            raise ValueError("give both task and labels to save a prediction head, or neither")
+        if task is not None and self.host.adapters[name].role != "task":
+            raise ValueError(f"adapter {name!r} is a {self.host.adapters[name].role} adapter; only a task "
+                             "adapter is saved with a prediction head")
+        if format == "adapterhub":
+            return export_adapterhub(self.host, name, directory, task=task, labels=labels)
+        directory = save_madx_adapter(self.host, name, directory, metadata={"task": task} if task else None)
+        if task is not None:
+            save_head(self.host, directory)
+            atomic_write_json(directory / TASK_INFO, {"task": task, "labels": list(labels), "adapter_name": name})
+        return directory
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the base model (without adapter tensors) and tokenizer, every adapter, and the active setup.
+
+        The model files are transformers' own (``config.json``,
+        ``model.safetensors``), readable without xling; the adapters go to
+        ``adapters/<name>/`` in our format and ``madx_setup.json`` lists them with
+        the active setup, so that ``MadxModel.from_pretrained(directory)`` gives
+        the same model back.  AdapterFusion layers are not written.
+        """
+        if self.host.fusions:
+            raise ValueError(f"save_pretrained does not write AdapterFusion layers ({', '.join(self.host.fusions)}); "
+                             "'xling train-fusion' saves a trained fusion")
+        directory = Path(directory)
+        skip = adapter_parameter_names(self.model)
+        self.model.save_pretrained(directory, state_dict={k: v for k, v in self.model.state_dict().items()
+                                                          if k not in skip})
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(directory)
+        for name in self.host.adapters:
+            save_madx_adapter(self.host, name, directory / ADAPTERS_FOLDER / name)
+        active = self.host.active
+        atomic_write_json(directory / SETUP_FILE, {
+            "adapters": list(self.host.adapters), "removed_layers": sorted(self.host.removed_layers),
+            "active": active.to_json() if hasattr(active, "to_json") else active})
+        return directory
+
+    def _load_setup(self, directory: Path, force: bool) -> None:
+        path = directory / SETUP_FILE
+        document = read_json(path)
+        names = document.get("adapters") if isinstance(document, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise AdapterFormatError(f"{path}: expected {{'adapters': [names], 'active': setup}}")
+        for name in names:
+            load_madx_adapter(self.host, directory / ADAPTERS_FOLDER / name, name=name, force=force)
+        try:
+            self.host.set_removed_layers(document.get("removed_layers", []))
+            self.set_active(setup_from_json(document.get("active")))
+        except (TypeError, ValueError, KeyError) as err:
+            raise AdapterFormatError(f"{path}: {err}") from None
+
+    def __repr__(self) -> str:
+        adapters = ", ".join(f"{n} ({info.role})" for n, info in self.host.adapters.items()) or "none"
+        return f"MadxModel({type(self.model).__name__}, adapters: {adapters}; active: {self.host.active!r})"
