@@ -9,7 +9,7 @@ from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
 from .config import (COMPACTER_KINDS, PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
                      madx_invertible, madx_language, madx_task, philip_2020)
-from .context import Fuse, Stack, active_adapters, current, current_slots, setup_from_json
+from .context import Fuse, Stack, active_adapters, current, setup_from_json
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
 from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
@@ -24,7 +24,7 @@ from .fusion import AdapterFusionLayer, FusionConfig
 __all__ = [
     "IDENTITY", "AdapterBank", "RoutingPlan", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
-    "philip_2020", "Stack", "active_adapters", "current", "current_slots", "setup_from_json", "ParameterSummary",
+    "philip_2020", "Stack", "active_adapters", "current", "setup_from_json", "ParameterSummary",
     "adapter_parameter_names", "freeze_base", "summarize", "trainable_parameters", "GLOWCoupling",
     "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",

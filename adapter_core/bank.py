@@ -78,8 +78,7 @@ class AdapterBank(AdapterModule):
 
     ``forward(x, keys)`` takes one key for the whole batch, or one key per
     sample along ``batch_dim``.  The result equals running each sample alone
-    through its adapter.  ``IDENTITY`` (and any key given to ``alias_identity``)
-    leaves its samples unchanged.
+    through its adapter.  ``IDENTITY`` leaves its samples unchanged.
     """
 
     def __init__(self, config: AdapterConfig, names: Sequence[str] = (), batch_dim: int = 0):
@@ -87,7 +86,6 @@ class AdapterBank(AdapterModule):
         self.config = config
         self.batch_dim = batch_dim
         self.adapters = nn.ModuleDict()
-        self.identity_keys: set[str] = {IDENTITY}
         self.fusions = nn.ModuleDict()
         # Fusion name -> the adapters it attends over (in order).
         self.fusion_sources: dict[str, tuple[str, ...]] = {}
@@ -122,16 +120,12 @@ class AdapterBank(AdapterModule):
         self.fusion_sources[name] = over
         return layer
 
-    def alias_identity(self, name: str) -> None:
-        """Route ``name`` to "no adapter" (e.g. ``--missing-adapter identity``)."""
-        self.identity_keys.add(name)
-
     @property
     def names(self) -> list[str]:
         return list(self.adapters.keys())
 
     def __contains__(self, name: str) -> bool:
-        return name in self.adapters or name in self.fusions or name in self.identity_keys
+        return name in self.adapters or name in self.fusions or name == IDENTITY
 
     def check(self, key: str) -> None:
         if key not in self:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -38,8 +37,6 @@ def init_linear(linear: nn.Linear, scheme: str) -> None:
         nn.init.trunc_normal_(linear.weight, mean=0.0, std=1e-2, a=-2e-2, b=2e-2)
     elif scheme == "bert":
         nn.init.normal_(linear.weight, mean=0.0, std=0.02)
-    elif scheme == "kaiming":
-        nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5))
     elif scheme == "zero":
         nn.init.zeros_(linear.weight)
     else:

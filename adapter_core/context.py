@@ -103,8 +103,3 @@ def current(slot: str, default: Any = None) -> Any:
     frames = _stack()
     return frames[-1].get(slot, default) if frames else default
 
-
-def current_slots() -> dict[str, Any]:
-    """A copy of all slots in the innermost active context."""
-    frames = _stack()
-    return dict(frames[-1]) if frames else {}

@@ -56,11 +56,10 @@ def test_unknown_key_lists_known():
     assert "xx-yy" in str(err.value) and "de-fr, en-de, en-fr" in str(err.value)
 
 
-def test_alias_identity_and_key_count_mismatch():
+def test_identity_key_and_key_count_mismatch():
     bank = make_bank()
-    bank.alias_identity("en-es")
     x = torch.randn(2, 8)
-    assert torch.equal(bank(x, "en-es"), x)
+    assert torch.equal(bank(x, IDENTITY), x)
     with pytest.raises(ValueError, match="3 keys for a batch of 2"):
         bank(x, ["en-de"] * 3)
 
