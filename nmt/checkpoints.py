@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Iterable
 
 from fairseq import checkpoint_utils
-from fairseq.models import ARCH_MODEL_REGISTRY
-from fairseq.models.transformer import TransformerModel
 from omegaconf import DictConfig, open_dict
 
 from .adapter_files import build_base_with_adapter_layers, load_adapter_dirs
 from .models import AdapterTransformerModel
-from .tasks import unwrap_model
+from .tasks import is_plain_transformer, unwrap_model
 
 
 class DataDirectoryError(ValueError):
@@ -48,7 +46,7 @@ def load_model(checkpoint: str | Path, data: str | Path | None = None, adapter_d
     directories = [str(d) for d in adapter_dirs]
     state = read_checkpoint(str(checkpoint), overrides)
     model_args = (state.get("cfg") or {}).get("model")
-    if directories and ARCH_MODEL_REGISTRY.get(getattr(model_args, "arch", None)) is TransformerModel:
+    if directories and is_plain_transformer(getattr(model_args, "arch", None)):
         editable = open_dict(model_args) if isinstance(model_args, DictConfig) else contextlib.nullcontext()
         with editable:
             build_base_with_adapter_layers(model_args, directories)

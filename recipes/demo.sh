@@ -138,7 +138,7 @@ seed_runs() { # seed: every adapter and fine-tuning run of one seed, each follow
   local seed=$1 pair s; s=$(suffix "$1")
   for pair in ${PAIRS//,/ }; do
     say "3/7 $pair: Bapna & Firat pair adapter (d=$PAIR_DIM), and full fine-tuning for $FINETUNE_PAIRS, $ADAPTER_UPDATES updates each, seed $seed"
-    pair_adapter_run "pair_adapter-$pair-s$seed" "$BASE" "$pair" "$PAIR_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
+    adapter_run "pair_adapter-$pair-s$seed" "$BASE" "$pair" pair "$PAIR_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
     if [[ ",$FINETUNE_PAIRS," == *",$pair,"* ]]; then
       full_finetune_run "full_finetune-$pair-s$seed" "$BASE" "$pair" "$seed" "$ADAPTER_UPDATES" "$FINETUNE_LR"
     fi
@@ -150,7 +150,7 @@ seed_runs() { # seed: every adapter and fine-tuning run of one seed, each follow
   done
   # ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
   say "4/7 Philip et al. monolingual adapters (d=$LANG_DIM) on $SUPERVISED ($ADAPTER_UPDATES updates, seed $seed)"
-  lang_adapters_run "lang_adapters-s$seed" "$BASE" "$SUPERVISED" "$LANG_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
+  adapter_run "lang_adapters-s$seed" "$BASE" "$SUPERVISED" lang "$LANG_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
   in_background generate "lang_adapters$s" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
   in_background generate "lang_adapters$s.udhr" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$UDHR/bin" \

@@ -1,5 +1,5 @@
-# The translation demo's fairseq flags and its two helpers, shared by recipes/demo.sh and
-# recipes/nmt/base_levers.sh.  Source it after setting BIN, DATA, CKPT, GEN, USER_DIR and LANG_LIST.
+# The translation demo's fairseq flags and its helpers (train, adapter_run, full_finetune_run, generate), shared
+# by recipes/demo.sh and recipes/nmt/*.sh.  Source it after setting BIN, DATA, CKPT, GEN, USER_DIR and LANG_LIST.
 # shellcheck shell=bash
 
 SHAPE=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 128 --decoder-embed-dim 128
@@ -24,16 +24,11 @@ train() { # name args...: fairseq-train unless that run finished already (an int
   touch "$CKPT/$name/done"
 }
 
-pair_adapter_run() { # name base-checkpoint pair dim seed updates lr [flags...]: Bapna & Firat adapters, base frozen
-  train "$1" --max-update "$6" --task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer \
+adapter_run() { # name base-checkpoint lang-pairs by dim seed updates lr [flags...]: adapters on the frozen base,
+  # by pair (Bapna & Firat 2019) or by lang (Philip et al. 2020: encoder by source, decoder by target language)
+  train "$1" --max-update "$7" --task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer \
     "${SHAPE[@]}" --finetune-from-model "$2" "${TRAIN[@]}" --no-save-optimizer-state --lang-pairs "$3" \
-    --adapters-by pair --adapter-dim "$4" --seed "$5" --lr "$7" --warmup-updates 50 "${@:8}"
-}
-
-lang_adapters_run() { # name base-checkpoint lang-pairs dim seed updates lr: Philip et al. monolingual adapters
-  train "$1" --max-update "$6" --task adapter_translation --enable-lang-ids "${MULTI[@]}" --arch adapter_transformer \
-    "${SHAPE[@]}" --finetune-from-model "$2" "${TRAIN[@]}" --no-save-optimizer-state --lang-pairs "$3" \
-    --adapters-by lang --adapter-dim "$4" --seed "$5" --lr "$7" --warmup-updates 50
+    --adapters-by "$4" --adapter-dim "$5" --seed "$6" --lr "$8" --warmup-updates 50 "${@:9}"
 }
 
 full_finetune_run() { # name base-checkpoint pair seed updates lr: every base weight trained on one pair

@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 PLAIN_TRANSFORMER_MODELS = (TransformerModel, BARTModel)
 
 
+def is_plain_transformer(arch: str | None) -> bool:
+    """Whether a checkpoint of ``arch`` holds the plain Transformer's keys (it can carry adapter directories)."""
+    return ARCH_MODEL_REGISTRY.get(arch) in PLAIN_TRANSFORMER_MODELS
+
+
 def unwrap_model(model) -> AdapterTransformerModel:
     """The ``AdapterTransformerModel`` inside fairseq's DDP/FSDP wrappers, or a clear error."""
     inner = model
@@ -120,7 +125,7 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
 
     def build_model(self, args, from_checkpoint=False):
         arch = getattr(args, "arch", None)
-        if from_checkpoint and ARCH_MODEL_REGISTRY.get(arch) in PLAIN_TRANSFORMER_MODELS:
+        if from_checkpoint and is_plain_transformer(arch):
             # A plain Transformer (or BART) checkpoint, e.g. the base of --adapter-dirs: same keys, plus adapter banks.
             logger.info("building adapter_transformer for the %s checkpoint", arch)
             build_base_with_adapter_layers(args, split_list(self.args.adapter_dirs))

@@ -30,7 +30,7 @@ LANG_LIST="$(cat "$DATA/langs.txt")"
 EN_XX="$(cat "$DATA/lang_pairs.txt")"
 XX_EN="$(echo "$EN_XX" | tr ',' '\n' | awk -F- '{print $2"-"$1}' | paste -sd, -)"
 ALL_EVAL="$EN_XX,$ZERO_SHOT"
-source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), lang_adapters_run()
+source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), adapter_run()
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 DEMO_UPDATES="$(grep -oE 'num_updates [0-9]+' "$DEMO_CKPT/lang_adapters-s1.log" | tail -1 | awk '{print $2}')"
 
@@ -44,7 +44,7 @@ for updates in $BUDGETS; do
   name="lang_adapters-$updates"
   if [ ! -f "$GEN/$name/generate-${ZERO_SHOT##*,}.txt" ]; then
     say "$name: d $LANG_DIM, $updates updates on $EN_XX,$XX_EN"
-    lang_adapters_run "$name" "$BASE" "$EN_XX,$XX_EN" "$LANG_DIM" 1 "$updates" "$ADAPTER_LR"
+    adapter_run "$name" "$BASE" "$EN_XX,$XX_EN" lang "$LANG_DIM" 1 "$updates" "$ADAPTER_LR"
     generate "$name" "$CKPT/$name/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" --task adapter_translation \
       --enable-lang-ids --lang-pairs "$ALL_EVAL"
   fi

@@ -42,7 +42,7 @@ CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
 USER_DIR="$("$BIN/nmt-user-dir")"
 mkdir -p "$CKPT" "$GEN" "$REPORT"
 LANG_LIST="$(cat "$DATA/langs.txt")"
-source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), pair_adapter_run() ...
+source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), adapter_run() ...
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 LAST_UPDATE="$(grep -oE 'num_updates [0-9]+' "$DEMO_CKPT/base.log" | tail -1 | awk '{print $2}')"
 
@@ -69,7 +69,7 @@ for point in $BASE_POINTS; do
     elif [ "$point" = "$LAST_UPDATE" ] && reuse_demo_run "$system-$PAIR-s$SEED" "$name" "$system"; then :
     else
       if [ "$system" = pair_adapter ]; then
-        pair_adapter_run "$name" "$checkpoint" "$PAIR" "$PAIR_DIM" "$SEED" "$UPDATES" "$ADAPTER_LR"
+        adapter_run "$name" "$checkpoint" "$PAIR" pair "$PAIR_DIM" "$SEED" "$UPDATES" "$ADAPTER_LR"
         generate "$name" "$CKPT/$name/checkpoint_last.pt" "$PAIR" \
           "$DATA/bin" --task adapter_translation --enable-lang-ids --lang-pairs "$PAIR"
       else
@@ -85,7 +85,7 @@ for point in $BASE_POINTS; do
   if [[ " $EMBEDDINGS_POINTS " == *" $point "* ]]; then
     name="pair_adapter_embeddings-$point"
     if [ ! -f "$GEN/$name/generate-$PAIR.txt" ]; then
-      pair_adapter_run "$name" "$checkpoint" "$PAIR" "$PAIR_DIM" "$SEED" "$UPDATES" "$EMBEDDINGS_LR" \
+      adapter_run "$name" "$checkpoint" "$PAIR" pair "$PAIR_DIM" "$SEED" "$UPDATES" "$EMBEDDINGS_LR" \
         --adapter-train-embeddings
       generate "$name" "$CKPT/$name/checkpoint_last.pt" "$PAIR" "$DATA/bin" --task adapter_translation \
         --enable-lang-ids --lang-pairs "$PAIR"
