@@ -277,6 +277,8 @@ class TaskSetup:
     model: torch.nn.Module
     # The file the examples were read from (named in errors).
     train_file: str = ""
+    # A term added to the task loss at every training step (AdapterFusion's value regularisation); None: none.
+    regulariser: Callable[[], torch.Tensor] | None = None
 
 
 def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, labels_file: str | None = None) -> TaskSetup:
@@ -293,6 +295,28 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
                      train_file=str(train_file))
 
 
+class HeadTrainer(Trainer):
+    """The ``Trainer`` of ``train_with_head``: the model's task loss, plus ``regulariser()`` when one is given."""
+
+    def __init__(self, *args, regulariser: Callable[[], torch.Tensor] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regulariser = regulariser
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                      num_items_in_batch=num_items_in_batch)
+        if self.regulariser is None or not model.training:
+            return result
+        penalty = self.regulariser()
+        if (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or self.compute_loss_func is not None:
+            # the task loss is already normalised over the accumulated batch; the Trainer will not divide it
+            penalty = penalty / self.current_gradient_accumulation_steps
+        if return_outputs:
+            loss, outputs = result
+            return loss + penalty, outputs
+        return result + penalty
+
+
 def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build: Callable[[Path], None],
                     dropper: AdapterDrop | None = None) -> Path:
     """Train a task model with its prediction head and publish ``OUT/<folder>``; returns that directory.
@@ -301,13 +325,15 @@ def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build:
     (``xling.fusion.train_fusion``) and full fine-tuning (``train_full_model``).
     The caller has built ``setup`` (``load_task_setup``) and chosen what
     trains; here the features are built and must fill one batch on every
-    process, the Trainer runs, and ``fit_and_publish`` writes the directory
-    with ``build(tmp)`` on the main process only.
+    process, the Trainer runs (adding ``setup.regulariser()`` to the task
+    loss, when set), and ``fit_and_publish`` writes the directory with
+    ``build(tmp)`` on the main process only; the others wait until it exists.
     """
     features = setup.module.build_features(setup.examples, setup.tokenizer, setup.labels, options.max_length)
     _check_batch(len(features), options, setup.train_file)
-    trainer = Trainer(model=setup.model, args=_arguments(options), train_dataset=ListDataset(features),
-                      data_collator=setup.module.collator(setup.tokenizer), processing_class=setup.tokenizer)
+    trainer = HeadTrainer(model=setup.model, args=_arguments(options), train_dataset=ListDataset(features),
+                          data_collator=setup.module.collator(setup.tokenizer), processing_class=setup.tokenizer,
+                          regulariser=setup.regulariser)
     return fit_and_publish(trainer, options, Path(options.output_dir) / folder, build, dropper)
 
 
