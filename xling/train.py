@@ -76,6 +76,15 @@ class TrainOptions:
     # Extra TrainingArguments, e.g. {"warmup_ratio": 0.1}.
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_args(cls, args) -> "TrainOptions":
+        """The options of the training flags every xling training command has (``--output-dir``,
+        ``--learning-rate``, ``--batch-size``, ``--epochs``, ``--max-steps``, ``--save-steps``, ``--seed``,
+        ``--max-length``, ``--cpu``)."""
+        return cls(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                   epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
+                   max_length=args.max_length, use_cpu=args.cpu)
+
 
 class ListDataset(torch.utils.data.Dataset):
     """A list of feature dicts as a map-style Dataset."""
