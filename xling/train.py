@@ -172,9 +172,11 @@ def fit_and_publish(trainer: Trainer, options: TrainOptions, out: Path, build: C
     trainer.train(resume_from_checkpoint=last)
     if dropper is not None:
         dropper.remove()
-    if is_main_process():
-        publish_directory(out, build)
-    trainer.accelerator.wait_for_everyone()
+    try:
+        if is_main_process():
+            publish_directory(out, build)
+    finally:  # a failed publish still reaches the barrier: the other ranks return instead of waiting forever
+        trainer.accelerator.wait_for_everyone()
     return out
 
 
