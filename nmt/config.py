@@ -12,15 +12,16 @@ from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import (COMPACTER_KINDS, AdapterConfig, bapna_firat_2019, canonical_placement, houlsby_2019,
-                          philip_2020)
+from adapter_core import (COMPACTER_KINDS, DROP_MODES, AdapterConfig, AdapterDropConfig, bapna_firat_2019,
+                          canonical_placement, houlsby_2019, philip_2020)
 from adapter_core.cli_flags import deprecation_warning
 
 ADAPTER_MODES = ("pair", "lang", "domain")
 #: --adapter-kind choices, named as in xling: compacter is Compacter (two per layer, Houlsby's sites),
 #: compacter++ is Compacter++ (one per layer, after the FFN).
 ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
-ADAPTER_DROP_MODES = ("none", "specialised", "robust")
+#: --adapter-drop-mode choices: none, or one of AdapterDrop's modes (``adapter_core.drop``).
+ADAPTER_DROP_MODES = ("none", *DROP_MODES)
 MISSING_ADAPTER_POLICIES = ("error", "identity")
 ADAPTER_INITS = ("preset", "zero_up", "houlsby", "bert")
 #: --adapter-placement choices: names or aliases of ``adapter_core.placement.PLACEMENTS`` that fairseq layers host.
@@ -84,11 +85,12 @@ class AdapterModelConfig(FairseqDataclass):
     adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={
         "help": "AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
                 "--adapter-drop-layers layers of encoder and decoder in training and at inference; 'robust' "
-                "drops a random number in 0..--adapter-drop-layers per training batch (none at inference "
-                "unless --adapter-drop-inference)"})
+                "drops a random number in 0..--adapter-drop-layers per update, drawn from --adapter-drop-seed and "
+                "the update number so that a resumed run draws the same (none at inference unless "
+                "--adapter-drop-inference)"})
     adapter_drop_layers: int = field(default=0, metadata={
         "help": "AdapterDrop: the number of lowest layers without adapters (specialised), or its maximum (robust)"})
-    adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-batch draws"})
+    adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-update draws"})
     adapter_fusion_keys: str = field(default="", metadata={
         "help": "AdapterFusion (Pfeiffer et al. 2021): comma-separated route keys (e.g. the low-resource pair "
                 "'en-xx', or language 'xx' with --adapters-by lang) whose samples go through an attention over "
@@ -121,6 +123,19 @@ class AdapterTaskConfig(FairseqDataclass):
     adapter_drop_inference: int = field(default=-1, metadata={
         "help": "AdapterDrop at inference: drop the adapters of the lowest N layers of both sides "
                 "(-1: the model's setting: --adapter-drop-layers when specialised, else 0)"})
+
+
+def adapter_drop_config(args) -> "AdapterDropConfig | None":
+    """AdapterDrop's policy (``adapter_core.drop``) from --adapter-drop-mode/-layers/-seed; None for mode none."""
+    mode = str(getattr(args, "adapter_drop_mode", "none"))
+    if mode == "none":
+        return None
+    count = args.adapter_drop_layers
+    if count < 0:
+        raise ValueError(f"--adapter-drop-layers {count}: must be >= 0")
+    if mode == "specialised":
+        return AdapterDropConfig(mode=mode, num_dropped=count, seed=args.adapter_drop_seed)
+    return AdapterDropConfig(mode=mode, max_dropped=count, seed=args.adapter_drop_seed)
 
 
 def parse_layers(spec: str, num_layers: int, flag: str) -> "tuple[int, ...]":

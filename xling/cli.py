@@ -126,9 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args):
     from .train import TrainOptions
 
-    return TrainOptions(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                        epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
-                        max_length=args.max_length, use_cpu=args.cpu)
+    return TrainOptions.from_args(args)
 
 
 def run(args) -> None:

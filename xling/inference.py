@@ -127,7 +127,7 @@ def inference_dropped_layers(loaded: LoadedTaskModel, requested: int | None = No
             config = AdapterDropConfig(**saved)
         except (TypeError, ValueError) as err:
             raise AdapterFormatError(f"task.json: invalid adapter_drop {saved!r} ({err})") from None
-        requested = config.num_dropped if config.mode == "specialised" else 0
+        requested = config.dropped_at_inference()
     if not 0 <= requested <= layers:
         raise ValueError(f"--drop-layers must be between 0 and {layers} (the model's layers), got {requested}")
     return requested

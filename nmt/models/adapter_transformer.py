@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 from collections import defaultdict
 
 import torch
@@ -36,9 +35,10 @@ from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 
 from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base,
                           share_phm_rule, summarize)
+from adapter_core.drop import AdapterDropConfig
 
-from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers,
-                      resolve_adapter_kind, split_list)
+from ..config import (AdapterModelConfig, adapter_drop_config, adapter_module_config, derive_adapter_keys,
+                      parse_layers, resolve_adapter_kind, split_list)
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
 from ..modules.lean import use_lean_ops
 from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
@@ -200,7 +200,8 @@ class AdapterTransformerModel(TransformerModel):
             args.adapter_fusion_sides = ",".join(model.fusion_sides(fusion_names, fusion_over, pairs))
         fused = model.add_fusions(fusion_names, fusion_over, split_list(args.adapter_fusion_sides))
         model.check_adapter_drop()
-        model.set_inference_dropped_layers(args.adapter_drop_layers if args.adapter_drop_mode == "specialised" else 0)
+        drop = model.adapter_drop()
+        model.set_inference_dropped_layers(drop.dropped_at_inference() if drop is not None else 0)
         if args.adapter_train_base:
             summary = summarize(model)
         elif fused:  # AdapterFusion trains over frozen adapters: only the fusion layers learn
@@ -337,15 +338,19 @@ class AdapterTransformerModel(TransformerModel):
         for embed in {id(e): e for e in (self.encoder.embed_tokens, self.decoder.embed_tokens)}.values():
             embed.register_forward_hook(require_grad)
 
+    def adapter_drop(self) -> AdapterDropConfig | None:
+        """AdapterDrop's policy (``adapter_core.drop``) as the model options ask for it; None without AdapterDrop.
+
+        Read from the options on each call, so that a change to them (bench D2) takes effect at once.
+        """
+        return adapter_drop_config(self.args)
+
     def check_adapter_drop(self) -> None:
         """AdapterDrop in training must leave at least one layer with adapters, or there is nothing to train."""
-        mode, count = self.args.adapter_drop_mode, self.args.adapter_drop_layers
-        if mode == "none":
-            return
-        top = max([i for side in ("encoder", "decoder") for i, _ in self.adapter_banks(side)], default=-1)
-        if count < 0 or count > top:
-            raise ValueError(f"--adapter-drop-layers {count}: must be 0..{max(top, 0)}, so that the highest adapter "
-                             f"layer ({top}) keeps its adapters in every training batch")
+        policy = self.adapter_drop()
+        if policy is not None:
+            top = max([i for side in ("encoder", "decoder") for i, _ in self.adapter_banks(side)], default=-1)
+            policy.check_fits(top, "--adapter-drop-layers")
 
     def set_inference_dropped_layers(self, count: int) -> None:
         """AdapterDrop outside training: run the lowest ``count`` layers of both sides without adapters."""
@@ -356,15 +361,11 @@ class AdapterTransformerModel(TransformerModel):
     def training_dropped_layers(self, update_num: int) -> int:
         """AdapterDrop in training: the fixed n (specialised), or n drawn for this update (robust).
 
-        The robust draw depends only on the seed and the update number, so a
+        The robust draw depends only on the seed and the update number (``adapter_core.drop``), so a
         resumed run draws what the interrupted one would have.
         """
-        mode, count = self.args.adapter_drop_mode, self.args.adapter_drop_layers
-        if mode == "specialised":
-            return count
-        if mode == "robust":
-            return random.Random(self.args.adapter_drop_seed * 1_000_003 + int(update_num)).randint(0, count)
-        return 0
+        policy = self.adapter_drop()
+        return policy.training_dropped(update_num) if policy is not None else 0
 
     def set_skipped_layers(self, skipped: dict[str, set[int]]) -> None:
         """Leave out the adapters of the given layer indices per side (layer ablation, pruning)."""
