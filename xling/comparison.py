@@ -154,7 +154,8 @@ def random_span_scores(train, examples, seed: int) -> dict:
         words = context.split()
         start = rng.randrange(max(1, len(words) - length + 1))
         predictions[qid] = " ".join(words[start:start + length])
-    scores = squad_scores(predictions, {qid: answers["text"] for qid, answers in zip(examples["id"], examples["answers"])})
+    gold = {qid: answers["text"] for qid, answers in zip(examples["id"], examples["answers"])}
+    scores = squad_scores(predictions, gold)
     return {**scores, "num_examples": len(examples), "main_metric": "f1", "span_words": length}
 
 

@@ -286,6 +286,8 @@ def _squad_questions(path: str, labels_path=None, checksum: str = ""):
 
 def squad_row(qid, context: str, question: str, texts: list, starts: list, where: str) -> dict:
     """One question in the hub's SQuAD columns; every answer must match the context at its start."""
+    if not isinstance(context, str) or not isinstance(question, str) or not texts or len(texts) != len(starts):
+        raise DataError(f"{where}: needs a string 'context' and 'question' and one 'answer_start' per answer 'text'")
     for n, (text, start) in enumerate(zip(texts, starts)):
         if not isinstance(text, str) or not text or not _is_int(start) or start < 0:
             raise DataError(f"{where}.answers[{n}]: needs a non-empty 'text' and an integer 'answer_start' >= 0")
@@ -407,12 +409,24 @@ def hub_rows(ref: HubDatasetRef, layout: str) -> Dataset:
     if layout == "tagged":
         return tagged_rows(dataset, where)
     if layout == "text":
-        names = dataset.features["label"].names if isinstance(dataset.features.get("label"), datasets.ClassLabel) else None
-        return _map_rows(dataset, lambda r, w: text_row(r.get("text"), names[r["label"]] if names else r.get("label"), w),
-                         TEXT_FEATURES, where)
+        label = dataset.features.get("label")
+        names = label.names if isinstance(label, datasets.ClassLabel) else None
+        return _map_rows(dataset, lambda record, row: _hub_text_row(record, row, names), TEXT_FEATURES, where)
     if layout == "squad":
-        return _map_rows(dataset, lambda r, w: squad_row(r.get("id", w), r.get("context"), r.get("question"),
-                                                         (r.get("answers") or {}).get("text", []),
-                                                         (r.get("answers") or {}).get("answer_start", []), w),
-                         SQUAD_FEATURES, where)
+        return _map_rows(dataset, _hub_squad_row, SQUAD_FEATURES, where)
     return _map_rows(dataset, choice_row, CHOICE_FEATURES, where)
+
+
+def _hub_text_row(record: dict, where: str, names: list[str] | None) -> dict:
+    label = record.get("label")
+    if names is not None:
+        if not _is_int(label) or not 0 <= label < len(names):  # e.g. -1: GLUE-style unlabelled test splits
+            raise DataError(f"{where}: label id {label!r} out of range 0..{len(names) - 1}")
+        label = names[label]
+    return text_row(record.get("text"), label, where)
+
+
+def _hub_squad_row(record: dict, where: str) -> dict:
+    answers = record.get("answers") or {}
+    return squad_row(record.get("id", where), record.get("context"), record.get("question"),
+                     answers.get("text") or [], answers.get("answer_start") or [], where)

@@ -118,30 +118,39 @@ def test_features_come_from_the_datasets_cache_and_an_edited_file_is_read_again(
     assert load_panx(path)["tokens"] == [["mary"]]  # the file's checksum is in the cache key
 
 
+def cache_hub_dataset(root, name: str, config: str, rows: dict, features) -> None:
+    """Put a data set in the Hugging Face cache the way ``load_dataset`` puts a downloaded one: its parquet
+    splits in a folder whose README declares the config, loaded once (a local folder loads offline)."""
+    import datasets
+    from datasets import Dataset
+
+    repo = root / "hub" / name
+    (repo / config).mkdir(parents=True)
+    for split in ("train", "validation", "test"):
+        Dataset.from_dict(rows, features=features).to_parquet(repo / config / f"{split}.parquet")
+    (repo / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
+                                    + "".join(f"  - split: {s}\n    path: {config}/{s}.parquet\n"
+                                              for s in ("train", "validation", "test")) + "---\n", encoding="utf-8")
+    datasets.load_dataset(str(repo), config)
+
+
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
-    """A WikiANN-like data set (hub columns: tokens, ner_tags as ClassLabel, langs, spans) put in an empty
-    Hugging Face cache the way ``load_dataset`` puts a downloaded one; the cwd has no folder of its name."""
+    """A WikiANN-like data set (hub columns: tokens, ner_tags as ClassLabel, langs, spans) in an empty Hugging
+    Face cache; offline, and the cwd has no folder named like it (so the name is looked up in the cache)."""
     import datasets
-    from datasets import ClassLabel, Dataset, Features, List, Value
+    from datasets import ClassLabel, Features, List, Value
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
-    repo = tmp_path / "hub" / "wikiann"
-    (repo / "de").mkdir(parents=True)
     features = Features({"tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=WIKIANN_LABELS)),
                          "langs": List(Value("string")), "spans": List(Value("string"))})
     rows = {"tokens": [["Hans", "lebt", "in", "Berlin"], ["Anna", "arbeitet", "bei", "Siemens", "AG"]] * 8,
             "ner_tags": [[1, 0, 0, 5], [1, 0, 0, 3, 4]] * 8, "langs": [["de"] * 4, ["de"] * 5] * 8,
             "spans": [["PER: Hans", "LOC: Berlin"], ["PER: Anna", "ORG: Siemens AG"]] * 8}
-    for split in ("train", "validation", "test"):
-        Dataset.from_dict(rows, features=features).to_parquet(repo / "de" / f"{split}.parquet")
-    (repo / "README.md").write_text("---\nconfigs:\n- config_name: de\n  data_files:\n"
-                                    + "".join(f"  - split: {s}\n    path: de/{s}.parquet\n"
-                                              for s in ("train", "validation", "test")) + "---\n", encoding="utf-8")
-    datasets.load_dataset(str(repo), "de")  # a local folder: allowed offline; fills the cache as a download would
+    cache_hub_dataset(tmp_path, "wikiann", "de", rows, features)
     monkeypatch.chdir(tmp_path)
     assert datasets.config.HF_DATASETS_OFFLINE and not (tmp_path / "wikiann").exists()
-    return tmp_path / "hf-cache"
+    return tmp_path
 
 
 def test_wikiann_config_loads_from_the_local_cache_offline(hub_cache):
@@ -178,3 +187,22 @@ def test_train_and_eval_with_dataset_flags(workspace, en_language_adapter, hub_c
                  str(en_language_adapter), "--lang", "de", "--output", str(results)]) == 1
     assert capsys.readouterr().err.strip() == \
         "xling: error: eval: give either --data FILE or --dataset NAME (with --dataset-config), not neither"
+
+
+def test_squad_and_classification_columns_from_the_cache_are_checked(hub_cache):
+    from datasets import ClassLabel, Features, List, Value
+
+    squad = Features({"id": Value("string"), "title": Value("string"), "context": Value("string"),
+                      "question": Value("string"),
+                      "answers": {"text": List(Value("string")), "answer_start": List(Value("int32"))}})
+    cache_hub_dataset(hub_cache, "xquad_like", "xquad.de", {
+        "id": ["a", "b"], "title": ["t", "t"], "context": ["Hans lebt in Berlin.", "Anna lebt in Bonn."],
+        "question": ["Wo?", "Wo?"], "answers": [{"text": ["Berlin"], "answer_start": [13]},
+                                                {"text": ["Bonn"], "answer_start": [0]}]}, squad)
+    with pytest.raises(DataError, match=r"^xquad_like/xquad.de:validation:row 1.answers\[0\]: answer 'Bonn' does "
+                                        r"not match the context at 0 \('Anna'\)$"):
+        TASKS["qa"].read(HubDatasetRef("xquad_like", "xquad.de", "validation"))
+    texts = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    cache_hub_dataset(hub_cache, "sentiment_like", "de", {"text": ["gut", "schlecht"], "label": [1, 0]}, texts)
+    examples = TASKS["classification"].read(HubDatasetRef("sentiment_like", "de", "train"))
+    assert list(examples["label"]) == ["positive", "negative"] and examples[0]["origin"] == "sentiment_like/de:train:row 0"
