@@ -64,6 +64,10 @@ class AdapterModelConfig(FairseqDataclass):
                 "(pair, lang) or --adapter-domains; filled in and saved with the checkpoint"})
     adapter_decoder_keys: str = field(default="", metadata={
         "help": "comma-separated adapter keys of the decoder; default as for --adapter-encoder-keys"})
+    adapter_routes: str = field(default="", metadata={
+        "help": "the route table's names, as JSON {\"encoder\": {ROUTE_KEY: ADAPTER_KEY}, \"decoder\": {...}}; a route "
+                "key is what --adapters-by reads from a sample (its pair, its language, or the domain); default: "
+                "each adapter key routes to itself; filled in and saved with the checkpoint (nmt.routing)"})
     adapter_train_base: bool = field(default=False, metadata={
         "help": "also train the base model (full fine-tuning, for comparisons); by default only adapters train"})
     adapter_train_embeddings: bool = field(default=False, metadata={
