@@ -29,12 +29,13 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from adapter_core import IDENTITY, RoutingPlan, UnknownAdapterError
+from adapter_core import (IDENTITY, RoutingPlan, Setup, Stack, UnknownAdapterError, setup_from_json, setup_names,
+                          setup_to_json)
 
 #: Key of the decoder's ``DecoderRoute`` inside fairseq's ``encoder_out`` dictionary.
 DECODER_ROUTE_KEY = "adapter_decoder_route"
 #: What each ``--adapters-by`` mode keys adapters by (for messages).
-ROUTE_KEY_KINDS = {"pair": "language pair", "lang": "language", "domain": "domain"}
+ROUTE_KEY_KINDS = {"pair": "language pair", "lang": "language", "domain": "domain", "lang+pair": "language pair"}
 
 
 class RoutingError(RuntimeError):
@@ -56,7 +57,7 @@ class AdapterRoute:
     encoder_ids: torch.Tensor
     # One id per sample into ``key_names``, for the decoder layers.
     decoder_ids: torch.Tensor
-    # The names the ids index: adapter keys, ``IDENTITY`` ("no adapter"), or ``MissingAdapter`` entries.
+    # What the ids index: adapter keys or setups (``Stack``), ``IDENTITY`` ("no adapter"), or ``MissingAdapter``.
     key_names: tuple
 
     @classmethod
@@ -141,37 +142,51 @@ def call_kwargs(modules: Iterable[nn.Module], **kwargs) -> Iterator[None]:
 # -- the table ------------------------------------------------------------------
 def route_keys(mode: str, src: str, tgt: str, domain: str) -> tuple[str, str]:
     """The (encoder, decoder) route keys of a sample translating ``src`` into ``tgt`` under ``--adapters-by``."""
-    if mode == "pair":
+    if mode in ("pair", "lang+pair"):
         return f"{src}-{tgt}", f"{src}-{tgt}"
     if mode == "lang":
         return src, tgt
     return domain, domain
 
 
-Routes = Mapping[str, Mapping[str, str]]
+Routes = Mapping[str, Mapping[str, Setup]]
 
 
-def derive_routes(keys: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
-    """The routes of a new model: each adapter key routes to its own adapter."""
-    return {side: {key: key for key in side_keys} for side, side_keys in keys.items()}
+def derive_routes(mode: str, keys: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Setup]]:
+    """The routes of a new model: each adapter key routes to its own adapter; with ``lang+pair`` each pair key
+    to ``Stack(source, pair)`` in the encoder and ``Stack(target, pair)`` in the decoder (language adapters below)."""
+    routes: dict[str, dict[str, Setup]] = {side: {key: key for key in side_keys} for side, side_keys in keys.items()}
+    if mode == "lang+pair":
+        for side, position in (("encoder", 0), ("decoder", 1)):
+            for key in keys.get(side, ()):
+                if key.count("-") == 1:
+                    routes[side][key] = Stack(key.split("-")[position], key)
+    return routes
 
 
-def read_routes(text: str) -> dict[str, dict[str, str]]:
-    """``--adapter-routes`` (JSON ``{"encoder": {route key: adapter key}, "decoder": {...}}``), checked."""
+def stacked_below(routes: Routes) -> set[str]:
+    """The adapters some route runs below another one (lang+pair: the language adapters)."""
+    return {name for side in routes.values() for setup in side.values() if isinstance(setup, Stack)
+            for step in setup.names[:-1] for name in setup_names(step)}
+
+
+def read_routes(text: str) -> dict[str, dict[str, Setup]]:
+    """``--adapter-routes`` (JSON ``{"encoder": {route key: setup}, "decoder": {...}}``), checked."""
     try:
         routes = json.loads(text)
         if not (isinstance(routes, dict) and set(routes) <= {"encoder", "decoder"}
-                and all(isinstance(side, dict) and all(isinstance(v, str) and v for v in side.values())
-                        for side in routes.values())):
+                and all(isinstance(side, dict) for side in routes.values())):
             raise ValueError("not a JSON object with 'encoder' and 'decoder'")
-        return {side: {str(k): v for k, v in routes.get(side, {}).items()} for side in ("encoder", "decoder")}
+        return {side: {str(k): setup_from_json(v) for k, v in routes.get(side, {}).items()}
+                for side in ("encoder", "decoder")}
     except ValueError as error:  # json.JSONDecodeError is one
         raise ValueError(f"--adapter-routes {text[:80]!r}: {error}; expected "
-                         '{"encoder": {"ROUTE KEY": "ADAPTER KEY"}, "decoder": {...}}') from None
+                         '{"encoder": {"ROUTE KEY": "ADAPTER KEY" or {"stack": [...]}}, "decoder": {...}}') from None
 
 
 def write_routes(routes: Routes) -> str:
-    return json.dumps({side: dict(routes[side]) for side in ("encoder", "decoder")}, sort_keys=True)
+    return json.dumps({side: {k: setup_to_json(v) for k, v in routes[side].items()} for side in ("encoder", "decoder")},
+                      sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -189,8 +204,8 @@ class RouteTable:
         """Fill the table for every language pair of ``languages`` (index = language id).
 
         ``keys_of(src, tgt)`` gives the route keys, ``routes[side]`` maps a
-        route key to an adapter key (a key it lacks routes to the adapter of
-        that name), ``adapters[side]`` lists the side's
+        route key to a setup (an adapter key, or a ``Stack``; a key it lacks
+        routes to the adapter of that name), ``adapters[side]`` lists the side's
         adapters (None: the side has no adapter layers, nothing reads its id).
         A route key without adapter routes to ``IDENTITY`` with ``missing ==
         "identity"``, else to an entry that raises a message naming the
@@ -212,13 +227,29 @@ class RouteTable:
         return AdapterRoute(encoder_ids=ids[0], decoder_ids=ids[1], key_names=self.key_names)
 
 
-def _route_name(side: str, key: str, routes: Mapping[str, str], adapters: Sequence[str] | None, missing: str,
+def model_route_table(model, languages: Sequence[str], domain: str, missing: str) -> RouteTable:
+    """The route table of an ``adapter_transformer`` model for the language dictionary ``languages``.
+
+    ``domain`` is the run's ``--adapter-domain``; ``missing`` says what a
+    route key without adapter does (``--missing-adapter``).
+    """
+    mode, sides = model.args.adapters_by, ("encoder", "decoder")
+    adapters = {side: model.adapter_keys(side) if model.adapter_banks(side) else None for side in sides}
+    # The saved routes, and for keys they lack (brought by --adapter-dirs) the routes a new model would have.
+    derived = derive_routes(mode, {side: adapters[side] or () for side in sides})
+    saved = read_routes(model.args.adapter_routes)
+    routes = {side: {**derived[side], **saved[side]} for side in sides}
+    return RouteTable.build(languages, lambda src, tgt: route_keys(mode, src, tgt, domain), routes, adapters, missing,
+                            ROUTE_KEY_KINDS[mode])
+
+
+def _route_name(side: str, key: str, routes: Mapping[str, Setup], adapters: Sequence[str] | None, missing: str,
                 what: str):
     if adapters is None:
         return IDENTITY  # no adapter layer on this side reads the id
-    adapter = routes.get(key, key)
-    if key and adapter in adapters:
-        return adapter
+    setup = routes.get(key, key)
+    if key and all(name in adapters for name in setup_names(setup)):
+        return setup
     if missing == "identity":
         return IDENTITY
     if not key:

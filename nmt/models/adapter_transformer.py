@@ -41,12 +41,12 @@ from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, adapter_parameter_names, freeze_base, share_phm_rule,
                           summarize)
 
-from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers,
-                      resolve_adapter_kind, split_list)
+from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, language_adapter_configs,
+                      parse_layers, resolve_adapter_kind, split_list)
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
 from ..modules.lean import use_lean_ops
-from ..routing import (DECODER_ROUTE_KEY, ROUTE_KEY_KINDS, AdapterRoute, DecoderRoute, RouteTable, RoutingError,
-                       SideRoute, call_kwargs, derive_routes, read_routes, route_keys, routing_plan, write_routes)
+from ..routing import (DECODER_ROUTE_KEY, AdapterRoute, DecoderRoute, RouteTable, RoutingError, SideRoute, call_kwargs,
+                       derive_routes, model_route_table, read_routes, routing_plan, stacked_below, write_routes)
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,15 @@ def _wrap_layer(layer, cfg):
 class AdapterTransformerEncoder(TransformerEncoderBase):
     """Encoder whose chosen layers carry adapter banks, routed by the source side of each sample."""
 
-    def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers):
+    def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers,
+                 key_configs=None):
         # Plain attributes, set before nn.Module.__init__ because the parent builds the layers.
         # Names of the route table's adapter ids (``set_route_table``; the ids are the buffer ``route_ids``).
         self.route_key_names = ()
         self.adapter_config = adapter_config
         self.adapter_keys = tuple(adapter_keys)
+        # Adapter keys with a config of their own (lang+pair: the language adapters).
+        self.adapter_key_configs = dict(key_configs or {})
         self.adapter_layers = frozenset(adapter_layers)
         self._next_layer_index = 0
         # AdapterDrop outside training: the lowest layers that run without adapters.
@@ -82,7 +85,7 @@ class AdapterTransformerEncoder(TransformerEncoderBase):
         if index not in self.adapter_layers:
             return super().build_encoder_layer(cfg)
         layer = AdapterEncoderLayer(cfg, self.adapter_config, self.adapter_keys, return_fc=self.return_fc,
-                                    layer_index=index)
+                                    layer_index=index, key_configs=self.adapter_key_configs)
         return _wrap_layer(layer, cfg)
 
     def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
@@ -133,9 +136,11 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
     """Decoder whose chosen layers carry adapter banks, routed by the ids the encoder passed on."""
 
     def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers,
-                 no_encoder_attn=False):
+                 no_encoder_attn=False, key_configs=None):
         self.adapter_config = adapter_config
         self.adapter_keys = tuple(adapter_keys)
+        # Adapter keys with a config of their own (lang+pair: the language adapters).
+        self.adapter_key_configs = dict(key_configs or {})
         self.adapter_layers = frozenset(adapter_layers)
         self._next_layer_index = 0
         # AdapterDrop outside training: the lowest layers that run without adapters.
@@ -149,7 +154,7 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
         if index not in self.adapter_layers:
             return super().build_decoder_layer(cfg, no_encoder_attn)
         layer = AdapterDecoderLayer(cfg, self.adapter_config, self.adapter_keys, no_encoder_attn=no_encoder_attn,
-                                    layer_index=index)
+                                    layer_index=index, key_configs=self.adapter_key_configs)
         return _wrap_layer(layer, cfg)
 
     def extract_features(self, prev_output_tokens, encoder_out, incremental_state=None,
@@ -231,8 +236,8 @@ class AdapterTransformerModel(TransformerModel):
             # Written back so that the checkpoint records the keys (generation sees one pair only).
             args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
         if not args.adapter_routes:  # written back too: the checkpoint records the route table's names
-            args.adapter_routes = write_routes(derive_routes({"encoder": split_list(args.adapter_encoder_keys),
-                                                               "decoder": split_list(args.adapter_decoder_keys)}))
+            keys = {"encoder": split_list(args.adapter_encoder_keys), "decoder": split_list(args.adapter_decoder_keys)}
+            args.adapter_routes = write_routes(derive_routes(args.adapters_by, keys))
         model = super().build_model(args, task)
         if args.adapter_kind in COMPACTER_KINDS:
             model.share_phm_rules()
@@ -254,6 +259,7 @@ class AdapterTransformerModel(TransformerModel):
             summary = freeze_base(model, train_layer_norms=args.train_layer_norms)  # Houlsby et al. train them
             if args.adapter_train_embeddings:
                 model.unfreeze_embeddings()
+            if args.adapter_train_embeddings or model.freeze_language_adapters():
                 summary = summarize(model)
         if getattr(args, "checkpoint_activations", False) and not args.adapter_train_base:
             model.make_embeddings_require_grad()
@@ -269,17 +275,20 @@ class AdapterTransformerModel(TransformerModel):
         cfg = TransformerConfig.from_namespace(args)
         layers = parse_layers(args.adapter_encoder_layers, cfg.encoder.layers, "--adapter-encoder-layers")
         config = adapter_module_config(args, cfg.encoder.embed_dim)
+        below = stacked_below(read_routes(args.adapter_routes))
+        languages = language_adapter_configs(args, cfg.encoder.embed_dim, below)
         return AdapterTransformerEncoder(cfg, src_dict, embed_tokens, config,
-                                         split_list(args.adapter_encoder_keys), layers)
+                                         split_list(args.adapter_encoder_keys), layers, key_configs=languages)
 
     @classmethod
     def build_decoder(cls, args, tgt_dict, embed_tokens):
         cfg = TransformerConfig.from_namespace(args)
         layers = parse_layers(args.adapter_decoder_layers, cfg.decoder.layers, "--adapter-decoder-layers")
         config = adapter_module_config(args, cfg.decoder.embed_dim)
-        return AdapterTransformerDecoder(cfg, tgt_dict, embed_tokens, config,
-                                         split_list(args.adapter_decoder_keys), layers,
-                                         no_encoder_attn=cfg.no_cross_attention)
+        below = stacked_below(read_routes(args.adapter_routes))
+        languages = language_adapter_configs(args, cfg.decoder.embed_dim, below)
+        return AdapterTransformerDecoder(cfg, tgt_dict, embed_tokens, config, split_list(args.adapter_decoder_keys),
+                                         layers, no_encoder_attn=cfg.no_cross_attention, key_configs=languages)
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens, src_lang_id=None, tgt_lang_id=None,
                 adapter_route: AdapterRoute | None = None, **kwargs):
@@ -290,24 +299,24 @@ class AdapterTransformerModel(TransformerModel):
 
     # -- routing ---------------------------------------------------------------
     def set_routing(self, languages: list[str], domain: str = "", missing: str = "error") -> None:
-        """Build the route table for the language dictionary ``languages`` (index = language id).
-
-        ``domain`` is the run's ``--adapter-domain``; ``missing`` says what a
-        route key without adapter does (``--missing-adapter``).  Called by the
-        task when it builds the model, and again after ``--adapter-dirs`` bring
-        new adapters.
-        """
+        """Build the route table for the language dictionary ``languages`` (``nmt.routing.model_route_table``);
+        the task calls it when it builds the model, and again after ``--adapter-dirs`` bring new adapters."""
         self.routing_inputs = (list(languages), domain, missing)
-        mode = self.args.adapters_by
-        adapters = {side: self.adapter_keys(side) if self.adapter_banks(side) else None
-                    for side in ("encoder", "decoder")}
-        table = RouteTable.build(languages, lambda src, tgt: route_keys(mode, src, tgt, domain),
-                                 read_routes(self.args.adapter_routes), adapters, missing, ROUTE_KEY_KINDS[mode])
-        self.encoder.set_route_table(table)
+        self.encoder.set_route_table(model_route_table(self, languages, domain, missing))
 
     def adapter_route(self, src_lang_id: torch.Tensor, tgt_lang_id: torch.Tensor) -> AdapterRoute:
         """The route of samples with these language ids (what the encoder looks up)."""
         return self.encoder.route(src_lang_id, tgt_lang_id)
+
+    def freeze_language_adapters(self) -> bool:
+        """lang+pair with --adapter-lang-training frozen: the adapters below the pair adapters do not train."""
+        if self.args.adapters_by != "lang+pair" or self.args.adapter_lang_training != "frozen":
+            return False
+        below = stacked_below(read_routes(self.args.adapter_routes))
+        for name, param in self.named_parameters():
+            if ".adapters." in name and name.split(".adapters.")[1].split(".")[0] in below:
+                param.requires_grad_(False)
+        return True
 
     def set_training_dropped_layers(self, count: int) -> None:
         """AdapterDrop in training: the lowest ``count`` layers of both sides run without adapters (this update)."""
@@ -332,6 +341,7 @@ class AdapterTransformerModel(TransformerModel):
             from ..adapter_files import load_adapter_dirs
 
             load_adapter_dirs(self, pending, force=getattr(self, "adapter_force", False))
+            self.freeze_language_adapters()  # a directory may have replaced a module
             if getattr(self, "routing_inputs", None) is not None:
                 self.set_routing(*self.routing_inputs)  # the directories may bring adapters the table lacks
         return result

@@ -33,7 +33,7 @@ encoder and decoder inject for their forward (``nmt.routing.call_kwargs``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 
@@ -48,11 +48,15 @@ SITE_BANKS = {Site.LAYER: "adapter_bank", Site.ATTENTION: "attention_adapter_ban
 class _AdaptedLayer:
     """What the encoder and decoder layers share: the banks, the layer's index, and whether its adapters run."""
 
-    def _init_adapters(self, adapter_config: AdapterConfig, adapter_keys: Sequence[str], layer_index: int) -> None:
+    def _init_adapters(self, adapter_config: AdapterConfig, adapter_keys: Sequence[str], layer_index: int,
+                       key_configs: Mapping[str, AdapterConfig] | None) -> None:
         # The sites of this layer that carry adapters, in the order the forward reaches them.
         self.adapter_sites = check_sites(adapter_config.placement, tuple(SITE_BANKS), "fairseq's Transformer layer")
         for site in self.adapter_sites:
-            setattr(self, SITE_BANKS[site], AdapterBank(adapter_config, adapter_keys, batch_dim=1))
+            bank = AdapterBank(adapter_config, batch_dim=1)
+            for key in adapter_keys:  # each with the layer's config, or its own (lang+pair: the language adapters')
+                bank.add(key, (key_configs or {}).get(key))
+            setattr(self, SITE_BANKS[site], bank)
         # Position in the stack, from 0 (AdapterDrop drops the lowest layers).
         self.layer_index = layer_index
         # Set by the task for --adapter-skip-layers: this layer's adapters are left out.
@@ -92,9 +96,9 @@ class AdapterEncoderLayer(_AdaptedLayer, TransformerEncoderLayerBase):
     """fairseq's encoder layer with per-sample adapters at its placement's sites."""
 
     def __init__(self, cfg, adapter_config: AdapterConfig, adapter_keys: Sequence[str], return_fc: bool = False,
-                 layer_index: int = 0):
+                 layer_index: int = 0, key_configs: Mapping[str, AdapterConfig] | None = None):
         super().__init__(cfg, return_fc=return_fc)
-        self._init_adapters(adapter_config, adapter_keys, layer_index)
+        self._init_adapters(adapter_config, adapter_keys, layer_index, key_configs)
 
     def forward(self, x, *args, adapter_route: SideRoute | None = None, **kwargs):
         self._start(adapter_route, (Site.ATTENTION, Site.FFN))
@@ -110,9 +114,9 @@ class AdapterDecoderLayer(_AdaptedLayer, TransformerDecoderLayerBase):
     """fairseq's decoder layer with per-sample adapters at its placement's sites."""
 
     def __init__(self, cfg, adapter_config: AdapterConfig, adapter_keys: Sequence[str], no_encoder_attn: bool = False,
-                 layer_index: int = 0):
+                 layer_index: int = 0, key_configs: Mapping[str, AdapterConfig] | None = None):
         super().__init__(cfg, no_encoder_attn=no_encoder_attn)
-        self._init_adapters(adapter_config, adapter_keys, layer_index)
+        self._init_adapters(adapter_config, adapter_keys, layer_index, key_configs)
 
     def forward(self, x, *args, adapter_route: SideRoute | None = None, **kwargs):
         encoder_out = args[0] if args else kwargs.get("encoder_out")

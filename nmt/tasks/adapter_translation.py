@@ -12,6 +12,7 @@ keeps it beside), so the model routes every sample by its own ids (see
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 
 import torch
@@ -130,8 +131,12 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
         model = unwrap_model(super().build_model(args, from_checkpoint))
         dirs = split_list(self.args.adapter_dirs)
         if dirs and self.training:
-            raise ValueError("--adapter-dirs is for generation (fairseq-generate/interactive); to keep training an "
-                             "exported adapter, train from the checkpoint it was exported from")
+            if model.args.adapters_by != "lang+pair":
+                raise ValueError("--adapter-dirs is for generation (fairseq-generate/interactive), and in training for "
+                                 "the language adapters of --adapters-by lang+pair; to keep training an exported "
+                                 "adapter, train from the checkpoint it was exported from")
+            if os.path.exists(os.path.join(self.args.save_dir, "checkpoint_last.pt")):
+                dirs = []  # resuming: the run's own checkpoint holds the language adapters now
         model.adapter_dirs_to_load = dirs
         model.adapter_force = bool(self.args.adapter_force)
         layers = {"encoder": len(model.encoder.layers), "decoder": len(model.decoder.layers)}
