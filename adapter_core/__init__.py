@@ -9,8 +9,9 @@ from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
 from .config import (COMPACTER_KINDS, PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
                      madx_invertible, madx_language, madx_task, philip_2020)
+from .compose import Fuse, Setup, Stack, compose, setup_from_json, setup_names, setup_steps, setup_to_json
+from .context import active_adapters, current
 from .drop import DROP_MODES, AdapterDropConfig
-from .context import Fuse, Stack, active_adapters, current, setup_from_json
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
 from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
@@ -32,6 +33,7 @@ __all__ = [
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
     "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
     "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "ALIASES", "PLACEMENTS",
-    "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites",
+    "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites", "Setup",
+    "compose", "setup_names", "setup_steps", "setup_to_json",
     "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory",
 ]

@@ -8,7 +8,9 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
   x, and a forward hook on its ``dropout`` replaces the FFN output h by
   r = h + A(LN(h + x)), using the block's own LayerNorm.  In a ``Stack`` each
   adapter repeats the step on the previous r.  The block then computes
-  LN(r + x) itself.  This is AdapterHub's ``seq_bn`` placement.
+  LN(r + x) itself.  This is AdapterHub's ``seq_bn`` placement.  The hooks
+  only capture x and call ``adapter_core.compose``, which runs every setup
+  (``Stack``, ``Fuse``) for both hosts.
 - The invertible adapter (NICE) of the stack's first adapter wraps the
   embeddings output (after their LayerNorm and dropout); its inverse runs in
   the MLM head after dense -> gelu -> LayerNorm, before the tied decoder.
@@ -40,42 +42,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import contextlib
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Site, Stack,
-                          UnknownAdapterError, check_sites, current, fingerprint_tensors, madx_invertible, madx_language,
-                          madx_task, share_phm_rule)
+from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Setup, Site,
+                          UnknownAdapterError, check_sites, compose, current, fingerprint_tensors, madx_invertible,
+                          madx_language, madx_task, setup_names, setup_steps, share_phm_rule)
 from adapter_core.freeze import adapter_parameter_names
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
 SLOT = "xling"
 
-Setup = Union[str, Stack, Fuse, None]
 #: The adapter_core sites the hooks offer for bottleneck-shaped adapters (invertible ones go on the embeddings).
 LAYER_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER)
 
 
 class PlacementError(ValueError):
     """A model whose layout the MAD-X hooks do not recognise."""
-
-
-def _items(setup: Setup) -> tuple[str | Fuse, ...]:
-    """The steps of a setup, bottom first: adapter names and ``Fuse`` groups."""
-    if setup is None:
-        return ()
-    if isinstance(setup, (str, Fuse)):
-        return (setup,)
-    if isinstance(setup, Stack):
-        return setup.names
-    raise TypeError(f"an adapter setup is a name, a Fuse or a Stack, got {setup!r}")
-
-
-def _names(setup: Setup) -> tuple[str, ...]:
-    """Every adapter name in a setup, those inside ``Fuse`` groups included."""
-    return tuple(n for item in _items(setup) for n in ((item,) if isinstance(item, str) else item.names))
 
 
 @dataclass
@@ -245,42 +230,29 @@ class MadxHost:
     def _adapter_hook(self, index: int):
         block = self.outputs[index]
 
+        def read(r, adapter, x):  # Houlsby: A(h); Pfeiffer: A(LN(h + x)), with the block's own LayerNorm
+            return r if Site.FFN in adapter.config.sites else block.LayerNorm(r + x)
+
         def hook(module, args, output):
             x = self._states[index].input_tensor
             self._states[index].input_tensor = None
             if x is None or index in self.removed_layers:
                 return None
-            bank, r, changed = block.madx_adapters, output, False
-            for item in _items(self.current_setup()):
-                if isinstance(item, str):
-                    if item in bank.adapters:
-                        adapter = bank.adapters[item]
-                        if Site.FFN in adapter.config.sites:  # Houlsby: h + A(h)
-                            r, changed = adapter(r), True
-                        else:  # Pfeiffer: r = h + A(LN(h + x)), the block's own LayerNorm
-                            r, changed = adapter(block.LayerNorm(r + x), residual=r), True
-                    continue
-                present = [n for n in item.names if n in bank.adapters]
-                if present:
-                    state = block.LayerNorm(r + x)
-                    deltas = torch.stack([bank.adapters[n].delta(state) for n in present], dim=-2)
-                    r, changed = block.madx_fusion[item.name](state, deltas, residual=r), True
-            return r if changed else None
+            r = compose(self.current_setup(), output, block.madx_adapters.adapters, getattr(block, "madx_fusion", None),
+                        read=read, extras=(x,), missing="skip")
+            return None if r is output else r
         return hook
 
     def _attention_hook(self, index: int, block: nn.Module):
-        def hook(module, args, output):
+        def hook(module, args, output):  # Houlsby: h + A(h); fusions are refused here
             if index in self.removed_layers:
                 return None
-            bank, r, changed = block.madx_adapters, output, False
-            for item in _items(self.current_setup()):
-                if isinstance(item, str) and item in bank.adapters:  # Houlsby: h + A(h); fusions are refused here
-                    r, changed = bank.adapters[item](r), True
-            return r if changed else None
+            r = compose(self.current_setup(), output, block.madx_adapters.adapters, missing="skip")
+            return None if r is output else r
         return hook
 
     def _invertible_name(self) -> str | None:
-        items = _items(self.current_setup())
+        items = setup_steps(self.current_setup())
         if items and isinstance(items[0], str) and items[0] in self.embeddings.madx_invertible.adapters:
             return items[0]
         return None
@@ -354,10 +326,10 @@ class MadxHost:
 
     def set_active(self, setup: Setup) -> None:
         """The setup used when no ``active_adapters(xling=...)`` context is open."""
-        for name in _names(setup):
+        for name in setup_names(setup):
             if name not in self.adapters:
                 raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
-        for item in _items(setup):
+        for item in setup_steps(setup):
             if isinstance(item, Fuse) and item.name not in self.fusions:
                 raise UnknownAdapterError(f"no fusion layer {item.name!r}; add it with add_fusion first")
         self.active = setup
