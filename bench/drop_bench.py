@@ -73,7 +73,7 @@ def build(config: DropBenchConfig, device: torch.device):
             nn.init.normal_(module.up.weight, std=0.02)
     host.set_active(Stack("lang", "ner"))
     host.train_only(["ner"], train_head=True)
-    model.to(device)  # after the adapters are added: they are built on the CPU
+    model.to(device)
     drop = AdapterDrop(host, AdapterDropConfig(mode="specialised", num_dropped=0))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     batch = mlm_batch(xlmr.vocab_size, QUICK_BATCH if config.quick else BATCH, QUICK_SEQUENCE if config.quick else SEQUENCE)

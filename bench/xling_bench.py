@@ -85,7 +85,7 @@ def language_adapter_mlm(quick: bool, directory: str | None, device: torch.devic
     host.add_adapter("lang", role="language")  # rf 2 + NICE, as AdapterHub's seq_bn_inv
     host.set_active("lang")
     host.train_only(["lang"], train_head=False)
-    model.to(device)  # after the adapters are added: they are built on the CPU
+    model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4)
     batch = _batch(model, quick, device)

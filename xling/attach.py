@@ -296,9 +296,19 @@ class MadxHost:
             share_phm_rule([bank.adapters[name] for _, _, bank in banks])
         if invertible is not None:
             self.embeddings.madx_invertible.add(name, invertible)
+        device, dtype = self._base_device_dtype()  # as AdapterHub does: new adapters live where the model does
+        for _, _, bank in banks:
+            bank.adapters[name].to(device=device, dtype=dtype)
+        if invertible is not None:
+            self.embeddings.madx_invertible.adapters[name].to(device=device, dtype=dtype)
         info = AdapterInfo(role=role, config=config, invertible=invertible, layers=list(layers))
         self.adapters[name] = info
         return info
+
+    def _base_device_dtype(self) -> tuple[torch.device, torch.dtype]:
+        """Where the model's weights are, and their floating-point type (for modules added later)."""
+        weight = next(p for p in self.model.parameters() if p.is_floating_point())
+        return weight.device, weight.dtype
 
     def add_fusion(self, fuse: Fuse, config: FusionConfig | None = None) -> Fuse:
         """Add an AdapterFusion layer (Pfeiffer et al. 2021) named ``fuse.name`` to every layer."""
@@ -315,7 +325,7 @@ class MadxHost:
         for block in self.outputs:
             if not hasattr(block, "madx_fusion"):
                 block.madx_fusion = nn.ModuleDict()
-            block.madx_fusion[fuse.name] = AdapterFusionLayer(config)
+            block.madx_fusion[fuse.name] = AdapterFusionLayer(config).to(*self._base_device_dtype())
         self.fusions[fuse.name] = fuse
         return fuse
 
