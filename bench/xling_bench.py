@@ -224,7 +224,7 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
 
     def dropped(n):  # AdapterDrop at inference: the adapters of the lowest n layers switched off
         def forward():
-            with host.adapters_removed(range(n)):
+            with host.adapters_skipped(range(n)):
                 run(adapted)()
         return forward
 

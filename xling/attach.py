@@ -27,8 +27,9 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
   Compacter (its Houlsby placement), each with its A_i shared by all the
   adapter's modules, AdapterFusion (a ``Fuse`` in the setup: r = r + sum_n
   s_n V A_n(LN(r + x)), see ``xling.fusion``; Pfeiffer-placed adapters only),
-  and removing the adapters of some layers (``removed_layers``: AdapterDrop,
-  layer ablation, pruning).
+  and skipping the adapters of some layers (``skipped_layers``: AdapterDrop,
+  layer ablation, pruning; "skip" is the switch, "drop" the AdapterDrop policy
+  that sets it, ``adapter_core.drop``).
 
 The adapter modules are registered as submodules (``madx_adapters`` on each
 output block, and on each attention output block once a Houlsby-placed
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import contextlib
+import warnings
 from typing import Iterable, Iterator, Sequence
 
 import torch
@@ -149,7 +151,7 @@ class MadxHost:
         self.adapters: dict[str, AdapterInfo] = {}
         # Fusion layers by name (AdapterFusion), and the layers whose adapters are switched off.
         self.fusions: dict[str, Fuse] = {}
-        self.removed_layers: frozenset[int] = frozenset()
+        self.skipped_layers: frozenset[int] = frozenset()
         # The attention output blocks, found and hooked when the first Houlsby-placed adapter arrives.
         self.attention_outputs: list[nn.Module] | None = None
         # The base fingerprint as loaded, kept once the base's LayerNorms are trained or loaded.
@@ -236,7 +238,7 @@ class MadxHost:
         def hook(module, args, output):
             x = self._states[index].input_tensor
             self._states[index].input_tensor = None
-            if x is None or index in self.removed_layers:
+            if x is None or index in self.skipped_layers:
                 return None
             r = compose(self.current_setup(), output, block.madx_adapters.adapters, getattr(block, "madx_fusion", None),
                         read=read, extras=(x,), missing="skip")
@@ -245,7 +247,7 @@ class MadxHost:
 
     def _attention_hook(self, index: int, block: nn.Module):
         def hook(module, args, output):  # Houlsby: h + A(h); fusions are refused here
-            if index in self.removed_layers:
+            if index in self.skipped_layers:
                 return None
             r = compose(self.current_setup(), output, block.madx_adapters.adapters, missing="skip")
             return None if r is output else r
@@ -345,22 +347,33 @@ class MadxHost:
         self.active = setup
 
     @contextlib.contextmanager
-    def adapters_removed(self, layers: Iterable[int]) -> Iterator[None]:
+    def adapters_skipped(self, layers: Iterable[int]) -> Iterator[None]:
         """Switch the adapters (and fusion) of ``layers`` off inside the block: ablation, AdapterDrop, pruning."""
-        previous = self.removed_layers
-        self.set_removed_layers(set(previous) | set(layers))
+        previous = self.skipped_layers
+        self.set_skipped_layers(set(previous) | set(layers))
         try:
             yield
         finally:
-            self.removed_layers = previous
+            self.skipped_layers = previous
 
-    def set_removed_layers(self, layers: Iterable[int]) -> None:
+    def set_skipped_layers(self, layers: Iterable[int]) -> None:
         """Switch the adapters of ``layers`` off until changed; their cost is skipped too."""
         layers = frozenset(int(i) for i in layers)
         bad = sorted(i for i in layers if not 0 <= i < len(self.outputs))
         if bad:
             raise ValueError(f"layer indices {bad} out of range; the model has {len(self.outputs)} layers")
-        self.removed_layers = layers
+        self.skipped_layers = layers
+
+    def adapters_removed(self, layers: Iterable[int]):
+        """Deprecated spelling of ``adapters_skipped`` (kept for one release)."""
+        warnings.warn("MadxHost.adapters_removed is deprecated; use adapters_skipped", DeprecationWarning, stacklevel=2)
+        return self.adapters_skipped(layers)
+
+    def set_removed_layers(self, layers: Iterable[int]) -> None:
+        """Deprecated spelling of ``set_skipped_layers`` (kept for one release)."""
+        warnings.warn("MadxHost.set_removed_layers is deprecated; use set_skipped_layers", DeprecationWarning,
+                      stacklevel=2)
+        self.set_skipped_layers(layers)
 
     # -- freezing -------------------------------------------------------------------
     def head_parameter_names(self) -> list[str]:

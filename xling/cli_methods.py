@@ -237,7 +237,7 @@ def _ablate(args, options) -> None:
         metric = scores["main_metric"]
         return scores[metric]
 
-    loaded.host.set_removed_layers(range(dropped))
+    loaded.host.set_skipped_layers(range(dropped))
     result = layer_ablation(loaded.host, score, spans=not args.per_layer, metric="score", max_span=args.max_span)
     result.metric = metric
     png = write_ablation_report(result, args.output_dir)

@@ -16,7 +16,7 @@ layer is the language adapter's invertible (NICE) adapter on the embeddings:
 while it is active and trainable (language-adapter training), nothing is
 detached, so it keeps its gradient (its backward then runs through the frozen
 lower layers, and only their adapters' cost is saved).  Everything is done with hooks
-(``host.set_removed_layers`` switches the adapters off); no forward code is
+(``host.set_skipped_layers`` switches the adapters off); no forward code is
 copied.
 """
 
@@ -67,7 +67,7 @@ class AdapterDrop:
         self.current = self.dropped_for(module.training)
         if module.training and not self.step_given:
             self.step += 1
-        self.host.set_removed_layers(range(self.current))
+        self.host.set_skipped_layers(range(self.current))
 
     def _detach_hook(self, index: int):
         def hook(module, args, kwargs):
@@ -89,7 +89,7 @@ class AdapterDrop:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self.host.set_removed_layers(())
+        self.host.set_skipped_layers(())
 
 
 class AdapterDropSteps(TrainerCallback):

@@ -139,7 +139,7 @@ def evaluate_loaded(loaded: LoadedTaskModel, data_file: str, language: str, labe
     """Scores on ``data_file`` (or on ``examples`` already read from it) with the lowest ``dropped_layers`` adapters removed."""
     if examples is None:
         examples = loaded.module.read(data_file, labels_file)
-    with loaded.host.adapters_removed(range(dropped_layers)):
+    with loaded.host.adapters_skipped(range(dropped_layers)):
         scores = loaded.module.evaluate(loaded.model, loaded.tokenizer, examples, loaded.info["labels"],
                                         lang=language if mlqa_normalisation else None, batch_size=batch_size)
     return scores
