@@ -1,8 +1,9 @@
 """P5's and P6's reference side: AdapterHub ``adapters`` (1.3.0), in its own process.
 
-- ``--mode mlm`` (P5): MAD-X language-adapter MLM training steps (``seq_bn_inv`` + ``train_adapter``).
+- ``--mode mlm`` (P5): MAD-X language-adapter MLM training steps (``SeqBnInvConfig(reduction_factor=2)``
+  + ``train_adapter``).
 - ``--mode infer-stack`` / ``--mode infer-plain`` (P6): token-classification inference with
-  ``Stack(lang, ner)`` (``seq_bn_inv`` + ``seq_bn``), or with no adapters.
+  ``Stack(lang, ner)`` (rf 2 + NICE, and ``SeqBnConfig(reduction_factor=16)``), or with no adapters.
 
 Runs in its own venv (adapters 1.3.0 pins transformers 4.57; or any python with ``PYTHONPATH``
 pointing at such packages), so this file imports only torch at module level and nothing from this
@@ -116,7 +117,12 @@ def main() -> None:
 
     import adapters
     import transformers
+    from adapters import SeqBnConfig, SeqBnInvConfig
     from adapters.composition import Stack
+
+    # MAD-X's sizes, as xling builds them: language adapter rf 2 + NICE (AdapterHub's "seq_bn_inv" preset has
+    # rf 16, so the preset name alone would compare a smaller adapter), task adapter rf 16 ("seq_bn").
+    language, task = SeqBnInvConfig(reduction_factor=2), SeqBnConfig(reduction_factor=16)
 
     kind = "quick" if args.quick else "e5"
     model = build_encoder(kind, "mlm" if args.mode == "mlm" else "tags", args.encoder_dir)
@@ -126,8 +132,11 @@ def main() -> None:
             "attention": getattr(model.config, "_attn_implementation", None), "mode": args.mode}
     if args.mode == "mlm":
         adapters.init(model)
-        model.add_adapter("lang", config="seq_bn_inv")  # MAD-X language adapter (rf 2) + NICE invertible adapter
+        model.add_adapter("lang", config=language)  # MAD-X language adapter (rf 2) + NICE invertible adapter
         model.train_adapter("lang")
+        for name, param in model.named_parameters():  # train_adapter leaves the MLM head trainable; MAD-X (and
+            if "adapter" not in name:                  # xling) keep it frozen: the same trainable weights on both sides
+                param.requires_grad_(False)
         model.to(device).train()
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=1e-4)
@@ -142,13 +151,14 @@ def main() -> None:
     else:
         if args.mode == "infer-stack":
             adapters.init(model)
-            model.add_adapter("lang", config="seq_bn_inv")
-            model.add_adapter("ner", config="seq_bn")  # MAD-X task adapter: Pfeiffer placement, rf 16
+            model.add_adapter("lang", config=language)
+            model.add_adapter("ner", config=task)  # MAD-X task adapter: Pfeiffer placement, rf 16
             for name, param in model.named_parameters():  # trained adapters are not the identity
                 if "adapter_up" in name and name.endswith("weight"):
                     torch.nn.init.normal_(param, std=0.02)
             model.set_active_adapters(Stack("lang", "ner"))
             info["adapter_weights"] = sum(p.numel() for n, p in model.named_parameters() if "adapter" in n)
+            info["adapter_configs"] = {"lang": language.to_dict(), "ner": task.to_dict()}
         model.to(device).eval()
         inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
 

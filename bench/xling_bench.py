@@ -184,6 +184,9 @@ def bench_p5(settings: RunSettings, device: torch.device) -> Result:
         for worker in workers.values():
             worker.close()
     ms = {name: 1000 * median(values) for name, values in times.items()}
+    trainable = {name: worker.info.get("trainable") for name, worker in workers.items()}
+    if trainable["adapterhub"] != trainable["xling"]:  # the same adapters on both sides, or the ratio means nothing
+        raise AssertionError(f"P5: AdapterHub trains {trainable['adapterhub']} weights, xling {trainable['xling']}")
     return make_result(ms["adapterhub"] / ms["xling"], ">= 2.0", where, measure, ms_per_step=ms,
                        full_projection_ratio=round(ms["adapterhub"] / ms["xling, full projection"], 4),
                        workers={name: worker.info for name, worker in workers.items()}, **shape_details(settings.quick))
@@ -237,6 +240,12 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
             for mode in ("infer-plain", "infer-stack"):
                 workers[mode] = adapterhub_worker(mode, settings, device, directory)
                 variants[f"adapterhub {mode}"] = lambda w=workers[mode]: SelfTimed(sum(w.steps(repeats)))
+        base_names = {name for name, _ in plain.named_parameters()}
+        ours = sum(p.numel() for name, p in adapted.named_parameters() if name not in base_names)
+        for worker in workers.values():  # the same adapters on both sides, or the ratios mean nothing
+            theirs = worker.info.get("adapter_weights")
+            if theirs is not None and theirs != ours:
+                raise AssertionError(f"P6: AdapterHub's Stack has {theirs} adapter weights, xling's {ours}")
         times = alternate(variants, settings_for_steps(settings), device, "P6")
     finally:
         for worker in workers.values():
