@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# K-Adapter (Wang et al. 2021) beside the plain task adapter on multilingual-e5-small: universal POS tags (12),
+# Brown (en) -> Turkish (tr), the data, steps, batch and seeds of recipes/xling/e5_pos.sh.  Both train over the
+# frozen English language adapter (the K-adapter reads the encoder with it active, as the task adapter sits above
+# it) and both are scored with it (no swap) and with the Turkish one swapped in.  Needs the base of
+# recipes/demo_xling.sh (BASE) with the en and tr language adapters (e5_pos.sh trains tr).  Variables:
+# recipes/xling/e5_common.sh, and
+#   POS_STEPS       steps of both adapters (batch 16, 64 tokens)               [60]
+#   K_ADAPTER_LR    learning rate of the K-adapter                              [ADAPTER_LR, as the task adapter]
+#   WORK, REPORTS   runs and results; report folder   [work/xling-e5-kadapter, reports/xling_e5_kadapter]
+set -euo pipefail
+source "$(dirname "$0")/e5_common.sh"
+POS_STEPS="${POS_STEPS:-60}"
+WORK="${WORK:-$ROOT/work/xling-e5-kadapter}"
+REPORTS="${REPORTS:-$ROOT/reports/xling_e5_kadapter}"
+SIZES=all
+study_setup
+K_ADAPTER_LR="${K_ADAPTER_LR:-$ADAPTER_LR}"
+for lang in en tr; do language_adapter "$lang"; done
+
+train="$(train_file pos all)"
+results="$WORK/results"
+data=("en=$DATA/pos.test.en.pos" "tr=$DATA/pos.test.tr.pos")
+adapters=("en=$BASE/lang-en/adapter" "tr=$BASE/lang-tr/adapter")
+ls "$results/pos/majority/nall/"*.json > /dev/null 2>&1 || \
+  quiet "$WORK/logs/baseline.log" "${CMP[@]}" baseline --task pos --train "$train" --data "${data[@]}" --train-size all \
+    --output-dir "$results"
+
+adapter_run() { # kind row lr seed: train one task adapter (bottleneck or k-adapter) and score it, unless done
+  local kind=$1 row=$2 lr=$3 seed=$4 run="$WORK/runs/pos-$1-s$4"
+  [ -f "$results/pos/$row/nall/tr-seed$seed.json" ] && return
+  log "pos $kind seed $seed"
+  [ -f "$run/adapter/task.json" ] || quiet "$run.log" "$BIN/xling" train-task --task pos --adapter-kind "$kind" \
+    --model "$MODEL" --lang-adapter "$BASE/lang-en/adapter" --train "$train" --max-steps "$POS_STEPS" --batch-size 16 \
+    --max-length 64 --seed "$seed" --save-steps 100000 --learning-rate "$lr" --output-dir "$run"
+  quiet "$run.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run/adapter" \
+    --lang-adapters "${adapters[@]}" --data "${data[@]}" --train-size all --max-length 64 --output-dir "$results"
+}
+
+for seed in $SEEDS; do
+  adapter_run bottleneck no_swap "$ADAPTER_LR" "$seed"
+  adapter_run k-adapter k_adapter "$K_ADAPTER_LR" "$seed"
+done
+
+# Trainable parameters: the adapter's tensors (adapter_config.json's count) plus its head (head.safetensors).
+seed1=${SEEDS%% *}
+PARAMS="$("$BIN/python" - "$WORK/runs/pos-bottleneck-s$seed1/adapter" "$WORK/runs/pos-k-adapter-s$seed1/adapter" <<'EOF'
+import json, sys
+from safetensors import safe_open
+counts = []
+for name, folder in zip(("task adapter (rf 16, in every layer)", "K-Adapter"), sys.argv[1:]):
+    adapter = json.load(open(f"{folder}/adapter_config.json"))["num_parameters"]
+    with safe_open(f"{folder}/head.safetensors", "pt") as head:
+        head_count = sum(head.get_tensor(k).numel() for k in head.keys())
+    counts.append(f"{name}: {adapter:,} + head {head_count:,} = {adapter + head_count:,}")
+print("; ".join(counts))
+EOF
+)"
+KA_CONFIG="$(sed -n 's/.*"read_layers": \[\(.*\)\].*/\1/p;' "$WORK/runs/pos-k-adapter-s$seed1/adapter/adapter_config.json" | tr -d ' \n')"
+quiet "$WORK/logs/report.log" "${CMP[@]}" report --results "$results" --output-dir "$REPORTS" \
+  --title "K-Adapter beside the task adapter on multilingual-e5-small: POS, Brown (en) -> Turkish (tr)" \
+  --note "$STUDY_NOTE" \
+  --note "Both adapters: $POS_STEPS steps × 16 sentences × 64 tokens over the frozen English language adapter, \
+seeds $SEEDS; task adapter lr $ADAPTER_LR, K-Adapter lr $K_ADAPTER_LR. K-Adapter (Wang et al. 2021, scaled to \
+hidden 384 × 12 layers): adapter layers reading hidden states $KA_CONFIG (0: embeddings), each down-projection to \
+288, 2 Transformer layers (12 heads, FFN 1152), up-projection; its output concatenated with the last hidden state \
+for the tagging head. Trainable parameters: $PARAMS."
+echo "report: $REPORTS/report.md"
