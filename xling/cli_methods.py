@@ -232,6 +232,12 @@ def _train_full(args, options) -> None:
         print(f"dev {scores['main_metric']}: {scores[scores['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
 
 
+def _refuse_k_adapter(info: dict, command: str) -> None:
+    if info.get("adapter_kind") == K_ADAPTER_KIND:
+        raise ValueError(f"{command} works on adapters inside the encoder's layers; a K-adapter sits beside the "
+                         "encoder (xling.k_adapter)")
+
+
 def _ablate(args, options) -> None:
     from .ablation import layer_ablation, write_ablation_report
     from .inference import evaluate_loaded, inference_dropped_layers, load_task_model
@@ -239,6 +245,7 @@ def _ablate(args, options) -> None:
     if args.max_span is not None and args.max_span < 1:
         raise ValueError(f"--max-span must be >= 1, got {args.max_span}")
     loaded = load_task_model(args.model, args.task_adapter, args.lang_adapter, force=args.force)
+    _refuse_k_adapter(loaded.info, "ablate")
     examples = loaded.module.read(args.data, args.labels)
     dropped = inference_dropped_layers(loaded)  # a specialised AdapterDrop adapter is ablated as it is evaluated
     metric = None
@@ -280,6 +287,7 @@ def _drift(args, options) -> None:
         from .inference import load_task_model
 
         loaded = load_task_model(args.model, args.task_adapter, args.lang_adapter, force=args.force)
+        _refuse_k_adapter(loaded.info, "drift")
         tuned["adapter"] = collect_hidden_states(loaded.model, batches, setup=loaded.setup)
     for directory in args.full_model or []:
         name = "full" if len(args.full_model) == 1 else f"full ({Path(directory).resolve().parent.name})"

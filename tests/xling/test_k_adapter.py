@@ -168,7 +168,7 @@ def test_save_load_round_trip_gives_equal_outputs(workspace, tmp_path):
         read_k_adapter(tmp_path / "ka", "sha256:base")
 
 
-def test_cli_train_and_eval(workspace, en_language_adapter, tmp_path, tree_digest):
+def test_cli_train_and_eval(workspace, en_language_adapter, tmp_path, tree_digest, capsys):
     train, test = write_pos(tmp_path / "train.en.pos", "en", 24, 1), write_pos(tmp_path / "test.sw.pos", "sw", 8, 2)
     base_before, lang_before = tree_digest(workspace["model"]), tree_digest(en_language_adapter)
     out = tmp_path / "ka"
@@ -200,6 +200,9 @@ def test_cli_train_and_eval(workspace, en_language_adapter, tmp_path, tree_diges
     summary = write_report(str(tmp_path / "results"), str(tmp_path / "report"), "en")
     assert set(summary["pos"]["sizes"]["all"]["rows"]) == {"k_adapter", "k_adapter_madx"}
     assert "K-Adapter, source language adapter" in (tmp_path / "report" / "report.md").read_text()
+    assert main(["ablate", "--model", str(workspace["model"]), "--task-adapter", str(out / "adapter"), "--lang-adapter",
+                 str(en_language_adapter), "--lang", "sw", "--data", str(test), "--output-dir", str(tmp_path / "abl")]) == 1
+    assert "a K-adapter sits beside the encoder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags,message", [
