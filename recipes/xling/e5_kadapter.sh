@@ -8,6 +8,7 @@
 #   POS_STEPS       steps of both adapters (batch 16, 64 tokens)               [60]
 #   K_ADAPTER_LR    learning rate of the K-adapter                              [ADAPTER_LR, as the task adapter]
 #   K_ADAPTER_DIM   width inside its adapter layers, a multiple of 12 [the paper's 768 scaled to hidden 384: 288]
+#   K_ADAPTER_LAYERS  hidden states its adapter layers read, e.g. "12" (0: embeddings) [the paper's scaled: 0 6 11]
 #   WORK, REPORTS   runs and results; report folder   [work/xling-e5-kadapter, reports/xling_e5_kadapter]
 #   TASK_ADAPTER_RESULTS  results folder of an earlier run of this recipe whose task adapter rows (no_swap, madx)
 #                   are copied instead of trained again (same data, steps, seeds)      [none]
@@ -20,7 +21,9 @@ SIZES=all
 study_setup
 K_ADAPTER_LR="${K_ADAPTER_LR:-$ADAPTER_LR}"
 K_ADAPTER_FLAGS=()
-[ -z "${K_ADAPTER_DIM:-}" ] || K_ADAPTER_FLAGS=(--k-adapter-dim "$K_ADAPTER_DIM")
+[ -z "${K_ADAPTER_DIM:-}" ] || K_ADAPTER_FLAGS+=(--k-adapter-dim "$K_ADAPTER_DIM")
+# shellcheck disable=SC2206  # the layers are words
+[ -z "${K_ADAPTER_LAYERS:-}" ] || K_ADAPTER_FLAGS+=(--k-adapter-layers $K_ADAPTER_LAYERS)
 for lang in en tr; do language_adapter "$lang"; done
 
 train="$(train_file pos all)"
