@@ -49,16 +49,17 @@ class UnknownAdapterError(KeyError):
 class RoutingPlan:
     """How a batch splits into adapter keys, computed once and reused by every bank of a stack."""
 
-    # (key, sample indices along the batch dim) per distinct key; the index is None when one key covers all.
-    groups: tuple[tuple[str, torch.Tensor | None], ...]
+    # (setup, sample indices along the batch dim) per distinct key: an adapter key or an ``adapter_core.Setup``
+    # such as ``Stack("de", "en-de")``; the index is None when one setup covers all.
+    groups: tuple[tuple[object, torch.Tensor | None], ...]
     # Position of every sample in the grouped order (None with a single group): restores the batch order.
     inverse: torch.Tensor | None
     # Batch size the plan was made for.
     size: int
 
     @classmethod
-    def build(cls, ids: torch.Tensor, key_names: Sequence[str], device=None) -> "RoutingPlan":
-        """Group ``ids`` (one id per sample into ``key_names``); one host synchronisation in all."""
+    def build(cls, ids: torch.Tensor, key_names: Sequence, device=None) -> "RoutingPlan":
+        """Group ``ids`` (one id per sample into ``key_names``: keys or setups); one host synchronisation in all."""
         ids = ids.reshape(-1)
         if device is not None:
             ids = ids.to(device)
@@ -127,28 +128,15 @@ class AdapterBank(AdapterModule):
     def __contains__(self, name: str) -> bool:
         return name in self.adapters or name in self.fusions or name == IDENTITY
 
-    def check(self, key: str) -> None:
-        if key not in self:
-            known = ", ".join(sorted(self.adapters)) or "(none)"
-            raise UnknownAdapterError(f"no adapter {key!r} here; known adapters: {known} (or {IDENTITY!r} for none)")
-
     # -- routing ------------------------------------------------------------
-    def _route_one(self, key: str, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
-        if key in self.fusions:
-            outputs = torch.stack([self.adapters[k].delta(x) for k in self.fusion_sources[key]], dim=-2)
-            return self.fusions[key](x, outputs, x if residual is None else residual)
-        if key in self.adapters:
-            adapter = self.adapters[key]
-            return adapter(x) if residual is None else adapter(x, residual)
-        self.check(key)
-        return x if residual is None else residual
-
     def plan(self, keys: Keys | torch.Tensor | RoutingPlan, key_names: Sequence[str] | None, size: int,
              device) -> RoutingPlan:
-        """The ``RoutingPlan`` of ``keys`` (a str, one str per sample, ids into ``key_names``, or a plan)."""
+        """The ``RoutingPlan`` of ``keys`` (a str or setup, one str per sample, ids into ``key_names``, or a plan)."""
+        from .compose import Fuse, Stack
+
         if isinstance(keys, RoutingPlan):
             plan = keys
-        elif isinstance(keys, str):
+        elif isinstance(keys, (str, Stack, Fuse)):
             return RoutingPlan(groups=((keys, None),), inverse=None, size=size)
         elif isinstance(keys, torch.Tensor):
             if key_names is None:
@@ -164,14 +152,18 @@ class AdapterBank(AdapterModule):
 
     def forward(self, x: torch.Tensor, keys: Keys | torch.Tensor | RoutingPlan, residual: torch.Tensor | None = None,
                 key_names: Sequence[str] | None = None) -> torch.Tensor:
-        """Route ``x`` by ``keys``: a str, one str per sample, ids into ``key_names``, or a ``RoutingPlan``."""
-        dim = self.batch_dim
-        plan = self.plan(keys, key_names, x.shape[dim], x.device)
-        if plan.inverse is None:
-            return self._route_one(plan.groups[0][0], x, residual)
-        outputs = []
-        for key, index in plan.groups:
-            index = index.to(x.device)
-            sub_residual = None if residual is None else residual.index_select(dim, index)
-            outputs.append(self._route_one(key, x.index_select(dim, index), sub_residual))
-        return torch.cat(outputs, dim=dim).index_select(dim, plan.inverse.to(x.device))
+        """Route ``x`` by ``keys``: a str or setup (``Stack``, ``Fuse``), one str per sample, ids into ``key_names``,
+        or a ``RoutingPlan``; ``residual`` (default ``x``) is what each adapter adds its output to."""
+        from .compose import compose
+
+        plan = self.plan(keys, key_names, x.shape[self.batch_dim], x.device)
+        if residual is None:
+            return compose(plan, x, self.adapters, self.fusions, fusion_over=self.fusion_sources,
+                           batch_dim=self.batch_dim)
+        return compose(plan, residual, self.adapters, self.fusions, fusion_over=self.fusion_sources,
+                       read=_read_input, extras=(x,), batch_dim=self.batch_dim)
+
+
+def _read_input(stream: torch.Tensor, adapter: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """With a separate residual, the adapters read the bank's input ``x`` and add to the residual stream."""
+    return x

@@ -4,20 +4,24 @@ The JSON (indent 2, sorted keys) holds the adapter config (kind, sizes,
 placement, paper preset), the adapter's name, free-form host metadata, and
 a fingerprint of the base model it was trained on.  The safetensors file
 holds the adapter tensors only.  Nothing is ever unpickled.  Writes are
-atomic: a temporary file in the same directory, then ``os.replace``.
+atomic: a temporary file in the same directory, then ``os.replace``; whole
+directories (an adapter, a model) are published the same way
+(``publish_directory``), which both hosts use.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from safetensors import SafetensorError
@@ -131,6 +135,85 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` to disk, so that a crash after the rename finds whole files."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):  # a file some writer left read-only or special: best effort
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_folder(Path(folder))
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap_into_place(staged: Path, target: Path) -> None:
+    """Rename ``staged`` to ``target``; an old ``target`` stays until the new one is in, then is deleted."""
+    if not target.exists():
+        os.replace(staged, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, aside / target.name)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        os.replace(aside / target.name, target)  # put the old one back
+        os.rmdir(aside)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def publish_directories(builds: Mapping[str | os.PathLike, Callable[[Path], Any]]) -> list[Path]:
+    """Publish several directories at once: ``{target: build}``; returns the targets.
+
+    Each ``build(tmp)`` fills a fresh temporary sibling of its target
+    (``.NAME.XXXX.tmp``, with the mode mkdir would give); only once every
+    build has succeeded are the files flushed to disk and each directory
+    renamed into place, an existing one moved aside first and deleted once
+    the new one is in.  Readers see the old directory or the complete new
+    one, never half; a failed build leaves every old directory as it was and
+    no temporary folder behind.  Temporary folders that a run killed while
+    publishing left next to a target are removed first.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, build in builds.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+            staged.append((tmp, target))
+            tmp.chmod(USUAL_DIRECTORY_MODE)  # mkdtemp makes 0700 folders; the published one gets the usual mode
+            build(tmp)
+        for tmp, _ in staged:
+            _fsync_tree(tmp)
+        for tmp, target in staged:
+            _swap_into_place(tmp, target)
+            _fsync_folder(target.parent)
+    except BaseException:
+        for tmp, _ in staged:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [target for _, target in staged]
+
+
+def publish_directory(directory: str | os.PathLike, build: Callable[[Path], Any]) -> Path:
+    """Build a directory with ``build(tmp)`` in a temporary sibling and rename it into place (see
+    ``publish_directories``): readers see the old directory or the whole new one."""
+    return publish_directories({directory: build})[0]
 
 
 #: What a user can do about the OS errors that bad paths, permissions and full disks give, by errno.

@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): run P1-P6, L1, D1-D2, print the ratios, write ``bench/results.json``.
+"""``python -m bench`` (``make bench``): run P1-P8, L1, D1-D2, print the ratios, write ``bench/results.json``.
 
     python -m bench                    # everything, realistic shapes, 1 torch thread
     python -m bench --only P1,P4       # some of them (other figures in results.json are kept)
@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 #: D1/D2: AdapterDrop's speed-up (xling, nmt); figures, not targets.
-BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6", "L1", "D1", "D2")
+BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "L1", "D1", "D2")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("fairseq").setLevel(logging.WARNING)
         results.update(nmt_bench.run(settings, only))
-    if only & {"P5", "P6"}:
+    if only & {"P5", "P6", "P7", "P8"}:
         from . import xling_bench
 
         results.update(xling_bench.run(settings, only))

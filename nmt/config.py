@@ -7,22 +7,25 @@ is why the options that only matter at generation time (``--adapter-dirs``,
 ``--missing-adapter``) live on the task.
 """
 
+import copy
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import (COMPACTER_KINDS, AdapterConfig, bapna_firat_2019, canonical_placement, houlsby_2019,
-                          philip_2020)
+from adapter_core import (COMPACTER_KINDS, DROP_MODES, AdapterConfig, AdapterDropConfig, bapna_firat_2019,
+                          canonical_placement, houlsby_2019, philip_2020)
 from adapter_core.cli_flags import deprecation_warning
 
-ADAPTER_MODES = ("pair", "lang", "domain")
+ADAPTER_MODES = ("pair", "lang", "domain", "lang+pair")
 #: --adapter-kind choices, named as in xling: compacter is Compacter (two per layer, Houlsby's sites),
 #: compacter++ is Compacter++ (one per layer, after the FFN).
 ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
-ADAPTER_DROP_MODES = ("none", "specialised", "robust")
+#: --adapter-drop-mode choices: none, or one of AdapterDrop's modes (``adapter_core.drop``).
+ADAPTER_DROP_MODES = ("none", *DROP_MODES)
 MISSING_ADAPTER_POLICIES = ("error", "identity")
 ADAPTER_INITS = ("preset", "zero_up", "houlsby", "bert")
+LANG_ADAPTER_TRAINING = ("frozen", "trained")
 #: --adapter-placement choices: names or aliases of ``adapter_core.placement.PLACEMENTS`` that fairseq layers host.
 ADAPTER_PLACEMENTS = ("after_ffn", "houlsby")
 #: The placement each kind has when --adapter-placement is not given.
@@ -35,7 +38,13 @@ class AdapterModelConfig(FairseqDataclass):
 
     adapters_by: ChoiceEnum(ADAPTER_MODES) = field(default="pair", metadata={
         "help": "one adapter per language pair (Bapna & Firat 2019), per language (Philip et al. 2020: "
-                "encoder by source, decoder by target language) or per domain"})
+                "encoder by source, decoder by target language), per domain, or lang+pair: a pair adapter stacked "
+                "on the language adapters (encoder: Stack(source, pair), decoder: Stack(target, pair)), so that a "
+                "pair can start from its languages' adapters (--adapter-dirs of a lang run)"})
+    adapter_lang_training: ChoiceEnum(LANG_ADAPTER_TRAINING) = field(default="frozen", metadata={
+        "help": "with --adapters-by lang+pair: 'frozen' (the default) keeps the language adapters as they start "
+                "(loaded with --adapter-dirs from a lang run, shared by every pair) while the pair adapters train; "
+                "'trained' trains both"})
     adapter_dim: int = field(default=64, metadata={"help": "bottleneck width m of every adapter"})
     adapter_encoder_layers: str = field(default="all", metadata={
         "help": "encoder layers that carry adapters: 'all', 'none' or comma-separated indices from 0"})
@@ -64,6 +73,10 @@ class AdapterModelConfig(FairseqDataclass):
                 "(pair, lang) or --adapter-domains; filled in and saved with the checkpoint"})
     adapter_decoder_keys: str = field(default="", metadata={
         "help": "comma-separated adapter keys of the decoder; default as for --adapter-encoder-keys"})
+    adapter_routes: str = field(default="", metadata={
+        "help": "the route table's names, as JSON {\"encoder\": {ROUTE_KEY: ADAPTER_KEY}, \"decoder\": {...}}; a route "
+                "key is what --adapters-by reads from a sample (its pair, its language, or the domain); default: "
+                "each adapter key routes to itself; filled in and saved with the checkpoint (nmt.routing)"})
     adapter_train_base: bool = field(default=False, metadata={
         "help": "also train the base model (full fine-tuning, for comparisons); by default only adapters train"})
     adapter_train_embeddings: bool = field(default=False, metadata={
@@ -84,11 +97,12 @@ class AdapterModelConfig(FairseqDataclass):
     adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={
         "help": "AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
                 "--adapter-drop-layers layers of encoder and decoder in training and at inference; 'robust' "
-                "drops a random number in 0..--adapter-drop-layers per training batch (none at inference "
-                "unless --adapter-drop-inference)"})
+                "drops a random number in 0..--adapter-drop-layers per update, drawn from --adapter-drop-seed and "
+                "the update number so that a resumed run draws the same (none at inference unless "
+                "--adapter-drop-inference)"})
     adapter_drop_layers: int = field(default=0, metadata={
         "help": "AdapterDrop: the number of lowest layers without adapters (specialised), or its maximum (robust)"})
-    adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-batch draws"})
+    adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-update draws"})
     adapter_fusion_keys: str = field(default="", metadata={
         "help": "AdapterFusion (Pfeiffer et al. 2021): comma-separated route keys (e.g. the low-resource pair "
                 "'en-xx', or language 'xx' with --adapters-by lang) whose samples go through an attention over "
@@ -112,7 +126,8 @@ class AdapterTaskConfig(FairseqDataclass):
         "help": "with --adapters-by domain: the domain (adapter key) of every sample in this run"})
     adapter_dirs: str = field(default="", metadata={
         "help": "comma-separated adapter directories (nmt-export-adapters output) loaded on top of the "
-                "checkpoint; they replace adapters of the same name"})
+                "checkpoint; they replace adapters of the same name.  In training only with --adapters-by "
+                "lang+pair: a lang run's language adapters, loaded when the run starts (not on resuming)"})
     adapter_force: bool = field(default=False, metadata={
         "help": "load --adapter-dirs even when they were trained on another base model (fingerprint mismatch)"})
     adapter_skip_layers: str = field(default="", metadata={
@@ -121,6 +136,19 @@ class AdapterTaskConfig(FairseqDataclass):
     adapter_drop_inference: int = field(default=-1, metadata={
         "help": "AdapterDrop at inference: drop the adapters of the lowest N layers of both sides "
                 "(-1: the model's setting: --adapter-drop-layers when specialised, else 0)"})
+
+
+def adapter_drop_config(args) -> "AdapterDropConfig | None":
+    """AdapterDrop's policy (``adapter_core.drop``) from --adapter-drop-mode/-layers/-seed; None for mode none."""
+    mode = str(getattr(args, "adapter_drop_mode", "none"))
+    if mode == "none":
+        return None
+    count = args.adapter_drop_layers
+    if count < 0:
+        raise ValueError(f"--adapter-drop-layers {count}: must be >= 0")
+    if mode == "specialised":
+        return AdapterDropConfig(mode=mode, num_dropped=count, seed=args.adapter_drop_seed)
+    return AdapterDropConfig(mode=mode, max_dropped=count, seed=args.adapter_drop_seed)
 
 
 def parse_layers(spec: str, num_layers: int, flag: str) -> "tuple[int, ...]":
@@ -209,6 +237,17 @@ def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
     return changed if changed == config else changed.replace(preset="")
 
 
+def language_adapter_configs(args, hidden_dim: int, keys) -> dict[str, AdapterConfig]:
+    """With --adapters-by lang+pair, the config of the language adapters ``keys``: as a lang run makes them
+    (Philip et al. 2020), so that its exported adapters load in place; none otherwise."""
+    if args.adapters_by != "lang+pair":
+        return {}
+    lang_args = copy.copy(args)
+    lang_args.adapters_by = "lang"
+    config = adapter_module_config(lang_args, hidden_dim)
+    return {key: config for key in keys}
+
+
 def derive_adapter_keys(args, lang_pairs: Sequence[str], task_domain: str = "") -> tuple[list[str], list[str]]:
     """Encoder and decoder adapter keys for ``--adapters-by``, from the language pairs or domains."""
     mode = args.adapters_by
@@ -227,4 +266,6 @@ def derive_adapter_keys(args, lang_pairs: Sequence[str], task_domain: str = "") 
         return list(pairs), list(pairs)
     sources = sorted({p.split("-")[0] for p in pairs})
     targets = sorted({p.split("-")[1] for p in pairs})
+    if mode == "lang+pair":
+        return sources + list(pairs), targets + list(pairs)
     return sources, targets

@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from .inspect_model import LoadedRun, batches, pyplot, run_inspection, save_figure
-from .routing import routed
 
 
 def fusion_weights(run: LoadedRun) -> dict:
@@ -35,8 +34,7 @@ def fusion_weights(run: LoadedRun) -> dict:
     sentences = 0
     with torch.no_grad():
         for sample in batches(run):
-            with routed(run.task.build_route(sample, model)):
-                model(**sample["net_input"])
+            model(**run.task.add_lang_ids(sample)["net_input"])
             sentences += int(sample["nsentences"])
     report = {"subset": run.args.gen_subset, "direction": f"{run.args.source_lang}-{run.args.target_lang}",
               "sentences": sentences, "sides": {}}

@@ -4,7 +4,7 @@ Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP",
 remove the trained adapters of a span of layers [first, last] at inference
 and plot the change of the metric as a heatmap (first layer x last layer).
 ``layer_ablation`` does this with any ``score()`` callable (F1, accuracy);
-the switch is ``MadxHost.adapters_removed``, which also skips the adapters'
+the switch is ``MadxHost.adapters_skipped``, which also skips the adapters'
 cost, so the same table tells which adapters can be pruned for speed.
 """
 
@@ -49,7 +49,7 @@ def layer_ablation(host: MadxHost, score: Callable[[], float], spans: bool = Tru
     pairs = [(f, l) for f in range(num_layers) for l in range(f, num_layers)
              if (spans or f == l) and (max_span is None or l - f + 1 <= max_span)]
     for first, last in tqdm(pairs, desc="layer ablation", leave=False):
-        with host.adapters_removed(range(first, last + 1)):
+        with host.adapters_skipped(range(first, last + 1)):
             change[first][last] = float(score()) - baseline
     return AblationResult(baseline=baseline, change=change, metric=metric)
 

@@ -8,7 +8,9 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
   x, and a forward hook on its ``dropout`` replaces the FFN output h by
   r = h + A(LN(h + x)), using the block's own LayerNorm.  In a ``Stack`` each
   adapter repeats the step on the previous r.  The block then computes
-  LN(r + x) itself.  This is AdapterHub's ``seq_bn`` placement.
+  LN(r + x) itself.  This is AdapterHub's ``seq_bn`` placement.  The hooks
+  only capture x and call ``adapter_core.compose``, which runs every setup
+  (``Stack``, ``Fuse``) for both hosts.
 - The invertible adapter (NICE) of the stack's first adapter wraps the
   embeddings output (after their LayerNorm and dropout); its inverse runs in
   the MLM head after dense -> gelu -> LayerNorm, before the tied decoder.
@@ -25,8 +27,9 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
   Compacter (its Houlsby placement), each with its A_i shared by all the
   adapter's modules, AdapterFusion (a ``Fuse`` in the setup: r = r + sum_n
   s_n V A_n(LN(r + x)), see ``xling.fusion``; Pfeiffer-placed adapters only),
-  and removing the adapters of some layers (``removed_layers``: AdapterDrop,
-  layer ablation, pruning).
+  and skipping the adapters of some layers (``skipped_layers``: AdapterDrop,
+  layer ablation, pruning; "skip" is the switch, "drop" the AdapterDrop policy
+  that sets it, ``adapter_core.drop``).
 
 The adapter modules are registered as submodules (``madx_adapters`` on each
 output block, and on each attention output block once a Houlsby-placed
@@ -40,42 +43,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import contextlib
-from typing import Iterable, Iterator, Sequence, Union
+import warnings
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Site, Stack,
-                          UnknownAdapterError, check_sites, current, fingerprint_tensors, madx_invertible, madx_language,
-                          madx_task, share_phm_rule)
+from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Setup, Site,
+                          UnknownAdapterError, check_sites, compose, current, fingerprint_tensors, madx_invertible,
+                          madx_language, madx_task, setup_names, setup_steps, share_phm_rule)
 from adapter_core.freeze import adapter_parameter_names
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
 SLOT = "xling"
 
-Setup = Union[str, Stack, Fuse, None]
 #: The adapter_core sites the hooks offer for bottleneck-shaped adapters (invertible ones go on the embeddings).
 LAYER_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER)
 
 
 class PlacementError(ValueError):
     """A model whose layout the MAD-X hooks do not recognise."""
-
-
-def _items(setup: Setup) -> tuple[str | Fuse, ...]:
-    """The steps of a setup, bottom first: adapter names and ``Fuse`` groups."""
-    if setup is None:
-        return ()
-    if isinstance(setup, (str, Fuse)):
-        return (setup,)
-    if isinstance(setup, Stack):
-        return setup.names
-    raise TypeError(f"an adapter setup is a name, a Fuse or a Stack, got {setup!r}")
-
-
-def _names(setup: Setup) -> tuple[str, ...]:
-    """Every adapter name in a setup, those inside ``Fuse`` groups included."""
-    return tuple(n for item in _items(setup) for n in ((item,) if isinstance(item, str) else item.names))
 
 
 @dataclass
@@ -164,7 +151,7 @@ class MadxHost:
         self.adapters: dict[str, AdapterInfo] = {}
         # Fusion layers by name (AdapterFusion), and the layers whose adapters are switched off.
         self.fusions: dict[str, Fuse] = {}
-        self.removed_layers: frozenset[int] = frozenset()
+        self.skipped_layers: frozenset[int] = frozenset()
         # The attention output blocks, found and hooked when the first Houlsby-placed adapter arrives.
         self.attention_outputs: list[nn.Module] | None = None
         # The base fingerprint as loaded, kept once the base's LayerNorms are trained or loaded.
@@ -245,42 +232,29 @@ class MadxHost:
     def _adapter_hook(self, index: int):
         block = self.outputs[index]
 
+        def read(r, adapter, x):  # Houlsby: A(h); Pfeiffer: A(LN(h + x)), with the block's own LayerNorm
+            return r if Site.FFN in adapter.config.sites else block.LayerNorm(r + x)
+
         def hook(module, args, output):
             x = self._states[index].input_tensor
             self._states[index].input_tensor = None
-            if x is None or index in self.removed_layers:
+            if x is None or index in self.skipped_layers:
                 return None
-            bank, r, changed = block.madx_adapters, output, False
-            for item in _items(self.current_setup()):
-                if isinstance(item, str):
-                    if item in bank.adapters:
-                        adapter = bank.adapters[item]
-                        if Site.FFN in adapter.config.sites:  # Houlsby: h + A(h)
-                            r, changed = adapter(r), True
-                        else:  # Pfeiffer: r = h + A(LN(h + x)), the block's own LayerNorm
-                            r, changed = adapter(block.LayerNorm(r + x), residual=r), True
-                    continue
-                present = [n for n in item.names if n in bank.adapters]
-                if present:
-                    state = block.LayerNorm(r + x)
-                    deltas = torch.stack([bank.adapters[n].delta(state) for n in present], dim=-2)
-                    r, changed = block.madx_fusion[item.name](state, deltas, residual=r), True
-            return r if changed else None
+            r = compose(self.current_setup(), output, block.madx_adapters.adapters, getattr(block, "madx_fusion", None),
+                        read=read, extras=(x,), missing="skip")
+            return None if r is output else r
         return hook
 
     def _attention_hook(self, index: int, block: nn.Module):
-        def hook(module, args, output):
-            if index in self.removed_layers:
+        def hook(module, args, output):  # Houlsby: h + A(h); fusions are refused here
+            if index in self.skipped_layers:
                 return None
-            bank, r, changed = block.madx_adapters, output, False
-            for item in _items(self.current_setup()):
-                if isinstance(item, str) and item in bank.adapters:  # Houlsby: h + A(h); fusions are refused here
-                    r, changed = bank.adapters[item](r), True
-            return r if changed else None
+            r = compose(self.current_setup(), output, block.madx_adapters.adapters, missing="skip")
+            return None if r is output else r
         return hook
 
     def _invertible_name(self) -> str | None:
-        items = _items(self.current_setup())
+        items = setup_steps(self.current_setup())
         if items and isinstance(items[0], str) and items[0] in self.embeddings.madx_invertible.adapters:
             return items[0]
         return None
@@ -324,9 +298,19 @@ class MadxHost:
             share_phm_rule([bank.adapters[name] for _, _, bank in banks])
         if invertible is not None:
             self.embeddings.madx_invertible.add(name, invertible)
+        device, dtype = self._base_device_dtype()  # as AdapterHub does: new adapters live where the model does
+        for _, _, bank in banks:
+            bank.adapters[name].to(device=device, dtype=dtype)
+        if invertible is not None:
+            self.embeddings.madx_invertible.adapters[name].to(device=device, dtype=dtype)
         info = AdapterInfo(role=role, config=config, invertible=invertible, layers=list(layers))
         self.adapters[name] = info
         return info
+
+    def _base_device_dtype(self) -> tuple[torch.device, torch.dtype]:
+        """Where the model's weights are, and their floating-point type (for modules added later)."""
+        weight = next(p for p in self.model.parameters() if p.is_floating_point())
+        return weight.device, weight.dtype
 
     def add_fusion(self, fuse: Fuse, config: FusionConfig | None = None) -> Fuse:
         """Add an AdapterFusion layer (Pfeiffer et al. 2021) named ``fuse.name`` to every layer."""
@@ -343,7 +327,7 @@ class MadxHost:
         for block in self.outputs:
             if not hasattr(block, "madx_fusion"):
                 block.madx_fusion = nn.ModuleDict()
-            block.madx_fusion[fuse.name] = AdapterFusionLayer(config)
+            block.madx_fusion[fuse.name] = AdapterFusionLayer(config).to(*self._base_device_dtype())
         self.fusions[fuse.name] = fuse
         return fuse
 
@@ -354,31 +338,42 @@ class MadxHost:
 
     def set_active(self, setup: Setup) -> None:
         """The setup used when no ``active_adapters(xling=...)`` context is open."""
-        for name in _names(setup):
+        for name in setup_names(setup):
             if name not in self.adapters:
                 raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
-        for item in _items(setup):
+        for item in setup_steps(setup):
             if isinstance(item, Fuse) and item.name not in self.fusions:
                 raise UnknownAdapterError(f"no fusion layer {item.name!r}; add it with add_fusion first")
         self.active = setup
 
     @contextlib.contextmanager
-    def adapters_removed(self, layers: Iterable[int]) -> Iterator[None]:
+    def adapters_skipped(self, layers: Iterable[int]) -> Iterator[None]:
         """Switch the adapters (and fusion) of ``layers`` off inside the block: ablation, AdapterDrop, pruning."""
-        previous = self.removed_layers
-        self.set_removed_layers(set(previous) | set(layers))
+        previous = self.skipped_layers
+        self.set_skipped_layers(set(previous) | set(layers))
         try:
             yield
         finally:
-            self.removed_layers = previous
+            self.skipped_layers = previous
 
-    def set_removed_layers(self, layers: Iterable[int]) -> None:
+    def set_skipped_layers(self, layers: Iterable[int]) -> None:
         """Switch the adapters of ``layers`` off until changed; their cost is skipped too."""
         layers = frozenset(int(i) for i in layers)
         bad = sorted(i for i in layers if not 0 <= i < len(self.outputs))
         if bad:
             raise ValueError(f"layer indices {bad} out of range; the model has {len(self.outputs)} layers")
-        self.removed_layers = layers
+        self.skipped_layers = layers
+
+    def adapters_removed(self, layers: Iterable[int]):
+        """Deprecated spelling of ``adapters_skipped`` (kept for one release)."""
+        warnings.warn("MadxHost.adapters_removed is deprecated; use adapters_skipped", DeprecationWarning, stacklevel=2)
+        return self.adapters_skipped(layers)
+
+    def set_removed_layers(self, layers: Iterable[int]) -> None:
+        """Deprecated spelling of ``set_skipped_layers`` (kept for one release)."""
+        warnings.warn("MadxHost.set_removed_layers is deprecated; use set_skipped_layers", DeprecationWarning,
+                      stacklevel=2)
+        self.set_skipped_layers(layers)
 
     # -- freezing -------------------------------------------------------------------
     def head_parameter_names(self) -> list[str]:

@@ -4,6 +4,7 @@ train-fusion, train-full, ablate, drift).
     xling train-lang --model DIR --lang sw --text sw.txt --output-dir OUT
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output-dir TASK
     xling eval --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output sw.json
+    xling eval ... --lang de --dataset wikiann --dataset-config de --output de.json   (HF data set, from the cache)
     xling report results/*.json --output-dir report --source-language en
     xling export --format adapterhub --adapter TASK/adapter --output-dir ah/ner
     xling baseline --task classification --train train.en.jsonl --data test.de.jsonl --lang de --output de-majority.json
@@ -36,7 +37,7 @@ from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
 from . import encoder_import, mlm_head, vocab_trim
-from .data import DataError
+from .data import DataError, add_dataset_flags, data_source
 
 
 #: Subcommands that make a real pretrained encoder usable: each module has add_command(sub) and run(args).
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--task", required=True, choices=TASK_CHOICES, help="the task")
     task.add_argument("--model", required=True, help="local model directory")
     task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's)")
-    task.add_argument("--train", required=True, help="training file (PAN-X/parquet, SQuAD JSON, COPA/SIQA jsonl)")
+    task.add_argument("--train", help="training file (PAN-X/parquet, SQuAD JSON, COPA/SIQA jsonl), or --dataset")
+    add_dataset_flags(task, split="train")
     task.add_argument("--train-labels", help="SIQA: the separate labels file")
     task.add_argument("--dev", help="dev file, scored after training into dev_results.json")
     task.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--task", choices=TASK_CHOICES, help="the task, for an AdapterHub tagging head: ner (default) or pos")
     ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's)")
     ev.add_argument("--lang", required=True, help="target language code (recorded in the results)")
-    ev.add_argument("--data", required=True, help="evaluation file")
+    ev.add_argument("--data", help="evaluation file, or --dataset")
+    add_dataset_flags(ev, split="test")
     ev.add_argument("--labels", help="SIQA: the separate labels file")
     ev.add_argument("--mlqa-normalisation", action="store_true", help="QA: MLQA's language-specific answer normalisation")
     ev.add_argument("--batch-size", type=int, default=32, help="examples per batch")
@@ -127,9 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args):
     from .train import TrainOptions
 
-    return TrainOptions(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                        epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
-                        max_length=args.max_length, use_cpu=args.cpu)
+    return TrainOptions.from_args(args)
 
 
 def run(args) -> None:
@@ -150,12 +151,13 @@ def run(args) -> None:
             k_adapter_config_from_args(args)  # bad flags fail before the dev file is read
         else:
             drop, adapter_config = drop_config_from_args(args), adapter_config_from_args(args, "task")
+        train = data_source(args, "train")
         if args.dev:  # a bad dev file fails before training, not after it
             TASKS[args.task].read(args.dev, args.dev_labels)
         if args.adapter_kind == K_ADAPTER_KIND:
-            out = train_k_adapter_from_args(args, _options(args))
+            out = train_k_adapter_from_args(args, train, _options(args))
         else:
-            out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, _options(args),
+            out = train_task_adapter(args.model, args.task, args.lang_adapter, train, _options(args),
                                      task_name=args.name, labels_file=args.train_labels,
                                      skip_last_layer=args.skip_last_layer, force=args.force,
                                      adapter_config=adapter_config, drop=drop, train_layer_norms=args.train_layer_norms)
@@ -172,7 +174,8 @@ def run(args) -> None:
         from .task_info import write_results
         from .inference import evaluate_task_adapter
 
-        results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, args.data, args.lang,
+        data = data_source(args, "data")  # a file, or --dataset NAME --dataset-config CONFIG (the local HF cache)
+        results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, data, args.lang,
                                         labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
                                         batch_size=args.batch_size, force=args.force, drop_layers=args.drop_layers,
                                         task=args.task)

@@ -153,6 +153,9 @@ def add_method_commands(sub, training_flags) -> None:
     fusion.add_argument("--train", required=True, help="training file of the target task")
     fusion.add_argument("--train-labels", help="SIQA: the separate labels file")
     fusion.add_argument("--force", action="store_true", help="load adapters made for another base")
+    fusion.add_argument("--value-regularization", type=float, default=0.01, metavar="LAMBDA",
+                        help="λ of the loss term λ·Σ||I − V||² that keeps each fusion layer's value matrix near the "
+                             "identity (Pfeiffer et al. 2021, AdapterHub's 0.01 by default; 0: none)")
     training_flags(fusion, adapters=False)
 
     full = sub.add_parser("train-full", help="full fine-tuning of every weight (the baseline for xling drift)")
@@ -208,7 +211,8 @@ def _train_fusion(args, options) -> None:
     if len(args.task_adapters) < 2:
         raise ValueError(f"--task-adapters: AdapterFusion needs two or more task adapters, got {len(args.task_adapters)}")
     out = train_fusion(args.model, args.task, args.task_adapters, args.train, options(args),
-                       language_adapter=args.lang_adapter, labels_file=args.train_labels, force=args.force)
+                       language_adapter=args.lang_adapter, labels_file=args.train_labels, force=args.force,
+                       value_regularization=args.value_regularization)
     print(f"AdapterFusion written to {out}; attention weights: {out / 'fusion_weights.json'}, {out / 'fusion_weights.png'}")
 
 
@@ -256,7 +260,7 @@ def _ablate(args, options) -> None:
         metric = scores["main_metric"]
         return scores[metric]
 
-    loaded.host.set_removed_layers(range(dropped))
+    loaded.host.set_skipped_layers(range(dropped))
     result = layer_ablation(loaded.host, score, spans=not args.per_layer, metric="score", max_span=args.max_span)
     result.metric = metric
     png = write_ablation_report(result, args.output_dir)

@@ -154,14 +154,15 @@ def random_span_scores(train, examples, seed: int) -> dict:
     """QA baseline: a span of the training answers' median length (words) at a random word of each context."""
     from .metrics import squad_scores
 
-    length = max(1, int(statistics.median(len(e.answers[0].split()) for e in train)))
+    length = max(1, int(statistics.median(len(answers["text"][0].split()) for answers in train["answers"])))
     rng = random.Random(seed)
     predictions = {}
-    for e in examples:
-        words = e.context.split()
+    for qid, context in zip(examples["id"], examples["context"]):
+        words = context.split()
         start = rng.randrange(max(1, len(words) - length + 1))
-        predictions[e.qid] = " ".join(words[start:start + length])
-    scores = squad_scores(predictions, {e.qid: e.answers for e in examples})
+        predictions[qid] = " ".join(words[start:start + length])
+    gold = {qid: answers["text"] for qid, answers in zip(examples["id"], examples["answers"])}
+    scores = squad_scores(predictions, gold)
     return {**scores, "num_examples": len(examples), "main_metric": "f1", "span_words": length}
 
 

@@ -1,11 +1,13 @@
 """AdapterDrop on a MAD-X host: drop the adapters of the lowest n layers, in training and at inference.
 
 Rücklé et al. (2021), "AdapterDrop: On the Efficiency of Adapters in
-Transformers".  Two training modes:
-
-- "specialised": a fixed n, the same in training and at inference;
-- "robust": a random n in {0, ..., max_dropped} per training batch, so one
-  model serves every n at inference.
+Transformers".  The policy (which n, in which mode, at which step) is
+``adapter_core.drop.AdapterDropConfig``, shared with the fairseq plugin: the
+robust mode's n is a function of the seed and the training step, so a run
+resumed from a checkpoint draws what an uninterrupted one draws.  Under the
+``Trainer`` the step is the Trainer's ``global_step`` (``AdapterDropSteps``,
+which ``xling.train`` adds); used by hand, every training forward is the next
+step.
 
 Since the base is frozen, no gradient is needed below the lowest active
 adapter: a forward pre-hook on encoder layer n detaches the hidden state that
@@ -14,45 +16,30 @@ layer is the language adapter's invertible (NICE) adapter on the embeddings:
 while it is active and trainable (language-adapter training), nothing is
 detached, so it keeps its gradient (its backward then runs through the frozen
 lower layers, and only their adapters' cost is saved).  Everything is done with hooks
-(``host.set_removed_layers`` switches the adapters off); no forward code is
+(``host.set_skipped_layers`` switches the adapters off); no forward code is
 copied.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
+from transformers import TrainerCallback
+
+from adapter_core.drop import DROP_MODES as MODES  # noqa: F401  (importable here, as before)
+from adapter_core.drop import AdapterDropConfig
 
 from .attach import MadxHost
 
-MODES = ("specialised", "robust")
-
-
-@dataclass
-class AdapterDropConfig:
-    """How many of the lowest layers lose their adapters."""
-
-    # "specialised" (fixed n) or "robust" (n drawn per training batch).
-    mode: str = "specialised"
-    # Specialised: the n dropped in training and at inference.
-    num_dropped: int = 0
-    # Robust: n is drawn uniformly from {0, ..., max_dropped} for each training batch.
-    max_dropped: int = 5
-    # The n used at inference (eval mode); None: num_dropped (specialised) or 0 (robust).
-    inference_dropped: int | None = None
-    # Seed of the robust mode's draws.
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"AdapterDrop mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.num_dropped < 0 or self.max_dropped < 0 or (self.inference_dropped or 0) < 0:
-            raise ValueError("AdapterDrop layer counts must be >= 0")
+__all__ = ["MODES", "AdapterDrop", "AdapterDropConfig", "AdapterDropSteps"]
 
 
 class AdapterDrop:
-    """Attach AdapterDrop (Rücklé et al. 2021) to a ``MadxHost``: ``AdapterDrop(host, config)``; ``remove()`` undoes it."""
+    """Attach AdapterDrop (Rücklé et al. 2021) to a ``MadxHost``: ``AdapterDrop(host, config)``; ``remove()`` undoes it.
+
+    ``step`` is the training step whose n the next training forward uses.  Left to itself, each training
+    forward advances it by one; once ``at_step`` has set it (the Trainer's callback does, at every optimizer
+    step), it stays there, so that every micro-batch of one step drops the same n.
+    """
 
     def __init__(self, host: MadxHost, config: AdapterDropConfig):
         self.host = host
@@ -62,25 +49,25 @@ class AdapterDrop:
         for value in (config.num_dropped, robust_max, config.inference_dropped or 0):
             if value > limit:
                 raise ValueError(f"cannot drop the adapters of {value} layers; the model has {limit}")
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self.step_given = False
         self.current = 0
         self._handles = [host.model.register_forward_pre_hook(self._choose)]
         for i, layer in enumerate(host.layers):
             self._handles.append(layer.register_forward_pre_hook(self._detach_hook(i), with_kwargs=True))
 
+    def at_step(self, step: int) -> None:
+        """Draw the n of training step ``step`` from now on (the Trainer's ``global_step``)."""
+        self.step, self.step_given = int(step), True
+
     def dropped_for(self, training: bool) -> int:
-        c = self.config
-        if not training:
-            if c.inference_dropped is not None:
-                return c.inference_dropped
-            return c.num_dropped if c.mode == "specialised" else 0
-        if c.mode == "specialised":
-            return c.num_dropped
-        return int(torch.randint(0, c.max_dropped + 1, (), generator=self.generator))
+        return self.config.dropped(training, self.step)
 
     def _choose(self, module, args) -> None:
         self.current = self.dropped_for(module.training)
-        self.host.set_removed_layers(range(self.current))
+        if module.training and not self.step_given:
+            self.step += 1
+        self.host.set_skipped_layers(range(self.current))
 
     def _detach_hook(self, index: int):
         def hook(module, args, kwargs):
@@ -102,5 +89,18 @@ class AdapterDrop:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self.host.set_removed_layers(())
+        self.host.set_skipped_layers(())
 
+
+class AdapterDropSteps(TrainerCallback):
+    """Hands the ``Trainer``'s step to an ``AdapterDrop`` at the start of every optimizer step.
+
+    ``state.global_step`` is restored from a checkpoint when training resumes, so the resumed run drops, step
+    for step, what the uninterrupted one dropped.
+    """
+
+    def __init__(self, drop: AdapterDrop):
+        self.drop = drop
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.drop.at_step(state.global_step)

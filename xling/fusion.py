@@ -8,6 +8,12 @@ adapters read; keys and values: the adapters' outputs) and trains the fusion
 layers and a fresh prediction head on the target task.  With a language
 adapter the setup is ``Stack(lang, Fuse(t1, t2, ...))``.
 
+The value matrices start at the identity and are regularised towards it: the
+training loss adds λ · Σ_l ||I − V_l||²_F over the fusion layers l
+(``value_regularization_loss``), with λ = 0.01 (``VALUE_REGULARIZATION``), the
+weight of the authors' AdapterHub implementation, whose dynamic fusion (the
+paper's) turns it on; ``value_regularization=0`` leaves it out.
+
 The fusion layers keep their attention weights; ``fusion_weight_matrix``
 reads them (layers x adapters) and ``plot_fusion_weights`` draws them.
 """
@@ -26,12 +32,24 @@ from safetensors.torch import save as save_safetensors_bytes
 from adapter_core import (AdapterFormatError, FingerprintMismatchError, Fuse, FusionConfig, Stack, atomic_write_bytes,
                           atomic_write_json, check_shapes)
 
+from . import train
+from .adapter_io import LAYER_NORMS, load_madx_adapter
 from .attach import MadxHost
 from .plots import heatmap_png
 
 logger = logging.getLogger(__name__)
 FUSION_CONFIG = "fusion_config.json"
 FUSION_WEIGHTS = "fusion_model.safetensors"
+#: λ of the value regularisation λ · Σ_l ||I − V_l||²_F (Pfeiffer et al. 2021, as AdapterHub implements it).
+VALUE_REGULARIZATION = 0.01
+
+
+def value_regularization_loss(host: MadxHost, name: str, weight: float = VALUE_REGULARIZATION) -> torch.Tensor:
+    """λ · Σ_l ||I − V_l||²_F over the fusion layers of fusion ``name``: keeps each value matrix near the identity.
+
+    Its gradient with respect to V_l is 2λ (V_l − I).
+    """
+    return weight * sum(layer.value_regularization() for layer in host.fusion_layers(name))
 
 
 def fusion_weight_matrix(host: MadxHost, name: str, last: bool = False) -> list[list[float]]:
@@ -111,24 +129,25 @@ def load_fusion(host: MadxHost, directory: str | Path, force: bool = False) -> F
 # -- training -------------------------------------------------------------------------------------
 def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file: str, options,
                  language_adapter: str | None = None, labels_file: str | None = None,
-                 fusion_config: FusionConfig | None = None, force: bool = False) -> Path:
+                 fusion_config: FusionConfig | None = None, force: bool = False,
+                 value_regularization: float = VALUE_REGULARIZATION) -> Path:
     """Stage 2 of AdapterFusion: train fusion layers (+ head) over frozen task adapters; returns OUT/fusion.
 
     ``options`` is an ``xling.train.TrainOptions``.  The fused adapters and
     the base stay frozen; a fresh head for ``task`` trains with the fusion
     (``xling.train.train_with_head``, which publishes OUT/fusion whole, from
-    the main process only).
+    the main process only).  ``value_regularization`` is the λ of the loss
+    term λ · Σ_l ||I − V_l||²_F (0: none).
     """
-    from .adapter_io import LAYER_NORMS, load_madx_adapter
-    from .train import TASK_INFO, load_task_setup, save_head, train_with_head
-
+    if value_regularization < 0:
+        raise ValueError(f"value_regularization must be >= 0, got {value_regularization:g}")
     if len(task_adapters) < 2:
         raise ValueError(f"AdapterFusion needs two or more task adapters, got {len(task_adapters)}")
     trained_norms = [str(p) for p in task_adapters if (Path(p) / LAYER_NORMS).is_file()]
     if trained_norms:
         raise ValueError(f"AdapterFusion runs its adapters over one base; {', '.join(trained_norms)} trained the "
                          "encoder's LayerNorms with it (--train-layer-norms)")
-    setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
+    setup = train.load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     host = MadxHost(setup.model)
     lang = load_madx_adapter(host, language_adapter, force=force) if language_adapter else None
     names = [load_madx_adapter(host, path, force=force) for path in task_adapters]
@@ -136,13 +155,16 @@ def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file
     host.set_active(Stack(lang, fuse) if lang else fuse)
     trainable = host.train_only([fuse.name], train_head=True)
     logger.info("AdapterFusion over %s: %d trainable tensors", ", ".join(names), len(trainable))
+    if value_regularization and (fusion_config is None or fusion_config.value):
+        setup.regulariser = lambda: value_regularization_loss(host, fuse.name, value_regularization)
 
     def build(tmp: Path) -> None:
         save_fusion(host, fuse.name, tmp)
-        save_head(host, tmp)
-        atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": setup.labels, "fusion": fuse.name,
-                                            "adapters": [str(p) for p in task_adapters],
-                                            "language_adapter": language_adapter, "seed": options.seed})
+        train.save_head(host, tmp)
+        atomic_write_json(tmp / train.TASK_INFO, {"task": task, "labels": setup.labels, "fusion": fuse.name,
+                                                  "adapters": [str(p) for p in task_adapters],
+                                                  "language_adapter": language_adapter, "seed": options.seed,
+                                                  "value_regularization": value_regularization})
         fusion_report(host, fuse.name, tmp)
 
-    return train_with_head(setup, options, "fusion", build)
+    return train.train_with_head(setup, options, "fusion", build)

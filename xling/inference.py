@@ -133,7 +133,7 @@ def inference_dropped_layers(loaded: LoadedTaskModel, requested: int | None = No
             config = AdapterDropConfig(**saved)
         except (TypeError, ValueError) as err:
             raise AdapterFormatError(f"task.json: invalid adapter_drop {saved!r} ({err})") from None
-        requested = config.num_dropped if config.mode == "specialised" else 0
+        requested = config.dropped_at_inference()
     if not 0 <= requested <= layers:
         raise ValueError(f"--drop-layers must be between 0 and {layers} (the model's layers), got {requested}")
     return requested
@@ -145,7 +145,7 @@ def evaluate_loaded(loaded: LoadedTaskModel, data_file: str, language: str, labe
     """Scores on ``data_file`` (or on ``examples`` already read from it) with the lowest ``dropped_layers`` adapters removed."""
     if examples is None:
         examples = loaded.module.read(data_file, labels_file)
-    with loaded.host.adapters_removed(range(dropped_layers)):
+    with loaded.host.adapters_skipped(range(dropped_layers)):
         scores = loaded.module.evaluate(loaded.model, loaded.tokenizer, examples, loaded.info["labels"],
                                         lang=language if mlqa_normalisation else None, batch_size=batch_size)
     return scores

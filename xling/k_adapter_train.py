@@ -105,9 +105,9 @@ def k_adapter_config_from_args(args) -> KAdapterConfig:
     return config
 
 
-def train_k_adapter_from_args(args, options: TrainOptions) -> Path:
+def train_k_adapter_from_args(args, train, options: TrainOptions) -> Path:
     """``xling train-task --adapter-kind k-adapter``."""
     if args.train_labels:
         raise ValueError("--train-labels is for SIQA; --adapter-kind k-adapter trains token-level tasks")
-    return train_k_adapter(args.model, args.task, args.lang_adapter, args.train, options,
+    return train_k_adapter(args.model, args.task, args.lang_adapter, train, options,
                            config=k_adapter_config_from_args(args), task_name=args.name, force=args.force)

@@ -25,24 +25,21 @@ from .plots import lines_png
 
 
 def run_one(args) -> dict:
-    from .train import TrainOptions
+    """Train one model at one learning rate (``xling.train``'s task-adapter or full fine-tuning training, both
+    through ``train_with_head``), score it on the dev file and write ``lr_result.json``."""
+    from .train import TrainOptions, train_full_model, train_task_adapter  # here: `plot` needs no transformers
 
-    options = TrainOptions(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                           epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
-                           max_length=args.max_length, use_cpu=args.cpu)
+    options = TrainOptions.from_args(args)
     if args.mode == "adapter":
         if not args.lang_adapter:
             raise ValueError("--mode adapter needs --lang-adapter")
         from .inference import evaluate_task_adapter
-        from .train import train_task_adapter
 
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, options,
                                  labels_file=args.train_labels)
         scores = evaluate_task_adapter(args.model, str(out), args.lang_adapter, args.dev, language="dev",
                                        labels_file=args.dev_labels, drop_layers=0)
     else:
-        from .train import train_full_model
-
         _, setup = train_full_model(args.model, args.task, args.train, options, args.train_labels)
         setup.model.eval()
         scores = setup.module.evaluate(setup.model, setup.tokenizer, setup.module.read(args.dev, args.dev_labels),

@@ -192,7 +192,7 @@ class MadxModel:
             save_madx_adapter(self.host, name, directory / ADAPTERS_FOLDER / name)
         active = self.host.active
         atomic_write_json(directory / SETUP_FILE, {
-            "adapters": list(self.host.adapters), "removed_layers": sorted(self.host.removed_layers),
+            "adapters": list(self.host.adapters), "skipped_layers": sorted(self.host.skipped_layers),
             "active": active.to_json() if hasattr(active, "to_json") else active})
         return directory
 
@@ -205,7 +205,8 @@ class MadxModel:
         for name in names:
             load_madx_adapter(self.host, directory / ADAPTERS_FOLDER / name, name=name, force=force)
         try:
-            self.host.set_removed_layers(document.get("removed_layers", []))
+            # files written before the rename say "removed_layers"
+            self.host.set_skipped_layers(document.get("skipped_layers", document.get("removed_layers", [])))
             self.set_active(setup_from_json(document.get("active")))
         except (TypeError, ValueError, KeyError) as err:
             raise AdapterFormatError(f"{path}: {err}") from None

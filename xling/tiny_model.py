@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from adapter_core.cli_flags import add_output_flag
+from adapter_core.io import publish_directory
 
 logger = logging.getLogger("xling.tiny_model")
 
@@ -152,10 +152,12 @@ def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyMode
                           processing_class=tokenizer, callbacks=[StopAfterMinutes(config.max_minutes)])
         result = trainer.train()
         logger.info("pretrained %d steps, final training loss %.3f", trainer.state.global_step, result.training_loss)
-        model.save_pretrained(staging)
-        if out_dir.exists():  # a partial directory from an interrupted run
-            shutil.rmtree(out_dir)
-        staging.replace(out_dir)
+
+        def build(directory: Path) -> None:
+            tokenizer.save_pretrained(directory)
+            model.save_pretrained(directory)
+
+        publish_directory(out_dir, build)  # replaces a partial directory from an interrupted run only once done
     return out_dir
 
 

@@ -16,18 +16,16 @@ under ``<output>/checkpoints``; re-running the same command resumes from the
 last one (e.g. after SIGKILL) and ends with the same weights as an
 uninterrupted run (on CPU; MLM masking is seeded per example for that, see
 ``xling.masking``).  Then the main process alone (rank 0 under torchrun)
-builds the finished directory in a temporary sibling and renames it into place.
+builds the finished directory in a temporary sibling and renames it into place
+(``adapter_core.publish_directory``, the one atomic publish of both hosts).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,12 +36,12 @@ from safetensors.torch import save as save_safetensors_bytes
 from transformers import AutoModelForMaskedLM, AutoTokenizer, Trainer, TrainingArguments
 
 from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
-from adapter_core.io import USUAL_DIRECTORY_MODE
+from adapter_core.io import publish_directory  # noqa: F401  (the one atomic publish; importable here, as before)
 
 from .adapter_io import load_madx_adapter, save_layer_norms, save_madx_adapter
 from .attach import MadxHost, masked_lm_loss
 from .data import DataError, ModelDirError, read_text
-from .drop import AdapterDrop, AdapterDropConfig
+from .drop import AdapterDrop, AdapterDropConfig, AdapterDropSteps
 from .masking import MASKING_SEED  # noqa: F401  (not used here; importable beside the collator, as before)
 from .masking import EpochToDataset, MaskedPositionsTrainer, MaskingSeedDataset, SeededMaskingCollator
 from .tasks import LABELLED_HEAD_TASKS, TASKS
@@ -77,6 +75,15 @@ class TrainOptions:
     use_cpu: bool = False
     # Extra TrainingArguments, e.g. {"warmup_ratio": 0.1}.
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args) -> "TrainOptions":
+        """The options of the training flags every xling training command has (``--output-dir``,
+        ``--learning-rate``, ``--batch-size``, ``--epochs``, ``--max-steps``, ``--save-steps``, ``--seed``,
+        ``--max-length``, ``--cpu``)."""
+        return cls(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                   epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
+                   max_length=args.max_length, use_cpu=args.cpu)
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -146,52 +153,30 @@ def _check_batch(dataset_size: int, options: TrainOptions, what: str) -> None:
                         f"({options.batch_size} per process x {world_size()} processes); add data or lower --batch-size")
 
 
-def publish_directory(directory: Path, build) -> Path:
-    """Build a directory in a temporary sibling with ``build(tmp)``, then rename it into place.
-
-    Readers see the old directory or the complete new one; on failure the
-    temporary directory is removed and nothing is left behind.
-    """
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    for stale in directory.parent.glob(f".{directory.name}.*.tmp"):  # left by a run killed while publishing
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
-        tmp.chmod(USUAL_DIRECTORY_MODE)  # mkdtemp makes 0700 folders; the published one gets the usual mode
-        build(tmp)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
-    return directory
-
-
 def fit_and_publish(trainer: Trainer, options: TrainOptions, out: Path, build: Callable[[Path], None],
                     dropper: AdapterDrop | None = None) -> Path:
     """Train, resuming from the last complete checkpoint under ``OUT/checkpoints``, then publish ``out``.
 
-    AdapterDrop's hooks (``dropper``) come off before anything is saved.  Only
-    the main process (rank 0 under torchrun) writes: ``build(tmp)`` fills a
-    temporary sibling that is renamed to ``out`` (``publish_directory``), so
-    readers never see half a directory; every rank returns once it exists.
+    AdapterDrop (``dropper``) follows the Trainer's step (``AdapterDropSteps``),
+    so a resumed run drops what the uninterrupted one did; its hooks come off
+    before anything is saved.  Only the main process (rank 0 under torchrun)
+    writes: ``build(tmp)`` fills a temporary sibling that is renamed to ``out``
+    (``adapter_core.publish_directory``), so readers never see half a
+    directory; every rank returns once it exists.
     """
     last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
     if last:
         logger.info("resuming from %s", last)
+    if dropper is not None:
+        trainer.add_callback(AdapterDropSteps(dropper))
     trainer.train(resume_from_checkpoint=last)
     if dropper is not None:
         dropper.remove()
-    if is_main_process():
-        publish_directory(out, build)
-    trainer.accelerator.wait_for_everyone()
+    try:
+        if is_main_process():
+            publish_directory(out, build)
+    finally:  # a failed publish still reaches the barrier: the other ranks return instead of waiting forever
+        trainer.accelerator.wait_for_everyone()
     return out
 
 
@@ -228,15 +213,12 @@ def check_tokenizer_fits(tokenizer, model, model_dir: str | Path) -> None:
 def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
     """AdapterDrop (Rücklé et al. 2021) for training, leaving at least one layer with adapters; None without a config.
 
-    Robust mode draws n from its own seeded generator, which checkpoints do
-    not carry: a resumed robust run draws other n than an uninterrupted one.
+    The robust mode's n is a function of the seed and the Trainer's step (``adapter_core.drop``), so a
+    resumed run draws what an uninterrupted one draws.
     """
     if drop is None:
         return None
-    most = drop.num_dropped if drop.mode == "specialised" else drop.max_dropped
-    if most >= len(host.layers):
-        raise ValueError(f"AdapterDrop: cannot drop the adapters of {most} layers in training; "
-                         f"the model has {len(host.layers)}, at least one must keep its adapters")
+    drop.check_fits(len(host.layers) - 1, "--drop-layers" if drop.mode == "specialised" else "--drop-max")
     return AdapterDrop(host, drop)
 
 
@@ -306,6 +288,8 @@ class TaskSetup:
     model: torch.nn.Module
     # The file the examples were read from (named in errors).
     train_file: str = ""
+    # A term added to the task loss at every training step (AdapterFusion's value regularisation); None: none.
+    regulariser: Callable[[], torch.Tensor] | None = None
 
 
 def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, labels_file: str | None = None) -> TaskSetup:
@@ -322,6 +306,28 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
                      train_file=str(train_file))
 
 
+class HeadTrainer(Trainer):
+    """The ``Trainer`` of ``train_with_head``: the model's task loss, plus ``regulariser()`` when one is given."""
+
+    def __init__(self, *args, regulariser: Callable[[], torch.Tensor] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regulariser = regulariser
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                      num_items_in_batch=num_items_in_batch)
+        if self.regulariser is None or not model.training:
+            return result
+        penalty = self.regulariser()
+        if (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or self.compute_loss_func is not None:
+            # the task loss is already normalised over the accumulated batch; the Trainer will not divide it
+            penalty = penalty / self.current_gradient_accumulation_steps
+        if return_outputs:
+            loss, outputs = result
+            return loss + penalty, outputs
+        return result + penalty
+
+
 def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build: Callable[[Path], None],
                     dropper: AdapterDrop | None = None) -> Path:
     """Train a task model with its prediction head and publish ``OUT/<folder>``; returns that directory.
@@ -330,13 +336,15 @@ def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build:
     (``xling.fusion.train_fusion``) and full fine-tuning (``train_full_model``).
     The caller has built ``setup`` (``load_task_setup``) and chosen what
     trains; here the features are built and must fill one batch on every
-    process, the Trainer runs, and ``fit_and_publish`` writes the directory
-    with ``build(tmp)`` on the main process only.
+    process, the Trainer runs (adding ``setup.regulariser()`` to the task
+    loss, when set), and ``fit_and_publish`` writes the directory with
+    ``build(tmp)`` on the main process only; the others wait until it exists.
     """
     features = setup.module.build_features(setup.examples, setup.tokenizer, setup.labels, options.max_length)
     _check_batch(len(features), options, setup.train_file)
-    trainer = Trainer(model=setup.model, args=_arguments(options), train_dataset=ListDataset(features),
-                      data_collator=setup.module.collator(setup.tokenizer), processing_class=setup.tokenizer)
+    trainer = HeadTrainer(model=setup.model, args=_arguments(options), train_dataset=ListDataset(features),
+                          data_collator=setup.module.collator(setup.tokenizer), processing_class=setup.tokenizer,
+                          regulariser=setup.regulariser)
     return fit_and_publish(trainer, options, Path(options.output_dir) / folder, build, dropper)
 
 

@@ -17,13 +17,16 @@ AdapterDrop (``--adapter-drop-mode``),
 AdapterFusion over frozen pair or language adapters (``--adapter-fusion-keys``,
 ``--adapter-fusion-over``), and leaving out the adapters of chosen layers at
 inference (the task's ``--adapter-skip-layers``).
+
+Routing (``nmt.routing``): the route table is built with the model, each
+sample's ids come from its ``src_lang_id``/``tgt_lang_id``, and the
+decoder's ride on ``encoder_out``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 from collections import defaultdict
 
 import torch
@@ -34,14 +37,17 @@ from fairseq.models import register_model
 from fairseq.models.transformer import TransformerConfig, TransformerDecoderBase, TransformerEncoderBase, TransformerModel
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 
-from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, active_adapters, adapter_parameter_names, freeze_base,
-                          share_phm_rule, summarize)
+from adapter_core import (COMPACTER_KINDS, AdapterFusionLayer, adapter_parameter_names, freeze_base, share_phm_rule,
+                          summarize)
+from adapter_core.drop import AdapterDropConfig
 
-from ..config import (AdapterModelConfig, adapter_module_config, derive_adapter_keys, parse_layers,
-                      resolve_adapter_kind, split_list)
+from ..config import (AdapterModelConfig, adapter_drop_config, adapter_module_config, derive_adapter_keys,
+                      language_adapter_configs,
+                      parse_layers, resolve_adapter_kind, split_list)
 from ..modules import AdapterDecoderLayer, AdapterEncoderLayer
 from ..modules.lean import use_lean_ops
-from ..routing import DECODER_IDS_KEY, DECODER_SLOT, ENCODER_SLOT, RoutingError, current_route, side_route
+from ..routing import (DECODER_ROUTE_KEY, AdapterRoute, DecoderRoute, RouteTable, RoutingError, SideRoute, call_kwargs,
+                       derive_routes, model_route_table, read_routes, routing_plan, stacked_below, write_routes)
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +64,21 @@ def _wrap_layer(layer, cfg):
 class AdapterTransformerEncoder(TransformerEncoderBase):
     """Encoder whose chosen layers carry adapter banks, routed by the source side of each sample."""
 
-    def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers):
+    def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers,
+                 key_configs=None):
         # Plain attributes, set before nn.Module.__init__ because the parent builds the layers.
+        # Names of the route table's adapter ids (``set_route_table``; the ids are the buffer ``route_ids``).
+        self.route_key_names = ()
         self.adapter_config = adapter_config
         self.adapter_keys = tuple(adapter_keys)
+        # Adapter keys with a config of their own (lang+pair: the language adapters).
+        self.adapter_key_configs = dict(key_configs or {})
         self.adapter_layers = frozenset(adapter_layers)
         self._next_layer_index = 0
         # AdapterDrop outside training: the lowest layers that run without adapters.
         self.inference_dropped_layers = 0
+        # AdapterDrop in training: the count the task set for the current update.
+        self.update_dropped_layers = 0
         super().__init__(cfg, dictionary, embed_tokens)
 
     def build_encoder_layer(self, cfg):
@@ -73,29 +86,50 @@ class AdapterTransformerEncoder(TransformerEncoderBase):
         if index not in self.adapter_layers:
             return super().build_encoder_layer(cfg)
         layer = AdapterEncoderLayer(cfg, self.adapter_config, self.adapter_keys, return_fc=self.return_fc,
-                                    layer_index=index)
+                                    layer_index=index, key_configs=self.adapter_key_configs)
         return _wrap_layer(layer, cfg)
 
     def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
-                src_lang_id=None):
-        """fairseq's forward under the task's route; ``src_lang_id`` (from --enable-lang-ids) is accepted and unused."""
-        route = current_route(type(self).__name__)
+                src_lang_id=None, tgt_lang_id=None, adapter_route: AdapterRoute | None = None):
+        """fairseq's forward, routed by each sample's languages (``adapter_route``: keys picked by hand)."""
+        route = adapter_route or self.route(src_lang_id, tgt_lang_id)
         batch = src_tokens.size(0)
         if route.encoder_ids.numel() != batch or route.decoder_ids.numel() != batch:
             raise RoutingError(f"adapter route holds {route.encoder_ids.numel()} encoder and "
                                f"{route.decoder_ids.numel()} decoder ids for a batch of {batch} sentences")
-        dropped = self.inference_dropped_layers if route.dropped_layers is None else route.dropped_layers
-        side = side_route(route.encoder_ids, route.key_names, dropped, src_tokens.device)
-        with active_adapters(**{ENCODER_SLOT: side}):
+        side = SideRoute(plan=routing_plan(route.encoder_ids, route.key_names, src_tokens.device),
+                         dropped_layers=dropped_layers(self))
+        with call_kwargs(routed_layers(self), adapter_route=side):
             encoder_out = super().forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings)
-        encoder_out[DECODER_IDS_KEY] = [route.decoder_ids.to(src_tokens.device)]
+        encoder_out[DECODER_ROUTE_KEY] = [DecoderRoute.build(route.decoder_ids.to(src_tokens.device), route.key_names)]
         return encoder_out
 
+    def route(self, src_lang_id, tgt_lang_id) -> AdapterRoute:
+        """Each sample's adapter ids, looked up in the route table by its source and target language ids."""
+        if src_lang_id is None or tgt_lang_id is None:
+            raise RoutingError(f"{type(self).__name__} routes each sample by src_lang_id and tgt_lang_id; run it "
+                               "through the task 'adapter_translation' (fairseq-train/generate/interactive --task "
+                               "adapter_translation), which passes both, or pass adapter_route=AdapterRoute(...)")
+        if self.route_table is None:
+            raise RoutingError(f"{type(self).__name__} has no route table; build the model with the task "
+                               "'adapter_translation'")
+        return self.route_table.route(src_lang_id, tgt_lang_id)
+
+    def set_route_table(self, table: RouteTable) -> None:
+        """Route by ``table`` from now on; its ids are a buffer (they move with the model, and are not saved)."""
+        self.route_key_names = table.key_names
+        self.register_buffer("route_ids", table.ids.to(self.embed_tokens.weight.device), persistent=False)
+
+    @property
+    def route_table(self) -> RouteTable | None:
+        ids = getattr(self, "route_ids", None)
+        return None if ids is None else RouteTable(key_names=self.route_key_names, ids=ids)
+
     def reorder_encoder_out(self, encoder_out, new_order):
-        """Reorder as fairseq does, and the decoder's adapter ids with it (beam search)."""
+        """Reorder as fairseq does, and the decoder's adapter route with it (beam search)."""
         reordered = super().reorder_encoder_out(encoder_out, new_order)
-        if encoder_out.get(DECODER_IDS_KEY):
-            reordered[DECODER_IDS_KEY] = [encoder_out[DECODER_IDS_KEY][0].index_select(0, new_order)]
+        if encoder_out.get(DECODER_ROUTE_KEY):
+            reordered[DECODER_ROUTE_KEY] = [encoder_out[DECODER_ROUTE_KEY][0].reordered(new_order)]
         return reordered
 
 
@@ -103,13 +137,17 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
     """Decoder whose chosen layers carry adapter banks, routed by the ids the encoder passed on."""
 
     def __init__(self, cfg, dictionary, embed_tokens, adapter_config, adapter_keys, adapter_layers,
-                 no_encoder_attn=False):
+                 no_encoder_attn=False, key_configs=None):
         self.adapter_config = adapter_config
         self.adapter_keys = tuple(adapter_keys)
+        # Adapter keys with a config of their own (lang+pair: the language adapters).
+        self.adapter_key_configs = dict(key_configs or {})
         self.adapter_layers = frozenset(adapter_layers)
         self._next_layer_index = 0
         # AdapterDrop outside training: the lowest layers that run without adapters.
         self.inference_dropped_layers = 0
+        # AdapterDrop in training: the count the task set for the current update.
+        self.update_dropped_layers = 0
         super().__init__(cfg, dictionary, embed_tokens, no_encoder_attn=no_encoder_attn)
 
     def build_decoder_layer(self, cfg, no_encoder_attn=False):
@@ -117,19 +155,17 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
         if index not in self.adapter_layers:
             return super().build_decoder_layer(cfg, no_encoder_attn)
         layer = AdapterDecoderLayer(cfg, self.adapter_config, self.adapter_keys, no_encoder_attn=no_encoder_attn,
-                                    layer_index=index)
+                                    layer_index=index, key_configs=self.adapter_key_configs)
         return _wrap_layer(layer, cfg)
 
     def extract_features(self, prev_output_tokens, encoder_out, incremental_state=None,
                          full_context_alignment=False, alignment_layer=None, alignment_heads=None):
-        route = current_route(type(self).__name__)
-        if encoder_out is not None and encoder_out.get(DECODER_IDS_KEY):
-            ids = encoder_out[DECODER_IDS_KEY][0]
-        else:
-            ids = route.decoder_ids
-        dropped = self.inference_dropped_layers if route.dropped_layers is None else route.dropped_layers
-        side = side_route(ids, route.key_names, dropped, prev_output_tokens.device)
-        with active_adapters(**{DECODER_SLOT: side}):
+        routes = encoder_out.get(DECODER_ROUTE_KEY) if encoder_out is not None else None
+        if not routes:
+            raise RoutingError(f"{type(self).__name__}: encoder_out carries no adapter route; the decoder reads its "
+                               "ids from the output of adapter_transformer's encoder")
+        side = SideRoute(plan=routes[0].plan, dropped_layers=dropped_layers(self))
+        with call_kwargs(routed_layers(self), adapter_route=side):
             return super().extract_features(prev_output_tokens, encoder_out, incremental_state,
                                             full_context_alignment, alignment_layer, alignment_heads)
 
@@ -147,6 +183,16 @@ class AdapterTransformerDecoder(TransformerDecoderBase):
             return super().output_layer(features)
         logits = super().output_layer(features.reshape(-1, features.size(-1)))
         return logits.view(*features.shape[:-1], logits.size(-1))
+
+
+def dropped_layers(stack) -> int:
+    """AdapterDrop: how many of the lowest layers of ``stack`` run without adapters in this forward."""
+    return stack.update_dropped_layers if stack.training else stack.inference_dropped_layers
+
+
+def routed_layers(stack) -> list:
+    """The layers of an encoder or decoder that carry adapters (they take the ``adapter_route`` argument)."""
+    return [layer for layer in all_layers(stack) if hasattr(layer, "site_banks")]
 
 
 def all_layers(stack) -> list:
@@ -190,6 +236,9 @@ class AdapterTransformerModel(TransformerModel):
             encoder_keys, decoder_keys = derive_adapter_keys(args, pairs, getattr(args, "adapter_domain", ""))
             # Written back so that the checkpoint records the keys (generation sees one pair only).
             args.adapter_encoder_keys, args.adapter_decoder_keys = ",".join(encoder_keys), ",".join(decoder_keys)
+        if not args.adapter_routes:  # written back too: the checkpoint records the route table's names
+            keys = {"encoder": split_list(args.adapter_encoder_keys), "decoder": split_list(args.adapter_decoder_keys)}
+            args.adapter_routes = write_routes(derive_routes(args.adapters_by, keys))
         model = super().build_model(args, task)
         if args.adapter_kind in COMPACTER_KINDS:
             model.share_phm_rules()
@@ -200,7 +249,8 @@ class AdapterTransformerModel(TransformerModel):
             args.adapter_fusion_sides = ",".join(model.fusion_sides(fusion_names, fusion_over, pairs))
         fused = model.add_fusions(fusion_names, fusion_over, split_list(args.adapter_fusion_sides))
         model.check_adapter_drop()
-        model.set_inference_dropped_layers(args.adapter_drop_layers if args.adapter_drop_mode == "specialised" else 0)
+        drop = model.adapter_drop()
+        model.set_inference_dropped_layers(drop.dropped_at_inference() if drop is not None else 0)
         if args.adapter_train_base:
             summary = summarize(model)
         elif fused:  # AdapterFusion trains over frozen adapters: only the fusion layers learn
@@ -211,6 +261,7 @@ class AdapterTransformerModel(TransformerModel):
             summary = freeze_base(model, train_layer_norms=args.train_layer_norms)  # Houlsby et al. train them
             if args.adapter_train_embeddings:
                 model.unfreeze_embeddings()
+            if args.adapter_train_embeddings or model.freeze_language_adapters():
                 summary = summarize(model)
         if getattr(args, "checkpoint_activations", False) and not args.adapter_train_base:
             model.make_embeddings_require_grad()
@@ -226,21 +277,52 @@ class AdapterTransformerModel(TransformerModel):
         cfg = TransformerConfig.from_namespace(args)
         layers = parse_layers(args.adapter_encoder_layers, cfg.encoder.layers, "--adapter-encoder-layers")
         config = adapter_module_config(args, cfg.encoder.embed_dim)
+        below = stacked_below(read_routes(args.adapter_routes))
+        languages = language_adapter_configs(args, cfg.encoder.embed_dim, below)
         return AdapterTransformerEncoder(cfg, src_dict, embed_tokens, config,
-                                         split_list(args.adapter_encoder_keys), layers)
+                                         split_list(args.adapter_encoder_keys), layers, key_configs=languages)
 
     @classmethod
     def build_decoder(cls, args, tgt_dict, embed_tokens):
         cfg = TransformerConfig.from_namespace(args)
         layers = parse_layers(args.adapter_decoder_layers, cfg.decoder.layers, "--adapter-decoder-layers")
         config = adapter_module_config(args, cfg.decoder.embed_dim)
-        return AdapterTransformerDecoder(cfg, tgt_dict, embed_tokens, config,
-                                         split_list(args.adapter_decoder_keys), layers,
-                                         no_encoder_attn=cfg.no_cross_attention)
+        below = stacked_below(read_routes(args.adapter_routes))
+        languages = language_adapter_configs(args, cfg.decoder.embed_dim, below)
+        return AdapterTransformerDecoder(cfg, tgt_dict, embed_tokens, config, split_list(args.adapter_decoder_keys),
+                                         layers, no_encoder_attn=cfg.no_cross_attention, key_configs=languages)
 
-    def forward(self, src_tokens, src_lengths, prev_output_tokens, src_lang_id=None, **kwargs):
-        """fairseq's forward; ``src_lang_id`` (from ``--enable-lang-ids``) is accepted, routing comes from the task."""
-        return super().forward(src_tokens, src_lengths, prev_output_tokens, **kwargs)
+    def forward(self, src_tokens, src_lengths, prev_output_tokens, src_lang_id=None, tgt_lang_id=None,
+                adapter_route: AdapterRoute | None = None, **kwargs):
+        """fairseq's forward; the encoder gets each sample's language ids (``src_lang_id`` from
+        ``--enable-lang-ids``, ``tgt_lang_id`` added by the task), or ``adapter_route`` (keys picked by hand)."""
+        with call_kwargs([self.encoder], src_lang_id=src_lang_id, tgt_lang_id=tgt_lang_id, adapter_route=adapter_route):
+            return super().forward(src_tokens, src_lengths, prev_output_tokens, **kwargs)
+
+    # -- routing ---------------------------------------------------------------
+    def set_routing(self, languages: list[str], domain: str = "", missing: str = "error") -> None:
+        """Build the route table for the language dictionary ``languages`` (``nmt.routing.model_route_table``);
+        the task calls it when it builds the model, and again after ``--adapter-dirs`` bring new adapters."""
+        self.routing_inputs = (list(languages), domain, missing)
+        self.encoder.set_route_table(model_route_table(self, languages, domain, missing))
+
+    def adapter_route(self, src_lang_id: torch.Tensor, tgt_lang_id: torch.Tensor) -> AdapterRoute:
+        """The route of samples with these language ids (what the encoder looks up)."""
+        return self.encoder.route(src_lang_id, tgt_lang_id)
+
+    def freeze_language_adapters(self) -> bool:
+        """lang+pair with --adapter-lang-training frozen: the adapters below the pair adapters do not train."""
+        if self.args.adapters_by != "lang+pair" or self.args.adapter_lang_training != "frozen":
+            return False
+        below = stacked_below(read_routes(self.args.adapter_routes))
+        for name, param in self.named_parameters():
+            if ".adapters." in name and name.split(".adapters.")[1].split(".")[0] in below:
+                param.requires_grad_(False)
+        return True
+
+    def set_training_dropped_layers(self, count: int) -> None:
+        """AdapterDrop in training: the lowest ``count`` layers of both sides run without adapters (this update)."""
+        self.encoder.update_dropped_layers = self.decoder.update_dropped_layers = count
 
     def upgrade_state_dict_named(self, state_dict, name):
         """Add the adapter tensors a checkpoint lacks (a base made without adapters), from this model's init."""
@@ -261,6 +343,9 @@ class AdapterTransformerModel(TransformerModel):
             from ..adapter_files import load_adapter_dirs
 
             load_adapter_dirs(self, pending, force=getattr(self, "adapter_force", False))
+            self.freeze_language_adapters()  # a directory may have replaced a module
+            if getattr(self, "routing_inputs", None) is not None:
+                self.set_routing(*self.routing_inputs)  # the directories may bring adapters the table lacks
         return result
 
     # -- Compacter, AdapterFusion, AdapterDrop ------------------------------
@@ -337,15 +422,19 @@ class AdapterTransformerModel(TransformerModel):
         for embed in {id(e): e for e in (self.encoder.embed_tokens, self.decoder.embed_tokens)}.values():
             embed.register_forward_hook(require_grad)
 
+    def adapter_drop(self) -> AdapterDropConfig | None:
+        """AdapterDrop's policy (``adapter_core.drop``) as the model options ask for it; None without AdapterDrop.
+
+        Read from the options on each call, so that a change to them (bench D2) takes effect at once.
+        """
+        return adapter_drop_config(self.args)
+
     def check_adapter_drop(self) -> None:
         """AdapterDrop in training must leave at least one layer with adapters, or there is nothing to train."""
-        mode, count = self.args.adapter_drop_mode, self.args.adapter_drop_layers
-        if mode == "none":
-            return
-        top = max([i for side in ("encoder", "decoder") for i, _ in self.adapter_banks(side)], default=-1)
-        if count < 0 or count > top:
-            raise ValueError(f"--adapter-drop-layers {count}: must be 0..{max(top, 0)}, so that the highest adapter "
-                             f"layer ({top}) keeps its adapters in every training batch")
+        policy = self.adapter_drop()
+        if policy is not None:
+            top = max([i for side in ("encoder", "decoder") for i, _ in self.adapter_banks(side)], default=-1)
+            policy.check_fits(top, "--adapter-drop-layers")
 
     def set_inference_dropped_layers(self, count: int) -> None:
         """AdapterDrop outside training: run the lowest ``count`` layers of both sides without adapters."""
@@ -356,15 +445,11 @@ class AdapterTransformerModel(TransformerModel):
     def training_dropped_layers(self, update_num: int) -> int:
         """AdapterDrop in training: the fixed n (specialised), or n drawn for this update (robust).
 
-        The robust draw depends only on the seed and the update number, so a
+        The robust draw depends only on the seed and the update number (``adapter_core.drop``), so a
         resumed run draws what the interrupted one would have.
         """
-        mode, count = self.args.adapter_drop_mode, self.args.adapter_drop_layers
-        if mode == "specialised":
-            return count
-        if mode == "robust":
-            return random.Random(self.args.adapter_drop_seed * 1_000_003 + int(update_num)).randint(0, count)
-        return 0
+        policy = self.adapter_drop()
+        return policy.training_dropped(update_num) if policy is not None else 0
 
     def set_skipped_layers(self, skipped: dict[str, set[int]]) -> None:
         """Leave out the adapters of the given layer indices per side (layer ablation, pruning)."""

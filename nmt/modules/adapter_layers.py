@@ -27,17 +27,19 @@ pretrained keys ``layers.N.*`` are unchanged; the adapters add
 layer's computation, and no adapter cost) when its index is below the
 route's AdapterDrop count (Rücklé et al. 2021) or when ``adapter_skipped`` is
 set (layer ablation and pruning at inference, ``--adapter-skip-layers``).
+The route arrives as the ``adapter_route`` keyword argument, which the
+encoder and decoder inject for their forward (``nmt.routing.call_kwargs``).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 
 from adapter_core import AdapterBank, AdapterConfig, Site, check_sites
 
-from ..routing import DECODER_SLOT, ENCODER_SLOT, layer_keys
+from ..routing import RoutingError, SideRoute
 
 #: Each site fairseq's layers host, and the attribute of the layer that holds its bank.
 SITE_BANKS = {Site.LAYER: "adapter_bank", Site.ATTENTION: "attention_adapter_bank", Site.FFN: "ffn_adapter_bank"}
@@ -46,32 +48,40 @@ SITE_BANKS = {Site.LAYER: "adapter_bank", Site.ATTENTION: "attention_adapter_ban
 class _AdaptedLayer:
     """What the encoder and decoder layers share: the banks, the layer's index, and whether its adapters run."""
 
-    slot: str
-
-    def _init_adapters(self, adapter_config: AdapterConfig, adapter_keys: Sequence[str], layer_index: int) -> None:
+    def _init_adapters(self, adapter_config: AdapterConfig, adapter_keys: Sequence[str], layer_index: int,
+                       key_configs: Mapping[str, AdapterConfig] | None) -> None:
         # The sites of this layer that carry adapters, in the order the forward reaches them.
         self.adapter_sites = check_sites(adapter_config.placement, tuple(SITE_BANKS), "fairseq's Transformer layer")
         for site in self.adapter_sites:
-            setattr(self, SITE_BANKS[site], AdapterBank(adapter_config, adapter_keys, batch_dim=1))
+            bank = AdapterBank(adapter_config, batch_dim=1)
+            for key in adapter_keys:  # each with the layer's config, or its own (lang+pair: the language adapters')
+                bank.add(key, (key_configs or {}).get(key))
+            setattr(self, SITE_BANKS[site], bank)
         # Position in the stack, from 0 (AdapterDrop drops the lowest layers).
         self.layer_index = layer_index
         # Set by the task for --adapter-skip-layers: this layer's adapters are left out.
         self.adapter_skipped = False
         # The sub-layer each residual_connection call of the running forward belongs to (None: no site).
         self._residual_sites = iter(())
+        # The route of the running forward (its ``adapter_route`` argument).
+        self._route: SideRoute | None = None
 
     def site_banks(self) -> list[tuple[Site, AdapterBank]]:
         """(site, bank) for every site of this layer, in forward order."""
         return [(site, getattr(self, SITE_BANKS[site])) for site in self.adapter_sites]
 
     def _adapt(self, x, site: Site):
-        side = layer_keys(self.slot, type(self).__name__)
+        side = self._route
         if self.adapter_skipped or self.layer_index < side.dropped_layers:
             return x
         return getattr(self, SITE_BANKS[site])(x, side.plan)
 
-    def _expect_residuals(self, sites) -> None:
-        """Called at the start of a forward: the sub-layers whose residual adds follow, in order."""
+    def _start(self, route: SideRoute | None, sites) -> None:
+        """Called at the start of a forward: its route, and the sub-layers whose residual adds follow, in order."""
+        if route is None:
+            raise RoutingError(f"{type(self).__name__} was called without adapter_route; its encoder or decoder "
+                               "passes it (call the model, not a layer)")
+        self._route = route
         self._residual_sites = iter(sites)
 
     def residual_connection(self, x, residual):
@@ -85,15 +95,13 @@ class _AdaptedLayer:
 class AdapterEncoderLayer(_AdaptedLayer, TransformerEncoderLayerBase):
     """fairseq's encoder layer with per-sample adapters at its placement's sites."""
 
-    slot = ENCODER_SLOT
-
     def __init__(self, cfg, adapter_config: AdapterConfig, adapter_keys: Sequence[str], return_fc: bool = False,
-                 layer_index: int = 0):
+                 layer_index: int = 0, key_configs: Mapping[str, AdapterConfig] | None = None):
         super().__init__(cfg, return_fc=return_fc)
-        self._init_adapters(adapter_config, adapter_keys, layer_index)
+        self._init_adapters(adapter_config, adapter_keys, layer_index, key_configs)
 
-    def forward(self, x, *args, **kwargs):
-        self._expect_residuals((Site.ATTENTION, Site.FFN))
+    def forward(self, x, *args, adapter_route: SideRoute | None = None, **kwargs):
+        self._start(adapter_route, (Site.ATTENTION, Site.FFN))
         output = super().forward(x, *args, **kwargs)
         if Site.LAYER not in self.adapter_sites:
             return output
@@ -105,17 +113,15 @@ class AdapterEncoderLayer(_AdaptedLayer, TransformerEncoderLayerBase):
 class AdapterDecoderLayer(_AdaptedLayer, TransformerDecoderLayerBase):
     """fairseq's decoder layer with per-sample adapters at its placement's sites."""
 
-    slot = DECODER_SLOT
-
     def __init__(self, cfg, adapter_config: AdapterConfig, adapter_keys: Sequence[str], no_encoder_attn: bool = False,
-                 layer_index: int = 0):
+                 layer_index: int = 0, key_configs: Mapping[str, AdapterConfig] | None = None):
         super().__init__(cfg, no_encoder_attn=no_encoder_attn)
-        self._init_adapters(adapter_config, adapter_keys, layer_index)
+        self._init_adapters(adapter_config, adapter_keys, layer_index, key_configs)
 
-    def forward(self, x, *args, **kwargs):
+    def forward(self, x, *args, adapter_route: SideRoute | None = None, **kwargs):
         encoder_out = args[0] if args else kwargs.get("encoder_out")
         cross_attention = self.encoder_attn is not None and encoder_out is not None  # as fairseq's forward decides
-        self._expect_residuals((Site.ATTENTION, None, Site.FFN) if cross_attention else (Site.ATTENTION, Site.FFN))
+        self._start(adapter_route, (Site.ATTENTION, None, Site.FFN) if cross_attention else (Site.ATTENTION, Site.FFN))
         x, attn, self_attn_state = super().forward(x, *args, **kwargs)
         if Site.LAYER in self.adapter_sites:
             x = self._adapt(x, Site.LAYER)

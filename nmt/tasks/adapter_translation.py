@@ -3,14 +3,16 @@
 Bapna & Firat (2019) pair adapters, Philip et al. (2020) language adapters,
 or one adapter per domain.  Language ids are always on (``--enable-lang-ids``
 is implied), so each sample of a mixed batch carries its source and target
-language; around every model call (training, validation, generation,
-interactive translation) the task puts an ``AdapterRoute`` into the
-``adapter_core`` context (see ``nmt.routing``).
+language.  The task builds the model's route table from its language
+dictionary and adds each sample's ``tgt_lang_id`` to ``net_input`` (fairseq
+keeps it beside), so the model routes every sample by its own ids (see
+``nmt.routing``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 
 import torch
@@ -24,12 +26,9 @@ from fairseq.models.transformer import TransformerModel
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
-from adapter_core import IDENTITY, UnknownAdapterError
-
 from ..adapter_files import build_base_with_adapter_layers
 from ..config import AdapterTaskConfig, parse_skip_layers, split_list
 from ..models import AdapterTransformerModel
-from ..routing import AdapterRoute, routed
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +131,12 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
         model = unwrap_model(super().build_model(args, from_checkpoint))
         dirs = split_list(self.args.adapter_dirs)
         if dirs and self.training:
-            raise ValueError("--adapter-dirs is for generation (fairseq-generate/interactive); to keep training an "
-                             "exported adapter, train from the checkpoint it was exported from")
+            if model.args.adapters_by != "lang+pair":
+                raise ValueError("--adapter-dirs is for generation (fairseq-generate/interactive), and in training for "
+                                 "the language adapters of --adapters-by lang+pair; to keep training an exported "
+                                 "adapter, train from the checkpoint it was exported from")
+            if os.path.exists(os.path.join(self.args.save_dir, "checkpoint_last.pt")):
+                dirs = []  # resuming: the run's own checkpoint holds the language adapters now
         model.adapter_dirs_to_load = dirs
         model.adapter_force = bool(self.args.adapter_force)
         layers = {"encoder": len(model.encoder.layers), "decoder": len(model.decoder.layers)}
@@ -144,79 +147,45 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
         if any(skipped.values()):
             logger.info("adapters left out (--adapter-skip-layers): encoder layers %s, decoder layers %s",
                         sorted(skipped["encoder"]) or "none", sorted(skipped["decoder"]) or "none")
+        lang_dict = self.data_manager.lang_dict
+        model.set_routing([lang_dict[i] for i in range(len(lang_dict))], self.args.adapter_domain,
+                          self.args.missing_adapter)
         return model
 
     # -- routing -------------------------------------------------------------
-    def adapter_keys_for(self, mode: str, src: str, tgt: str) -> tuple[str, str]:
-        """The (encoder, decoder) adapter keys of a sample translating ``src`` into ``tgt``."""
-        if mode == "pair":
-            return f"{src}-{tgt}", f"{src}-{tgt}"
-        if mode == "lang":
-            return src, tgt
-        domain = self.args.adapter_domain
-        if not domain:
-            raise ValueError("--adapters-by domain: pass --adapter-domain NAME (the domain of this run's data)")
-        return domain, domain
+    def add_lang_ids(self, sample):
+        """Put each sample's ``tgt_lang_id`` into ``net_input`` beside its ``src_lang_id``: the model routes by both.
 
-    def _checked_key(self, model: AdapterTransformerModel, side: str, key: str, what: str) -> str:
-        if not model.adapter_banks(side):
-            return key  # no adapter layer on this side reads the key
-        existing = model.adapter_keys(side)
-        if key in existing:
-            return key
-        if self.args.missing_adapter == "identity":
-            return IDENTITY
-        raise UnknownAdapterError(
-            f"no {side} adapter for {what} {key!r}; the model has {side} adapters for: "
-            f"{', '.join(existing) or '(none)'}. Pass --missing-adapter identity to run the base model for it")
-
-    def build_route(self, sample, model) -> AdapterRoute:
-        """Per-sample encoder and decoder adapter ids for ``sample`` (a collated fairseq batch)."""
-        model = unwrap_model(model)
-        mode = model.args.adapters_by
-        src_tokens = sample["net_input"]["src_tokens"]
-        batch = src_tokens.size(0)
-        src_ids, tgt_ids = sample["net_input"].get("src_lang_id"), sample.get("tgt_lang_id")
-        if src_ids is not None and tgt_ids is not None:
-            lang_pairs = torch.stack([src_ids.reshape(-1), tgt_ids.reshape(-1)], dim=1).cpu()
-            distinct, inverse = torch.unique(lang_pairs, dim=0, return_inverse=True)
-            lang_dict = self.data_manager.lang_dict
-            pairs = [(lang_dict[int(s)], lang_dict[int(t)]) for s, t in distinct.tolist()]
-        else:  # fairseq-interactive builds batches without language ids: one pair, from -s/-t
-            pairs = [(self.args.source_lang, self.args.target_lang)]
-            inverse = torch.zeros(batch, dtype=torch.long)
-        what = {"pair": "language pair", "lang": "language", "domain": "domain"}[mode]
-        encoder_keys, decoder_keys = [], []
-        for src, tgt in pairs:
-            encoder_key, decoder_key = self.adapter_keys_for(mode, src, tgt)
-            encoder_keys.append(self._checked_key(model, "encoder", encoder_key, what))
-            decoder_keys.append(self._checked_key(model, "decoder", decoder_key, what))
-        names = tuple(sorted(set(encoder_keys) | set(decoder_keys) | {IDENTITY}))
-        encoder_lut = torch.tensor([names.index(k) for k in encoder_keys], dtype=torch.long)
-        decoder_lut = torch.tensor([names.index(k) for k in decoder_keys], dtype=torch.long)
-        return AdapterRoute(encoder_ids=encoder_lut[inverse].to(src_tokens.device),
-                            decoder_ids=decoder_lut[inverse].to(src_tokens.device), key_names=names)
+        fairseq-interactive builds batches without language ids; they come from ``-s``/``-t`` then.
+        """
+        net_input = sample["net_input"]
+        if "tgt_lang_id" in net_input:
+            return sample
+        src_ids, tgt_ids = net_input.get("src_lang_id"), sample.get("tgt_lang_id")
+        if src_ids is None or tgt_ids is None:
+            tokens, lang_dict = net_input["src_tokens"], self.data_manager.lang_dict
+            ids = [lang_dict.index(self.args.source_lang), lang_dict.index(self.args.target_lang)]
+            src_ids, tgt_ids = torch.tensor(ids, device=tokens.device).view(2, 1, 1).expand(2, tokens.size(0), 1)
+        net_input["src_lang_id"], net_input["tgt_lang_id"] = src_ids, tgt_ids
+        return sample
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
-        route = self.build_route(sample, model)
-        route = route.with_dropped_layers(unwrap_model(model).training_dropped_layers(update_num))
-        with routed(route):
-            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        inner = unwrap_model(model)
+        inner.set_training_dropped_layers(inner.training_dropped_layers(update_num))
+        return super().train_step(self.add_lang_ids(sample), model, criterion, optimizer, update_num, ignore_grad)
 
     def valid_step(self, sample, model, criterion):
-        with routed(self.build_route(sample, model)):
-            return super().valid_step(sample, model, criterion)
+        return super().valid_step(self.add_lang_ids(sample), model, criterion)
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
-        with routed(self.build_route(sample, models[0])):
-            tgt_ids = sample.get("tgt_lang_id")
-            _, tgt_langtok_spec = self.args.langtoks["main"]
-            if (prefix_tokens is None and tgt_ids is not None and tgt_langtok_spec
-                    and not self.args.lang_tok_replacing_bos_eos):
-                # A mixed batch: each sentence starts with its own target-language token.
-                prefix_tokens = self._target_langtoks(tgt_ids.reshape(-1), tgt_langtok_spec).unsqueeze(1)
-            return super().inference_step(generator, models, sample, prefix_tokens=prefix_tokens,
-                                          constraints=constraints)
+        tgt_ids = sample.get("tgt_lang_id")
+        _, tgt_langtok_spec = self.args.langtoks["main"]
+        if (prefix_tokens is None and tgt_ids is not None and tgt_langtok_spec
+                and not self.args.lang_tok_replacing_bos_eos):
+            # A mixed batch: each sentence starts with its own target-language token.
+            prefix_tokens = self._target_langtoks(tgt_ids.reshape(-1), tgt_langtok_spec).unsqueeze(1)
+        return super().inference_step(generator, models, self.add_lang_ids(sample), prefix_tokens=prefix_tokens,
+                                      constraints=constraints)
 
     def _target_langtoks(self, tgt_ids: torch.Tensor, spec) -> torch.Tensor:
         """Each sample's target-language token, from the shared target dictionary (any language of the model)."""

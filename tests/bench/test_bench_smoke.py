@@ -32,6 +32,22 @@ def test_results_merge_keeps_other_figures_and_skips_are_not_met(tmp_path):
     assert results["P1"]["value"] == 1.5 and results["P5"]["value"] is None and results["P5"]["met"] is False
 
 
+def test_cuda_figures_go_under_their_own_key(tmp_path, monkeypatch):
+    from bench.harness import RunSettings
+
+    monkeypatch.setattr("torch.cuda.get_device_name", lambda device=None: "Test GPU")
+    path = tmp_path / "results.json"
+    write_results({"P1": Result(value=1.5, target=">= 1.45", met=True, device="cpu")}, path, RunSettings(device="cpu"))
+    write_results({"P1": Result(value=1.2, target=">= 1.45", met=False, device="cuda:Test GPU")}, path,
+                  RunSettings(device="cuda"))
+    write_results({"P4": Result(value=0.99, target=">= 0.97", met=True, device="cpu")}, path, RunSettings(device="cpu"))
+    results = json.loads(path.read_text())
+    assert results["P1"]["value"] == 1.5 and results["P4"]["value"] == 0.99  # the CPU table is untouched by CUDA
+    assert results["cuda"]["P1"]["value"] == 1.2 and "P4" not in results["cuda"]
+    assert results["cuda"]["_run"]["card"] == "Test GPU" and results["_run"]["device"] == "cpu"
+    assert results["_run"]["cpu"]  # the CPU model is recorded
+
+
 @pytest.mark.parametrize("value,target,met", [(1.4, ">= 1.4", True), (1.39, ">= 1.4", False),
                                               (0.6, "<= 0.6", True), (0.61, "<= 0.6", False)])
 def test_targets(value, target, met):

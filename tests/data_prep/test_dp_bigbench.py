@@ -80,8 +80,8 @@ def test_name_scheme_files(source, tmp_path):
 
     out = tmp_path / "out"
     report = prepare(out, config(source, tasks=("pl_ner",)))
-    sentences = {s.tokens[0]: s.tags for split in ("train", "dev", "test")
-                 for s in read(out / "pl_ner" / "name" / f"{split}.pl.panx") if s.tokens[0] in ("Jan", "Amerykański")}
+    sentences = {s["tokens"][0]: s["tags"] for split in ("train", "dev", "test")
+                 for s in read(out / "pl_ner" / "name" / f"{split}.pl.panx") if s["tokens"][0] in ("Jan", "Amerykański")}
     assert sentences == {"Jan": ["B-NAME", "I-NAME", "O", "O", "B-NAME", "I-NAME"],
                          "Amerykański": ["O", "O", "B-NAME", "I-NAME", "O", "B-NAME"]}
     name_counts = report["tasks"]["pl_ner"]["counts"]["name"]
@@ -97,32 +97,32 @@ def test_hindi_context_is_the_shared_prefix():
 
 
 def test_prepare_writes_xling_formats(source, tmp_path):
-    from xling.data import read_labelled_texts, read_ner, read_squad
+    from xling.datasets_io import load_labelled_texts, load_ner, load_squad
 
     out = tmp_path / "out"
     report = prepare(out, config(source))
     counts = {task: info["counts"] for task, info in report["tasks"].items()}
     assert counts["squad"]["answers_repaired"] == 20 and counts["squad"]["train"] + counts["squad"]["dev"] == 20
     squad = [q for split in ("train", "dev") if (out / "squad" / f"{split}.en.json").exists()
-             for q in read_squad(out / "squad" / f"{split}.en.json") if q.qid]
-    assert len(squad) == 20 and squad[0].answers == ["France"]
-    hindi = read_squad(out / "hi_qa" / "test.hi.json")
-    assert [q.answers[0] for q in hindi] == ["दिल्ली", "एक देश", "एक नदी"]
+             for q in load_squad(out / "squad" / f"{split}.en.json") if q["id"]]
+    assert len(squad) == 20 and squad[0]["answers"]["text"] == ["France"]
+    hindi = load_squad(out / "hi_qa" / "test.hi.json")
+    assert [q["answers"]["text"][0] for q in hindi] == ["दिल्ली", "एक देश", "एक नदी"]
     assert counts["hi_qa"]["dropped_answer_not_in_context"] == 1
-    persian = read_squad(out / "fa_qa" / "test.fa.json")
-    assert persian[0].context == "تهران پایتخت ایران است." and persian[0].answers == ["تهران"]
+    persian = load_squad(out / "fa_qa" / "test.fa.json")
+    assert persian[0]["context"] == "تهران پایتخت ایران است." and persian[0]["answers"]["text"] == ["تهران"]
     # MultiEmo: the extra Polish review is dropped, item i is in the same split in every language
-    by_lang = {lang: {split: read_labelled_texts(out / "multiemo" / f"{split}.{lang}.jsonl")
+    by_lang = {lang: {split: load_labelled_texts(out / "multiemo" / f"{split}.{lang}.jsonl")
                       if (out / "multiemo" / f"{split}.{lang}.jsonl").stat().st_size else []
                       for split in ("train", "dev", "test")} for lang in LANGS}
     for split in ("train", "dev", "test"):
-        numbers = [sorted(int(e.text.split()[-1]) for e in by_lang[lang][split]) for lang in LANGS]
+        numbers = [sorted(int(e["text"].split()[-1]) for e in by_lang[lang][split]) for lang in LANGS]
         assert numbers[0] == numbers[1] == numbers[2]
     assert sum(len(v) for v in by_lang["pl"].values()) == 30
-    assert all(e.text != "pl extra" for v in by_lang["pl"].values() for e in v)
-    sentences = [s for split in ("train", "dev", "test") for s in read_ner(out / "pl_ner" / "nam" / f"{split}.pl.panx")
-                 if s.tokens[0] == "Jan"]
-    assert sentences[0].tags == ["B-nam_liv", "I-nam_liv", "O", "O", "B-nam_loc", "I-nam_loc"]
+    assert all(e["text"] != "pl extra" for v in by_lang["pl"].values() for e in v)
+    sentences = [s for split in ("train", "dev", "test") for s in load_ner(out / "pl_ner" / "nam" / f"{split}.pl.panx")
+                 if s["tokens"][0] == "Jan"]
+    assert sentences[0]["tags"] == ["B-nam_liv", "I-nam_liv", "O", "O", "B-nam_loc", "I-nam_loc"]
     assert counts["pl_ner"]["skipped_empty"] == 1
     assert json.loads((out / "bigbench_counts.json").read_text())["tasks"]["fa_qa"]["counts"]["questions"] == 1
 

@@ -63,8 +63,8 @@ def test_prepare_writes_names_in_the_pos_split(brown, tmp_path):
         names_file, pos_file = tmp_path / "names" / f"{split}.en.panx", tmp_path / "pos" / f"{split}.en.pos"
         names = ner.read(names_file) if names_file.read_text().strip() else []
         tagged = pos.read(pos_file) if pos_file.read_text().strip() else []
-        assert [s.tokens for s in names] == [s.tokens for s in tagged]  # the same sentences, in the same split
-        by_start.update({" ".join(s.tokens[:2]): s.tags for s in names})
+        assert [s["tokens"] for s in names] == [s["tokens"] for s in tagged]  # the same sentences, in the same split
+        by_start.update({" ".join(s["tokens"][:2]): s["tags"] for s in names})
     assert by_start["The Fulton"] == FULTON and by_start["The jury"] == ALLEN and by_start["American voters"] == AMERICAN
     info = report["en"]
     assert sum(info["sentences"].values()) == 43 and sum(info["entities"].values()) == 46

@@ -65,7 +65,7 @@ def test_prepare_writes_pos_files(sources, tmp_path):
     assert sum(report["languages"]["en"]["sentences"].values()) == 2
     assert sum(report["languages"]["tr"]["words"].values()) == 5
     words = {(t, g) for split in ("train", "dev", "test") if (out / f"{split}.en.pos").read_text().strip()
-             for s in read(out / f"{split}.en.pos") for t, g in zip(s.tokens, s.tags)}
+             for s in read(out / f"{split}.en.pos") for t, g in zip(s["tokens"], s["tags"])}
     assert {("1/2", "NUM"), ("it's", "PRT"), ("his", "DET"), ("mesa", "X"), ("Oh", "PRT")} <= words
     assert json.loads((out / "pos_counts.json").read_text())["tags"][-1] == "X"
     again = prepare(out, sources)

@@ -87,9 +87,15 @@ def generate(task, model, sample, beam: int = 3) -> list[list[int]]:
 
 def logits(model, sample, encoder_keys, decoder_keys) -> torch.Tensor:
     """Teacher-forced output scores with the given keys per sample (source tokens as decoder input)."""
-    from nmt.routing import AdapterRoute, routed
+    from nmt.routing import AdapterRoute
 
     net = sample["net_input"]
-    with torch.no_grad(), routed(AdapterRoute.from_keys(encoder_keys, decoder_keys)):
-        out, _ = model(net["src_tokens"], net["src_lengths"], net["src_tokens"])
+    with torch.no_grad():
+        out, _ = model(net["src_tokens"], net["src_lengths"], net["src_tokens"],
+                       adapter_route=AdapterRoute.from_keys(encoder_keys, decoder_keys))
     return out
+
+
+def route_of(model, sample):
+    """The ``AdapterRoute`` the model looks up for ``sample``'s language ids."""
+    return model.adapter_route(sample["net_input"]["src_lang_id"], sample["tgt_lang_id"])

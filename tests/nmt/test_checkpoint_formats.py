@@ -254,7 +254,7 @@ def assert_starts_as_the_stock_model(case, files, base, stock_task, stock_model,
     from fairseq import checkpoint_utils, tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
-    from nmt.routing import AdapterRoute, routed
+    from nmt.routing import AdapterRoute
 
     args = train_args(our_argv(case, files, base, tmp_path / "unused"))
     task = tasks.setup_task(args)
@@ -267,8 +267,8 @@ def assert_starts_as_the_stock_model(case, files, base, stock_task, stock_model,
         == [r.tolist() for r in rows]
     batch, lengths = torch.stack(rows), torch.tensor([len(r) for r in rows])
     keys = [f"{src}-{tgt}"] * len(rows)
-    with torch.no_grad(), routed(AdapterRoute.from_keys(keys, keys)):
-        ours = model(batch, lengths, batch)[0]
+    with torch.no_grad():
+        ours = model(batch, lengths, batch, adapter_route=AdapterRoute.from_keys(keys, keys))[0]
     with torch.no_grad():
         theirs = stock_model(batch, lengths, batch)[0]
     assert torch.equal(ours, theirs)

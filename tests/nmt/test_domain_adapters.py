@@ -20,7 +20,7 @@ import torch
 from adapter_core import UnknownAdapterError
 
 from nmt_corpus import binarize, render
-from nmt_helpers import adapter_train_argv, load, make_sample, run_train
+from nmt_helpers import adapter_train_argv, generate, load, make_sample, route_of, run_train
 
 DOMAIN_FLAGS = ["--lang-pairs", "en-de", "--adapters-by", "domain", "--adapter-domains", "news,med",
                 "--max-update", "15", "--disable-validation", "--lr", "0.02"]
@@ -73,7 +73,7 @@ def test_two_domains_trained_in_turn_leave_the_base_unchanged(nmt_run, tmp_path)
 
     task, model, _ = load(data["med"], both_checkpoint, "en", "de", "--lang-pairs", "en-de", "--adapter-domain", "med")
     sample = make_sample(task, [("en", "de", "en6 en7 en8"), ("en", "de", "en9 en10")])
-    assert task.build_route(sample, model).keys("encoder") == ["med", "med"]
+    assert route_of(model, sample).keys("encoder") == ["med", "med"]
     task, model, _ = load(data["med"], both_checkpoint, "en", "de", "--lang-pairs", "en-de", "--adapter-domain", "law")
     with pytest.raises(UnknownAdapterError, match="no encoder adapter for domain 'law'.*med, news"):
-        task.build_route(sample, model)
+        generate(task, model, sample)

@@ -101,13 +101,10 @@ def test_specialised_drop_trains_only_the_upper_adapters_without_autograd_below(
     model.train()
     seen = []
     hook = model.encoder.layers[0].register_forward_hook(lambda m, i, out: seen.append(out.requires_grad))
-    from nmt.routing import AdapterRoute, routed
-
     net = _en_de(task)["net_input"]
-    route = AdapterRoute.from_keys(["en-de"] * 3, ["en-de"] * 3).with_dropped_layers(
-        model.training_dropped_layers(update_num=0))
-    with routed(route):
-        out, _ = model(net["src_tokens"], net["src_lengths"], net["src_tokens"])
+    model.set_training_dropped_layers(model.training_dropped_layers(update_num=0))
+    out, _ = model(net["src_tokens"], net["src_lengths"], net["src_tokens"], src_lang_id=net["src_lang_id"],
+                   tgt_lang_id=_en_de(task)["tgt_lang_id"])
     hook.remove()
     assert seen == [False]  # nothing below the lowest active adapter is recorded by autograd
     out.sum().backward()

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nmt_corpus import render, sentences
-from nmt_helpers import LANG_FLAGS, USER_DIR, adapter_train_argv, load, make_sample, run_train
+from nmt_helpers import LANG_FLAGS, USER_DIR, adapter_train_argv, load, make_sample, route_of, run_train
 
 
 def test_zero_shot_with_language_adapters(nmt_run):
@@ -26,7 +26,7 @@ def test_zero_shot_with_language_adapters(nmt_run):
     checkpoint = lang_dir / "checkpoint_last.pt"
     task, model, _ = load(nmt_run.data, checkpoint, "de", "fr")
     assert model.adapter_keys("encoder") == ["de", "en", "fr"] == model.adapter_keys("decoder")
-    route = task.build_route(make_sample(task, [("de", "fr", render("de", s)) for s in sentences(2, seed=4)]), model)
+    route = route_of(model, make_sample(task, [("de", "fr", render("de", s)) for s in sentences(2, seed=4)]))
     assert route.keys("encoder") == ["de", "de"] and route.keys("decoder") == ["fr", "fr"]
     # de-fr was never trained, and is translated through fairseq-generate with the de and fr adapters.
     results = nmt_run.root / "zero_shot"

@@ -37,7 +37,7 @@ def eval_args(workspace, lang_adapter, task_adapter, output, *extra) -> list[str
 
 def logits(loaded, dropped: int = 0) -> torch.Tensor:
     ids = loaded.tokenizer(["john lives in london", "mary went to paris"], padding=True, return_tensors="pt")
-    with torch.no_grad(), loaded.host.adapters_removed(range(dropped)):
+    with torch.no_grad(), loaded.host.adapters_skipped(range(dropped)):
         return loaded.model(**ids).logits
 
 

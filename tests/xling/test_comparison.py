@@ -164,10 +164,9 @@ def test_tokenizer_that_does_not_match_the_model_is_a_one_line_error(workspace, 
 
 
 def test_qa_question_longer_than_the_window_is_cut_not_a_tokenizer_panic(workspace):
-    from xling.data import QaExample
     from xling.tasks import qa
 
-    long = QaExample("q0", "john lives in london .", " ".join(["where does john live ?"] * 30), ["london"], [14])
-    encoding = qa._windows([long], workspace["tokenizer"], 32, 128)  # stride 8, question cut to 16 tokens
+    long = {"question": [" ".join(["where does john live ?"] * 30)], "context": ["john lives in london ."]}
+    encoding = qa._windows(long, workspace["tokenizer"], 32, 128)  # stride 8, question cut to 16 tokens
     assert encoding["input_ids"] and all(len(ids) <= 32 for ids in encoding["input_ids"])
     assert 1 in encoding.sequence_ids(0)  # the context still has room in the window

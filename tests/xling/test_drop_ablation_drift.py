@@ -58,7 +58,7 @@ def test_specialised_drop_blocks_gradients_below_the_lowest_active_adapter():
     model.zero_grad(set_to_none=True)
     drop = AdapterDrop(host, AdapterDropConfig(mode="specialised", num_dropped=2))
     out = forward(host)
-    with host.adapters_removed([0, 1]):
+    with host.adapters_skipped([0, 1]):
         assert torch.allclose(out, forward(host))
     out.pow(2).mean().backward()
     assert model.embeddings.word_embeddings.weight.grad is None
@@ -71,9 +71,9 @@ def test_specialised_drop_blocks_gradients_below_the_lowest_active_adapter():
     model.eval()
     with torch.no_grad():
         forward(host)
-    assert host.removed_layers == frozenset({0, 1})
+    assert host.skipped_layers == frozenset({0, 1})
     drop.remove()
-    assert host.removed_layers == frozenset()
+    assert host.skipped_layers == frozenset()
 
 
 def test_drop_keeps_the_gradient_of_a_trained_invertible_adapter():
@@ -108,7 +108,7 @@ def test_robust_drop_draws_n_per_batch_and_keeps_all_at_inference():
     for _ in range(30):
         forward(host)
         seen.add(drop.current)
-        assert host.removed_layers == frozenset(range(drop.current))
+        assert host.skipped_layers == frozenset(range(drop.current))
     assert seen == {0, 1, 2, 3}
     host.model.eval()
     forward(host)
@@ -133,7 +133,7 @@ def test_layer_ablation_heatmap(tmp_path):
     change = result.change
     assert all(math.isnan(change[f][l]) for f in range(3) for l in range(f))
     assert all(change[f][l] < 0 for f in range(3) for l in range(f, 3))
-    with host.adapters_removed([1]):
+    with host.adapters_skipped([1]):
         assert change[1][1] == pytest.approx(score())
         calls.clear()
         score()
@@ -179,3 +179,16 @@ def test_lr_sweep_plot_and_recipe(tmp_path):
     missing = subprocess.run(["bash", str(RECIPE)], env={"PATH": "/usr/bin:/bin", "MODEL": str(tmp_path / "nope")},
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_old_spellings_of_the_skip_switch_still_work_and_warn():
+    """One name per concept (issue 14): the switch is "skip"; removed_* stays one release, with a warning."""
+    host = MadxHost(XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
+                                                     num_attention_heads=2, intermediate_size=32)))
+    host.add_adapter("en", role="language")
+    with pytest.warns(DeprecationWarning, match="set_skipped_layers"):
+        host.set_removed_layers([1])
+    assert host.skipped_layers == frozenset({1})
+    with pytest.warns(DeprecationWarning, match="adapters_skipped"):
+        with host.adapters_removed([0]):
+            assert host.skipped_layers == frozenset({0, 1})

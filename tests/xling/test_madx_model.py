@@ -70,11 +70,11 @@ def test_save_pretrained_of_a_task_model_round_trips(tmp_path):
     model = ner_model()
     model.load_adapter(EXPORT / "ours" / "sw")
     model.load_adapter(EXPORT / "ours" / "ner", with_head=True)
-    model.host.set_removed_layers([0])
+    model.host.set_skipped_layers([0])
     model.set_active(Stack("sw", "ner"))
     model.save_pretrained(tmp_path / "m")
     again = MadxModel.from_pretrained(tmp_path / "m", model_class=AutoModelForTokenClassification)
-    assert again.active == Stack("sw", "ner") and again.host.removed_layers == {0}
+    assert again.active == Stack("sw", "ner") and again.host.skipped_layers == {0}
     assert again.adapters["sw"].layers == [0] and again.adapters["ner"].role == "task"
     assert torch.equal(logits(again), logits(model))
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from xling.data import DataError, read_choices, read_panx, read_squad, read_wikiann_parquet
+from xling.data import DataError
+from xling.datasets_io import load_choices, load_panx, load_squad, load_wikiann_parquet
 from xling.metrics import accuracy, entity_f1, normalize_mlqa, normalize_squad, qa_exact, qa_f1, squad_scores
 
 
@@ -50,14 +51,14 @@ def test_accuracy():
 def test_panx_reader(tmp_path):
     path = tmp_path / "sw.panx"
     path.write_text("sw:Juma\tB-PER\nsw:anaishi\tO\n\nsw:Nairobi\tB-LOC\n", encoding="utf-8")
-    sentences = read_panx(path)
-    assert [s.tokens for s in sentences] == [["Juma", "anaishi"], ["Nairobi"]]
+    sentences = load_panx(path)
+    assert sentences["tokens"] == [["Juma", "anaishi"], ["Nairobi"]]
     path.write_text("sw:Juma\tB-PER\nsw:anaishi\tPERSON\n", encoding="utf-8")
     with pytest.raises(DataError, match=rf"{path}:2: label 'PERSON' is not an IOB2 tag"):
-        read_panx(path)
+        load_panx(path)
     path.write_bytes(b"sw:Juma\tB-PER\nsw:\xff\tO\n")
     with pytest.raises(DataError, match=rf"{path}:2: invalid UTF-8"):
-        read_panx(path)
+        load_panx(path)
 
 
 def test_wikiann_parquet_reader(tmp_path):
@@ -67,25 +68,25 @@ def test_wikiann_parquet_reader(tmp_path):
     path = tmp_path / "train.parquet"
     pq.write_table(pa.table({"tokens": [["Juma", "anaishi"], ["Nairobi"]], "ner_tags": [[1, 0], [5]],
                              "langs": [["sw", "sw"], ["sw"]]}), path)
-    assert [s.tags for s in read_wikiann_parquet(path)] == [["B-PER", "O"], ["B-LOC"]]
+    assert load_wikiann_parquet(path)["tags"] == [["B-PER", "O"], ["B-LOC"]]
     pq.write_table(pa.table({"tokens": [["Juma"]], "ner_tags": [[9]]}), path)
     with pytest.raises(DataError, match="row 0: label id 9 out of range"):
-        read_wikiann_parquet(path)
+        load_wikiann_parquet(path)
 
 
 def test_squad_reader_checks_answer_spans(tmp_path):
     path = tmp_path / "xquad.json"
     qa = {"id": "q1", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 3}]}
     path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "In Paris.", "qas": [qa]}]}]}), encoding="utf-8")
-    assert read_squad(path)[0].answers == ["Paris"]
+    assert load_squad(path)[0]["answers"] == {"text": ["Paris"], "answer_start": [3]}
     qa["answers"][0]["answer_start"] = 0
     path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "In Paris.", "qas": [qa]}]}]}), encoding="utf-8")
     with pytest.raises(DataError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.answers\[0\]: answer 'Paris' does not match"):
-        read_squad(path)
+        load_squad(path)
     del qa["question"]
     path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "In Paris.", "qas": [qa]}]}]}), encoding="utf-8")
     with pytest.raises(DataError, match="missing field 'question'"):
-        read_squad(path)
+        load_squad(path)
 
 
 def test_choice_readers(tmp_path):
@@ -93,11 +94,11 @@ def test_choice_readers(tmp_path):
     row = {"premise": "p", "choice1": "a", "choice2": "b", "question": "effect", "label": 1, "idx": 0}
     copa.write_text(json.dumps(row) + "\n" + json.dumps({**row, "label": 2}) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=rf"{copa}:2: label 2 out of range for 2 choices"):
-        read_choices(copa)
+        load_choices(copa)
     siqa, labels = tmp_path / "siqa.jsonl", tmp_path / "labels.lst"
     siqa.write_text(json.dumps({"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c"}) + "\n")
     labels.write_text("3\n")
-    assert read_choices(siqa, labels)[0].label == 2
+    assert load_choices(siqa, labels)[0]["label"] == 2
     labels.write_text("3\n1\n")
     with pytest.raises(DataError, match="has 2 labels but .* has 1 records"):
-        read_choices(siqa, labels)
+        load_choices(siqa, labels)

@@ -13,7 +13,7 @@ import pytest
 
 from xling import comparison
 from xling.cli import main as xling_main
-from xling.data import NerSentence
+from datasets import Dataset
 from xling.tasks import ner
 
 from test_tasks_cls_pos import common
@@ -36,9 +36,10 @@ def write_names(path: Path, lang: str, n: int, seed: int) -> Path:
     return path
 
 
-def sentence(pairs: str) -> NerSentence:
-    words = [pair.rsplit("/", 1) for pair in pairs.split()]
-    return NerSentence([w for w, _ in words], [t for _, t in words])
+def sentences(*lines: str) -> Dataset:
+    """Sentences in the NER columns, each written "word/TAG word/TAG"."""
+    rows = [[pair.rsplit("/", 1) for pair in line.split()] for line in lines]
+    return Dataset.from_dict({"tokens": [[w for w, _ in r] for r in rows], "tags": [[t for _, t in r] for r in rows]})
 
 
 def test_capitalised_tags_skip_the_first_word_and_join_runs():
@@ -49,16 +50,16 @@ def test_capitalised_tags_skip_the_first_word_and_join_runs():
 
 
 def test_capitalised_baseline_scores_against_the_gold_entities():
-    train = [sentence("Ivan/B-NAME Allen/I-NAME met/O Mary/B-NAME"), sentence("Acme/B-ORG Corp/I-ORG")]
-    test = [sentence("Yesterday/O John/B-NAME Smith/I-NAME met/O mary/B-NAME"),  # found: John Smith; missed: mary
-            sentence("Paris/B-NAME is/O Big/O")]  # missed: Paris (first word); wrong: Big
+    train = sentences("Ivan/B-NAME Allen/I-NAME met/O Mary/B-NAME", "Acme/B-ORG Corp/I-ORG")
+    test = sentences("Yesterday/O John/B-NAME Smith/I-NAME met/O mary/B-NAME",  # found: John Smith; missed: mary
+                     "Paris/B-NAME is/O Big/O")  # missed: Paris (first word); wrong: Big
     scores = ner.capitalised_baseline(train, test)
     assert scores["entity_type"] == "NAME"  # the most frequent type in training (2 NAME, 1 ORG)
     assert scores["precision"] == pytest.approx(50.0) and scores["recall"] == pytest.approx(100 / 3)
     assert scores["f1"] == pytest.approx(40.0) and scores["main_metric"] == "f1"
     assert ner.majority_baseline(train, test)["f1"] == 0.0
     with pytest.raises(ValueError, match="no entity"):
-        ner.capitalised_baseline([sentence("a/O b/O")], test)
+        ner.capitalised_baseline(sentences("a/O b/O"), test)
 
 
 def test_ner_rows_of_a_tiny_model(workspace, en_language_adapter, tmp_path):

@@ -19,8 +19,8 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError, load_adapter, madx_language, save_adapter
 from xling.adapter_io import ADAPTERHUB_WEIGHTS, load_adapterhub_adapter, load_madx_adapter
-from xling.data import (ChoiceExample, DataError, NerSentence, QaExample, read_choices, read_panx, read_squad, read_text,
-                        read_wikiann_parquet)
+from xling.data import DataError, read_text
+from xling.datasets_io import load_choices, load_panx, load_squad, load_wikiann_parquet
 
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 OUR_ERRORS = (DataError, AdapterFormatError, FingerprintMismatchError)
@@ -73,10 +73,10 @@ def test_line_readers_on_random_bytes(data):
     with tempfile.TemporaryDirectory() as tmp:
         path = write(tmp, "f.txt", data)
         expect_ours(lambda: read_text(path), lambda lines: all(isinstance(l, str) and l for l in lines))
-        expect_ours(lambda: read_panx(path), lambda out: all(isinstance(s, NerSentence) for s in out))
-        expect_ours(lambda: read_choices(path), lambda out: all(isinstance(e, ChoiceExample) for e in out))
-        expect_ours(lambda: read_squad(path), lambda out: all(isinstance(e, QaExample) for e in out))
-        expect_ours(lambda: read_wikiann_parquet(write(tmp, "f.parquet", data)))
+        expect_ours(lambda: load_panx(path), lambda out: len(out) > 0 and "tags" in out.column_names)
+        expect_ours(lambda: load_choices(path), lambda out: len(out) > 0 and "choices" in out.column_names)
+        expect_ours(lambda: load_squad(path), lambda out: len(out) > 0 and "answers" in out.column_names)
+        expect_ours(lambda: load_wikiann_parquet(write(tmp, "f.parquet", data)))
 
 
 @FUZZ
@@ -84,11 +84,11 @@ def test_line_readers_on_random_bytes(data):
 def test_panx_reader(lines):
     def check(sentences):
         for sentence in sentences:
-            assert len(sentence.tokens) == len(sentence.tags) > 0 and all(sentence.tokens)
-            assert all(t == "O" or t[:2] in ("B-", "I-") for t in sentence.tags)
+            assert len(sentence["tokens"]) == len(sentence["tags"]) > 0 and all(sentence["tokens"])
+            assert all(t == "O" or t[:2] in ("B-", "I-") for t in sentence["tags"])
 
     with tempfile.TemporaryDirectory() as tmp:
-        expect_ours(lambda: read_panx(write(tmp, "x.panx", "\n".join(lines).encode("utf-8"))), check)
+        expect_ours(lambda: load_panx(write(tmp, "x.panx", "\n".join(lines).encode("utf-8"))), check)
 
 
 @FUZZ
@@ -96,11 +96,12 @@ def test_panx_reader(lines):
 def test_squad_reader(document):
     def check(examples):
         for e in examples:
-            assert isinstance(e.question, str) and isinstance(e.context, str) and isinstance(e.qid, str)
-            assert all(e.context[s:s + len(a)] == a for a, s in zip(e.answers, e.starts))
+            assert isinstance(e["question"], str) and isinstance(e["context"], str) and isinstance(e["id"], str)
+            answers = e["answers"]
+            assert all(e["context"][s:s + len(a)] == a for a, s in zip(answers["text"], answers["answer_start"]))
 
     with tempfile.TemporaryDirectory() as tmp:
-        expect_ours(lambda: read_squad(write(tmp, "q.json", json.dumps(document).encode("utf-8"))), check)
+        expect_ours(lambda: load_squad(write(tmp, "q.json", json.dumps(document).encode("utf-8"))), check)
 
 
 @FUZZ
@@ -109,13 +110,13 @@ def test_squad_reader(document):
 def test_choice_reader(records, labels):
     def check(examples):
         for e in examples:
-            assert isinstance(e.label, int) and 0 <= e.label < len(e.choices)
-            assert all(isinstance(c, str) for c in [e.context, e.question, *e.choices])
+            assert isinstance(e["label"], int) and 0 <= e["label"] < len(e["choices"])
+            assert all(isinstance(c, str) for c in [e["context"], e["question"], *e["choices"]])
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write(tmp, "c.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode("utf-8"))
         label_path = None if labels is None else write(tmp, "l.lst", "\n".join(labels).encode("utf-8"))
-        expect_ours(lambda: read_choices(path, label_path), check)
+        expect_ours(lambda: load_choices(path, label_path), check)
 
 
 # -- adapter loaders -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from adapter_core import AdapterDropConfig
 from xling.cli import main
 from xling.train import MASKING_SEED, MaskingSeedDataset, SeededMaskingCollator, publish_directory
 
@@ -40,13 +41,19 @@ def test_masking_depends_only_on_seed_epoch_and_example(workspace):
     assert masked(list(range(6))) != epoch0
 
 
+@pytest.mark.parametrize("seed,extra", [(5, []), (8, ["--drop-max", "1"])], ids=["plain", "robust-drop"])
 def test_task_adapter_resume_equals_uninterrupted_and_base_is_untouched(workspace, en_language_adapter, tmp_path,
-                                                                         tree_digest, caplog):
+                                                                         tree_digest, caplog, seed, extra):
     """Re-running `xling train-task` on a checkpoint gives the uninterrupted run's adapter and head, bitwise.
 
     The run is interrupted by keeping only its step-2 checkpoint (exactly what a SIGKILL after that
-    checkpoint leaves; the SIGKILL itself is exercised for train-lang in test_resume.py).
+    checkpoint leaves; the SIGKILL itself is exercised for train-lang in test_resume.py).  With robust
+    AdapterDrop on, the n of steps 2 and 3 differ from those of steps 0 and 1 (seed 8), so a run whose
+    draws started over on resuming (as xling's did before adapter_core.drop) would end elsewhere.
     """
+    if extra:
+        policy = AdapterDropConfig(mode="robust", max_dropped=1, seed=seed)
+        assert [policy.training_dropped(s) for s in (2, 3)] != [policy.training_dropped(s) for s in (0, 1)]
     caplog.set_level(logging.INFO, logger="xling.train")
     base_before, lang_before = tree_digest(workspace["model"]), tree_digest(en_language_adapter)
 
@@ -54,7 +61,7 @@ def test_task_adapter_resume_equals_uninterrupted_and_base_is_untouched(workspac
         return ["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter",
                 str(en_language_adapter), "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out),
                 "--max-steps", "4", "--save-steps", "2", "--batch-size", "4", "--cpu", "--max-length", "64",
-                "--learning-rate", "1e-2", "--seed", "5"]
+                "--learning-rate", "1e-2", "--seed", str(seed), *extra]
 
     assert main(args(tmp_path / "full")) == 0
     (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)

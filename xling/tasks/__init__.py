@@ -1,8 +1,10 @@
 """The MAD-X downstream tasks: NER, extractive QA, commonsense multiple choice, sentence classification, POS tagging.
 
-Each module exposes ``MODEL_CLASS`` (an ``AutoModelFor...``), ``read(path, args)``,
-``build_features(examples, tokenizer, labels, max_length)`` for training, a
-collator, and ``evaluate(model, tokenizer, examples, labels, lang, batch_size)``.
+Each module exposes ``MODEL_CLASS`` (an ``AutoModelFor...``), ``read(source, labels_path)``
+(a file or a ``HubDatasetRef``, read into a ``datasets.Dataset`` by ``xling.datasets_io``),
+``build_features(examples, tokenizer, labels, max_length)`` for training (a ``Dataset`` of
+features, tokenised with ``Dataset.map``), a collator, and
+``evaluate(model, tokenizer, examples, labels, lang, batch_size)``.
 """
 
 from . import classification, commonsense, ner, pos, qa

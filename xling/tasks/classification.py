@@ -13,39 +13,51 @@ from __future__ import annotations
 
 from collections import Counter
 
+from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-from ..data import DataError, TextExample, read_labelled_texts
+from ..data import DataError
+from ..data import HubDatasetRef
+from ..datasets_io import hub_rows, load_labelled_texts, tokenise
 from ..metrics import accuracy, macro_f1
 from .batching import run_batches
 
 MODEL_CLASS = AutoModelForSequenceClassification
 
 
-def read(path, labels_path=None) -> list[TextExample]:
-    return read_labelled_texts(path)
+def read(source, labels_path=None) -> Dataset:
+    """jsonl ``{"text", "label"}`` (a path), or a hub data set with text and label (``HubDatasetRef``)."""
+    return hub_rows(source, "text") if isinstance(source, HubDatasetRef) else load_labelled_texts(source)
 
 
-def label_list(examples: list[TextExample]) -> list[str]:
+def label_list(examples: Dataset) -> list[str]:
     """The sorted labels of the training data."""
-    return sorted({e.label for e in examples})
+    return sorted(set(examples["label"]))
 
 
-def check_labels(examples: list[TextExample], labels: list[str]) -> None:
+def check_labels(examples: Dataset, labels: list[str]) -> None:
     """A DataError naming the first example whose label is not in the task's label set."""
     known = set(labels)
-    for example in examples:
-        if example.label not in known:
-            raise DataError(f"{example.origin}: label {example.label!r} is not in the task's label set "
+    for label, origin in zip(examples["label"], examples["origin"]):
+        if label not in known:
+            raise DataError(f"{origin}: label {label!r} is not in the task's label set "
                             f"{labels} (the labels of its training data)")
 
 
-def build_features(examples, tokenizer, labels, max_length: int = 128) -> list[dict]:
+def _encode_batch(batch: dict, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> dict:
+    encoding = tokenizer(batch["text"], truncation=True, max_length=max_length)
+    features = {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
+    return features if label_ids is None else {**features, "labels": [label_ids[label] for label in batch["label"]]}
+
+
+def encode(examples: Dataset, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> Dataset:
+    """Tokenised texts (``Dataset.map``, batched, in the ``datasets`` cache); ``labels`` unless ``label_ids`` is None."""
+    return tokenise(examples, _encode_batch, tokenizer=tokenizer, label_ids=label_ids, max_length=max_length)
+
+
+def build_features(examples, tokenizer, labels, max_length: int = 128) -> Dataset:
     check_labels(examples, labels)
-    ids = {label: i for i, label in enumerate(labels)}
-    encoding = tokenizer([e.text for e in examples], truncation=True, max_length=max_length)
-    return [{"input_ids": encoding["input_ids"][i], "attention_mask": encoding["attention_mask"][i],
-             "labels": ids[e.label]} for i, e in enumerate(examples)]
+    return encode(examples, tokenizer, {label: i for i, label in enumerate(labels)}, max_length)
 
 
 def collator(tokenizer):
@@ -60,18 +72,16 @@ def scores(gold: list[str], predicted: list[str]) -> dict:
 def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_length=128) -> dict:
     """Accuracy and macro F1 (percent) of the arg-max class."""
     check_labels(examples, labels)
-    encoding = tokenizer([e.text for e in examples], truncation=True, max_length=max_length)
-    features = [{"input_ids": ids, "attention_mask": mask}
-                for ids, mask in zip(encoding["input_ids"], encoding["attention_mask"])]
+    features = encode(examples, tokenizer, None, max_length)
     batches = run_batches(model, features, collator(tokenizer), batch_size, "classification eval")
     predicted = [labels[int(i)] for out in batches for i in out["logits"].argmax(-1)]
-    return scores([e.label for e in examples], predicted)
+    return scores(list(examples["label"]), predicted)
 
 
-def majority_baseline(train_examples: list[TextExample], examples: list[TextExample]) -> dict:
+def majority_baseline(train_examples: Dataset, examples: Dataset) -> dict:
     """Scores of predicting the most frequent training label (ties: the first in sorted order) for every example."""
     labels = label_list(train_examples)
     check_labels(examples, labels)
-    counts = Counter(e.label for e in train_examples)
+    counts = Counter(train_examples["label"])
     majority = min(labels, key=lambda label: (-counts[label], label))
-    return {**scores([e.label for e in examples], [majority] * len(examples)), "majority_label": majority}
+    return {**scores(list(examples["label"]), [majority] * len(examples)), "majority_label": majority}

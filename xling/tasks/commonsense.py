@@ -3,38 +3,50 @@
 from __future__ import annotations
 
 import torch
+from datasets import Dataset
 from transformers import AutoModelForMultipleChoice
 
-from ..data import ChoiceExample, read_choices
+from ..data import HubDatasetRef
+from ..datasets_io import hub_rows, load_choices, tokenise
 from ..metrics import accuracy
 from .batching import run_batches
 
 MODEL_CLASS = AutoModelForMultipleChoice
 
 
-def read(path, labels_path=None) -> list[ChoiceExample]:
-    return read_choices(path, labels_path)
+def read(source, labels_path=None) -> Dataset:
+    """COPA/XCOPA or SIQA jsonl (+ SIQA's labels file), or a hub data set in their columns (``HubDatasetRef``)."""
+    return hub_rows(source, "choice") if isinstance(source, HubDatasetRef) else load_choices(source, labels_path)
 
 
 def label_list(examples) -> list[str]:
-    return [str(i) for i in range(max(len(e.choices) for e in examples))]
+    return [str(i) for i in range(max(len(choices) for choices in examples["choices"]))]
 
 
-def _encode(example: ChoiceExample, tokenizer, max_length: int, num_choices: int) -> dict:
-    if len(example.choices) != num_choices:
-        raise ValueError(f"{example.origin}: {len(example.choices)} choices, but the other records have {num_choices}")
-    first = [f"{example.context} {example.question}"] * num_choices
-    encoding = tokenizer(first, list(example.choices), truncation=True, max_length=max_length)
-    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"], "labels": example.label}
+def _encode_batch(batch: dict, tokenizer, max_length: int, num_choices: int) -> dict:
+    """One (choices x tokens) block per example: "context question" paired with each choice."""
+    firsts, seconds = [], []
+    for context, question, choices, origin in zip(batch["context"], batch["question"], batch["choices"], batch["origin"]):
+        if len(choices) != num_choices:
+            raise ValueError(f"{origin}: {len(choices)} choices, but the other records have {num_choices}")
+        firsts += [f"{context} {question}"] * num_choices
+        seconds += list(choices)
+    encoding = tokenizer(firsts, seconds, truncation=True, max_length=max_length)
+    blocks = range(0, len(firsts), num_choices)
+    return {"input_ids": [encoding["input_ids"][k:k + num_choices] for k in blocks],
+            "attention_mask": [encoding["attention_mask"][k:k + num_choices] for k in blocks],
+            "labels": batch["label"]}
 
 
-def build_features(examples, tokenizer, labels, max_length: int = 128) -> list[dict]:
-    """One (choices x tokens) block per example; all examples of one file have the same number of choices.
+def build_features(examples, tokenizer, labels, max_length: int = 128) -> Dataset:
+    """One (choices x tokens) block per example (``Dataset.map``, batched, in the ``datasets`` cache); all examples
+    of one file have the same number of choices.
 
     The model scores each choice on its own, so a head trained on SIQA (3
     choices) evaluates COPA/XCOPA (2 choices), as in MAD-X.
     """
-    return [_encode(e, tokenizer, max_length, len(examples[0].choices)) for e in examples]
+    return tokenise(examples, _encode_batch, tokenizer=tokenizer, max_length=max_length,
+                    num_choices=len(examples[0]["choices"]))
 
 
 def collator(tokenizer):
@@ -55,5 +67,5 @@ def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_l
     features = build_features(examples, tokenizer, labels, max_length)
     batches = run_batches(model, features, collator(tokenizer), batch_size, "copa eval")
     predicted = [int(i) for out in batches for i in out["logits"].argmax(-1)]
-    return {"accuracy": 100 * accuracy([e.label for e in examples], predicted), "num_examples": len(examples),
+    return {"accuracy": 100 * accuracy(list(examples["label"]), predicted), "num_examples": len(examples),
             "main_metric": "accuracy"}

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from datasets import Dataset
 from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
 
-from ..data import NerSentence, read_ner
+from ..data import HubDatasetRef
+from ..datasets_io import hub_rows, load_ner, tokenise
 from ..metrics import entity_f1
 from .batching import run_batches
 
@@ -22,66 +24,80 @@ MODEL_CLASS = AutoModelForTokenClassification
 IGNORE = -100
 
 
-def read(path, labels_path=None) -> list[NerSentence]:
-    return read_ner(path)
+def read(source, labels_path=None) -> Dataset:
+    """PAN-X text or WikiANN parquet (a path), or a hub data set with tokens and ner_tags (``HubDatasetRef``)."""
+    return hub_rows(source, "tagged") if isinstance(source, HubDatasetRef) else load_ner(source)
 
 
-def label_list(examples: list[NerSentence]) -> list[str]:
+def label_list(examples: Dataset) -> list[str]:
     """Sorted tags of the training data, with O first."""
-    tags = sorted({t for s in examples for t in s.tags} - {"O"})
+    tags = sorted({t for tags in examples["tags"] for t in tags} - {"O"})
     return ["O"] + tags
 
 
-def _encode(sentence: NerSentence, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> dict:
-    encoding = tokenizer(sentence.tokens, is_split_into_words=True, truncation=True, max_length=max_length)
-    word_ids = encoding.word_ids()
-    labels, first = [], []
-    previous = None
-    for position, word in enumerate(word_ids):
-        is_first = word is not None and word != previous
-        if is_first:
-            first.append(position)
-        tag = sentence.tags[word] if is_first else None
-        labels.append(IGNORE if tag is None or label_ids is None else label_ids.get(tag, 0))
-        previous = word
-    feature = {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"], "labels": labels}
-    return feature, first
+def _encode_batch(batch: dict, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> dict:
+    """Sub-token features of a batch of sentences; the first sub-token of each word carries its tag."""
+    encoding = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+    all_labels, all_first = [], []
+    for row, tags in enumerate(batch["tags"]):
+        labels, first = [], []
+        previous = None
+        for position, word in enumerate(encoding.word_ids(row)):
+            is_first = word is not None and word != previous
+            if is_first:
+                first.append(position)
+            tag = tags[word] if is_first else None
+            labels.append(IGNORE if tag is None or label_ids is None else label_ids.get(tag, 0))
+            previous = word
+        all_labels.append(labels)
+        all_first.append(first)
+    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"], "labels": all_labels,
+            "first_subtokens": all_first}
 
 
-def build_features(examples, tokenizer, labels: list[str], max_length: int = 128) -> list[dict]:
+def encode_first_subtokens(examples: Dataset, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> Dataset:
+    """``input_ids``, ``attention_mask``, ``labels`` and ``first_subtokens`` per sentence (``Dataset.map``, batched,
+    in the ``datasets`` cache); ``label_ids=None``: every label ignored (evaluation)."""
+    return tokenise(examples, _encode_batch, tokenizer=tokenizer, label_ids=label_ids, max_length=max_length)
+
+
+def build_features(examples, tokenizer, labels: list[str], max_length: int = 128) -> Dataset:
     label_ids = {t: i for i, t in enumerate(labels)}
-    unknown = sorted({t for s in examples for t in s.tags} - set(label_ids))
+    unknown = sorted({t for tags in examples["tags"] for t in tags} - set(label_ids))
     if unknown:
         raise ValueError(f"tags {unknown} are not among the task's labels {labels}")
-    return [_encode(s, tokenizer, label_ids, max_length)[0] for s in examples]
+    return encode_first_subtokens(examples, tokenizer, label_ids, max_length).remove_columns("first_subtokens")
 
 
 def collator(tokenizer):
     return DataCollatorForTokenClassification(tokenizer)
 
 
+def predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, desc) -> list[list[str]]:
+    """The predicted tag of each word that truncation kept (the tag of its first sub-token)."""
+    encoded = encode_first_subtokens(examples, tokenizer, None, max_length)
+    batches = run_batches(model, encoded.remove_columns("first_subtokens"), collator(tokenizer), batch_size, desc)
+    predictions = [row.argmax(-1).tolist() for out in batches for row in out["logits"]]
+    return [[labels[pred[p]] for p in first] for first, pred in zip(encoded["first_subtokens"], predictions)]
+
+
 def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_length=128) -> dict:
     """Entity-level micro F1; words cut off by truncation are predicted 'O'."""
-    encoded = [_encode(s, tokenizer, None, max_length) for s in examples]
-    features = [f for f, _ in encoded]
-    batches = run_batches(model, features, collator(tokenizer), batch_size, "ner eval")
-    predictions = [row.argmax(-1).tolist() for out in batches for row in out["logits"]]
-    predicted_tags = []
-    for sentence, (_, first), pred in zip(examples, encoded, predictions):
-        tags = [labels[pred[p]] for p in first]
-        predicted_tags.append(tags + ["O"] * (len(sentence.tags) - len(tags)))
-    return _scores(examples, predicted_tags)
+    gold = list(examples["tags"])
+    predicted = predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, "ner eval")
+    return _scores(gold, [tags + ["O"] * (len(g) - len(tags)) for g, tags in zip(gold, predicted)])
 
 
-def _scores(examples: list[NerSentence], predicted: list[list[str]]) -> dict:
-    scores = entity_f1([s.tags for s in examples], predicted)
+def _scores(gold: list[list[str]], predicted: list[list[str]]) -> dict:
+    scores = entity_f1(gold, predicted)
     return {"f1": 100 * scores["f1"], "precision": 100 * scores["precision"], "recall": 100 * scores["recall"],
-            "num_examples": len(examples), "main_metric": "f1"}
+            "num_examples": len(gold), "main_metric": "f1"}
 
 
-def majority_baseline(train_examples: list[NerSentence], examples: list[NerSentence]) -> dict:
+def majority_baseline(train_examples: Dataset, examples: Dataset) -> dict:
     """Entity F1 of tagging every word O, the majority tag: 0 (no entity predicted)."""
-    return {**_scores(examples, [["O"] * len(s.tags) for s in examples]), "majority_label": "O"}
+    gold = list(examples["tags"])
+    return {**_scores(gold, [["O"] * len(tags) for tags in gold]), "majority_label": "O"}
 
 
 def capitalised_tags(tokens: list[str], entity: str) -> list[str]:
@@ -95,10 +111,11 @@ def capitalised_tags(tokens: list[str], entity: str) -> list[str]:
     return tags
 
 
-def capitalised_baseline(train_examples: list[NerSentence], examples: list[NerSentence]) -> dict:
+def capitalised_baseline(train_examples: Dataset, examples: Dataset) -> dict:
     """Entity F1 of ``capitalised_tags``, with the training data's most frequent entity type."""
-    types = Counter(t[2:] for s in train_examples for t in s.tags if t.startswith("B-"))
+    types = Counter(t[2:] for tags in train_examples["tags"] for t in tags if t.startswith("B-"))
     if not types:
         raise ValueError("the training data has no entity: no type for the capitalised-words baseline")
     entity = min(types, key=lambda t: (-types[t], t))
-    return {**_scores(examples, [capitalised_tags(s.tokens, entity) for s in examples]), "entity_type": entity}
+    return {**_scores(list(examples["tags"]), [capitalised_tags(tokens, entity) for tokens in examples["tokens"]]),
+            "entity_type": entity}

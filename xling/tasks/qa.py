@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 
+from datasets import Dataset
 from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
-from ..data import QaExample, read_squad
+from ..data import HubDatasetRef
+from ..datasets_io import hub_rows, load_squad, tokenise
 from ..metrics import squad_scores
 from .batching import run_batches
 
@@ -15,8 +17,9 @@ DOC_STRIDE = 128
 MAX_ANSWER_TOKENS = 30
 
 
-def read(path, labels_path=None) -> list[QaExample]:
-    return read_squad(path)
+def read(source, labels_path=None) -> Dataset:
+    """SQuAD JSON (a path), or a hub data set in SQuAD's columns (``HubDatasetRef``)."""
+    return hub_rows(source, "squad") if isinstance(source, HubDatasetRef) else load_squad(source)
 
 
 def label_list(examples) -> list[str]:
@@ -29,31 +32,46 @@ def _question(question: str, tokenizer, limit: int) -> str:
     return question if len(ids) <= limit else tokenizer.decode(ids[:limit])
 
 
-def _windows(examples, tokenizer, max_length: int, stride: int):
+def _windows(batch: dict, tokenizer, max_length: int, stride: int):
+    """Windows of each context (``batch``: columns ``question`` and ``context``) with a doc stride."""
     stride = min(stride, max_length // 4)
-    questions = [_question(e.question, tokenizer, max_length // 2) for e in examples]
-    return tokenizer(questions, [e.context for e in examples], truncation="only_second",
+    questions = [_question(question, tokenizer, max_length // 2) for question in batch["question"]]
+    return tokenizer(questions, batch["context"], truncation="only_second",
                      max_length=max_length, stride=stride, return_overflowing_tokens=True,
                      return_offsets_mapping=True)
 
 
-def build_features(examples, tokenizer, labels, max_length: int = 384) -> list[dict]:
+def _train_windows(batch: dict, tokenizer, max_length: int) -> dict:
     """One feature per window; a window without the answer points at the first token (<s>)."""
-    encoding = _windows(examples, tokenizer, max_length, DOC_STRIDE)
-    features = []
+    encoding = _windows(batch, tokenizer, max_length, DOC_STRIDE)
+    starts, ends = [], []
     for i, offsets in enumerate(encoding["offset_mapping"]):
-        example = examples[encoding["overflow_to_sample_mapping"][i]]
-        sequence_ids = encoding.sequence_ids(i)
-        start_char = example.starts[0]
-        end_char = start_char + len(example.answers[0])
-        context = [k for k, s in enumerate(sequence_ids) if s == 1]
+        answers = batch["answers"][encoding["overflow_to_sample_mapping"][i]]
+        start_char = answers["answer_start"][0]
+        end_char = start_char + len(answers["text"][0])
+        context = [k for k, s in enumerate(encoding.sequence_ids(i)) if s == 1]
         start = end = 0
         if context and offsets[context[0]][0] <= start_char and offsets[context[-1]][1] >= end_char:
             start = next(k for k in context if offsets[k][1] > start_char)
             end = next(k for k in reversed(context) if offsets[k][0] < end_char)
-        features.append({"input_ids": encoding["input_ids"][i], "attention_mask": encoding["attention_mask"][i],
-                         "start_positions": start, "end_positions": end})
-    return features
+        starts.append(start)
+        ends.append(end)
+    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"],
+            "start_positions": starts, "end_positions": ends}
+
+
+def _eval_windows(batch: dict, indices: list[int], tokenizer, max_length: int) -> dict:
+    """Windows with their question's index and the character offsets of their context tokens (None elsewhere)."""
+    encoding = _windows(batch, tokenizer, max_length, DOC_STRIDE)
+    offsets = [[list(o) if s == 1 else None for o, s in zip(offsets, encoding.sequence_ids(i))]
+               for i, offsets in enumerate(encoding["offset_mapping"])]
+    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"], "offsets": offsets,
+            "example_index": [indices[k] for k in encoding["overflow_to_sample_mapping"]]}
+
+
+def build_features(examples, tokenizer, labels, max_length: int = 384) -> Dataset:
+    """Window features with answer positions (``Dataset.map``, batched, in the ``datasets`` cache)."""
+    return tokenise(examples, _train_windows, tokenizer=tokenizer, max_length=max_length)
 
 
 def collator(tokenizer):
@@ -62,18 +80,16 @@ def collator(tokenizer):
 
 def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_length=384) -> dict:
     """Best span (start <= end, at most 30 tokens) over all windows; SQuAD v1.1 or MLQA (``lang``) EM/F1."""
-    encoding = _windows(examples, tokenizer, max_length, DOC_STRIDE)
-    features = [{"input_ids": ids, "attention_mask": mask}
-                for ids, mask in zip(encoding["input_ids"], encoding["attention_mask"])]
-    batches = run_batches(model, features, collator(tokenizer), batch_size, "qa eval")
+    windows = tokenise(examples, _eval_windows, with_indices=True, tokenizer=tokenizer, max_length=max_length)
+    batches = run_batches(model, windows.select_columns(["input_ids", "attention_mask"]), collator(tokenizer),
+                          batch_size, "qa eval")
     starts = [row for out in batches for row in out["start_logits"]]
     ends = [row for out in batches for row in out["end_logits"]]
+    contexts, qids = examples["context"], examples["id"]
     best: dict[int, tuple[float, str]] = collections.defaultdict(lambda: (float("-inf"), ""))
-    for i, offsets in enumerate(encoding["offset_mapping"]):
-        index = encoding["overflow_to_sample_mapping"][i]
-        context = examples[index].context
-        sequence_ids = encoding.sequence_ids(i)
-        candidates = [k for k, s in enumerate(sequence_ids) if s == 1]
+    for i, (offsets, index) in enumerate(zip(windows["offsets"], windows["example_index"])):
+        context = contexts[index]
+        candidates = [k for k, o in enumerate(offsets) if o is not None]
         top = sorted(candidates, key=lambda k: -float(starts[i][k]))[:20]
         top_end = sorted(candidates, key=lambda k: -float(ends[i][k]))[:20]
         for s in top:
@@ -83,8 +99,8 @@ def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_l
                 score = float(starts[i][s]) + float(ends[i][e])
                 if score > best[index][0]:
                     best[index] = (score, context[offsets[s][0]:offsets[e][1]])
-    predictions = {examples[i].qid: text for i, (_, text) in best.items()}
-    gold = {e.qid: e.answers for e in examples}
+    predictions = {qids[i]: text for i, (_, text) in best.items()}
+    gold = {qid: answers["text"] for qid, answers in zip(qids, examples["answers"])}
     mlqa_lang = lang  # the caller passes a language only for MLQA-style scoring
     scores = squad_scores(predictions, gold, lang=mlqa_lang)
     return {**scores, "num_examples": len(examples), "main_metric": "f1",

@@ -1,0 +1,129 @@
+"""Where a training step's time goes: ``torch.profiler`` over P1's and P7's steps, adapters against full fine-tuning.
+
+    python -m bench.time_profile                       # P1 (nmt, bench shape) and P7 (xling, real encoder shape)
+    python -m bench.time_profile --which p1 --steps 3 --json p1.json
+    python -m bench.time_profile --device cuda          # self CUDA time per op, and kernel counts
+
+For each variant: a warm-up step, then ``--steps`` profiled steps; per op
+(``aten::...``) the self time (CPU on the CPU; CUDA kernels' time on a GPU)
+and call count, summed over the steps and divided by them, plus the total.
+The rows are the ops whose time differs most between the two variants: on
+the CPU this shows what the frozen base saves (the weight gradients,
+``aten::mm`` in backward, and the optimizer) and what the adapters add; on a
+GPU at these shapes it shows the number of kernel launches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from .harness import RunSettings, apply_threads, device_description, log
+
+
+def op_times(step, steps: int, device: torch.device) -> dict:
+    """{op: [self seconds per step, calls per step]}, their sum, and the unprofiled wall seconds per step."""
+    from .harness import timed
+
+    step()  # warm-up
+    wall = sum(timed(step, device) for _ in range(steps)) / steps  # unprofiled
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for event in prof.key_averages():
+        seconds = (event.self_device_time_total if device.type == "cuda" else event.self_cpu_time_total) / 1e6
+        if seconds or event.count:
+            table[event.key][0] += seconds / steps
+            table[event.key][1] += event.count / steps
+    total = sum(seconds for seconds, _ in table.values())
+    return {"ops": dict(table), "total_s": total, "wall_s": wall}
+
+
+def p1_steps(device: torch.device, quick: bool) -> dict:
+    from .nmt_bench import QUICK_SHAPE, NmtShape, build_variants, make_sample, write_dictionaries
+
+    shape = QUICK_SHAPE if quick else NmtShape()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-profile-")
+    directory = Path(tmp.name)
+    write_dictionaries(directory, shape)
+    variants = build_variants(directory, shape, device)
+    adapter, full = variants["adapter"], variants["full"]
+    one_pair = make_sample(adapter.task, shape, ["en-de"], device)
+    plain = make_sample(full.task, shape, ["en-de"], device, with_lang_ids=False)
+    return {"adapters": lambda: adapter.train_step(one_pair), "full fine-tuning": lambda: full.train_step(plain),
+            "_keep": tmp}
+
+
+def p7_steps(device: torch.device, quick: bool) -> dict:
+    from . import xling_bench
+
+    settings = RunSettings(device=device.type, quick=quick)
+    captured = {}
+    original = xling_bench.alternate
+    xling_bench.alternate = lambda variants, *args, **kwargs: captured.update(variants) or {k: [1.0] for k in variants}
+    try:
+        xling_bench.bench_p7(settings, device)
+    finally:
+        xling_bench.alternate = original
+    return {"adapters": captured["task adapter"], "full fine-tuning": captured["full fine-tuning"]}
+
+
+def compare(steps: dict, count: int, device: torch.device, rows: int) -> dict:
+    measured = {name: op_times(step, count, device) for name, step in steps.items() if not name.startswith("_")}
+    adapter, full = measured["adapters"]["ops"], measured["full fine-tuning"]["ops"]
+    names = set(adapter) | set(full)
+    diff = sorted(names, key=lambda op: abs(adapter.get(op, [0, 0])[0] - full.get(op, [0, 0])[0]), reverse=True)
+    table = [{"op": op, "adapters_ms": round(1000 * adapter.get(op, [0, 0])[0], 2),
+              "full_ms": round(1000 * full.get(op, [0, 0])[0], 2), "adapters_calls": round(adapter.get(op, [0, 0])[1]),
+              "full_calls": round(full.get(op, [0, 0])[1])} for op in diff[:rows]]
+    return {"wall_ms": {k: round(1000 * v["wall_s"], 1) for k, v in measured.items()},
+            "total_ms": {k: round(1000 * v["total_s"], 1) for k, v in measured.items()},
+            "calls": {k: round(sum(c for _, c in v["ops"].values())) for k, v in measured.items()},
+            "ops": table}
+
+
+def format_report(name: str, report: dict) -> str:
+    lines = [f"{name}: wall time per step {report['wall_ms']} ms (unprofiled); summed self time of the ops "
+             f"{report['total_ms']} ms; op calls {report['calls']}",
+             f"{'op':44} {'adapters ms':>12} {'full ms':>9} {'calls a/f':>12}"]
+    for row in report["ops"]:
+        lines.append(f"{row['op'][:44]:44} {row['adapters_ms']:>12} {row['full_ms']:>9} "
+                     f"{row['adapters_calls']:>5}/{row['full_calls']:<6}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--which", default="p1,p7", help="p1 (nmt), p7 (xling), or both")
+    parser.add_argument("--steps", type=int, default=2, help="profiled steps per variant (after one warm-up)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rows", type=int, default=14)
+    parser.add_argument("--quick", action="store_true", help="toy shapes (a smoke run)")
+    parser.add_argument("--json", default=None, help="also write the reports here")
+    args = parser.parse_args(argv)
+    settings = RunSettings(device=args.device, threads=args.threads, quick=args.quick)
+    apply_threads(settings)
+    device = torch.device(args.device)
+    reports = {"device": device_description(device, args.threads)}
+    for which in [w.strip() for w in args.which.split(",") if w.strip()]:
+        log(f"profiling {which}")
+        steps = {"p1": p1_steps, "p7": p7_steps}[which](device, args.quick)
+        reports[which] = compare(steps, args.steps, device, args.rows)
+        print(format_report(which.upper(), reports[which]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(reports, indent=1))
+
+
+if __name__ == "__main__":
+    main()
