@@ -49,8 +49,8 @@ class FingerprintMismatchError(ValueError):
 class SavedAdapter:
     """What one adapter directory holds."""
 
-    # How to rebuild the module(s).
-    config: AdapterConfig
+    # How to rebuild the module(s): an AdapterConfig, or the ``config_type`` given to ``load_adapter``.
+    config: Any
     # Adapter tensors by name, relative to the host's insertion points.
     tensors: dict[str, torch.Tensor]
     # Fingerprint of the base model the adapter was trained on.
@@ -248,12 +248,13 @@ def describe_os_error(err: OSError, where: str | os.PathLike | None = None) -> s
 def save_adapter(
     directory: str | os.PathLike,
     tensors: Mapping[str, torch.Tensor],
-    config: AdapterConfig,
+    config: Any,
     base_fingerprint: str,
     name: str = "",
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write one adapter directory; returns its path."""
+    """Write one adapter directory; returns its path.  ``config`` is an AdapterConfig, or any config with
+    ``to_dict()`` and a ``from_dict`` classmethod (e.g. ``xling.k_adapter.KAdapterConfig``)."""
     if not tensors:
         raise ValueError("refusing to save an adapter with no tensors")
     directory = Path(directory)
@@ -301,8 +302,12 @@ def load_adapter(
     directory: str | os.PathLike,
     expected_fingerprint: str | None = None,
     force: bool = False,
+    config_type: type = AdapterConfig,
 ) -> SavedAdapter:
-    """Read one adapter directory; refuse one made for another base unless ``force``."""
+    """Read one adapter directory; refuse one made for another base unless ``force``.
+
+    ``config_type`` parses the ``config`` entry (its ``from_dict``): AdapterConfig, or the config class of an
+    adapter that is not built from one (``xling.k_adapter.KAdapterConfig``)."""
     document = read_adapter_config(directory)
     config_path = Path(directory) / CONFIG_NAME
     version = document.get("format_version", FORMAT_VERSION)
@@ -310,7 +315,7 @@ def load_adapter(
         raise AdapterFormatError(f"{config_path}: format_version {version!r} is not one this version reads "
                                  f"({FORMAT_VERSION!r}); upgrade adapter-mt or re-export the adapter")
     try:
-        config = AdapterConfig.from_dict(document["config"])
+        config = config_type.from_dict(document["config"])
     except (TypeError, ValueError) as err:
         raise AdapterFormatError(f"{config_path}: bad 'config' entry: {err}") from None
     fingerprint = str(document["base_fingerprint"])

@@ -13,6 +13,7 @@ Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-pl
 houlsby`` (Houlsby et al. 2019; with ``--train-layer-norms`` for train-task),
 ``--adapter-kind compacter|compacter++`` and AdapterDrop (``--drop-mode``,
 ``--drop-layers``, ``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
+``--adapter-kind k-adapter`` for train-task (Wang et al. 2021, ``xling.k_adapter``);
 ``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
 
 Bad input (a malformed data file, a corrupt or mismatched adapter, a model
@@ -32,7 +33,7 @@ from adapter_core import AdapterFormatError, FingerprintMismatchError
 from adapter_core.cli_flags import add_output_flag
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
-from .cli_methods import TASK_CHOICES
+from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
 from . import encoder_import, mlm_head, vocab_trim
@@ -144,13 +145,22 @@ def run(args) -> None:
         from .tasks import TASKS
         from .train import is_main_process, train_task_adapter
 
-        drop, adapter_config = drop_config_from_args(args), adapter_config_from_args(args, "task")
+        if args.adapter_kind == K_ADAPTER_KIND:  # Wang et al. (2021): beside the encoder, xling.k_adapter_train
+            from .k_adapter_train import k_adapter_config_from_args, train_k_adapter_from_args
+
+            k_adapter_config_from_args(args)  # bad flags fail before the dev file is read
+        else:
+            drop, adapter_config = drop_config_from_args(args), adapter_config_from_args(args, "task")
         train = data_source(args, "train")
         if args.dev:  # a bad dev file fails before training, not after it
             TASKS[args.task].read(args.dev, args.dev_labels)
-        out = train_task_adapter(args.model, args.task, args.lang_adapter, train, _options(args), task_name=args.name,
-                                 labels_file=args.train_labels, skip_last_layer=args.skip_last_layer, force=args.force,
-                                 adapter_config=adapter_config, drop=drop, train_layer_norms=args.train_layer_norms)
+        if args.adapter_kind == K_ADAPTER_KIND:
+            out = train_k_adapter_from_args(args, train, _options(args))
+        else:
+            out = train_task_adapter(args.model, args.task, args.lang_adapter, train, _options(args),
+                                     task_name=args.name, labels_file=args.train_labels,
+                                     skip_last_layer=args.skip_last_layer, force=args.force,
+                                     adapter_config=adapter_config, drop=drop, train_layer_norms=args.train_layer_norms)
         print(f"task adapter written to {out}")
         if args.dev and is_main_process():
             from .task_info import write_results

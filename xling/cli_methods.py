@@ -27,6 +27,8 @@ from .drop import AdapterDropConfig
 
 #: Adapter kinds the hooks can host: compacter++ is one per layer at the FFN output, compacter two (Houlsby's sites).
 ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
+#: The task adapter kind that sits beside the frozen encoder instead of in it (Wang et al. 2021; ``xling.k_adapter``).
+K_ADAPTER_KIND = "k-adapter"
 #: --adapter-placement choices (``adapter_core.placement.ALIASES``): MAD-X's FFN output, or Houlsby's two sites.
 ADAPTER_PLACEMENTS = ("pfeiffer", "houlsby")
 #: The placement each kind has when --adapter-placement is not given.
@@ -40,8 +42,9 @@ COMMANDS = ("train-fusion", "train-full", "ablate", "drift")
 
 
 def _adapter_kind(value: str) -> str:
-    if value not in ADAPTER_KINDS:
-        raise argparse.ArgumentTypeError(f"unknown adapter kind {value!r}; choose from {', '.join(ADAPTER_KINDS)}")
+    if value not in (*ADAPTER_KINDS, K_ADAPTER_KIND):
+        raise argparse.ArgumentTypeError(f"unknown adapter kind {value!r}; choose from "
+                                         f"{', '.join((*ADAPTER_KINDS, K_ADAPTER_KIND))}")
     return value
 
 
@@ -50,7 +53,9 @@ def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
     parser.add_argument("--adapter-kind", type=_adapter_kind, default="bottleneck",
                         help="bottleneck (MAD-X), compacter or compacter++ (Karimi Mahabadi et al. 2021: PHM "
                              "projections, one shared rule A for all of the adapter's modules; compacter has two per "
-                             "layer, compacter++ one)")
+                             "layer, compacter++ one)" + ("; train-task also k-adapter (Wang et al. 2021: adapter "
+                             "layers beside the frozen encoder, reading chosen layers of it; token-level tasks)"
+                             if role == "task" else ""))
     parser.add_argument("--adapter-placement", choices=ADAPTER_PLACEMENTS,
                         help="pfeiffer: after the FFN, reading LN(h + x) (MAD-X; default for bottleneck and "
                              "compacter++); houlsby: after the attention and after the FFN, each before its residual "
@@ -68,11 +73,22 @@ def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
                         help="AdapterDrop specialised: number of lowest layers without adapters (implies --drop-mode specialised)")
     parser.add_argument("--drop-max", type=int,
                         help="AdapterDrop robust: largest n drawn per batch (implies --drop-mode robust)")
+    if role == "task":
+        parser.add_argument("--k-adapter-layers", type=int, nargs="+",
+                            help="k-adapter: the encoder hidden states its adapter layers read (0: embeddings, i: "
+                                 "output of layer i; default: the paper's 0, 11, 22 of 24 scaled to the encoder)")
+        parser.add_argument("--k-adapter-dim", type=int,
+                            help="k-adapter: width inside each adapter layer, a multiple of its 12 heads, FFN 4x "
+                                 "(default: the paper's 768 x hidden size / 1024, rounded to 12 heads)")
 
 
 def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
     """The adapter config the flags ask for; None for the MAD-X default bottleneck."""
     kind, factor, phm_dim = args.adapter_kind, args.reduction_factor, args.phm_dim
+    if kind == K_ADAPTER_KIND:  # train-task trains it with xling.k_adapter_train before asking for a config
+        raise ValueError("--adapter-kind k-adapter is a task adapter beside the encoder: train it with train-task")
+    if getattr(args, "k_adapter_layers", None) is not None or getattr(args, "k_adapter_dim", None) is not None:
+        raise ValueError("--k-adapter-layers and --k-adapter-dim are for --adapter-kind k-adapter")
     placement = getattr(args, "adapter_placement", None) or KIND_PLACEMENTS[kind]
     if factor is not None and factor <= 0:
         raise ValueError(f"--reduction-factor must be positive, got {factor:g}")
@@ -220,6 +236,12 @@ def _train_full(args, options) -> None:
         print(f"dev {scores['main_metric']}: {scores[scores['main_metric']]:.2f} -> {out.parent / 'dev_results.json'}")
 
 
+def _refuse_k_adapter(info: dict, command: str) -> None:
+    if info.get("adapter_kind") == K_ADAPTER_KIND:
+        raise ValueError(f"{command} works on adapters inside the encoder's layers; a K-adapter sits beside the "
+                         "encoder (xling.k_adapter)")
+
+
 def _ablate(args, options) -> None:
     from .ablation import layer_ablation, write_ablation_report
     from .inference import evaluate_loaded, inference_dropped_layers, load_task_model
@@ -227,6 +249,7 @@ def _ablate(args, options) -> None:
     if args.max_span is not None and args.max_span < 1:
         raise ValueError(f"--max-span must be >= 1, got {args.max_span}")
     loaded = load_task_model(args.model, args.task_adapter, args.lang_adapter, force=args.force)
+    _refuse_k_adapter(loaded.info, "ablate")
     examples = loaded.module.read(args.data, args.labels)
     dropped = inference_dropped_layers(loaded)  # a specialised AdapterDrop adapter is ablated as it is evaluated
     metric = None
@@ -268,6 +291,7 @@ def _drift(args, options) -> None:
         from .inference import load_task_model
 
         loaded = load_task_model(args.model, args.task_adapter, args.lang_adapter, force=args.force)
+        _refuse_k_adapter(loaded.info, "drift")
         tuned["adapter"] = collect_hidden_states(loaded.model, batches, setup=loaded.setup)
     for directory in args.full_model or []:
         name = "full" if len(args.full_model) == 1 else f"full ({Path(directory).resolve().parent.name})"

@@ -46,14 +46,19 @@ from pathlib import Path
 
 from adapter_core import atomic_write_json, atomic_write_text
 
+from .cli_methods import K_ADAPTER_KIND
 from .data import DataError
 from .task_subsets import extract_text, subsample
 
-#: The rows of the comparison, in table order.
-ROWS = ("majority", "no_swap", "madx", "full")
+#: The rows of the comparison, in table order (k_adapter*: ``eval-adapter`` of a K-adapter, ``xling.k_adapter``).
+ROWS = ("majority", "no_swap", "madx", "k_adapter", "k_adapter_madx", "full")
 ROW_TITLES = {"majority": "majority baseline (QA: random span)",
               "no_swap": "task adapter, source language adapter (no swap)",
-              "madx": "MAD-X (target language adapter swapped in)", "full": "full fine-tuning"}
+              "madx": "MAD-X (target language adapter swapped in)",
+              "k_adapter": "K-Adapter, source language adapter (no swap)",
+              "k_adapter_madx": "K-Adapter, target language adapter swapped in", "full": "full fine-tuning"}
+#: The rows ``eval-adapter`` writes for a task adapter and for a K-adapter: (source adapter, target's adapter).
+ADAPTER_ROWS = {"task": ("no_swap", "madx"), K_ADAPTER_KIND: ("k_adapter", "k_adapter_madx")}
 #: Titles of the majority row for the baselines that are not the majority class, by the records' ``baseline``.
 BASELINE_TITLES = {"capitalised_words": "capitalised-words baseline (all O: F1 0)"}
 
@@ -93,7 +98,8 @@ def _score(module, model, tokenizer, data: str, labels: list[str], batch_size: i
 
 def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str], data: dict[str, str], source: str,
                  out_dir: str, train_size: str, max_length: int, batch_size: int = 32) -> list[dict]:
-    """no_swap (source language adapter) and madx (each target's own adapter) rows of one task adapter."""
+    """no_swap (source language adapter) and madx (each target's own adapter) rows of one task adapter; for a
+    K-adapter, which reads the encoder from beside it, the rows k_adapter and k_adapter_madx."""
     from adapter_core import Stack
 
     from .adapter_io import load_madx_adapter
@@ -105,17 +111,18 @@ def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str
     if missing:
         raise ValueError(f"no language adapter given for {', '.join(missing)}")
     loaded = load_task_model(model_dir, task_adapter, lang_adapters[source])
-    info, task_name = loaded.info, loaded.info["adapter_name"]
+    info, above = loaded.info, loaded.setup.names[1:]  # the task adapter (none for a K-adapter) over the language's
+    source_row, target_row = ADAPTER_ROWS[K_ADAPTER_KIND if info.get("adapter_kind") == K_ADAPTER_KIND else "task"]
     names = {source: loaded.setup.names[0]}
     for lang in data:
         if lang != source:
             names[lang] = load_madx_adapter(loaded.host, lang_adapters[lang], name=f"lang_{lang}")
     records = []
     for lang, path in data.items():
-        rows = ["no_swap"] if lang == source else ["no_swap", "madx"]
+        rows = [source_row] if lang == source else [source_row, target_row]
         for row in rows:
-            adapter = lang_adapters[source] if row == "no_swap" else lang_adapters[lang]
-            loaded.host.set_active(Stack(names[source] if row == "no_swap" else names[lang], task_name))
+            adapter = lang_adapters[source] if row == source_row else lang_adapters[lang]
+            loaded.host.set_active(Stack(names[source] if row == source_row else names[lang], *above))
             scores = _score(loaded.module, loaded.model, loaded.tokenizer, path, info["labels"], batch_size, max_length)
             records.append(_record(_result_path(out_dir, info["task"], row, train_size, lang, info.get("seed")),
                                    info["task"], row, lang, info.get("seed"), train_size, path, scores,
@@ -258,7 +265,7 @@ def _verdicts(rows: dict, per_seed_avg: dict) -> dict:
     """Does each row's target average beat the baseline by more than the seed spread; does the swap help."""
     verdicts = {}
     base = rows.get("majority", {}).get("avg")
-    for row in ("no_swap", "madx", "full"):
+    for row in ROWS[1:]:
         avg = rows.get(row, {}).get("avg")
         if base and avg:
             margin, spread = avg["mean"] - base["mean"], avg["std"] + base["std"]
@@ -276,6 +283,10 @@ def _verdicts(rows: dict, per_seed_avg: dict) -> dict:
     common = [s for s in madx if s in full]
     if common:
         result["madx_minus_full"] = _stats([madx[s] - full[s] for s in common])
+    k_adapter = per_seed_avg.get("k_adapter", {})
+    common = [s for s in k_adapter if s in no_swap]
+    if common:
+        result["k_adapter_minus_no_swap"] = _stats([k_adapter[s] - no_swap[s] for s in common])
     return result
 
 
@@ -310,6 +321,10 @@ def markdown_lines(summary: dict) -> list[str]:
             if "madx_minus_full" in block:
                 g = block["madx_minus_full"]
                 lines.append(f"- MAD-X minus full fine-tuning: {g['mean']:+.1f} ± {g['std']:.1f}")
+            if "k_adapter_minus_no_swap" in block:
+                g = block["k_adapter_minus_no_swap"]
+                lines.append(f"- K-Adapter minus the task adapter (both no swap): {g['mean']:+.1f} ± {g['std']:.1f} "
+                             f"(paired over {g['n']} seeds)")
             lines.append("")
     return lines
 

@@ -5,7 +5,8 @@ AdapterHub task adapter's ``head_config.json``), loads the
 target language adapter and the task adapter (Compacter++ and Houlsby-placed
 ones included: their config is on disk), the prediction head, the encoder's
 LayerNorms when the task adapter was trained with them, and activates
-``Stack(lang, task)``.  ``evaluate_loaded`` scores it with the adapters of
+``Stack(lang, task)``; a K-adapter (``task.json``'s ``adapter_kind``) loads
+beside the encoder instead (``xling.k_adapter_train``).  ``evaluate_loaded`` scores it with the adapters of
 the lowest n layers removed (AdapterDrop at inference): by default the n the
 task adapter was trained with in specialised mode, 0 otherwise.
 """
@@ -25,6 +26,7 @@ from adapter_core import AdapterFormatError, Stack, check_shapes
 from .adapter_io import ADAPTERHUB_WEIGHTS, load_layer_norms, load_madx_adapter
 from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
 from .attach import MadxHost
+from .cli_methods import K_ADAPTER_KIND
 from .drop import AdapterDropConfig
 from .task_info import read_task_info
 from .tasks import TASKS
@@ -97,6 +99,10 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     ``pytorch_model_head.bin``); ``task`` picks the task of an AdapterHub tagging head ("ner" or "pos").
     """
     info = task_adapter_info(task_adapter, task)
+    if info.get("adapter_kind") == K_ADAPTER_KIND:  # Wang et al. (2021): beside the encoder, not in it
+        from .k_adapter_train import load_k_adapter_task_model
+
+        return load_k_adapter_task_model(model_dir, task_adapter, language_adapter, info, force=force)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = build_task_model(model_dir, info["task"], info["labels"])
     check_tokenizer_fits(tokenizer, model, model_dir)
