@@ -22,6 +22,7 @@ from pathlib import Path
 
 from adapter_core import COMPACTER_KINDS, AdapterConfig, houlsby_2019, madx_language, madx_task
 
+from .data import add_dataset_flags, data_source
 from .drop import MODES as DROP_MODES
 from .drop import AdapterDropConfig
 
@@ -150,21 +151,23 @@ def add_method_commands(sub, training_flags) -> None:
     fusion.add_argument("--model", required=True, help="local model directory")
     fusion.add_argument("--task-adapters", required=True, nargs="+", help="two or more task adapter dirs (train-task's OUT/adapter)")
     fusion.add_argument("--lang-adapter", help="language adapter stacked below the fusion (Stack(lang, Fuse(...)))")
-    fusion.add_argument("--train", required=True, help="training file of the target task")
+    fusion.add_argument("--train", help="training file of the target task (or --dataset NAME)")
     fusion.add_argument("--train-labels", help="SIQA: the separate labels file")
     fusion.add_argument("--force", action="store_true", help="load adapters made for another base")
     fusion.add_argument("--value-regularization", type=float, default=0.01, metavar="LAMBDA",
                         help="λ of the loss term λ·Σ||I − V||² that keeps each fusion layer's value matrix near the "
                              "identity (Pfeiffer et al. 2021, AdapterHub's 0.01 by default; 0: none)")
+    add_dataset_flags(fusion, split="train")
     training_flags(fusion, adapters=False)
 
     full = sub.add_parser("train-full", help="full fine-tuning of every weight (the baseline for xling drift)")
     full.add_argument("--task", required=True, choices=TASK_CHOICES, help="the task")
     full.add_argument("--model", required=True, help="local model directory")
-    full.add_argument("--train", required=True, help="training file")
+    full.add_argument("--train", help="training file (or --dataset NAME)")
     full.add_argument("--train-labels", help="SIQA: the separate labels file")
     full.add_argument("--dev", help="dev file, scored after training into dev_results.json")
     full.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
+    add_dataset_flags(full, split="train")
     training_flags(full, adapters=False)
 
     ablate = sub.add_parser("ablate", help="layer ablation: remove the adapters of each layer span, heatmap of the change")
@@ -210,7 +213,7 @@ def _train_fusion(args, options) -> None:
 
     if len(args.task_adapters) < 2:
         raise ValueError(f"--task-adapters: AdapterFusion needs two or more task adapters, got {len(args.task_adapters)}")
-    out = train_fusion(args.model, args.task, args.task_adapters, args.train, options(args),
+    out = train_fusion(args.model, args.task, args.task_adapters, data_source(args, "train"), options(args),
                        language_adapter=args.lang_adapter, labels_file=args.train_labels, force=args.force,
                        value_regularization=args.value_regularization)
     print(f"AdapterFusion written to {out}; attention weights: {out / 'fusion_weights.json'}, {out / 'fusion_weights.png'}")
@@ -224,7 +227,7 @@ def _train_full(args, options) -> None:
 
     if args.dev:  # a bad dev file fails before training, not after it
         TASKS[args.task].read(args.dev, args.dev_labels)
-    out, setup = train_full_model(args.model, args.task, args.train, options(args), args.train_labels)
+    out, setup = train_full_model(args.model, args.task, data_source(args, "train"), options(args), args.train_labels)
     if not is_main_process():
         return
     print(f"fully fine-tuned model written to {out}")

@@ -206,3 +206,15 @@ def test_squad_and_classification_columns_from_the_cache_are_checked(hub_cache):
     cache_hub_dataset(hub_cache, "sentiment_like", "de", {"text": ["gut", "schlecht"], "label": [1, 0]}, texts)
     examples = TASKS["classification"].read(HubDatasetRef("sentiment_like", "de", "train"))
     assert list(examples["label"]) == ["positive", "negative"] and examples[0]["origin"] == "sentiment_like/de:train:row 0"
+
+
+def test_full_fine_tuning_takes_the_dataset_flags_too(workspace, hub_cache, tmp_path, capsys):
+    model, out = str(workspace["model"]), tmp_path / "full"
+    assert main(["train-full", "--task", "ner", "--model", model, "--dataset", "wikiann", "--dataset-config", "de",
+                 "--output-dir", str(out), "--max-steps", "1", "--batch-size", "8", "--cpu", "--save-steps", "1",
+                 "--max-length", "32"]) == 0
+    assert (out / "model" / "config.json").exists()
+    capsys.readouterr()
+    assert main(["train-full", "--task", "ner", "--model", model, "--output-dir", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == \
+        "xling: error: train-full: give either --train FILE or --dataset NAME (with --dataset-config), not neither"
