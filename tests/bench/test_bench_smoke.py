@@ -74,3 +74,15 @@ def test_quick_nmt_adapterdrop_reports_speedups_per_n(tmp_path):
     assert entry["details"]["dropped"] == [0, 1]
     assert entry["details"]["train_speedup"]["0"] == 1.0 and entry["details"]["generation_speedup"]["1"] > 0
     assert "plot" not in entry["details"]  # --quick never overwrites the real figure
+
+
+def test_quick_real_encoder_benchmarks_write_their_figures(tmp_path):
+    """P7 (task adapter vs full fine-tuning) and P8 (trimmed vs untrimmed memory, fresh processes) at toy shapes."""
+    output = tmp_path / "results.json"
+    assert main(["--quick", "--only", "P7,P8", "--device", "cpu", "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    assert results["P7"]["value"] > 0 and results["P7"]["details"]["trainable"]["adapter"] < \
+        results["P7"]["details"]["trainable"]["full"]
+    reports = results["P8"]["details"]["reports"]
+    assert reports["trimmed"]["vocab_size"] < reports["untrimmed"]["vocab_size"]
+    assert results["P8"]["target"] == "<= 0.6" and "toy XLM-R" in results["P8"]["measure"]
