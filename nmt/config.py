@@ -46,6 +46,9 @@ class AdapterModelConfig(FairseqDataclass):
                 "(loaded with --adapter-dirs from a lang run, shared by every pair) while the pair adapters train; "
                 "'trained' trains both"})
     adapter_dim: int = field(default=64, metadata={"help": "bottleneck width m of every adapter"})
+    adapter_lang_dim: int = field(default=0, metadata={
+        "help": "with --adapters-by lang+pair: bottleneck width of the language adapters (0: --adapter-dim); the "
+                "lang run's --adapter-dim, so that its exported adapters (--adapter-dirs) load in place"})
     adapter_encoder_layers: str = field(default="all", metadata={
         "help": "encoder layers that carry adapters: 'all', 'none' or comma-separated indices from 0"})
     adapter_decoder_layers: str = field(default="all", metadata={
@@ -244,6 +247,7 @@ def language_adapter_configs(args, hidden_dim: int, keys) -> dict[str, AdapterCo
         return {}
     lang_args = copy.copy(args)
     lang_args.adapters_by = "lang"
+    lang_args.adapter_dim = getattr(args, "adapter_lang_dim", 0) or args.adapter_dim
     config = adapter_module_config(lang_args, hidden_dim)
     return {key: config for key in keys}
 

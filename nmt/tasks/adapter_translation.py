@@ -137,6 +137,7 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
                                  "adapter, train from the checkpoint it was exported from")
             if os.path.exists(os.path.join(self.args.save_dir, "checkpoint_last.pt")):
                 dirs = []  # resuming: the run's own checkpoint holds the language adapters now
+            check_language_adapter_dirs(model, dirs)
         model.adapter_dirs_to_load = dirs
         model.adapter_force = bool(self.args.adapter_force)
         layers = {"encoder": len(model.encoder.layers), "decoder": len(model.decoder.layers)}
@@ -195,3 +196,23 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
             langtok = get_lang_tok(lang=lang_dict[int(i)], lang_tok_style=self.args.lang_tok_style, spec=spec)
             table[int(i)] = self.data_manager.get_langtok_index(langtok, dictionary)
         return torch.tensor([table[int(i)] for i in tgt_ids.tolist()], dtype=torch.long, device=tgt_ids.device)
+
+
+def check_language_adapter_dirs(model, directories) -> None:
+    """With lang+pair training, each --adapter-dirs language adapter must have the config the model builds for it
+    (else the saved checkpoint could not be rebuilt from its options at generation): a one-line error naming
+    --adapter-lang-dim otherwise."""
+    from adapter_core import AdapterConfig, read_adapter_config
+
+    from ..config import language_adapter_configs
+
+    for directory in directories:
+        document = read_adapter_config(directory)
+        saved = AdapterConfig.from_dict(document["config"])
+        key = document.get("name") or os.path.basename(os.path.normpath(directory))
+        built = language_adapter_configs(model.args, saved.hidden_dim, [key])[key]
+        if saved.resolved_bottleneck_dim != built.resolved_bottleneck_dim:
+            raise ValueError(f"--adapter-dirs {directory}: language adapter {key!r} has bottleneck "
+                             f"{saved.resolved_bottleneck_dim}, but this run builds language adapters of "
+                             f"{built.resolved_bottleneck_dim}; pass --adapter-lang-dim "
+                             f"{saved.resolved_bottleneck_dim} (the lang run's --adapter-dim)")

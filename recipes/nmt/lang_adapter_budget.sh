@@ -20,18 +20,10 @@ ADAPTER_LR="${ADAPTER_LR:-1e-2}"                               # [1e-2] the demo
 ZERO_SHOT="${ZERO_SHOT:-de-fr,fr-de,uk-es}"                    # [the demo's] zero-shot test directions
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}" PYTHONWARNINGS=ignore
 
-DEMO_CKPT="$DEMO_WORK/checkpoints"; DATA="$DEMO_WORK/bin"; RAW="$DEMO_WORK/raw"; BASE="$DEMO_CKPT/base/checkpoint_last.pt"
-[ -f "$DATA/langs.txt" ] && [ -f "$BASE" ] && [ -d "$DEMO_WORK/generate/base" ] || {
-  echo "lang_adapter_budget: no finished full-profile demo in DEMO_WORK=$DEMO_WORK" >&2; exit 1; }
-CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
-USER_DIR="$("$BIN/nmt-user-dir")"
-mkdir -p "$CKPT" "$GEN" "$REPORT"
-LANG_LIST="$(cat "$DATA/langs.txt")"
+RECIPE=lang_adapter_budget; source "$ROOT/recipes/nmt/on_full_demo.sh"  # DEMO_CKPT, DATA, RAW, BASE, CKPT, GEN; say()
 EN_XX="$(cat "$DATA/lang_pairs.txt")"
 XX_EN="$(echo "$EN_XX" | tr ',' '\n' | awk -F- '{print $2"-"$1}' | paste -sd, -)"
 ALL_EVAL="$EN_XX,$ZERO_SHOT"
-source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), adapter_run()
-say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 DEMO_UPDATES="$(grep -oE 'num_updates [0-9]+' "$DEMO_CKPT/lang_adapters-s1.log" | tail -1 | awk '{print $2}')"
 
 # the reference (the base) and the demo's own language adapters

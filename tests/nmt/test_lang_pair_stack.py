@@ -139,3 +139,26 @@ def test_adapter_dirs_in_training_start_the_language_adapters_of_a_fresh_run_onl
                               "trained")
     moving = {n.split(".adapters.")[1].split(".")[0] for n, p in trained.named_parameters() if p.requires_grad}
     assert moving == set(LANGS + TRAIN_PAIRS)
+
+
+def test_language_adapters_of_another_width_train_and_load_back(nmt_run, tmp_path):
+    """Language adapters narrower than the pair adapters (the demo: 12 and 64): --adapter-lang-dim records their width
+    in the checkpoint's options, so the trained stack loads back for generation; without it, a one-line error."""
+    from nmt.cli import export_adapters_main
+
+    run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "lang", "--adapters-by", "lang",
+                                 "--adapter-dim", "4", "--max-update", "3", "--disable-validation"))
+    assert export_adapters_main([str(tmp_path / "lang" / "checkpoint_last.pt"), "--output-dir",
+                                 str(tmp_path / "langs")]) == 0
+    dirs = ",".join(str(tmp_path / "langs" / lang) for lang in LANGS)
+    with pytest.raises(ValueError, match=r"bottleneck 4, but this run builds language adapters of 8; pass "
+                                         r"--adapter-lang-dim 4"):
+        _training_model(nmt_run, tmp_path / "wrong", "--adapters-by", "lang+pair", "--adapter-dirs", dirs)
+    run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "stack", "--adapters-by", "lang+pair",
+                                 "--adapter-lang-dim", "4", "--adapter-dirs", dirs, "--max-update", "3",
+                                 "--disable-validation"))
+    task, model, _ = load(nmt_run.data, tmp_path / "stack" / "checkpoint_last.pt")
+    down = {n: p.shape[0] for n, p in model.named_parameters() if n.endswith(".down.weight") and ".layers.0." in n}
+    assert {n.split(".adapters.")[1].split(".")[0]: m for n, m in down.items() if n.startswith("encoder")} == \
+        {"de": 4, "en": 4, "fr": 4, "en-de": ADAPTER_DIM, "de-en": ADAPTER_DIM, "en-fr": ADAPTER_DIM, "fr-en": ADAPTER_DIM}
+    assert generate(task, model, make_sample(task, _mixed_items()))  # translates
