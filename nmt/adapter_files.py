@@ -84,12 +84,16 @@ def _export_one(model, key: str, directory: Path, fingerprint: str) -> Path:
     return save_adapter(directory, tensors, config, fingerprint, name=key, metadata=metadata)
 
 
-def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = False) -> list[str]:
+def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = False,
+                      only_existing: bool = False) -> list[str]:
     """Load adapter directories into ``model`` (after its checkpoint); returns the keys loaded.
 
     Refuses an adapter trained on another base unless ``force``; tensors that
     do not fit raise an error naming both shapes.  An adapter whose key the
-    model lacks is added to every layer its metadata names.  Every check runs
+    model lacks is added to every layer its metadata names; with
+    ``only_existing`` (lang+pair training: the language adapters the run's
+    pairs use) it goes only where the model has that key, and a key the model
+    lacks everywhere is left out, so the run saves what its options rebuild.  Every check runs
     before the model is changed (new modules are first built on the ``meta``
     device), and every problem with the files is an ``AdapterFormatError`` or
     a ``FingerprintMismatchError`` naming the directory.
@@ -124,6 +128,8 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
                             f"{', '.join(s.value for s in saved.config.sites)}), but the model's {side} layers carry "
                             f"adapters at {', '.join(s.value for s in banks[index])} (--adapter-placement)")
                     bank = banks[index][site]
+                    if only_existing and key not in bank.adapters:
+                        continue
                     existing = bank.adapters[key] if key in bank.adapters else None
                     if existing is None or existing.config != saved.config:
                         existing = None  # a new key, or another config (e.g. --adapter-dim): the directory wins
@@ -131,12 +137,18 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
                                                                                           directory)
                     plan.append((bank, f"{side}.layers.{index}.{SITE_PREFIX[site]}", existing))
                     references.append(reference)
+        if only_existing and not plan:
+            logger.info("left out adapter %s from %s: this model has no %s adapters", key, directory, key)
+            continue
         _share_compacter_rules(references)
         for (_, prefix, _), reference in zip(plan, references):
             for name, tensor in reference.state_dict().items():
                 expected[prefix + name] = tensor
-        check_shapes(saved.tensors, expected, where=str(directory))
-        for name, tensor in saved.tensors.items():
+        tensors = saved.tensors
+        if only_existing:  # the layers left out above keep their tensors out too
+            tensors = {n: t for n, t in tensors.items() if any(n.startswith(prefix) for _, prefix, _ in plan)}
+        check_shapes(tensors, expected, where=str(directory))
+        for name, tensor in tensors.items():
             if not torch.is_floating_point(tensor):
                 raise AdapterFormatError(f"{directory}: tensor {name} has dtype {tensor.dtype}; "
                                          "adapter tensors are floating point")
@@ -144,7 +156,7 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
         modules = [module if module is not None else _new_module(bank, key, saved.config) for bank, _, module in plan]
         _share_compacter_rules(modules)
         for (_, prefix, _), module in zip(plan, modules):
-            state = {name[len(prefix):]: t for name, t in saved.tensors.items() if name.startswith(prefix)}
+            state = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
             module.load_state_dict(state, strict=True)
             module.to(device)
         loaded.append(key)

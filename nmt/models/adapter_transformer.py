@@ -342,7 +342,8 @@ class AdapterTransformerModel(TransformerModel):
         if pending:
             from ..adapter_files import load_adapter_dirs
 
-            load_adapter_dirs(self, pending, force=getattr(self, "adapter_force", False))
+            load_adapter_dirs(self, pending, force=getattr(self, "adapter_force", False),
+                              only_existing=getattr(self, "adapter_dirs_only_existing", False))
             self.freeze_language_adapters()  # a directory may have replaced a module
             if getattr(self, "routing_inputs", None) is not None:
                 self.set_routing(*self.routing_inputs)  # the directories may bring adapters the table lacks

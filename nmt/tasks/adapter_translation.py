@@ -138,6 +138,7 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
             if os.path.exists(os.path.join(self.args.save_dir, "checkpoint_last.pt")):
                 dirs = []  # resuming: the run's own checkpoint holds the language adapters now
             check_language_adapter_dirs(model, dirs)
+            model.adapter_dirs_only_existing = True  # the languages of this run's pairs, on the sides that use them
         model.adapter_dirs_to_load = dirs
         model.adapter_force = bool(self.args.adapter_force)
         layers = {"encoder": len(model.encoder.layers), "decoder": len(model.decoder.layers)}

@@ -162,3 +162,17 @@ def test_language_adapters_of_another_width_train_and_load_back(nmt_run, tmp_pat
     assert {n.split(".adapters.")[1].split(".")[0]: m for n, m in down.items() if n.startswith("encoder")} == \
         {"de": 4, "en": 4, "fr": 4, "en-de": ADAPTER_DIM, "de-en": ADAPTER_DIM, "en-fr": ADAPTER_DIM, "fr-en": ADAPTER_DIM}
     assert generate(task, model, make_sample(task, _mixed_items()))  # translates
+
+
+def test_a_run_keeps_only_the_language_adapters_its_pairs_use(nmt_run, stacked, tmp_path):
+    """--adapter-dirs may name every language of a lang run; a run on en-de keeps en in the encoder and de in the
+    decoder only, so its checkpoint loads strictly into the model its options rebuild."""
+    dirs = ",".join(str(stacked / "langs" / lang) for lang in LANGS)
+    run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "en-de", "--adapters-by", "lang+pair",
+                                 "--lang-pairs", "en-de", "--adapter-dirs", dirs, "--max-update", "2",
+                                 "--disable-validation"))
+    state = torch.load(tmp_path / "en-de" / "checkpoint_last.pt", weights_only=False)["model"]
+    keys = {(name.split(".")[0], name.split(".adapters.")[1].split(".")[0]) for name in state if ".adapters." in name}
+    assert keys == {("encoder", "en"), ("encoder", "en-de"), ("decoder", "de"), ("decoder", "en-de")}
+    task, model, _ = load(nmt_run.data, tmp_path / "en-de" / "checkpoint_last.pt", "en", "de", "--lang-pairs", "en-de")
+    assert generate(task, model, make_sample(task, [("en", "de", "the cat sat")]))
