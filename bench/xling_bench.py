@@ -195,24 +195,30 @@ def bench_p5(settings: RunSettings, device: torch.device) -> Result:
 # -- P6 -----------------------------------------------------------------------------------------------
 
 
-def bench_p6(settings: RunSettings, device: torch.device) -> Result:
+def stacked_copy(model, task: str):
+    """(copy of ``model`` with a MAD-X language adapter and the task adapter ``task`` active as Stack, its host)."""
     from adapter_core import Stack
     from xling.attach import MadxHost
 
+    adapted = copy.deepcopy(model)
+    host = MadxHost(adapted)
+    host.add_adapter("lang", role="language")
+    host.add_adapter(task, role="task")
+    host.set_active(Stack("lang", task))
+    return adapted, host
+
+
+def bench_p6(settings: RunSettings, device: torch.device) -> Result:
     where = device_description(device, settings.threads)
     directory = encoder_dir(settings)
     measure = ("xling token-classification inference, Stack(language, task) + NICE / no adapters, wall time, beside "
                f"AdapterHub's ratio for the same model in the same loop; {weights_note(directory, settings.quick)}")
     torch.manual_seed(0)
     plain = build_encoder("quick" if settings.quick else "e5", "tags", directory).to(device).eval()
-    adapted = copy.deepcopy(plain)
-    host = MadxHost(adapted)
-    host.add_adapter("lang", role="language")
-    host.add_adapter("ner", role="task")
+    adapted, host = stacked_copy(plain, "ner")
     for module in host.model.modules():  # trained adapters are not the identity: give them random weights
         if hasattr(module, "up") and isinstance(module.up, torch.nn.Linear):
             torch.nn.init.normal_(module.up.weight, std=0.02)
-    host.set_active(Stack("lang", "ner"))
     adapted.to(device).eval()
     inputs = {k: v for k, v in _batch(plain, settings.quick, device).items() if k != "labels"}
     repeats = CUDA_REPEATS if device.type == "cuda" else 1
@@ -278,19 +284,11 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
 
 
 def bench_p7(settings: RunSettings, device: torch.device) -> Result:
-    from xling.attach import MadxHost
-
-    from adapter_core import Stack
-
     where = device_description(device, settings.threads)
     directory = encoder_dir(settings)
     torch.manual_seed(0)
     full = build_encoder("quick" if settings.quick else "e5", "tags", directory).to(device).train()
-    adapted = copy.deepcopy(full)
-    host = MadxHost(adapted)
-    host.add_adapter("lang", role="language")
-    host.add_adapter("pos", role="task")
-    host.set_active(Stack("lang", "pos"))
+    adapted, host = stacked_copy(full, "pos")
     host.train_only(["pos"], train_head=True)
     adapted.to(device).train()
     batch = _batch(full, settings.quick, device)
