@@ -56,6 +56,9 @@ class RoutingPlan:
     inverse: torch.Tensor | None
     # Batch size the plan was made for.
     size: int
+    # Group number (index into ``groups``) of every sample (None with a single group): the batched path of
+    # ``compose`` gathers each sample's adapter weights by it.
+    group_of_sample: torch.Tensor | None = None
 
     @classmethod
     def build(cls, ids: torch.Tensor, key_names: Sequence, device=None) -> "RoutingPlan":
@@ -71,7 +74,8 @@ class RoutingPlan:
         indices = torch.split(order, counts.tolist())
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.numel(), device=order.device)
-        return cls(groups=tuple(zip(names, indices)), inverse=inverse, size=ids.numel())
+        return cls(groups=tuple(zip(names, indices)), inverse=inverse, size=ids.numel(),
+                   group_of_sample=torch.searchsorted(distinct, ids))
 
 
 class AdapterBank(AdapterModule):

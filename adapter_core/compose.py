@@ -173,17 +173,6 @@ def _fuse(fuse: Fuse, r: torch.Tensor, adapters, fusions, read, extras, missing:
     return fusions[fuse.name](state, deltas, residual=r)
 
 
-def _group_of_each_sample(plan: RoutingPlan, device) -> torch.Tensor:
-    """(batch,) the group number of every sample of ``plan``, cached on the plan per device."""
-    cache = plan.__dict__.setdefault("_sample_groups", {})
-    if device not in cache:
-        groups = torch.empty(plan.size, dtype=torch.long, device=device)
-        for number, (_, index) in enumerate(plan.groups):
-            groups[index.to(device)] = number
-        cache[device] = groups
-    return cache[device]
-
-
 def batched_bottlenecks(plan: RoutingPlan, h: torch.Tensor, adapters: Mapping[str, nn.Module],
                         batch_dim: int = 0) -> torch.Tensor | None:
     """``h + A_k(h)`` with each sample's own bottleneck adapter ``A_k``, as batched matrix products.
@@ -196,14 +185,14 @@ def batched_bottlenecks(plan: RoutingPlan, h: torch.Tensor, adapters: Mapping[st
     from .bottleneck import BottleneckAdapter
 
     names = [key for key, _ in plan.groups]
-    if not all(isinstance(name, str) and name in adapters and isinstance(adapters[name], BottleneckAdapter) for name in names):
+    if plan.group_of_sample is None or not all(isinstance(name, str) and name in adapters and isinstance(adapters[name], BottleneckAdapter) for name in names):
         return None
     modules = [adapters[name] for name in names]
     first = modules[0]
     if any(type(m.activation) is not type(first.activation) or (m.layer_norm is None) != (first.layer_norm is None)
            or m.down.weight.shape != first.down.weight.shape for m in modules):
         return None
-    groups = _group_of_each_sample(plan, h.device)
+    groups = plan.group_of_sample.to(h.device)
     x = h.movedim(batch_dim, 0)
     flat = x.reshape(x.size(0), -1, x.size(-1))  # (batch, positions, d)
     z = flat
