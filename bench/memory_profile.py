@@ -39,6 +39,7 @@ import torch
 
 from nmt.modules.lean import LEAN_OPS, use_lean_ops
 
+from .harness import peak_rss
 from .nmt_bench import QUICK_SHAPE, NmtShape, build_variants, make_sample, write_dictionaries
 
 #: The adapter model is built with fairseq's stock ops (no --adapter-lean-ops), so that --lean chooses the lean ops.
@@ -177,14 +178,6 @@ def profile_step(variant, sample, name: str) -> StepMemory:
     report.optimizer_state_bytes = sum(v.numel() * v.element_size() for state in inner.state.values()
                                        for v in state.values() if isinstance(v, torch.Tensor))
     return report
-
-
-def peak_rss() -> int:
-    """This process's peak RSS so far (VmHWM), bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def peak_worker(variant: str, lean: tuple[str, ...], shape: NmtShape, steps: int = 2) -> dict:
