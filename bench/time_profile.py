@@ -65,17 +65,10 @@ def p1_steps(device: torch.device, quick: bool) -> dict:
 
 
 def p7_steps(device: torch.device, quick: bool) -> dict:
-    from . import xling_bench
+    from .xling_bench import task_training_steps
 
-    settings = RunSettings(device=device.type, quick=quick)
-    captured = {}
-    original = xling_bench.alternate
-    xling_bench.alternate = lambda variants, *args, **kwargs: captured.update(variants) or {k: [1.0] for k in variants}
-    try:
-        xling_bench.bench_p7(settings, device)
-    finally:
-        xling_bench.alternate = original
-    return {"adapters": captured["task adapter"], "full fine-tuning": captured["full fine-tuning"]}
+    steps, _ = task_training_steps(RunSettings(device=device.type, quick=quick), device)
+    return {"adapters": steps["task adapter"], "full fine-tuning": steps["full fine-tuning"]}
 
 
 def compare(steps: dict, count: int, device: torch.device, rows: int) -> dict:

@@ -283,38 +283,43 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
 # -- P7 -----------------------------------------------------------------------------------------------
 
 
-def bench_p7(settings: RunSettings, device: torch.device) -> Result:
-    where = device_description(device, settings.threads)
-    directory = encoder_dir(settings)
+def task_training_steps(settings: RunSettings, device: torch.device) -> tuple[dict, dict]:
+    """P7's two training steps ({"full fine-tuning": step, "task adapter": step}) and their trainable counts."""
     torch.manual_seed(0)
-    full = build_encoder("quick" if settings.quick else "e5", "tags", directory).to(device).train()
+    full = build_encoder("quick" if settings.quick else "e5", "tags", encoder_dir(settings)).to(device).train()
     adapted, host = stacked_copy(full, "pos")
     host.train_only(["pos"], train_head=True)
     adapted.to(device).train()
     batch = _batch(full, settings.quick, device)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     tags = torch.randint(0, NUM_TAGS, batch["input_ids"].shape, generator=torch.Generator().manual_seed(3)).to(device)
-    optimizers = {}
 
-    def training_step(model, name):
+    def training_step(model):
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizers[name] = (torch.optim.AdamW(params, lr=1e-4), sum(p.numel() for p in params))
+        optimizer = torch.optim.AdamW(params, lr=1e-4)
 
         def step() -> None:
             logits = model(**inputs).logits
             torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), tags.reshape(-1)).backward()
-            optimizers[name][0].step()
-            optimizers[name][0].zero_grad(set_to_none=True)
-        return step
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return step, sum(p.numel() for p in params)
 
-    times = alternate({"full fine-tuning": training_step(full, "full"), "task adapter": training_step(adapted, "adapter")},
-                      settings_for_steps(settings), device, "P7")
+    (full_step, full_count), (adapter_step, adapter_count) = training_step(full), training_step(adapted)
+    return ({"full fine-tuning": full_step, "task adapter": adapter_step},
+            {"full": full_count, "adapter": adapter_count})
+
+
+def bench_p7(settings: RunSettings, device: torch.device) -> Result:
+    where = device_description(device, settings.threads)
+    steps, trainable = task_training_steps(settings, device)
+    times = alternate(steps, settings_for_steps(settings), device, "P7")
     full_s, adapter_s = median(times["full fine-tuning"]), median(times["task adapter"])
     return make_result(full_s / adapter_s, ">= 1.4", where,
                        "xling task-adapter training steps/s (rf 16 over a frozen language adapter, tagging head) / full "
-                       f"fine-tuning steps/s, AdamW, same batch; {weights_note(directory, settings.quick)}",
-                       adapter_ms=1000 * adapter_s, full_ms=1000 * full_s,
-                       trainable={k: v[1] for k, v in optimizers.items()}, **shape_details(settings.quick))
+                       f"fine-tuning steps/s, AdamW, same batch; {weights_note(encoder_dir(settings), settings.quick)}",
+                       adapter_ms=1000 * adapter_s, full_ms=1000 * full_s, trainable=trainable,
+                       **shape_details(settings.quick))
 
 
 # -- P8 -----------------------------------------------------------------------------------------------
