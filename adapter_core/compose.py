@@ -109,6 +109,11 @@ def setup_names(setup: Setup) -> tuple[str, ...]:
     return tuple(n for step in setup_steps(setup) for n in ((step,) if isinstance(step, str) else step.names))
 
 
+#: Whether a mixed batch of same-shaped bottleneck adapters runs as one batched product per projection
+#: (``batched_bottlenecks``) when ``compose`` is not told: None means on CUDA tensors only (the CPU keeps the loop,
+#: bit for bit).  A process-wide switch, as ``torch.backends`` flags are; the benchmarks set it to compare paths.
+BATCHED_ROUTING: bool | None = None
+
 #: ``read(r, adapter, *extras)``: what ``adapter`` reads when the stream is ``r``.
 Reader = Callable[..., torch.Tensor]
 
@@ -126,12 +131,14 @@ def compose(setup: Setup | RoutingPlan, h: torch.Tensor, adapters: Mapping[str, 
     ``missing="skip"`` leaves out adapters the site lacks (a layer without
     them); ``"error"`` raises ``UnknownAdapterError``.  ``IDENTITY`` does nothing.
 
-    ``batched`` (default: on CUDA tensors) runs a plan whose groups are each one bottleneck adapter of the
+    ``batched`` (default: ``BATCHED_ROUTING``, which defaults to CUDA tensors) runs a plan whose groups are each one bottleneck adapter of the
     same shape as one batched product per projection (``batched_bottlenecks``) instead of a loop over the
     groups; equal to the loop within float rounding (tests/adapter_core/test_batched_routing.py).
     """
     if isinstance(setup, RoutingPlan):
-        if setup.inverse is not None and read is None and not extras and (h.is_cuda if batched is None else batched):
+        if batched is None:
+            batched = h.is_cuda if BATCHED_ROUTING is None else BATCHED_ROUTING
+        if setup.inverse is not None and read is None and not extras and batched:
             out = batched_bottlenecks(setup, h, adapters, batch_dim)
             if out is not None:
                 return out

@@ -36,6 +36,13 @@ BATCH, SEQUENCE, QUICK_BATCH, QUICK_SEQUENCE = 16, 128, 2, 16
 E5_CONFIG = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
                  pad_token_id=1, bos_token_id=0, eos_token_id=2, hidden_act="gelu")
+#: XLM-R base's shape (12 layers, hidden 768, 12 heads, FFN 3072, 250,002 rows): the GPU benchmarks' second
+#: encoder (issue 28: the shape AdapterDrop timed), always with random weights.
+XLMR_BASE_CONFIG = dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
+                        pad_token_id=1, bos_token_id=0, eos_token_id=2)
+#: The encoders ``build_encoder`` knows by name: (model family, configuration).
+ENCODERS = {"quick": ("xlm-roberta", QUICK_CONFIG), "e5": ("bert", E5_CONFIG), "xlmr-base": ("xlm-roberta", XLMR_BASE_CONFIG)}
 #: The vocabulary of the demo's trimmed encoder (work/xling-e5/e5-trim: the rows its corpora use), for P8.
 E5_TRIMMED_VOCAB = 54938
 #: Tags of P6/P7's token classification (the universal POS tags of the POS task, plus X).
@@ -45,22 +52,26 @@ NUM_TAGS = 17
 def build_encoder(kind: str, head: str, encoder_dir: str | None = None, vocab_size: int | None = None):
     """The benchmark encoder with an MLM head (``head="mlm"``) or a tagging head (``head="tags"``).
 
-    ``kind="quick"``: the toy XLM-R configuration; ``kind="e5"``: multilingual-e5-small, its real
-    weights from ``encoder_dir`` when given (``from_pretrained``; the heads start at random), else
-    random weights of its shape (``vocab_size`` overrides the vocabulary, for P8's trimmed side).
+    ``kind`` names a configuration of ``ENCODERS``: ``"quick"`` (toy XLM-R), ``"e5"`` (multilingual-e5-small:
+    its real weights from ``encoder_dir`` when given, ``from_pretrained``, the heads starting at random; else
+    random weights of its shape) or ``"xlmr-base"`` (XLM-R base's shape, random weights).  ``vocab_size``
+    overrides the vocabulary (P8's trimmed side).
     """
     from transformers import (BertConfig, BertForMaskedLM, BertForTokenClassification, XLMRobertaConfig,
                               XLMRobertaForMaskedLM, XLMRobertaForTokenClassification)
 
-    if kind == "quick":
-        classes = {"mlm": XLMRobertaForMaskedLM, "tags": XLMRobertaForTokenClassification}
-        config = XLMRobertaConfig(**dict(QUICK_CONFIG, vocab_size=vocab_size or QUICK_CONFIG["vocab_size"]))
-    else:
-        classes = {"mlm": BertForMaskedLM, "tags": BertForTokenClassification}
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder {kind!r}; known: {', '.join(ENCODERS)}")
+    family, shape = ENCODERS[kind]
+    if family == "bert":
+        classes, config_class = {"mlm": BertForMaskedLM, "tags": BertForTokenClassification}, BertConfig
         if encoder_dir:
             extra = {"num_labels": NUM_TAGS} if head == "tags" else {}
             return classes[head].from_pretrained(encoder_dir, **extra)
-        config = BertConfig(**dict(E5_CONFIG, vocab_size=vocab_size or E5_CONFIG["vocab_size"]))
+    else:
+        classes = {"mlm": XLMRobertaForMaskedLM, "tags": XLMRobertaForTokenClassification}
+        config_class = XLMRobertaConfig
+    config = config_class(**dict(shape, vocab_size=vocab_size or shape["vocab_size"]))
     config.num_labels = NUM_TAGS
     return classes[head](config)
 
@@ -110,6 +121,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--encoder-dir", default=None, help="the real encoder's directory (else random weights)")
+    parser.add_argument("--encoder", default=None, help="a configuration of ENCODERS (default: e5; quick with --quick)")
+    parser.add_argument("--batch", type=int, default=None, help="sentences a batch (default 16; 2 with --quick)")
+    parser.add_argument("--length", type=int, default=None, help="tokens a sentence (default 128; 16 with --quick)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -124,10 +138,10 @@ def main() -> None:
     # rf 16, so the preset name alone would compare a smaller adapter), task adapter rf 16 ("seq_bn").
     language, task = SeqBnInvConfig(reduction_factor=2), SeqBnConfig(reduction_factor=16)
 
-    kind = "quick" if args.quick else "e5"
+    kind = args.encoder or ("quick" if args.quick else "e5")
     model = build_encoder(kind, "mlm" if args.mode == "mlm" else "tags", args.encoder_dir)
-    batch = mlm_batch(model.config.vocab_size, QUICK_BATCH if args.quick else BATCH,
-                      QUICK_SEQUENCE if args.quick else SEQUENCE)
+    batch = mlm_batch(model.config.vocab_size, args.batch or (QUICK_BATCH if args.quick else BATCH),
+                      args.length or (QUICK_SEQUENCE if args.quick else SEQUENCE))
     info = {"adapters": adapters.__version__, "transformers": transformers.__version__, "torch": torch.__version__,
             "attention": getattr(model.config, "_attn_implementation", None), "mode": args.mode}
     if args.mode == "mlm":

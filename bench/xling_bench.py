@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+from dataclasses import dataclass
 import json
 import os
 import subprocess
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from .adapterhub_worker import (BATCH, E5_CONFIG, E5_TRIMMED_VOCAB, NUM_TAGS, QUICK_BATCH, QUICK_SEQUENCE, SEQUENCE,
+from .adapterhub_worker import (BATCH, E5_TRIMMED_VOCAB, ENCODERS, NUM_TAGS, QUICK_BATCH, QUICK_SEQUENCE, SEQUENCE,
                                 build_encoder, mlm_batch)
 from .drop_bench import inference_macs
 from .harness import (Result, RunSettings, SelfTimed, Worker, alternate, device_description, log, make_result, median,
@@ -46,41 +47,86 @@ AH_PINS = (["torch==2.13.0"], ["adapters==1.3.0", "transformers==4.57.6"])  # to
 E5_DIR = Path(os.environ.get("BENCH_E5_DIR", ROOT / "work" / "xling-e5"))
 #: P6 also times AdapterDrop at inference with the adapters of these lowest layers dropped (extra details only).
 P6_DROPPED = (1, 2)
-#: P6 on CUDA: forwards per timing (one forward is a few milliseconds there).
-CUDA_REPEATS = 20
+#: P6 on CUDA: tokens of the forwards in one timing (20 forwards of 16 x 128; fewer forwards of larger batches).
+CUDA_TOKENS_PER_TIMING = 40960
 
 
-def encoder_dir(settings: RunSettings, trimmed: bool = False) -> str | None:
-    """The real encoder's directory (``e5-full``, or ``e5-trim``), or None (quick runs, or not imported)."""
+@dataclass(frozen=True)
+class XlingShape:
+    """One encoder and batch shape of P5-P7."""
+
+    # A configuration of ``bench.adapterhub_worker.ENCODERS``: "quick", "e5" or "xlmr-base".
+    encoder: str
+    # Sentences a batch.
+    batch: int
+    # Tokens a sentence.
+    length: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.encoder} {self.batch}x{self.length}"
+
+
+#: The CPU's shape (sized for 2 cores) and the quick smoke run's.
+CPU_SHAPES = (XlingShape("e5", BATCH, SEQUENCE),)
+QUICK_SHAPES = (XlingShape("quick", QUICK_BATCH, QUICK_SEQUENCE),)
+#: The shapes a GPU user runs (issue 28), the first one the headline figure: XLM-R base's shape (AdapterDrop's
+#: encoder size) and multilingual-e5-small's, 32 x 128 and 128 x 128 tokens a batch.
+GPU_SHAPES = (XlingShape("xlmr-base", 32, 128), XlingShape("xlmr-base", 128, 128), XlingShape("e5", 32, 128),
+              XlingShape("e5", 128, 128))
+
+
+def shapes_for(settings: RunSettings, device: torch.device) -> tuple[XlingShape, ...]:
+    if settings.quick:
+        return QUICK_SHAPES
+    return GPU_SHAPES if device.type == "cuda" else CPU_SHAPES
+
+
+def encoder_dir(settings: RunSettings, trimmed: bool = False, shape: XlingShape | None = None) -> str | None:
+    """The real encoder's directory (``e5-full``, or ``e5-trim``), or None (quick runs, other encoders, not imported)."""
     directory = E5_DIR / ("e5-trim" if trimmed else "e5-full")
-    return None if settings.quick or not (directory / "model.safetensors").exists() else str(directory)
+    if settings.quick or (shape is not None and shape.encoder != "e5") or not (directory / "model.safetensors").exists():
+        return None
+    return str(directory)
 
 
-def weights_note(directory: str | None, quick: bool) -> str:
+def weights_note(directory: str | None, quick: bool, shape: XlingShape | None = None) -> str:
     if quick:
         return "toy XLM-R configuration (--quick)"
     if directory:
         return f"multilingual-e5-small, real weights ({directory})"
+    if shape is not None and shape.encoder == "xlmr-base":
+        return "XLM-R base's shape with random weights"
     return "multilingual-e5-small's shape with random weights (the imported encoder is absent)"
 
 
-def shape_details(quick: bool) -> dict:
-    return {"encoder": "quick" if quick else dict(E5_CONFIG),
-            "batch": [QUICK_BATCH, QUICK_SEQUENCE] if quick else [BATCH, SEQUENCE]}
+def shape_details(shape: XlingShape) -> dict:
+    return {"encoder": shape.encoder if shape.encoder == "quick" else dict(ENCODERS[shape.encoder][1]),
+            "batch": [shape.batch, shape.length]}
 
 
-def _batch(model, quick: bool, device: torch.device) -> dict[str, torch.Tensor]:
-    batch = mlm_batch(model.config.vocab_size, QUICK_BATCH if quick else BATCH, QUICK_SEQUENCE if quick else SEQUENCE)
+def _batch(model, shape: XlingShape, device: torch.device) -> dict[str, torch.Tensor]:
+    batch = mlm_batch(model.config.vocab_size, shape.batch, shape.length)
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def language_adapter_mlm(quick: bool, directory: str | None, device: torch.device, full_projection: bool = False,
+def by_shape(results: dict[XlingShape, Result], shapes: tuple[XlingShape, ...]) -> Result:
+    """The first shape's result, with every shape's value, target check and details under ``by_shape``."""
+    head = results[shapes[0]]
+    head.details = dict(head.details, by_shape={s.label: {"value": r.value, "target": r.target, "met": r.met,
+                                                          "details": r.details} for s, r in results.items()})
+    if len(results) > 1:
+        head.measure += f"; headline shape {shapes[0].label}, other shapes under details.by_shape"
+    return head
+
+
+def language_adapter_mlm(shape: XlingShape, directory: str | None, device: torch.device, full_projection: bool = False,
                          vocab_size: int | None = None):
     """(step, info): one MAD-X language-adapter MLM training step, as ``MaskedPositionsTrainer`` makes it."""
     from xling.attach import MadxHost, masked_lm_loss, mlm_logits_at
 
     torch.manual_seed(0)
-    model = build_encoder("quick" if quick else "e5", "mlm", directory, vocab_size)
+    model = build_encoder(shape.encoder, "mlm", directory, vocab_size)
     host = MadxHost(model)
     host.add_adapter("lang", role="language")  # rf 2 + NICE, as AdapterHub's seq_bn_inv
     host.set_active("lang")
@@ -88,7 +134,7 @@ def language_adapter_mlm(quick: bool, directory: str | None, device: torch.devic
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4)
-    batch = _batch(model, quick, device)
+    batch = _batch(model, shape, device)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     labels = batch["labels"]
 
@@ -145,41 +191,67 @@ def adapterhub_command() -> tuple[list[str] | None, dict | None, str]:
     return [str(python), worker], None, ""
 
 
-def adapterhub_worker(mode: str, settings: RunSettings, device: torch.device, directory: str | None) -> Worker:
+def adapterhub_worker(mode: str, settings: RunSettings, device: torch.device, directory: str | None,
+                      shape: XlingShape) -> Worker:
     prefix, env, why = adapterhub_command()
     if prefix is None:
         raise RuntimeError(why)
-    argv = prefix + ["--mode", mode, "--threads", str(settings.threads), "--device", device.type]
+    argv = prefix + ["--mode", mode, "--threads", str(settings.threads), "--device", device.type, "--encoder",
+                     shape.encoder, "--batch", str(shape.batch), "--length", str(shape.length)]
     argv += (["--quick"] if settings.quick else []) + (["--encoder-dir", directory] if directory else [])
     return Worker(argv, env=env, cwd=str(ROOT))
 
 
-def settings_for_steps(settings: RunSettings) -> RunSettings:
-    """P5-P7 steps are short: more rounds than the NMT benchmarks (medians of single steps)."""
+def settings_for_steps(settings: RunSettings, device: torch.device | None = None) -> RunSettings:
+    """P5-P7 steps are short: more rounds than the NMT benchmarks (medians of single steps); on a GPU, where a
+    step's time varies little, 2 x --rounds (at least 5)."""
+    rounds = settings.rounds if settings.quick else max(9, 3 * settings.rounds)
+    if device is not None and device.type == "cuda" and not settings.quick:
+        rounds = max(5, 2 * settings.rounds)
     return RunSettings(device=settings.device, threads=settings.threads, quick=settings.quick,
-                       warmup=max(2, settings.warmup), rounds=settings.rounds if settings.quick else max(9, 3 * settings.rounds))
+                       warmup=max(2, settings.warmup), rounds=rounds)
+
+
+def repeats_for(shape: XlingShape, device: torch.device) -> int:
+    """Forwards per timing (P6): one on the CPU; on CUDA about 40,000 tokens' worth (a forward of 16 x 128 takes
+    a few milliseconds there), at least one."""
+    return max(1, CUDA_TOKENS_PER_TIMING // (shape.batch * shape.length)) if device.type == "cuda" else 1
+
+
+def compiled(model, device: torch.device):
+    """``torch.compile(model)`` (inductor, static shapes) on CUDA; the hooks trace into one graph (tested on CPU)."""
+    return torch.compile(model, dynamic=False) if device.type == "cuda" else model
 
 
 # -- P5 -----------------------------------------------------------------------------------------------
 
 
 def bench_p5(settings: RunSettings, device: torch.device) -> Result:
+    shapes = shapes_for(settings, device)
+    if device.type == "cuda" and not settings.quick:  # three worker processes a shape: the headline shape only
+        shapes = shapes[:1]
+    results = {shape: p5_at(settings, device, shape) for shape in shapes}
+    return by_shape(results, shapes)
+
+
+def p5_at(settings: RunSettings, device: torch.device, shape: XlingShape) -> Result:
     where = device_description(device, settings.threads)
-    directory = encoder_dir(settings)
+    directory = encoder_dir(settings, shape=shape)
     measure = ("xling MAD-X language-adapter MLM training steps/s / AdapterHub adapters 1.3.0 steps/s, same model "
-               f"and batch; {weights_note(directory, settings.quick)}")
+               f"and batch; {weights_note(directory, settings.quick, shape)}")
     prefix, _, why = adapterhub_command()
     if prefix is None:
         return skipped_result(">= 2.0", where, measure, why)
     mine = [sys.executable, "-m", "bench.xling_bench", "worker", "--device", device.type, "--threads",
-            str(settings.threads)] + (["--quick"] if settings.quick else []) + (["--encoder-dir", directory] if directory else [])
+            str(settings.threads), "--encoder", shape.encoder, "--batch", str(shape.batch), "--length", str(shape.length)]
+    mine += (["--quick"] if settings.quick else []) + (["--encoder-dir", directory] if directory else [])
     workers = {}
     try:
-        workers["adapterhub"] = adapterhub_worker("mlm", settings, device, directory)
+        workers["adapterhub"] = adapterhub_worker("mlm", settings, device, directory, shape)
         workers["xling"] = Worker(mine, cwd=str(ROOT))
         workers["xling, full projection"] = Worker(mine + ["--full-projection"], cwd=str(ROOT))
         times = alternate({name: (lambda w=worker: SelfTimed(w.steps(1)[0])) for name, worker in workers.items()},
-                          settings_for_steps(settings), device, "P5")
+                          settings_for_steps(settings, device), device, f"P5 {shape.label}")
     finally:
         for worker in workers.values():
             worker.close()
@@ -189,7 +261,7 @@ def bench_p5(settings: RunSettings, device: torch.device) -> Result:
         raise AssertionError(f"P5: AdapterHub trains {trainable['adapterhub']} weights, xling {trainable['xling']}")
     return make_result(ms["adapterhub"] / ms["xling"], ">= 2.0", where, measure, ms_per_step=ms,
                        full_projection_ratio=round(ms["adapterhub"] / ms["xling, full projection"], 4),
-                       workers={name: worker.info for name, worker in workers.items()}, **shape_details(settings.quick))
+                       workers={name: worker.info for name, worker in workers.items()}, **shape_details(shape))
 
 
 # -- P6 -----------------------------------------------------------------------------------------------
@@ -209,19 +281,26 @@ def stacked_copy(model, task: str):
 
 
 def bench_p6(settings: RunSettings, device: torch.device) -> Result:
+    shapes = shapes_for(settings, device)
+    results = {shape: p6_at(settings, device, shape, with_compiled=device.type == "cuda" and shape == shapes[0])
+               for shape in shapes}
+    return by_shape(results, shapes)
+
+
+def p6_at(settings: RunSettings, device: torch.device, shape: XlingShape, with_compiled: bool = False) -> Result:
     where = device_description(device, settings.threads)
-    directory = encoder_dir(settings)
+    directory = encoder_dir(settings, shape=shape)
     measure = ("xling token-classification inference, Stack(language, task) + NICE / no adapters, wall time, beside "
-               f"AdapterHub's ratio for the same model in the same loop; {weights_note(directory, settings.quick)}")
+               f"AdapterHub's ratio for the same model in the same loop; {weights_note(directory, settings.quick, shape)}")
     torch.manual_seed(0)
-    plain = build_encoder("quick" if settings.quick else "e5", "tags", directory).to(device).eval()
+    plain = build_encoder(shape.encoder, "tags", directory).to(device).eval()
     adapted, host = stacked_copy(plain, "ner")
     for module in host.model.modules():  # trained adapters are not the identity: give them random weights
         if hasattr(module, "up") and isinstance(module.up, torch.nn.Linear):
             torch.nn.init.normal_(module.up.weight, std=0.02)
     adapted.to(device).eval()
-    inputs = {k: v for k, v in _batch(plain, settings.quick, device).items() if k != "labels"}
-    repeats = CUDA_REPEATS if device.type == "cuda" else 1
+    inputs = {k: v for k, v in _batch(plain, shape, device).items() if k != "labels"}
+    repeats = repeats_for(shape, device)
     drops = tuple(n for n in P6_DROPPED if n < len(host.outputs))
 
     def run(model):
@@ -242,9 +321,12 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
     try:
         variants = {"no adapters": run(plain), "Stack(lang, ner)": run(adapted)}
         variants.update({f"Stack, lowest {n} dropped": dropped(n) for n in drops})
+        if with_compiled:  # both sides compiled: what torch.compile removes of the hooks' and kernels' overhead
+            variants.update({"no adapters, compiled": run(compiled(plain, device)),
+                             "Stack(lang, ner), compiled": run(compiled(adapted, device))})
         if prefix is not None:
             for mode in ("infer-plain", "infer-stack"):
-                workers[mode] = adapterhub_worker(mode, settings, device, directory)
+                workers[mode] = adapterhub_worker(mode, settings, device, directory, shape)
                 variants[f"adapterhub {mode}"] = lambda w=workers[mode]: SelfTimed(sum(w.steps(repeats)))
         base_names = {name for name, _ in plain.named_parameters()}
         ours = sum(p.numel() for name, p in adapted.named_parameters() if name not in base_names)
@@ -252,15 +334,14 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
             theirs = worker.info.get("adapter_weights")
             if theirs is not None and theirs != ours:
                 raise AssertionError(f"P6: AdapterHub's Stack has {theirs} adapter weights, xling's {ours}")
-        times = alternate(variants, settings_for_steps(settings), device, "P6")
+        times = alternate(variants, settings_for_steps(settings, device), device, f"P6 {shape.label}")
     finally:
         for worker in workers.values():
             worker.close()
     base_s, stack_s = median(times["no adapters"]), median(times["Stack(lang, ner)"])
-    sequence = QUICK_SEQUENCE if settings.quick else SEQUENCE
     bound = {}
     for n in (0,) + drops:
-        base, kept = inference_macs(host, ("lang", "ner"), sequence, n)
+        base, kept = inference_macs(host, ("lang", "ner"), shape.length, n)
         bound[str(n)] = round((base + kept) / base, 4)
     limit = 1.02 * bound["0"]
     ah_ratio = None
@@ -269,6 +350,10 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
         limit = min(limit, ah_ratio)
     else:
         log(f"P6: AdapterHub side skipped ({why}); the target is 1.02 x the FLOP bound alone")
+    extra = {}
+    if with_compiled:
+        extra["compiled_ratio"] = round(median(times["Stack(lang, ner), compiled"]) / median(times["no adapters, compiled"]), 4)
+        extra["compiled_ms"] = {k: 1000 * median(v) / repeats for k, v in times.items() if k.endswith("compiled")}
     return make_result(stack_s / base_s, f"<= {limit:.4f}", where, measure,
                        stack_ms=1000 * stack_s / repeats, base_ms=1000 * base_s / repeats, forwards_per_timing=repeats,
                        flop_bound=bound["0"], flop_limit=round(1.02 * bound["0"], 4),
@@ -277,20 +362,22 @@ def bench_p6(settings: RunSettings, device: torch.device) -> Result:
                        adapterdrop_ratio={str(n): round(median(times[f"Stack, lowest {n} dropped"]) / base_s, 4)
                                           for n in drops},
                        adapterdrop_flop_bound={str(n): bound[str(n)] for n in drops},
-                       workers={name: worker.info for name, worker in workers.items()}, **shape_details(settings.quick))
+                       workers={name: worker.info for name, worker in workers.items()}, **extra, **shape_details(shape))
 
 
 # -- P7 -----------------------------------------------------------------------------------------------
 
 
-def task_training_steps(settings: RunSettings, device: torch.device) -> tuple[dict, dict]:
+def task_training_steps(settings: RunSettings, device: torch.device,
+                        shape: XlingShape | None = None) -> tuple[dict, dict]:
     """P7's two training steps ({"full fine-tuning": step, "task adapter": step}) and their trainable counts."""
+    shape = shape or shapes_for(settings, device)[0]
     torch.manual_seed(0)
-    full = build_encoder("quick" if settings.quick else "e5", "tags", encoder_dir(settings)).to(device).train()
+    full = build_encoder(shape.encoder, "tags", encoder_dir(settings, shape=shape)).to(device).train()
     adapted, host = stacked_copy(full, "pos")
     host.train_only(["pos"], train_head=True)
     adapted.to(device).train()
-    batch = _batch(full, settings.quick, device)
+    batch = _batch(full, shape, device)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     tags = torch.randint(0, NUM_TAGS, batch["input_ids"].shape, generator=torch.Generator().manual_seed(3)).to(device)
 
@@ -311,15 +398,23 @@ def task_training_steps(settings: RunSettings, device: torch.device) -> tuple[di
 
 
 def bench_p7(settings: RunSettings, device: torch.device) -> Result:
-    where = device_description(device, settings.threads)
-    steps, trainable = task_training_steps(settings, device)
-    times = alternate(steps, settings_for_steps(settings), device, "P7")
-    full_s, adapter_s = median(times["full fine-tuning"]), median(times["task adapter"])
-    return make_result(full_s / adapter_s, ">= 1.4", where,
-                       "xling task-adapter training steps/s (rf 16 over a frozen language adapter, tagging head) / full "
-                       f"fine-tuning steps/s, AdamW, same batch; {weights_note(encoder_dir(settings), settings.quick)}",
-                       adapter_ms=1000 * adapter_s, full_ms=1000 * full_s, trainable=trainable,
-                       **shape_details(settings.quick))
+    shapes = shapes_for(settings, device)
+    results = {}
+    for shape in shapes:
+        where = device_description(device, settings.threads)
+        steps, trainable = task_training_steps(settings, device, shape)
+        times = alternate(steps, settings_for_steps(settings, device), device, f"P7 {shape.label}")
+        del steps
+        full_s, adapter_s = median(times["full fine-tuning"]), median(times["task adapter"])
+        note = weights_note(encoder_dir(settings, shape=shape), settings.quick, shape)
+        results[shape] = make_result(full_s / adapter_s, ">= 1.4" if device.type == "cpu" else ">= 1.3", where,
+                                     "xling task-adapter training steps/s (rf 16 over a frozen language adapter, tagging "
+                                     f"head) / full fine-tuning steps/s, AdamW, same batch; {note}",
+                                     adapter_ms=1000 * adapter_s, full_ms=1000 * full_s, trainable=trainable,
+                                     **shape_details(shape))
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return by_shape(results, shapes)
 
 
 # -- P8 -----------------------------------------------------------------------------------------------
@@ -333,7 +428,8 @@ def memory_worker(trimmed: bool, quick: bool, directory: str | None, device: tor
     vocab = None if directory else (E5_TRIMMED_VOCAB if trimmed else None)
     if quick and trimmed:
         vocab = 100
-    step, info = language_adapter_mlm(quick, directory, device, vocab_size=vocab)
+    shape = QUICK_SHAPES[0] if quick else CPU_SHAPES[0]
+    step, info = language_adapter_mlm(shape, directory, device, vocab_size=vocab)
     report.update(info)
     report["rss_after_build"] = peak_rss()
     if device.type == "cuda":
@@ -369,7 +465,7 @@ def bench_p8(settings: RunSettings, device: torch.device) -> Result:
                        "language-adapter MLM training (masked positions), vocabulary-trimmed encoder / untrimmed, "
                        f"2 steps each in a fresh process; {'; '.join(sorted(notes))}",
                        metric=key, ratio_above_runtime_baseline=round(grown["trimmed"] / grown["untrimmed"], 4),
-                       reports=reports, **shape_details(settings.quick))
+                       reports=reports, **shape_details(QUICK_SHAPES[0] if settings.quick else CPU_SHAPES[0]))
 
 
 def run(settings: RunSettings, only: set[str]) -> dict[str, Result]:
@@ -390,6 +486,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--encoder-dir", default=None, help="the real encoder's directory (else random weights)")
     parser.add_argument("--trimmed", action="store_true", help="memory: the vocabulary-trimmed encoder")
+    parser.add_argument("--encoder", default=None, help="worker: a configuration of ENCODERS (default: e5)")
+    parser.add_argument("--batch", type=int, default=None, help="worker: sentences a batch")
+    parser.add_argument("--length", type=int, default=None, help="worker: tokens a sentence")
     parser.add_argument("--full-projection", action="store_true",
                         help="worker: project every position onto the vocabulary (the default MLM loss), for comparison")
     args = parser.parse_args(argv)
@@ -399,7 +498,9 @@ def main(argv: list[str] | None = None) -> None:
         report = memory_worker(args.trimmed, args.quick, args.encoder_dir, device)
         print("MEMORY " + json.dumps(report), flush=True)
         return
-    step, info = language_adapter_mlm(args.quick, args.encoder_dir, device, args.full_projection)
+    default = QUICK_SHAPES[0] if args.quick else CPU_SHAPES[0]
+    shape = XlingShape(args.encoder or default.encoder, args.batch or default.batch, args.length or default.length)
+    step, info = language_adapter_mlm(shape, args.encoder_dir, device, args.full_projection)
     import transformers
 
     serve(step, device, {"transformers": transformers.__version__, "torch": torch.__version__, **info})
