@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU, the same for every variant (default 1)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: CUDA when present")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3; 1 with --quick)")
+    parser.add_argument("--headline-only", action="store_true", help="on CUDA, only each benchmark's headline shape")
     parser.add_argument("--output", default=None, help="results file (default bench/results.json)")
     return parser.parse_args(argv)
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from .harness import RESULTS_PATH, RunSettings, apply_threads, log, write_results
 
     settings = RunSettings(device=args.device, threads=args.threads, quick=args.quick,
-                           rounds=args.rounds or (1 if args.quick else 3), warmup=1)
+                           rounds=args.rounds or (1 if args.quick else 3), warmup=1, headline_only=args.headline_only)
     apply_threads(settings)
     results = {}
     started = time.perf_counter()

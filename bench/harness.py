@@ -42,6 +42,8 @@ class RunSettings:
     warmup: int = 1
     # Toy shapes and one round: a smoke run of the harness, not a measurement.
     quick: bool = False
+    # On CUDA, only the headline shape of each benchmark (the first of its GPU shapes).
+    headline_only: bool = False
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":

@@ -79,7 +79,7 @@ GPU_SHAPES = (XlingShape("xlmr-base", 32, 128), XlingShape("xlmr-base", 128, 128
 def shapes_for(settings: RunSettings, device: torch.device) -> tuple[XlingShape, ...]:
     if settings.quick:
         return QUICK_SHAPES
-    return GPU_SHAPES if device.type == "cuda" else CPU_SHAPES
+    return (GPU_SHAPES[:1] if settings.headline_only else GPU_SHAPES) if device.type == "cuda" else CPU_SHAPES
 
 
 def encoder_dir(settings: RunSettings, trimmed: bool = False, shape: XlingShape | None = None) -> str | None:
@@ -219,7 +219,11 @@ def repeats_for(shape: XlingShape, device: torch.device) -> int:
 
 
 def compiled(model, device: torch.device):
-    """``torch.compile(model)`` (inductor, static shapes) on CUDA; the hooks trace into one graph (tested on CPU)."""
+    """``torch.compile(model)`` (inductor, static shapes) on CUDA, guarding on hooks as ``MadxHost.compile`` does
+    (else the bare model's graph would be reused for the adapted one); the hooks trace into one graph."""
+    import torch._dynamo
+
+    torch._dynamo.config.skip_nnmodule_hook_guards = False
     return torch.compile(model, dynamic=False) if device.type == "cuda" else model
 
 

@@ -375,6 +375,24 @@ class MadxHost:
                       stacklevel=2)
         self.set_skipped_layers(layers)
 
+    # -- compiling ----------------------------------------------------------------
+    def compile(self, **kwargs) -> nn.Module:
+        """``torch.compile(self.model, **kwargs)``, with dynamo guarding on forward hooks.
+
+        The hooks trace into the model's graph with no breaks, and a later ``set_active``, ``active_adapters``
+        or ``set_skipped_layers`` recompiles as it should.  But by default dynamo does not guard on hooks
+        (``torch._dynamo.config.skip_nnmodule_hook_guards``), so a graph compiled for another model of the same
+        class without adapters (the bare base, say) is silently reused, adapters left out.  This sets that flag
+        to False, process-wide, as compiling a hooked model needs; if it was on, the graphs compiled so far
+        (which carry no hook guards) are discarded first (``torch._dynamo.reset()``: they recompile on next use).
+        """
+        import torch._dynamo
+
+        if torch._dynamo.config.skip_nnmodule_hook_guards:
+            torch._dynamo.reset()
+            torch._dynamo.config.skip_nnmodule_hook_guards = False
+        return torch.compile(self.model, **kwargs)
+
     # -- freezing -------------------------------------------------------------------
     def head_parameter_names(self) -> list[str]:
         """Parameters outside the encoder (embeddings + layers) and outside adapters: the prediction head."""

@@ -138,3 +138,38 @@ def test_hooked_models_compile_into_one_graph_with_equal_outputs(tiny_encoder):
             traced = torch.compile(model, backend="aot_eager", fullgraph=True)(**inputs).logits
         assert not torch.equal(eager, tiny_encoder(**inputs).logits), name  # the adapters do act
         assert torch.equal(traced, eager), name
+
+
+def test_host_compile_does_not_reuse_the_bare_twins_graph(tiny_encoder):
+    """Compiled after its bare twin (same class, no hooks), the adapted model still runs its adapters.
+
+    With dynamo's default ``skip_nnmodule_hook_guards=True`` the bare graph is reused and the adapters are
+    silently left out (seen on CPU and on the H200); ``MadxHost.compile`` turns the hook guards on.
+    """
+    import copy
+
+    import torch._dynamo as dynamo
+
+    from adapter_core import Stack
+    from xling.attach import MadxHost
+
+    dynamo.reset()
+    plain = copy.deepcopy(tiny_encoder)
+    adapted = copy.deepcopy(tiny_encoder)
+    host = MadxHost(adapted)
+    host.add_adapter("en", role="language")
+    host.add_adapter("de", role="language")
+    host.add_adapter("ner", role="task")
+    host.set_active(Stack("en", "ner"))
+    for module in adapted.modules():
+        if hasattr(module, "up") and isinstance(module.up, nn.Linear):
+            nn.init.normal_(module.up.weight, std=0.2)
+    inputs = {"input_ids": torch.randint(3, 100, (2, 7), generator=torch.Generator().manual_seed(5))}
+    with torch.no_grad():
+        bare = torch.compile(plain, backend="aot_eager")(**inputs).logits
+        fast = host.compile(backend="aot_eager")
+        assert torch.equal(fast(**inputs).logits, adapted(**inputs).logits)
+        assert not torch.equal(fast(**inputs).logits, bare)
+        host.set_active(Stack("de", "ner"))  # a new setup after compiling is honoured (dynamo recompiles)
+        assert torch.equal(fast(**inputs).logits, adapted(**inputs).logits)
+    dynamo.reset()
