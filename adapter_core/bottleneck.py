@@ -48,8 +48,9 @@ def init_linear(linear: nn.Linear, scheme: str) -> None:
 #: At inference on CUDA (no gradient: the fused op has no backward), a ReLU adapter's down-projection, bias and
 #: ReLU run as one cuBLASLt call with a ReLU epilogue (``torch._addmm_activation``) instead of a product and a
 #: separate ReLU kernel: one kernel less per adapter call, which counts where steps are bound by kernel launches
-#: (beam search).  Training and the CPU path are unchanged, bit for bit.
-FUSED_BIAS_RELU = True
+#: (beam search).  Training and the CPU path are unchanged, bit for bit.  Off by default: on an H200 (bench P3,
+#: 2026-12-04) it changed beam search's time by -5% to +2% against the unfused kernels, within the rounds' spread.
+FUSED_BIAS_RELU = False
 
 
 def down_activation(module: "ResidualBottleneck", x: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ def test_fused_bias_relu_equals_unfused_on_cuda(monkeypatch):
     torch.manual_seed(0)
     bank = randomised(AdapterBank(AdapterConfig(hidden_dim=1024, bottleneck_dim=64, input_layer_norm=True), ["a"])).cuda()
     x = torch.randn(80, 1, 1024, device="cuda")
+    monkeypatch.setattr(bottleneck, "FUSED_BIAS_RELU", True)
     with torch.inference_mode():
         fused = bank.adapters["a"](x)
         monkeypatch.setattr(bottleneck, "FUSED_BIAS_RELU", False)

@@ -40,6 +40,7 @@ def test_fused_linear_relu_equals_linear_then_relu():
 
 
 def test_cpu_adapter_never_takes_the_fused_path(monkeypatch):
+    monkeypatch.setattr(bottleneck, "FUSED_BIAS_RELU", True)
     adapter = trained_adapter()
     x = torch.randn(2, 7, 16, generator=torch.Generator().manual_seed(2))
     expected = x + adapter.up(torch.relu(adapter.down(adapter.layer_norm(x))))  # the formula before issue 28
@@ -59,6 +60,7 @@ def test_fused_path_is_used_when_its_conditions_hold(monkeypatch):
             return True
 
     fake = x.as_subclass(FakeCuda)
+    monkeypatch.setattr(bottleneck, "FUSED_BIAS_RELU", True)
     monkeypatch.setattr(bottleneck, "fused_linear_relu", lambda *a: calls.append(1) or torch.relu(nn.functional.linear(*a)))
     with torch.no_grad():
         bottleneck.down_activation(adapter, fake)
