@@ -5,6 +5,7 @@ Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
 """
 
+from ._version import __version__
 from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
 from .config import (COMPACTER_KINDS, PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
@@ -24,6 +25,7 @@ from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_par
 from .fusion import AdapterFusionLayer, FusionConfig
 
 __all__ = [
+    "__version__",
     "IDENTITY", "AdapterBank", "RoutingPlan", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
     "philip_2020", "Stack", "active_adapters", "current", "setup_from_json", "ParameterSummary",

@@ -39,5 +39,6 @@ from . import safe_loading  # noqa: F401  (before anything loads a checkpoint)
 from . import criterions, models, tasks  # noqa: F401  (importing registers the criterion, model, architectures, task)
 from .adapter_files import export_adapters, load_adapter_dirs
 from .checkpoints import load_model
+from adapter_core._version import __version__
 
-__all__ = ["export_adapters", "load_adapter_dirs", "load_model"]
+__all__ = ["__version__", "export_adapters", "load_adapter_dirs", "load_model"]

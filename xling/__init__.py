@@ -35,6 +35,8 @@ __all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # the one version (adapter_core._version), without importing torch here
+        return import_module("adapter_core._version").__version__
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'xling' has no attribute {name!r}")
