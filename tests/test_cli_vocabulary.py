@@ -90,10 +90,7 @@ def _parsed_with_old_spelling(name: str, argv: list[str], capsys) -> tuple[Names
 @pytest.mark.parametrize("name, argv, dest, new", [
     ("data-prep", ["pos", "--out", "d"], "output_dir", "--output-dir"),
     ("nmt-report", ["--system", "x=y", "--out", "d"], "output_dir", "--output-dir"),
-    ("nmt-report-spec", ["--checkpoints", "c", "--generate", "g", "--out", "s.json"], "output", "--output"),
     ("xling-tiny-model", ["--text", "t.txt", "--out", "d"], "output_dir", "--output-dir"),
-    ("xling-lr-sweep", ["run", "--mode", "full", "--task", "ner", "--model", "m", "--train", "t", "--dev", "v",
-                        "--learning-rate", "1e-4", "--output", "d"], "output_dir", "--output-dir"),
     ("xling", ["train-lang", "--model", "m", "--lang", "sw", "--text", "t", "--output", "d"], "output_dir",
      "--output-dir"),
 ])

@@ -7,7 +7,7 @@
 As with a task adapter (``xling.train.train_task_adapter``) the source
 language adapter is loaded into the encoder, active and frozen; the K-adapter
 reads that encoder's hidden states from beside it, so ``xling eval`` and
-``xling-comparison eval-adapter`` swap language adapters under a K-adapter as
+``studies.xling_comparison eval-adapter`` swap language adapters under a K-adapter as
 under a task adapter.  Training is the task adapters' ``train_with_head``;
 ``OUT/adapter`` holds the K-adapter (adapter_core's format, config a
 ``KAdapterConfig``), its head (``head.safetensors``) and ``task.json`` with

@@ -19,6 +19,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                       # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO_WORK="${DEMO_WORK:-$ROOT/work/demo}"           # [work/demo] a finished default `make demo`
 WORK="${LEVERS_WORK:-$ROOT/work/levers}"            # [work/levers] checkpoints and hypotheses
 REPORT="${LEVERS_REPORT:-$ROOT/reports/nmt_levers}" # [reports/nmt_levers]
@@ -77,6 +78,6 @@ done
 say "report"
 SYSTEMS=(); for name in reference $VARIANTS; do SYSTEMS+=(--system "$name=$GEN/$name"); done
 "$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/levers_summary.py" --report "$REPORT" --checkpoints "$CKPT" \
+"${STUDY[@]}" studies.nmt_levers_summary --report "$REPORT" --checkpoints "$CKPT" \
   --supervised "$EN_XX" --zero-shot "$ZERO_SHOT"
 echo "report: $REPORT/README.md"

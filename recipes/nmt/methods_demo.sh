@@ -17,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 BIN="${BIN:-$ROOT/.venv/bin}"                       # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO="${DEMO_WORK:-work/demo}"                       # [work/demo] the demo's data and checkpoints
 WORK="${METHODS_WORK:-work/nmt_methods}"               # [work/nmt_methods] checkpoints and translations made here
 REPORT="${METHODS_REPORT:-reports/nmt_methods}"        # [reports/nmt_methods]
@@ -103,7 +104,7 @@ say "fusion weights and layer ablation"
     --num-workers 0 "${DEVICE[@]}"
 
 say "BLEU report and summary"
-"$BIN/nmt-report-spec" --checkpoints "$CKPT" --generate "$GEN" --output "$WORK/spec.json"
+"${STUDY[@]}" studies.nmt_report_spec --checkpoints "$CKPT" --generate "$GEN" --output "$WORK/spec.json"
 "$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --output-dir "$REPORT/bleu" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/methods_summary.py" --work "$WORK" --report "$REPORT" --pair "$PAIR"
+"${STUDY[@]}" studies.nmt_methods_summary --work "$WORK" --report "$REPORT" --pair "$PAIR"
 say "done: $REPORT/README.md"

@@ -19,6 +19,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                         # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO_WORK="${DEMO_WORK:-$ROOT/work/demo-full}"        # [work/demo-full] a finished full-profile demo
 WORK="${R3_WORK:-$ROOT/work/r3_gap}"                  # [work/r3_gap] checkpoints and hypotheses
 REPORT="${R3_REPORT:-$ROOT/reports/nmt_r3_gap}"       # [reports/nmt_r3_gap]
@@ -97,7 +98,7 @@ done
 
 say "report"
 "$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/r3_gap_summary.py" --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
+"${STUDY[@]}" studies.nmt_r3_gap_summary --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
   --base-curve "$DEMO_WORK/base_curve.json" --updates "$UPDATES" --pair-dim "$PAIR_DIM" \
   --embeddings-lr "$EMBEDDINGS_LR"
 echo "report: $REPORT/README.md"

@@ -199,7 +199,7 @@ def test_skip_and_drop_leave_out_both_houlsby_adapters_of_a_layer(nmt_run):
 
 
 def test_report_spec_counts_houlsby_adapters_and_trained_layer_norms(nmt_run, tmp_path):
-    from nmt.report_spec import checkpoint_parameter_counts
+    from studies.nmt_report_spec import checkpoint_parameter_counts
 
     run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "n", "--adapter-placement", "houlsby",
                                  "--train-layer-norms", *SHORT))

@@ -14,7 +14,7 @@ from xling.ablation import layer_ablation, write_ablation_report
 from xling.attach import MadxHost
 from xling.drift import collect_hidden_states, representation_drift, write_drift_report
 from xling.drop import AdapterDrop, AdapterDropConfig
-from xling.lr_sweep import plot_sweep
+from studies.xling_lr_sweep import plot_sweep
 
 IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
 MASK = (IDS != 1).long()

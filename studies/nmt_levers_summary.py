@@ -1,6 +1,6 @@
 """README.md of ``recipes/nmt/base_levers.sh``: each lever against the reference base, on the directions both have.
 
-    python recipes/nmt/levers_summary.py --report reports/nmt_levers --checkpoints work/levers/checkpoints \\
+    python studies/nmt_levers_summary.py --report reports/nmt_levers --checkpoints work/levers/checkpoints \\
         --supervised en-ar,en-de,en-es,en-fr,en-sv,en-uk --zero-shot de-fr,fr-de,uk-es
 
 Reads ``nmt.json`` (``nmt-report``) and each run's fairseq log (``<checkpoints>/<name>.log``: updates and

@@ -1,7 +1,7 @@
 """Replace the README's "Latest `make demo`" section with the tables of the committed reports/demo/README.md.
 
-    python recipes/readme_demo_section.py --report reports/demo --readme README.md
-    python recipes/readme_demo_section.py --report reports/demo-full --heading "### Latest \`DEMO_PROFILE=full make demo\`"
+    python studies/readme_demo_section.py --report reports/demo --readme README.md
+    python studies/readme_demo_section.py --report reports/demo-full --heading "### Latest \`DEMO_PROFILE=full make demo\`"
 
 The README's figures must be those of the committed reports, made by that
 commit's code; copying the tables (relations, gettext BLEU, sizes, UDHR,
