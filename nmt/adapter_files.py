@@ -170,11 +170,11 @@ def read_adapters_by(directory: str | Path) -> str:
     where = Path(directory) / "adapter_config.json"
     if not isinstance(metadata, dict):
         raise AdapterFormatError(f"{where}: 'metadata' must be a JSON object, got {type(metadata).__name__}; "
-                                 "re-export the adapter with nmt-export-adapters")
+                                 "re-export the adapter with nmt export")
     mode = metadata.get("adapters_by", "pair")
     if not isinstance(mode, str) or mode not in ADAPTER_MODES:
         raise AdapterFormatError(f"{where}: metadata 'adapters_by' must be one of {', '.join(ADAPTER_MODES)}, "
-                                 f"got {mode!r:.80}; re-export the adapter with nmt-export-adapters")
+                                 f"got {mode!r:.80}; re-export the adapter with nmt export")
     return mode
 
 

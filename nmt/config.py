@@ -15,7 +15,6 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from adapter_core import (COMPACTER_KINDS, DROP_MODES, AdapterConfig, AdapterDropConfig, bapna_firat_2019,
                           canonical_placement, houlsby_2019, philip_2020)
-from adapter_core.cli_flags import deprecation_warning
 
 ADAPTER_MODES = ("pair", "lang", "domain", "lang+pair")
 #: --adapter-kind choices, named as in xling: compacter is Compacter (two per layer, Houlsby's sites),
@@ -93,7 +92,7 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter (Karimi Mahabadi et al. 2021), PHM "
                 "projections with A_i shared by all layers of one adapter key and rank-1 B_i, GELU, no input "
                 "LayerNorm, two per layer at Houlsby's sites; compacter++: Compacter++, one per layer in the "
-                "after-FFN place (compacter with --adapter-placement after_ffn: deprecated spelling of compacter++)"})
+                "after-FFN place"})
     adapter_phm_dim: int = field(default=4, metadata={
         "help": "with --adapter-kind compacter or compacter++: the number n of Kronecker summands; n divides the model "
                 "dimension and --adapter-dim"})
@@ -128,7 +127,7 @@ class AdapterTaskConfig(FairseqDataclass):
     adapter_domain: str = field(default="", metadata={
         "help": "with --adapters-by domain: the domain (adapter key) of every sample in this run"})
     adapter_dirs: str = field(default="", metadata={
-        "help": "comma-separated adapter directories (nmt-export-adapters output) loaded on top of the "
+        "help": "comma-separated adapter directories (nmt export output) loaded on top of the "
                 "checkpoint; they replace adapters of the same name.  In training only with --adapters-by "
                 "lang+pair: a lang run's language adapters, loaded when the run starts (not on resuming)"})
     adapter_force: bool = field(default=False, metadata={
@@ -205,15 +204,13 @@ def split_list(text: str | Sequence[str] | None) -> list[str]:
 
 def resolve_adapter_kind(args) -> None:
     """Write the kind's own placement into ``args`` when --adapter-placement is not given, and read the old
-    spelling: ``--adapter-kind compacter`` in the after-FFN place was Compacter++ before the kinds had xling's
-    names (old checkpoints save it so); it becomes ``compacter++`` with a one-line warning."""
+    kinds' one-line errors for a placement that is another kind's."""
     kind = getattr(args, "adapter_kind", "bottleneck") or "bottleneck"
     placement = getattr(args, "adapter_placement", "") or KIND_PLACEMENTS[kind]
     houlsby = canonical_placement(placement) == "after_attention_and_ffn"
     if kind == "compacter" and not houlsby:
-        deprecation_warning("nmt", "--adapter-kind compacter with --adapter-placement after_ffn",
-                            "--adapter-kind compacter++ (the same Compacter++)")
-        kind = "compacter++"
+        raise ValueError("--adapter-kind compacter is two adapters per layer (Houlsby's sites); with one adapter "
+                         "per layer it is --adapter-kind compacter++")
     if kind == "compacter++" and houlsby:
         raise ValueError("--adapter-kind compacter++ is one adapter per layer after the FFN; with "
                          "--adapter-placement houlsby it is --adapter-kind compacter")

@@ -57,7 +57,7 @@ export PYTHONWARNINGS="ignore"
 
 RAW="$WORK/raw"; DATA="$WORK/bin"; UDHR_RAW="$WORK/udhr"; UDHR="$WORK/udhr-bin"
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$WORK" "$REPORT" "$CKPT" "$GEN"
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 
@@ -180,8 +180,8 @@ wait_generations
 # ---------------------------------------------------------------- 7. reports
 say "7/7 BLEU reports and relations"
 "${STUDY[@]}" studies.demo_spec --checkpoints "$CKPT" --generate "$GEN" --low-pair "$LOW_PAIR" --output-dir "$WORK"
-"$BIN/nmt-report" --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --output-dir "$REPORT"
-"$BIN/nmt-report" --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --output-dir "$REPORT/udhr"
+"$BIN/nmt" report --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --output-dir "$REPORT"
+"$BIN/nmt" report --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --output-dir "$REPORT/udhr"
 "${STUDY[@]}" studies.nmt_relations --report "$REPORT/nmt.json" --pairs "$PAIRS" --high-resource-pair "$HIGH_PAIR" \
   --forgetting-pair "$LOW_PAIR" --base-curve "$WORK/base_curve.json" --output-dir "$REPORT"
 

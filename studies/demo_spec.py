@@ -1,4 +1,4 @@
-"""The demo's two ``nmt-report --spec`` files (gettext and UDHR test sets), with each system's parameter counts.
+"""The demo's two ``nmt report --spec`` files (gettext and UDHR test sets), with each system's parameter counts.
 
     python -m studies.demo_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
         --low-pair en-ar --output-dir work/demo

@@ -2,7 +2,7 @@
 
     python studies/demo_summary.py --report reports/demo --work work/demo --elapsed 812 --profile default
 
-Reads ``nmt.json`` and ``udhr/nmt.json`` (``nmt-report``), ``relations.json``
+Reads ``nmt.json`` and ``udhr/nmt.json`` (``nmt report``), ``relations.json``
 (``studies.nmt_relations``), ``gettext.json`` (the cleaning counts) and the MAD-X
 part's ``xling.json`` through ``studies/demo_xling_summary.py``; writes
 ``README.md`` beside them, atomically.  Seeds of a system (``name#seed``) are

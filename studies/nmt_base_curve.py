@@ -1,7 +1,7 @@
 """The base's validation loss on one pair at each kept checkpoint: has it flattened (R3's regime)?
 
     python -m studies.nmt_base_curve --data work/demo/bin/bin --checkpoints work/demo/checkpoints/base \\
-        --pair en-de --output work/demo/base_curve.json -- --user-dir "$(nmt-user-dir)" \\
+        --pair en-de --output work/demo/base_curve.json -- --user-dir "$(nmt user-dir)" \\
         --task translation_multi_simple_epoch --langs ... --encoder-langtok tgt
 
 Runs ``fairseq-validate`` on the pair's valid set for every

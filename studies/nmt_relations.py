@@ -3,7 +3,7 @@
     nmt-relations --report reports/demo/nmt.json --pairs en-ar,en-de --high-resource-pair en-de \\
         --forgetting-pair en-ar --output-dir reports/demo
 
-Reads ``nmt.json`` written by ``nmt-report`` (systems ``copy``, ``base``,
+Reads ``nmt.json`` written by ``nmt report`` (systems ``copy``, ``base``,
 ``pair_adapter``, ``full_finetune``, ``lang_adapters``; seeds of a system as
 ``<system>#<seed>``, averaged; forgetting runs as ``pair_adapter.others`` and
 ``full_finetune.others``: the models trained on ``--forgetting-pair``,
@@ -185,7 +185,7 @@ def markdown(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="studies.nmt_relations", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", type=Path, required=True, help="nmt.json written by nmt-report")
+    parser.add_argument("--report", type=Path, required=True, help="nmt.json written by nmt report")
     parser.add_argument("--pairs", required=True, help="pairs with a pair adapter, e.g. en-ar,en-de")
     parser.add_argument("--high-resource-pair", required=True, help="R3's pair (the base learned it well)")
     parser.add_argument("--forgetting-pair", required=True, help="R6's pair (the models of .others were trained on it)")

@@ -1,4 +1,4 @@
-"""Build ``nmt-report --spec`` files: which generate outputs belong to which system, plus its sizes.
+"""Build ``nmt report --spec`` files: which generate outputs belong to which system, plus its sizes.
 
     python -m studies.nmt_report_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
         --output work/demo/nmt_spec.json
@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 
 from adapter_core import atomic_write_json
-from adapter_core.cli_flags import add_output_flag
 
 from nmt import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
 
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="studies.nmt_report_spec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <system>/checkpoint_last.pt")
     parser.add_argument("--generate", type=Path, required=True, help="folder of <system>/generate-<src>-<tgt>.txt")
-    add_output_flag(parser, "--output", type=Path, deprecated=("--out",), help="the spec JSON to write")
+    parser.add_argument("--output", required=True, type=Path, help="the spec JSON to write")
     args = parser.parse_args(argv)
     try:
         atomic_write_json(args.output, build_spec(args.checkpoints, args.generate))

@@ -19,7 +19,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from adapter_core import atomic_write_json
-from adapter_core.cli_flags import add_output_flag
 
 from xling.plots import lines_png
 
@@ -92,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dev", required=True, help="dev file that is scored")
     run.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
     run.add_argument("--learning-rate", type=float, required=True, help="the learning rate")
-    add_output_flag(run, "--output-dir", deprecated=("--output",), help="output directory (lr_result.json goes here)")
+    run.add_argument("--output-dir", required=True, help="output directory (lr_result.json goes here)")
     run.add_argument("--batch-size", type=int, default=16, help="examples per step")
     run.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
     run.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")

@@ -30,23 +30,23 @@ import os
 import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
-from adapter_core.cli_flags import add_output_flag
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, mlm_head, vocab_trim
+from . import encoder_import, mlm_head, tiny_model, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
-#: Subcommands that make a real pretrained encoder usable: each module has add_command(sub) and run(args).
-ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head}
+#: Subcommands that make an encoder usable (a real pretrained one, or a tiny one for smoke runs): each module
+#: has add_command(sub) and run(args).
+ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head,
+                    "tiny-model": tiny_model}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
-    add_output_flag(parser, "--output-dir", deprecated=("--output",),
-                    help="output directory (adapter/ and checkpoints/ go here)")
+    parser.add_argument("--output-dir", required=True, help="output directory (adapter/ and checkpoints/ go here)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="learning rate (MAD-X: 1e-4)")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output-dir", required=True, help="the directory to write")
     exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
-    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
+    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, tiny-model
         module.add_command(sub)
     return parser
 

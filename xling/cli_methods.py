@@ -21,10 +21,9 @@ import argparse
 from pathlib import Path
 
 from adapter_core import COMPACTER_KINDS, AdapterConfig, houlsby_2019, madx_language, madx_task
+from adapter_core.drop import DROP_MODES, AdapterDropConfig
 
 from .data import add_dataset_flags, data_source
-from .drop import MODES as DROP_MODES
-from .drop import AdapterDropConfig
 
 #: Adapter kinds the hooks can host: compacter++ is one per layer at the FFN output, compacter two (Houlsby's sites).
 ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)

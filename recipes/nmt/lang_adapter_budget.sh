@@ -46,7 +46,7 @@ done
 
 say "report"
 SYSTEMS=(--system "reference=$GEN/reference"); for name in "${NAMES[@]}"; do SYSTEMS+=(--system "$name=$GEN/$name"); done
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
+"$BIN/nmt" report "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
 "${STUDY[@]}" studies.nmt_levers_summary --report "$REPORT" --checkpoints "$CKPT" \
   --supervised "$EN_XX" --zero-shot "$ZERO_SHOT" \
   --title "Language adapters on the full profile's base, by budget (\`recipes/nmt/lang_adapter_budget.sh\`)" \

@@ -40,7 +40,7 @@ DEMO_CKPT="$DEMO_WORK/checkpoints"; DATA="$DEMO_WORK/bin"; RAW="$DEMO_WORK/raw"
 [ -f "$DATA/langs.txt" ] && [ -f "$DEMO_WORK/base_curve.json" ] || {
   echo "r3_gap: no finished full-profile demo in DEMO_WORK=$DEMO_WORK (run DEMO_PROFILE=full make demo)" >&2; exit 1; }
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$CKPT" "$GEN" "$REPORT"
 LANG_LIST="$(cat "$DATA/langs.txt")"
 source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), adapter_run() ...
@@ -97,7 +97,7 @@ for point in $BASE_POINTS; do
 done
 
 say "report"
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
+"$BIN/nmt" report "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
 "${STUDY[@]}" studies.nmt_r3_gap_summary --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
   --base-curve "$DEMO_WORK/base_curve.json" --updates "$UPDATES" --pair-dim "$PAIR_DIM" \
   --embeddings-lr "$EMBEDDINGS_LR"

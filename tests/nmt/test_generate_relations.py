@@ -1,4 +1,4 @@
-"""nmt-generate-many (every test sentence translated, one process for many directions) and nmt-relations."""
+"""nmt generate-many (every test sentence translated, one process for many directions) and nmt-relations."""
 
 from __future__ import annotations
 
