@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import contextlib
-import warnings
 from typing import Iterable, Iterator, Sequence
 
 import torch
@@ -363,17 +362,6 @@ class MadxHost:
         if bad:
             raise ValueError(f"layer indices {bad} out of range; the model has {len(self.outputs)} layers")
         self.skipped_layers = layers
-
-    def adapters_removed(self, layers: Iterable[int]):
-        """Deprecated spelling of ``adapters_skipped`` (kept for one release)."""
-        warnings.warn("MadxHost.adapters_removed is deprecated; use adapters_skipped", DeprecationWarning, stacklevel=2)
-        return self.adapters_skipped(layers)
-
-    def set_removed_layers(self, layers: Iterable[int]) -> None:
-        """Deprecated spelling of ``set_skipped_layers`` (kept for one release)."""
-        warnings.warn("MadxHost.set_removed_layers is deprecated; use set_skipped_layers", DeprecationWarning,
-                      stacklevel=2)
-        self.set_skipped_layers(layers)
 
     # -- freezing -------------------------------------------------------------------
     def head_parameter_names(self) -> list[str]:
