@@ -15,8 +15,9 @@ from .context import active_adapters, current
 from .drop import DROP_MODES, AdapterDropConfig
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
-from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
-                        placement_sites)
+from .placement import (LEGACY_NAMES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
+                        host_placement, host_placements, placement_sites)
+from .flags import ADAPTER_DROP_MODES, ADAPTER_KINDS, FLAG_HELP, KINDS, AdapterKind, compacter_config, drop_config, resolve_kind_placement
 from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
                  atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
                  publish_directories, publish_directory, read_adapter_config, save_adapter)
@@ -34,7 +35,8 @@ __all__ = [
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
     "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
-    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "ALIASES", "PLACEMENTS",
+    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "LEGACY_NAMES", "PLACEMENTS", "host_placement", "host_placements", "ADAPTER_DROP_MODES",
+    "ADAPTER_KINDS", "FLAG_HELP", "KINDS", "AdapterKind", "compacter_config", "drop_config", "resolve_kind_placement",
     "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites", "Setup",
     "compose", "setup_names", "setup_steps", "setup_to_json",
     "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory",

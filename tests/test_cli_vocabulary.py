@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter_core import COMPACTER_KINDS, canonical_placement
+from adapter_core import COMPACTER_KINDS, canonical_placement, resolve_kind_placement
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["scripts"]
@@ -164,14 +164,15 @@ def test_method_names_mean_the_same_method_in_both_hosts():
     from nmt.config import ADAPTER_KINDS as NMT_KINDS
     from nmt.config import adapter_module_config
     from xling.cli_methods import ADAPTER_KINDS as XLING_KINDS
-    from xling.cli_methods import KIND_PLACEMENTS as XLING_PLACEMENTS
+    from xling.cli_methods import XLING_SITES
 
-    assert NMT_KINDS == XLING_KINDS == ("bottleneck", "compacter", "compacter++")
+    assert NMT_KINDS is XLING_KINDS  # the one table, adapter_core.flags.KINDS
+    assert NMT_KINDS == ("bottleneck", "compacter", "compacter++")
     for kind, preset in COMPACTER_KINDS.items():
         config = adapter_module_config(_nmt_args(adapter_kind=kind), 16)
         assert config.preset == preset(16).preset
-        two_sites = canonical_placement(config.placement) == "after_attention_and_ffn"
-        assert two_sites == (canonical_placement(XLING_PLACEMENTS[kind]) == "after_attention_and_ffn")
+        two_sites = canonical_placement(config.placement) == "houlsby"
+        assert two_sites == (resolve_kind_placement(kind, None, XLING_SITES) == "houlsby")
         assert two_sites == (kind == "compacter")  # Compacter at Houlsby's sites, Compacter++ one per layer
 
 
@@ -179,6 +180,6 @@ def test_nmt_compacter_in_one_place_per_layer_is_refused_naming_compacter_plus_p
     from nmt.config import adapter_module_config
 
     with pytest.raises(ValueError, match="it is --adapter-kind compacter\\+\\+$"):
-        adapter_module_config(_nmt_args(adapter_kind="compacter", adapter_placement="after_ffn"), 16)
+        adapter_module_config(_nmt_args(adapter_kind="compacter", adapter_placement="output"), 16)
     with pytest.raises(ValueError, match="it is --adapter-kind compacter$"):
         adapter_module_config(_nmt_args(adapter_kind="compacter++", adapter_placement="houlsby"), 16)

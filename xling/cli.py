@@ -11,8 +11,8 @@ train-fusion, train-full, ablate, drift).
 
 Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-placement
 houlsby`` (Houlsby et al. 2019; with ``--train-layer-norms`` for train-task),
-``--adapter-kind compacter|compacter++`` and AdapterDrop (``--drop-mode``,
-``--drop-layers``, ``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
+``--adapter-kind compacter|compacter++`` and AdapterDrop (``--adapter-drop-mode``,
+``--adapter-drop-layers``) for train-lang/train-task, ``--adapter-drop-inference`` for eval;
 ``--adapter-kind k-adapter`` for train-task (Wang et al. 2021, ``xling.k_adapter``);
 ``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
 
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mlqa-normalisation", action="store_true", help="QA: MLQA's language-specific answer normalisation")
     ev.add_argument("--batch-size", type=int, default=32, help="examples per batch")
     ev.add_argument("--force", action="store_true", help="load adapters made for another base")
-    ev.add_argument("--drop-layers", type=int, help="AdapterDrop at inference: remove the adapters of the lowest N "
+    ev.add_argument("--adapter-drop-inference", type=int, help="AdapterDrop at inference: remove the adapters of the lowest N "
                     "layers (default: the N of a specialised AdapterDrop training, else 0)")
     ev.add_argument("--output", required=True, help="results JSON file")
 
@@ -177,7 +177,7 @@ def run(args) -> None:
         data = data_source(args, "data")  # a file, or --dataset NAME --dataset-config CONFIG (the local HF cache)
         results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, data, args.lang,
                                         labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
-                                        batch_size=args.batch_size, force=args.force, drop_layers=args.drop_layers,
+                                        batch_size=args.batch_size, force=args.force, drop_layers=args.adapter_drop_inference,
                                         task=args.task)
         write_results(results, args.output)
         print(f"{args.lang} {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")

@@ -135,7 +135,7 @@ def inference_dropped_layers(loaded: LoadedTaskModel, requested: int | None = No
             raise AdapterFormatError(f"task.json: invalid adapter_drop {saved!r} ({err})") from None
         requested = config.dropped_at_inference()
     if not 0 <= requested <= layers:
-        raise ValueError(f"--drop-layers must be between 0 and {layers} (the model's layers), got {requested}")
+        raise ValueError(f"--adapter-drop-inference must be between 0 and {layers} (the model's layers), got {requested}")
     return requested
 
 

@@ -218,7 +218,7 @@ def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> Adapt
     """
     if drop is None:
         return None
-    drop.check_fits(len(host.layers) - 1, "--drop-layers" if drop.mode == "specialised" else "--drop-max")
+    drop.check_fits(len(host.layers) - 1, "--adapter-drop-layers")
     return AdapterDrop(host, drop)
 
 

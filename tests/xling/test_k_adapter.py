@@ -206,8 +206,8 @@ def test_cli_train_and_eval(workspace, en_language_adapter, tmp_path, tree_diges
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--task", "pos", "--reduction-factor", "4"], "--reduction-factor: not for --adapter-kind k-adapter"),
-    (["--task", "pos", "--drop-layers", "1", "--skip-last-layer"], "--drop-layers, --skip-last-layer: not for"),
+    (["--task", "pos", "--adapter-reduction-factor", "4"], "--adapter-reduction-factor: not for --adapter-kind k-adapter"),
+    (["--task", "pos", "--adapter-drop-layers", "1", "--skip-last-layer"], "--adapter-drop-layers, --skip-last-layer: not for"),
     (["--task", "pos", "--k-adapter-layers", "0", "3"], "read layers [3] out of range"),
     (["--task", "qa"], "task 'qa' is not token-level"),
 ])
