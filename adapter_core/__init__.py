@@ -19,8 +19,9 @@ from .placement import (LEGACY_NAMES, PLACEMENTS, SITE_PREFIX, PlacementError, S
                         host_placement, host_placements, placement_sites)
 from .flags import ADAPTER_DROP_MODES, ADAPTER_KINDS, FLAG_HELP, KINDS, AdapterKind, compacter_config, drop_config, resolve_kind_placement
 from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
-                 atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
-                 publish_directories, publish_directory, read_adapter_config, save_adapter)
+                 atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, is_fusion_directory,
+                 load_adapter, load_fusion, load_side_tensors, publish_directories, publish_directory,
+                 read_adapter_config, save_adapter, save_fusion, save_side_tensors)
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
@@ -39,5 +40,6 @@ __all__ = [
     "ADAPTER_KINDS", "FLAG_HELP", "KINDS", "AdapterKind", "compacter_config", "drop_config", "resolve_kind_placement",
     "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites", "Setup",
     "compose", "setup_names", "setup_steps", "setup_to_json",
-    "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory",
+    "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory", "is_fusion_directory",
+    "load_fusion", "load_side_tensors", "save_fusion", "save_side_tensors",
 ]

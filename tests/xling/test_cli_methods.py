@@ -150,6 +150,31 @@ def test_train_fusion_writes_weights_report(workspace, en_language_adapter, plai
     assert "two or more task adapters" in capsys.readouterr().err
 
 
+def test_train_fusion_round_trips_through_eval(workspace, en_language_adapter, plain_task, compacter_task, tmp_path):
+    """xling train-fusion writes the fusion in the adapter format; xling eval (and load_task_model) load it whole."""
+    from safetensors.torch import load_file
+
+    from xling.inference import load_task_model
+
+    out = tmp_path / "fusion-run"
+    assert main(["train-fusion", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter",
+                 str(en_language_adapter), "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out),
+                 *STEPS, "--task-adapters", str(plain_task), str(compacter_task / "adapter")]) == 0
+    assert main(eval_args(workspace, en_language_adapter, out / "fusion", tmp_path / "fused.json")) == 0
+    results = json.loads((tmp_path / "fused.json").read_text())
+    assert results["main_metric"] in results and results["language"] == "sw"
+    loaded = load_task_model(str(workspace["model"]), str(out / "fusion"), str(en_language_adapter))
+    assert list(loaded.host.fusions) == ["ner,ner_compacter"]
+    saved = load_file(str(out / "fusion" / "adapter_model.safetensors"))
+    tensors = loaded.host.fusion_tensors("ner,ner_compacter")
+    assert set(tensors) == set(saved) and all(torch.equal(tensors[k], saved[k]) for k in saved)
+    before = logits(loaded)
+    with torch.no_grad():  # the fusion layers are on the path: changing them changes the outputs
+        for layer in loaded.host.fusion_layers("ner,ner_compacter"):
+            layer.value.weight.mul_(0.5)
+    assert not torch.allclose(before, logits(loaded))
+
+
 def test_ablate_grid_matches_eval_with_adapters_removed(workspace, en_language_adapter, plain_task, tmp_path, capsys):
     common = ["ablate", "--model", str(workspace["model"]), "--task-adapter", str(plain_task), "--lang-adapter",
               str(en_language_adapter), "--lang", "sw", "--data", str(workspace["data"] / "sw.panx")]
