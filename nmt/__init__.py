@@ -10,7 +10,7 @@ adapters on fairseq's Transformer, after each layer or, with
   ``adapter_mbart50``;
 * task ``adapter_translation`` (``translation_multi_simple_epoch`` plus routing).
 
-Commands and options are described in ``nmt/README.md``.
+Commands and options are described in ``docs/nmt.md``.
 
 The Python API, for adapter-only directories (``adapter_config.json`` +
 ``adapter_model.safetensors``, the format of ``nmt export`` and

@@ -9,7 +9,7 @@
     nmt fusion-weights --output-dir FW -- DATA --path CKPT -s en -t de --gen-subset test
 
 Each verb's module is imported only when that verb runs; ``nmt VERB --help`` describes its options
-(nmt/README.md has them all).  Bad input ends in one line ``nmt VERB: error: ...``.
+(docs/nmt.md has them all).  Bad input ends in one line ``nmt VERB: error: ...``.
 """
 
 from __future__ import annotations

@@ -98,6 +98,12 @@ def test_help_exits_0_on_every_verb_and_on_each_script(capsys):
         assert all(verb in listing for s, verb, _ in verbs if s == script), script
 
 
+def test_every_verb_is_documented_in_its_hosts_guide():
+    guides = {"nmt": "docs/nmt.md", "xling": "docs/xling.md", "data-prep": "docs/data.md"}
+    for script, verb, _ in verb_parsers():
+        assert f"| `{verb}` |" in (ROOT / guides[script]).read_text("utf-8"), (script, verb)
+
+
 def test_an_unknown_verb_is_a_one_line_error(capsys):
     for script in SCRIPTS:
         with pytest.raises(SystemExit) as done:
