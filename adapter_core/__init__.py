@@ -5,6 +5,7 @@ Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
 """
 
+from ._version import __version__
 from .bank import IDENTITY, AdapterBank, RoutingPlan, UnknownAdapterError
 from .bottleneck import AdapterModule, BottleneckAdapter
 from .config import (COMPACTER_KINDS, PRESETS, AdapterConfig, bapna_firat_2019, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
@@ -14,16 +15,19 @@ from .context import active_adapters, current
 from .drop import DROP_MODES, AdapterDropConfig
 from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summarize, trainable_parameters
 from .invertible import GLOWCoupling, NICECoupling
-from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
-                        placement_sites)
+from .placement import (LEGACY_NAMES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
+                        host_placement, host_placements, placement_sites)
+from .flags import ADAPTER_DROP_MODES, ADAPTER_KINDS, FLAG_HELP, KINDS, AdapterKind, compacter_config, drop_config, resolve_kind_placement
 from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
-                 atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
-                 publish_directories, publish_directory, read_adapter_config, save_adapter)
+                 atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, is_fusion_directory,
+                 load_adapter, load_fusion, load_side_tensors, publish_directories, publish_directory,
+                 read_adapter_config, save_adapter, save_fusion, save_side_tensors)
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
 
 __all__ = [
+    "__version__",
     "IDENTITY", "AdapterBank", "RoutingPlan", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
     "philip_2020", "Stack", "active_adapters", "current", "setup_from_json", "ParameterSummary",
@@ -32,8 +36,10 @@ __all__ = [
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
     "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",
-    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "ALIASES", "PLACEMENTS",
+    "compacter_model_parameter_count", "share_phm_rule", "AdapterFusionLayer", "FusionConfig", "LEGACY_NAMES", "PLACEMENTS", "host_placement", "host_placements", "ADAPTER_DROP_MODES",
+    "ADAPTER_KINDS", "FLAG_HELP", "KINDS", "AdapterKind", "compacter_config", "drop_config", "resolve_kind_placement",
     "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites", "Setup",
     "compose", "setup_names", "setup_steps", "setup_to_json",
-    "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory",
+    "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory", "is_fusion_directory",
+    "load_fusion", "load_side_tensors", "save_fusion", "save_side_tensors",
 ]

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .placement import PLACEMENTS, Site, placement_sites
+from .placement import LEGACY_NAMES, PLACEMENTS, Site, placement_sites
 
 INIT_SCHEMES = ("houlsby", "zero_up", "bert")
 ACTIVATIONS = ("relu", "gelu", "tanh", "swish", "silu", "identity")
@@ -45,9 +45,9 @@ class AdapterConfig:
     # "bert": N(0, 0.02), zero biases (AdapterHub's default, used by MAD-X).
     init: str = "houlsby"
     # Where the host inserts the adapter: a name in ``adapter_core.placement.PLACEMENTS``, e.g.
-    # "after_ffn" (Bapna & Firat: the layer output), "ffn_output" (Pfeiffer) or
-    # "after_attention_and_ffn" (Houlsby: two adapters per layer).
-    placement: str = "after_ffn"
+    # "output" (Bapna & Firat: the layer output), "pfeiffer" (Pfeiffer's FFN site) or
+    # "houlsby" (Houlsby: two adapters per layer).  Older files' names are read as these.
+    placement: str = "output"
     # The paper preset this config came from, or "" for a custom one.
     preset: str = ""
     # Compacter (Karimi Mahabadi et al. 2021), kind "compacter" only: the number n of
@@ -77,7 +77,8 @@ class AdapterConfig:
             raise ValueError(f"reduction_factor must be positive, got {self.reduction_factor}")
         if self.phm_dim <= 0 or self.phm_rank <= 0:
             raise ValueError(f"phm_dim and phm_rank must be positive, got {self.phm_dim} and {self.phm_rank}")
-        if self.placement not in PLACEMENTS:  # aliases ("houlsby") are for command lines; configs hold the name
+        object.__setattr__(self, "placement", LEGACY_NAMES.get(self.placement, self.placement))  # older files
+        if self.placement not in PLACEMENTS:
             raise ValueError(f"unknown placement {self.placement!r}; known: {', '.join(sorted(PLACEMENTS))}")
 
     @property
@@ -143,7 +144,7 @@ def bapna_firat_2019(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig
     return AdapterConfig(
         kind="bottleneck", hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim,
         activation="relu", input_layer_norm=True, init="zero_up",
-        placement="after_ffn", preset="bapna_firat_2019",
+        placement="output", preset="bapna_firat_2019",
     )
 
 
@@ -161,14 +162,14 @@ def houlsby_2019(hidden_dim: int, bottleneck_dim: int = 64) -> AdapterConfig:
 
     Two adapters per layer: after the attention block's output projection and
     after the feed-forward block, each before its sub-layer's residual add and
-    LayerNorm (placement "after_attention_and_ffn").  Near-identity init,
+    LayerNorm (placement "houlsby").  Near-identity init,
     N(0, 0.01) truncated at 2 std, no input LayerNorm; 2md + d + m parameters
     each.  The paper also trains the base's LayerNorms: the hosts do that with
     ``--train-layer-norms``.  The paper names no non-linearity; we keep ReLU.
     """
     return AdapterConfig(
         kind="bottleneck", hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim,
-        activation="relu", init="houlsby", placement="after_attention_and_ffn", preset="houlsby_2019",
+        activation="relu", init="houlsby", placement="houlsby", preset="houlsby_2019",
     )
 
 
@@ -176,7 +177,7 @@ def madx_language(hidden_dim: int, reduction_factor: float = 2) -> AdapterConfig
     """Pfeiffer et al. (2020), MAD-X language adapter: Pfeiffer placement, rf 2, ReLU."""
     return AdapterConfig(
         kind="bottleneck", hidden_dim=hidden_dim, reduction_factor=reduction_factor,
-        activation="relu", init="bert", placement="ffn_output", preset="madx_language",
+        activation="relu", init="bert", placement="pfeiffer", preset="madx_language",
     )
 
 
@@ -202,13 +203,13 @@ def compacter_2021(hidden_dim: int, reduction_factor: float = 32, phm_dim: int =
     """
     return AdapterConfig(
         kind="compacter", hidden_dim=hidden_dim, reduction_factor=reduction_factor, activation="gelu",
-        init="bert", placement="after_attention_and_ffn", preset="compacter_2021", phm_dim=phm_dim,
+        init="bert", placement="houlsby", preset="compacter_2021", phm_dim=phm_dim,
     )
 
 
 def compacter_plus_plus_2021(hidden_dim: int, reduction_factor: float = 32, phm_dim: int = 4) -> AdapterConfig:
     """Karimi Mahabadi et al. (2021), Compacter++: one Compacter per layer, after the feed-forward block."""
-    return compacter_2021(hidden_dim, reduction_factor, phm_dim).replace(placement="ffn_output", preset="compacter_plus_plus_2021")
+    return compacter_2021(hidden_dim, reduction_factor, phm_dim).replace(placement="pfeiffer", preset="compacter_plus_plus_2021")
 
 
 #: The --adapter-kind names of the Compacter family, the same in every host, and their presets.

@@ -356,3 +356,63 @@ def check_shapes(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, tor
             raise AdapterFormatError(
                 f"{where}: tensor {key} has shape {tuple(tensor.shape)} in the adapter but "
                 f"{tuple(expected[key].shape)} in the host model")
+
+
+# -- fusion layers and side files ----------------------------------------------
+#: The metadata key that makes an adapter directory a fusion: the names of the adapters it fuses, in order.
+FUSION_OF = "fusion_of"
+
+
+def save_fusion(directory: str | os.PathLike, tensors: Mapping[str, torch.Tensor], config: Any, adapters: Iterable[str],
+                base_fingerprint: str, name: str, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write AdapterFusion layers (Pfeiffer et al. 2021) in the adapter format: ``adapter_config.json`` (config: a
+    ``FusionConfig``; metadata ``fusion_of``: the fused adapters' names) + ``adapter_model.safetensors``."""
+    return save_adapter(directory, tensors, config, base_fingerprint, name=name,
+                        metadata={**dict(metadata or {}), FUSION_OF: list(adapters)})
+
+
+def is_fusion_directory(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds fusion layers (``save_fusion``) rather than an adapter."""
+    try:
+        document = read_adapter_config(directory)
+    except (OSError, AdapterFormatError):
+        return False
+    return isinstance(document.get("metadata"), dict) and FUSION_OF in document["metadata"]
+
+
+def load_fusion(directory: str | os.PathLike, expected_fingerprint: str | None = None, force: bool = False) -> SavedAdapter:
+    """Read fusion layers written by ``save_fusion`` (checks as ``load_adapter``); ``metadata["fusion_of"]`` names
+    the adapters a host must hold before it adds them."""
+    from .fusion import FusionConfig
+
+    if not is_fusion_directory(directory):
+        read_adapter_config(directory)  # a missing or broken file says so first
+        raise AdapterFormatError(f"{Path(directory) / CONFIG_NAME}: not AdapterFusion layers (no metadata.{FUSION_OF})")
+    saved = load_adapter(directory, expected_fingerprint, force, config_type=FusionConfig)
+    fused = saved.metadata[FUSION_OF]
+    if not isinstance(fused, list) or len(fused) < 2 or not all(isinstance(n, str) and n for n in fused):
+        raise AdapterFormatError(f"{Path(directory) / CONFIG_NAME}: metadata.{FUSION_OF} must list two or more "
+                                 f"adapter names, got {fused!r:.80}")
+    return saved
+
+
+def save_side_tensors(directory: str | os.PathLike, filename: str, tensors: Mapping[str, torch.Tensor]) -> Path:
+    """Tensors that travel beside an adapter (a prediction head, LayerNorms trained with it) as one safetensors
+    file in its directory, atomically."""
+    path = Path(directory) / filename
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write_bytes(path, save_safetensors_bytes(contiguous, metadata={"format": "pt"}))
+    return path
+
+
+def load_side_tensors(directory: str | os.PathLike, filename: str, expected: Mapping[str, torch.Tensor],
+                      what: str) -> dict[str, torch.Tensor]:
+    """Read a ``save_side_tensors`` file and check its keys and shapes against ``expected``; ``what`` names it in
+    the one-line error of a missing or corrupt file."""
+    path = Path(directory) / filename
+    try:
+        tensors = load_safetensors_bytes(path.read_bytes())
+    except (OSError, SafetensorError, ValueError) as err:
+        raise AdapterFormatError(f"{path}: missing or corrupt {what} ({err})") from None
+    check_shapes(tensors, expected, str(path))
+    return dict(tensors)

@@ -23,9 +23,19 @@ projection and dropout), x that sub-layer's input and A(v) = v + up(act(down(v))
 - ``Site.EMBEDDINGS``: an invertible adapter on the embeddings' output, its
   inverse before the tied output embeddings (MAD-X).
 
-Placements keep the names earlier configs were saved with (``after_ffn``,
-``ffn_output``, ``embeddings``, ``after_attention_and_ffn``); ``ALIASES``
-give command lines the papers' names (``houlsby``, ``bapna_firat``, ``pfeiffer``).
+Placements are named after where they put adapters, and they are what both
+hosts' ``--adapter-placement`` takes: ``output`` (the layer output, Bapna &
+Firat), ``pfeiffer`` (Pfeiffer's FFN site), ``houlsby`` (Houlsby's two sites),
+``embeddings`` (MAD-X's invertible adapters).  Files written before these names
+said ``after_ffn``, ``ffn_output`` and ``after_attention_and_ffn``; ``LEGACY_NAMES``
+reads them (``AdapterConfig`` stores the new name), command lines do not take them.
+
+``KINDS`` is the one table of adapter kinds: what each is and where it goes.
+A kind with a fixed placement (Compacter: Houlsby's two sites) has it in every
+host; a kind that is one adapter per layer goes to the host's own one-per-layer
+placement (``host_placement``): ``pfeiffer`` where the host offers Pfeiffer's
+site (xling), ``output`` where it does not (nmt: fairseq's layers are hooked at
+their output, not inside the FFN block's residual).
 """
 
 from __future__ import annotations
@@ -46,21 +56,24 @@ class Site(str, Enum):
 #: Placement name -> the sites it puts an adapter at, in the order a layer's forward reaches them.
 PLACEMENTS: dict[str, tuple[Site, ...]] = {
     # Bapna & Firat (2019), Philip et al. (2020): one adapter on each layer's output.
-    "after_ffn": (Site.LAYER,),
+    "output": (Site.LAYER,),
     # Pfeiffer et al. (2020), MAD-X language and task adapters, Compacter++.
-    "ffn_output": (Site.FFN_PFEIFFER,),
+    "pfeiffer": (Site.FFN_PFEIFFER,),
     # Houlsby et al. (2019), Compacter (Karimi Mahabadi et al. 2021): two adapters per layer.
-    "after_attention_and_ffn": (Site.ATTENTION, Site.FFN),
+    "houlsby": (Site.ATTENTION, Site.FFN),
     # MAD-X invertible adapters.
     "embeddings": (Site.EMBEDDINGS,),
 }
 
-#: The papers' names for the placements, as command lines take them.
-ALIASES: dict[str, str] = {
-    "houlsby": "after_attention_and_ffn",
-    "bapna_firat": "after_ffn",
-    "pfeiffer": "ffn_output",
+#: The names files written before 0.1.0's release used; read, never written, and not taken by command lines.
+LEGACY_NAMES: dict[str, str] = {
+    "after_ffn": "output",
+    "ffn_output": "pfeiffer",
+    "after_attention_and_ffn": "houlsby",
 }
+
+#: The placements that put one adapter in each layer, in the order a host prefers them.
+ONE_PER_LAYER = ("pfeiffer", "output")
 
 #: How adapter files name a site's tensors inside layer i: ``layers.{i}.{SITE_PREFIX[site]}{param}``.
 #: The one-adapter-per-layer sites keep the bare ``layers.{i}.`` of the files written before sites existed.
@@ -78,17 +91,27 @@ class PlacementError(ValueError):
 
 
 def canonical_placement(name: str) -> str:
-    """The placement ``name`` (or its alias) stands for; an unknown name lists the known ones."""
-    name = ALIASES.get(name, name)
+    """The placement ``name`` (or its legacy name, from an older file) stands for; an unknown name lists the
+    known ones."""
+    name = LEGACY_NAMES.get(name, name)
     if name not in PLACEMENTS:
-        known = sorted(PLACEMENTS) + sorted(f"{alias} (= {target})" for alias, target in ALIASES.items())
-        raise PlacementError(f"unknown adapter placement {name!r}; known: {', '.join(known)}")
+        raise PlacementError(f"unknown adapter placement {name!r}; known: {', '.join(sorted(PLACEMENTS))}")
     return name
 
 
 def placement_sites(name: str) -> tuple[Site, ...]:
-    """The sites of placement ``name`` (or of its alias)."""
+    """The sites of placement ``name``."""
     return PLACEMENTS[canonical_placement(name)]
+
+
+def host_placements(offered: tuple[Site, ...] | frozenset[Site]) -> tuple[str, ...]:
+    """The layer placements (not ``embeddings``) whose sites a host offers: its ``--adapter-placement`` choices."""
+    return tuple(name for name, sites in PLACEMENTS.items() if name != "embeddings" and set(sites) <= set(offered))
+
+
+def host_placement(offered: tuple[Site, ...] | frozenset[Site]) -> str:
+    """A host's one-adapter-per-layer placement: Pfeiffer's where it offers that site, else the layer output."""
+    return next(name for name in ONE_PER_LAYER if set(PLACEMENTS[name]) <= set(offered))
 
 
 def check_sites(placement: str, offered: tuple[Site, ...] | frozenset[Site], host: str) -> tuple[Site, ...]:

@@ -2,7 +2,7 @@
 
     python -m bench.memory_profile                       # both variants at the P2 shape (a minute or two each)
     python -m bench.memory_profile --variant adapter --quick
-    python -m bench.memory_profile --lean relu,dropout --peak   # with adapter_core.lean_ops swapped in, plus P2's peak RSS
+    python -m bench.memory_profile --lean relu,dropout --peak   # with nmt.modules.lean_ops swapped in, plus P2's peak RSS
     python -m bench.memory_profile --json out.json
 
 For one training update (``Variant.train_step``: forward, label-smoothed

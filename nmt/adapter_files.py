@@ -24,7 +24,7 @@ from typing import Iterable
 import torch
 
 from adapter_core import (SITE_PREFIX, AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter,
-                          canonical_placement, check_shapes, fingerprint_model, load_adapter, publish_directories,
+                          LEGACY_NAMES, check_shapes, fingerprint_model, load_adapter, publish_directories,
                           read_adapter_config, save_adapter, share_phm_rule)
 
 from .config import ADAPTER_MODES, ADAPTER_PLACEMENTS
@@ -170,26 +170,26 @@ def read_adapters_by(directory: str | Path) -> str:
     where = Path(directory) / "adapter_config.json"
     if not isinstance(metadata, dict):
         raise AdapterFormatError(f"{where}: 'metadata' must be a JSON object, got {type(metadata).__name__}; "
-                                 "re-export the adapter with nmt-export-adapters")
+                                 "re-export the adapter with nmt export")
     mode = metadata.get("adapters_by", "pair")
     if not isinstance(mode, str) or mode not in ADAPTER_MODES:
         raise AdapterFormatError(f"{where}: metadata 'adapters_by' must be one of {', '.join(ADAPTER_MODES)}, "
-                                 f"got {mode!r:.80}; re-export the adapter with nmt-export-adapters")
+                                 f"got {mode!r:.80}; re-export the adapter with nmt export")
     return mode
 
 
 def read_placement(directories: Iterable[str | Path]) -> str:
-    """The --adapter-placement that hosts the adapters of ``directories`` ("after_ffn" when they say none);
+    """The --adapter-placement that hosts the adapters of ``directories`` ("output" when they say none);
     directories placed differently are refused."""
-    choices = {canonical_placement(choice): choice for choice in ADAPTER_PLACEMENTS}
     found = set()
     for directory in directories:
         config = read_adapter_config(directory).get("config")
-        placement = config.get("placement", "after_ffn") if isinstance(config, dict) else "after_ffn"
-        found.add(choices.get(placement, "after_ffn"))  # a placement fairseq's layers lack is refused on loading
+        placement = config.get("placement", "output") if isinstance(config, dict) else "output"
+        placement = LEGACY_NAMES.get(placement, placement)
+        found.add(placement if placement in ADAPTER_PLACEMENTS else "output")  # others are refused on loading
     if len(found) > 1:
         raise ValueError(f"--adapter-dirs mixes adapters placed {' and '.join(sorted(found))}")
-    return found.pop() if found else "after_ffn"
+    return found.pop() if found else "output"
 
 
 def build_base_with_adapter_layers(model_args, directories: Iterable[str | Path]) -> None:

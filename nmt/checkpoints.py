@@ -1,4 +1,4 @@
-"""Loading fairseq checkpoints as ``AdapterTransformerModel``s: what ``nmt-export-adapters`` and the Python API share.
+"""Loading fairseq checkpoints as ``AdapterTransformerModel``s: what ``nmt export`` and the Python API share.
 
 ``read_checkpoint`` is fairseq's ``load_checkpoint_to_cpu`` (weights-only
 unpickling, see ``nmt.safe_loading``) with one clear error for a broken or
@@ -36,7 +36,7 @@ def load_model(checkpoint: str | Path, data: str | Path | None = None, adapter_d
     ``checkpoint``: ``checkpoint_*.pt`` of ``fairseq-train --arch adapter_transformer*`` (its adapters come
     with it), or of a plain ``transformer`` when ``adapter_dirs`` are given (the base that exported adapters
     go onto, as ``fairseq-generate --path base.pt --adapter-dirs ...``).  ``data``: the binarised data
-    directory (its ``dict.<lang>.txt``) when it has moved since training (``nmt-export-adapters --data``).
+    directory (its ``dict.<lang>.txt``) when it has moved since training (``nmt export --data``).
     ``adapter_dirs``: directories written by ``export_adapters``, loaded with ``load_adapter_dirs``
     (``force``: even when made for another base, ``--adapter-force``).
 

@@ -13,23 +13,18 @@ from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import (COMPACTER_KINDS, DROP_MODES, AdapterConfig, AdapterDropConfig, bapna_firat_2019,
-                          canonical_placement, houlsby_2019, philip_2020)
-from adapter_core.cli_flags import deprecation_warning
+from adapter_core import (ADAPTER_DROP_MODES, ADAPTER_KINDS, COMPACTER_KINDS, FLAG_HELP, AdapterConfig,
+                          AdapterDropConfig, Site, bapna_firat_2019, compacter_config, drop_config, host_placements,
+                          houlsby_2019, philip_2020, resolve_kind_placement)
 
 ADAPTER_MODES = ("pair", "lang", "domain", "lang+pair")
-#: --adapter-kind choices, named as in xling: compacter is Compacter (two per layer, Houlsby's sites),
-#: compacter++ is Compacter++ (one per layer, after the FFN).
-ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
-#: --adapter-drop-mode choices: none, or one of AdapterDrop's modes (``adapter_core.drop``).
-ADAPTER_DROP_MODES = ("none", *DROP_MODES)
 MISSING_ADAPTER_POLICIES = ("error", "identity")
 ADAPTER_INITS = ("preset", "zero_up", "houlsby", "bert")
 LANG_ADAPTER_TRAINING = ("frozen", "trained")
-#: --adapter-placement choices: names or aliases of ``adapter_core.placement.PLACEMENTS`` that fairseq layers host.
-ADAPTER_PLACEMENTS = ("after_ffn", "houlsby")
-#: The placement each kind has when --adapter-placement is not given.
-KIND_PLACEMENTS = {"bottleneck": "after_ffn", "compacter": "houlsby", "compacter++": "after_ffn"}
+#: The sites fairseq's layers offer (nmt.modules.adapter_layers hooks them): no Pfeiffer site inside the FFN block.
+NMT_SITES = (Site.LAYER, Site.ATTENTION, Site.FFN)
+#: --adapter-placement choices: output and houlsby (``adapter_core.placement.host_placements``).
+ADAPTER_PLACEMENTS = host_placements(NMT_SITES)
 
 
 @dataclass
@@ -56,15 +51,13 @@ class AdapterModelConfig(FairseqDataclass):
     no_adapter_input_layer_norm: bool = field(default=False, metadata={
         "help": "leave out the LayerNorm on the adapter input (Bapna & Firat 2019 have it)"})
     adapter_init: ChoiceEnum(ADAPTER_INITS) = field(default="preset", metadata={
-        "help": "preset: the placement's own (zero_up for after_ffn, houlsby for houlsby); "
+        "help": "preset: the placement's own (zero_up for output, houlsby for houlsby); "
                 "zero_up: up-projection starts at zero, so adapters start as the identity; "
                 "houlsby: N(0, 0.01) truncated at 2 std (Houlsby et al. 2019); bert: N(0, 0.02)"})
     adapter_placement: ChoiceEnum(ADAPTER_PLACEMENTS) = field(default="", metadata={
-        "help": "after_ffn: one adapter on each layer's output (Bapna & Firat 2019); houlsby: two per layer, on "
-                "the self-attention and on the feed-forward block's output, each before its residual add and "
-                "LayerNorm (Houlsby et al. 2019; the decoder's cross-attention gets none), Houlsby's init and no "
-                "input LayerNorm; default: the kind's own (after_ffn for bottleneck and compacter++, houlsby "
-                "for compacter); filled in and saved with the checkpoint"})
+        "help": FLAG_HELP["placement"] + "; nmt's one-per-layer place is output (fairseq's layers have no Pfeiffer "
+                "site); houlsby gives the decoder's cross-attention none, and uses Houlsby's init and no input "
+                "LayerNorm; filled in and saved with the checkpoint"})
     train_layer_norms: bool = field(default=False, metadata={
         "help": "also train the base's LayerNorms (Houlsby et al. 2019 do), shared by all adapter keys; "
                 "such a checkpoint cannot be exported as adapter-only files"})
@@ -89,22 +82,10 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "with the base frozen, ReLU before a frozen projection and CPU dropout save a bool mask for "
                 "backward instead of a float tensor: same results, about 450 MB less at 4,096 tokens x d 512 "
                 "x 12 layers, but on CPU about 10%% slower updates (bench/README.md, P2); nmt/modules/lean.py"})
-    adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={
-        "help": "bottleneck: Bapna & Firat's adapter; compacter: Compacter (Karimi Mahabadi et al. 2021), PHM "
-                "projections with A_i shared by all layers of one adapter key and rank-1 B_i, GELU, no input "
-                "LayerNorm, two per layer at Houlsby's sites; compacter++: Compacter++, one per layer in the "
-                "after-FFN place (compacter with --adapter-placement after_ffn: deprecated spelling of compacter++)"})
-    adapter_phm_dim: int = field(default=4, metadata={
-        "help": "with --adapter-kind compacter or compacter++: the number n of Kronecker summands; n divides the model "
-                "dimension and --adapter-dim"})
-    adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={
-        "help": "AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
-                "--adapter-drop-layers layers of encoder and decoder in training and at inference; 'robust' "
-                "drops a random number in 0..--adapter-drop-layers per update, drawn from --adapter-drop-seed and "
-                "the update number so that a resumed run draws the same (none at inference unless "
-                "--adapter-drop-inference)"})
-    adapter_drop_layers: int = field(default=0, metadata={
-        "help": "AdapterDrop: the number of lowest layers without adapters (specialised), or its maximum (robust)"})
+    adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={"help": FLAG_HELP["kind"]})
+    adapter_phm_dim: int = field(default=4, metadata={"help": FLAG_HELP["phm_dim"]})
+    adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={"help": FLAG_HELP["drop_mode"]})
+    adapter_drop_layers: int = field(default=0, metadata={"help": FLAG_HELP["drop_layers"]})
     adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-update draws"})
     adapter_fusion_keys: str = field(default="", metadata={
         "help": "AdapterFusion (Pfeiffer et al. 2021): comma-separated route keys (e.g. the low-resource pair "
@@ -128,7 +109,7 @@ class AdapterTaskConfig(FairseqDataclass):
     adapter_domain: str = field(default="", metadata={
         "help": "with --adapters-by domain: the domain (adapter key) of every sample in this run"})
     adapter_dirs: str = field(default="", metadata={
-        "help": "comma-separated adapter directories (nmt-export-adapters output) loaded on top of the "
+        "help": "comma-separated adapter directories (nmt export output) loaded on top of the "
                 "checkpoint; they replace adapters of the same name.  In training only with --adapters-by "
                 "lang+pair: a lang run's language adapters, loaded when the run starts (not on resuming)"})
     adapter_force: bool = field(default=False, metadata={
@@ -137,21 +118,12 @@ class AdapterTaskConfig(FairseqDataclass):
         "help": "layer ablation / pruning at inference: leave out the adapters of these layers, e.g. "
                 "'encoder:0-2,decoder:5' or 'both:0' (indices from 0)"})
     adapter_drop_inference: int = field(default=-1, metadata={
-        "help": "AdapterDrop at inference: drop the adapters of the lowest N layers of both sides "
-                "(-1: the model's setting: --adapter-drop-layers when specialised, else 0)"})
+        "help": FLAG_HELP["drop_inference"] + " (-1), on both sides"})
 
 
 def adapter_drop_config(args) -> "AdapterDropConfig | None":
-    """AdapterDrop's policy (``adapter_core.drop``) from --adapter-drop-mode/-layers/-seed; None for mode none."""
-    mode = str(getattr(args, "adapter_drop_mode", "none"))
-    if mode == "none":
-        return None
-    count = args.adapter_drop_layers
-    if count < 0:
-        raise ValueError(f"--adapter-drop-layers {count}: must be >= 0")
-    if mode == "specialised":
-        return AdapterDropConfig(mode=mode, num_dropped=count, seed=args.adapter_drop_seed)
-    return AdapterDropConfig(mode=mode, max_dropped=count, seed=args.adapter_drop_seed)
+    """AdapterDrop's policy from --adapter-drop-mode/-layers/-seed (``adapter_core.flags.drop_config``)."""
+    return drop_config(str(getattr(args, "adapter_drop_mode", "none")), args.adapter_drop_layers, args.adapter_drop_seed)
 
 
 def parse_layers(spec: str, num_layers: int, flag: str) -> "tuple[int, ...]":
@@ -204,33 +176,21 @@ def split_list(text: str | Sequence[str] | None) -> list[str]:
 
 
 def resolve_adapter_kind(args) -> None:
-    """Write the kind's own placement into ``args`` when --adapter-placement is not given, and read the old
-    spelling: ``--adapter-kind compacter`` in the after-FFN place was Compacter++ before the kinds had xling's
-    names (old checkpoints save it so); it becomes ``compacter++`` with a one-line warning."""
+    """Write the kind's placement into ``args`` (``adapter_core.flags.resolve_kind_placement``: the kind's own
+    when --adapter-placement is not given, a one-line error when the placement makes it another kind)."""
     kind = getattr(args, "adapter_kind", "bottleneck") or "bottleneck"
-    placement = getattr(args, "adapter_placement", "") or KIND_PLACEMENTS[kind]
-    houlsby = canonical_placement(placement) == "after_attention_and_ffn"
-    if kind == "compacter" and not houlsby:
-        deprecation_warning("nmt", "--adapter-kind compacter with --adapter-placement after_ffn",
-                            "--adapter-kind compacter++ (the same Compacter++)")
-        kind = "compacter++"
-    if kind == "compacter++" and houlsby:
-        raise ValueError("--adapter-kind compacter++ is one adapter per layer after the FFN; with "
-                         "--adapter-placement houlsby it is --adapter-kind compacter")
-    args.adapter_kind, args.adapter_placement = kind, placement
+    args.adapter_kind = kind
+    args.adapter_placement = resolve_kind_placement(kind, getattr(args, "adapter_placement", ""), NMT_SITES)
 
 
 def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
     """The ``AdapterConfig`` of every adapter: the preset of ``--adapter-placement`` (Bapna & Firat, Philip et
     al. or Houlsby et al.) or of ``--adapter-kind`` (Compacter or Compacter++) with the flags applied."""
     resolve_adapter_kind(args)
-    houlsby = canonical_placement(args.adapter_placement) == "after_attention_and_ffn"
     if args.adapter_kind in COMPACTER_KINDS:
-        config = COMPACTER_KINDS[args.adapter_kind](hidden_dim, phm_dim=args.adapter_phm_dim)
-        config = config.replace(bottleneck_dim=args.adapter_dim, reduction_factor=None)
-        # Compacter: two adapters per layer, where Houlsby puts them; Compacter++ on the layer output
-        return config if houlsby else config.replace(placement="after_ffn")
-    if houlsby:
+        return compacter_config(args.adapter_kind, hidden_dim, args.adapter_placement, bottleneck_dim=args.adapter_dim,
+                                phm_dim=args.adapter_phm_dim)
+    if args.adapter_placement == "houlsby":
         config = houlsby_2019(hidden_dim, args.adapter_dim)
     else:
         config = (philip_2020 if args.adapters_by == "lang" else bapna_firat_2019)(hidden_dim, args.adapter_dim)

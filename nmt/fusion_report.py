@@ -1,4 +1,4 @@
-"""``nmt-fusion-weights``: how much each fused adapter contributes, per layer, on a data split.
+"""``nmt fusion-weights``: how much each fused adapter contributes, per layer, on a data split.
 
 AdapterFusion (Pfeiffer et al. 2021) learns, in every layer, a softmax over
 the outputs of frozen adapters.  This command runs the model teacher-forced
@@ -6,7 +6,7 @@ over a split (the references as decoder input, as validation does) and
 reports the mean attention weight of every fused adapter in every layer of
 each side, as JSON and as a heatmap (layers x adapters).
 
-    nmt-fusion-weights --output-dir fusion/ -- data-bin --path ckpt/checkpoint_best.pt \\
+    nmt fusion-weights --output-dir fusion/ -- data-bin --path ckpt/checkpoint_best.pt \\
         -s en -t xx --gen-subset valid --max-tokens 4000
 """
 
@@ -74,8 +74,10 @@ def plot_fusion_weights(report: dict, path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="nmt-fusion-weights", description=__doc__.splitlines()[0],
+    from .cli import verb_parser
+
+    parser = verb_parser(
+        "fusion-weights",
         epilog="Everything after '--' is fairseq-generate's command line (data, --path, -s, -t, --gen-subset, ...).")
     parser.add_argument("--output-dir", required=True, help="where fusion_weights.json and fusion_weights.png go")
     return run_inspection(parser, argv, "fusion_weights", lambda ours, run: fusion_weights(run), plot_fusion_weights)

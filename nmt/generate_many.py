@@ -1,11 +1,11 @@
-"""``nmt-generate-many``: fairseq-generate over several directions in one process.
+"""``nmt generate-many``: fairseq-generate over several directions in one process.
 
-    nmt-generate-many data-bin --path ckpt.pt --directions en-de,en-ar,de-fr --output-dir gen/base \\
-        -- --user-dir "$(nmt-user-dir)" --task adapter_translation --lang-pairs ... --beam 5
+    nmt generate-many data-bin --path ckpt.pt --directions en-de,en-ar,de-fr --output-dir gen/base \\
+        -- --user-dir "$(nmt user-dir)" --task adapter_translation --lang-pairs ... --beam 5
 
 Runs fairseq's own ``fairseq_cli.generate.main`` once per direction, with
 ``-s``/``-t`` set and every other argument passed through (after ``--``), and
-writes ``<output-dir>/generate-<src>-<tgt>.txt`` (what ``nmt-report`` reads).
+writes ``<output-dir>/generate-<src>-<tgt>.txt`` (what ``nmt report`` reads).
 fairseq is imported once, not once per direction, which matters on a small
 model where the import costs more than the translation.  A direction whose
 file exists already is skipped; each file lands by atomic rename.
@@ -18,7 +18,6 @@ every test sentence is translated.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -40,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(prog="nmt-generate-many", description=__doc__.split("\n\n")[0])
+    from .cli import verb_parser
+
+    parser = verb_parser("generate-many", __doc__.split("\n\n")[0].strip("`").split(": ", 1)[1])
     parser.add_argument("data", help="fairseq data directory (binarised test sets)")
     parser.add_argument("--path", required=True, help="the checkpoint to translate with")
     parser.add_argument("--directions", required=True, help="comma-separated SRC-TGT directions")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gen-subset", default="test", help="the subset to translate (fairseq's --gen-subset)")
     args = parser.parse_args(own)
     if not Path(args.path).is_file():
-        print(f"nmt-generate-many: error: {args.path}: no such checkpoint", file=sys.stderr)
+        print(f"nmt generate-many: error: {args.path}: no such checkpoint", file=sys.stderr)
         return 2
     from fairseq import options
     from fairseq_cli import generate
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 parsed = options.parse_args_and_arch(options.get_generation_parser(), call)
                 generate.main(parsed)
             except (ValueError, FileNotFoundError) as err:
-                print(f"nmt-generate-many: error: {direction}: {err}", file=sys.stderr)
+                print(f"nmt generate-many: error: {direction}: {err}", file=sys.stderr)
                 return 2
             os.replace(Path(tmp) / f"generate-{args.gen_subset}.txt", target)
     return 0

@@ -1,6 +1,6 @@
 """Load a checkpoint as ``fairseq-generate`` does and walk a data split, for the inspection commands.
 
-``nmt-ablate`` and ``nmt-fusion-weights`` take fairseq-generate's own command
+``nmt ablate`` and ``nmt fusion-weights`` take fairseq-generate's own command
 line (data directory, ``--path``, ``-s``/``-t``, ``--gen-subset``, ``--beam``,
 ``--max-tokens``, ...) after their own flags, so they read the same data and
 build the same model as ``fairseq-generate`` would.
@@ -102,10 +102,10 @@ def run_inspection(parser: argparse.ArgumentParser, argv: list[str] | None, stem
                    compute: Callable[[argparse.Namespace, LoadedRun], dict], plot: Callable[[dict, Path], Path]) -> int:
     """The shared command line: our flags, ``--``, fairseq-generate's; writes ``<stem>.json`` and ``<stem>.png``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
+    split = argv.index("--") if "--" in argv else len(argv)
+    ours = parser.parse_args(argv[:split])  # --help works without the fairseq part
+    if split == len(argv):
         parser.error("put fairseq-generate's command line after '--'")
-    split = argv.index("--")
-    ours = parser.parse_args(argv[:split])
     try:
         report = compute(ours, load_for_generation(argv[split + 1:]))
     except (ValueError, KeyError, FileNotFoundError) as err:

@@ -1,4 +1,4 @@
-"""``nmt-report``: BLEU, chrF++ and spBLEU per system and direction, from fairseq-generate outputs.
+"""``nmt report``: BLEU, chrF++ and spBLEU per system and direction, from fairseq-generate outputs.
 
 Input (choose one; both may be combined):
 
@@ -45,7 +45,6 @@ from pathlib import Path
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
-from adapter_core.cli_flags import add_output_flag
 from adapter_core.io import atomic_write_json, atomic_write_text
 
 from .inspect_model import pyplot, save_figure
@@ -317,8 +316,9 @@ def _supervised(text: str | None) -> set[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nmt-report", description=__doc__.split("\n\n")[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .cli import verb_parser
+
+    parser = verb_parser("report", epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--system", action="append", default=[], help="NAME=DIR of generate-<src>-<tgt>.txt files")
     parser.add_argument("--spec", type=Path, help="JSON: {systems: {NAME: DIR or {dir: file}}, meta: {...}}")
     parser.add_argument("--raw-dir", type=Path, help="plain-text test sets (test.<src>-<tgt>.<lang>)")
@@ -326,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                                              "the rest are marked zero-shot")
     parser.add_argument("--spm-model", type=Path, help="local SentencePiece model for spBLEU (flores200's)")
     parser.add_argument("--no-copy-baseline", action="store_true")
-    add_output_flag(parser, "--output-dir", type=Path, deprecated=("--out",),
-                    help="where nmt.json, nmt.md, bleu_heatmap.png and hyp/, ref/, src/ go")
+    parser.add_argument("--output-dir", type=Path, required=True,
+                        help="where nmt.json, nmt.md, bleu_heatmap.png and hyp/, ref/, src/ go")
     args = parser.parse_args(argv)
     try:
         spec = json.loads(args.spec.read_text("utf-8")) if args.spec else {}
@@ -335,12 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         report = build_report(systems, args.output_dir, args.raw_dir, _supervised(args.supervised), args.spm_model,
                               not args.no_copy_baseline, meta)
     except json.JSONDecodeError as err:
-        print(f"nmt-report: error: {args.spec}:{err.lineno}: invalid JSON ({err.msg})", file=sys.stderr)
+        print(f"nmt report: error: {args.spec}:{err.lineno}: invalid JSON ({err.msg})", file=sys.stderr)
         return 2
     except (ReportError, OSError) as err:
-        print(f"nmt-report: error: {err}", file=sys.stderr)
+        print(f"nmt report: error: {err}", file=sys.stderr)
         return 2
-    print(f"nmt-report: {sum(len(v) for v in report.values())} scores (sacrebleu {sacrebleu.__version__}) -> "
+    print(f"nmt report: {sum(len(v) for v in report.values())} scores (sacrebleu {sacrebleu.__version__}) -> "
           f"{args.output_dir / 'nmt.md'}, {args.output_dir / 'nmt.json'}, {args.output_dir / 'bleu_heatmap.png'}")
     return 0
 

@@ -23,6 +23,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                          # [.venv/bin] where the console scripts are
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 PROFILE="${DEMO_PROFILE:-default}"                     # [default] or full
 case "$PROFILE" in
   default) P_BASE=1500; P_ADAPT=300; P_SEEDS=1; P_FT="en-ar"; P_WORK=work/demo; P_REPORT=reports/demo ;;
@@ -56,7 +57,7 @@ export PYTHONWARNINGS="ignore"
 
 RAW="$WORK/raw"; DATA="$WORK/bin"; UDHR_RAW="$WORK/udhr"; UDHR="$WORK/udhr-bin"
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$WORK" "$REPORT" "$CKPT" "$GEN"
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 
@@ -97,7 +98,7 @@ train base --max-update "$BASE_UPDATES" --task translation_multi_simple_epoch --
   --save-interval-updates "$CURVE_EVERY" --keep-interval-updates 4
 BASE="$CKPT/base/checkpoint_last.pt"
 # The base's validation loss on R3's pair at each kept checkpoint: has it flattened?
-"$BIN/python" "$ROOT/recipes/base_curve.py" --data "$DATA/bin" --checkpoints "$CKPT/base" --pair "$HIGH_PAIR" \
+"${STUDY[@]}" studies.nmt_base_curve --data "$DATA/bin" --checkpoints "$CKPT/base" --pair "$HIGH_PAIR" \
   --output "$WORK/base_curve.json" -- --user-dir "$USER_DIR" --task translation_multi_simple_epoch "${MULTI[@]}" \
   "${DEVICE[@]}" --max-tokens 4000 --num-workers 0 > "$WORK/base_curve.log" 2>&1 \
   || { tail -20 "$WORK/base_curve.log" >&2; exit 1; }
@@ -178,15 +179,15 @@ wait_generations
 
 # ---------------------------------------------------------------- 7. reports
 say "7/7 BLEU reports and relations"
-"$BIN/python" "$ROOT/recipes/demo_spec.py" --checkpoints "$CKPT" --generate "$GEN" --low-pair "$LOW_PAIR" --output-dir "$WORK"
-"$BIN/nmt-report" --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --output-dir "$REPORT"
-"$BIN/nmt-report" --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --output-dir "$REPORT/udhr"
-"$BIN/nmt-relations" --report "$REPORT/nmt.json" --pairs "$PAIRS" --high-resource-pair "$HIGH_PAIR" \
+"${STUDY[@]}" studies.demo_spec --checkpoints "$CKPT" --generate "$GEN" --low-pair "$LOW_PAIR" --output-dir "$WORK"
+"$BIN/nmt" report --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --output-dir "$REPORT"
+"$BIN/nmt" report --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --output-dir "$REPORT/udhr"
+"${STUDY[@]}" studies.nmt_relations --report "$REPORT/nmt.json" --pairs "$PAIRS" --high-resource-pair "$HIGH_PAIR" \
   --forgetting-pair "$LOW_PAIR" --base-curve "$WORK/base_curve.json" --output-dir "$REPORT"
 
 if [ -n "$XLING_PID" ]; then
   say "waiting for the MAD-X part"
   wait "$XLING_PID" || { tail -30 "$WORK/xling.log" >&2; echo "MAD-X part failed: see $WORK/xling.log" >&2; exit 1; }
 fi
-"$BIN/python" "$ROOT/recipes/demo_summary.py" --report "$REPORT" --work "$WORK" --elapsed "$SECONDS" --profile "$PROFILE"
+"${STUDY[@]}" studies.demo_summary --report "$REPORT" --work "$WORK" --elapsed "$SECONDS" --profile "$PROFILE"
 say "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: $REPORT/README.md"

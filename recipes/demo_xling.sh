@@ -13,7 +13,7 @@
 #      rows per task and language: majority baseline (QA: random span), task adapter over the English
 #      language adapter (no swap), MAD-X (target language adapter swapped in), full fine-tuning at
 #      the same steps
-#   5. REPORT_DIR/xling.json (read by recipes/demo_xling_summary.py) and REPORT_DIR/xling/
+#   5. REPORT_DIR/xling.json (read by studies/demo_xling_summary.py) and REPORT_DIR/xling/
 #      (report.md, per-language bar charts)
 #
 # Budgets are optimizer steps (never minutes).  Measured (one thread, on a machine loaded 3-7 processes

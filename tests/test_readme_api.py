@@ -1,8 +1,10 @@
-"""The README's "Python API" examples, run as they are written, on tiny models built here.
+"""The README's quick tour, run as it is written: the Python examples on tiny models built here, and every
+command line of its shell examples parsed by the parser of the command it calls.
 
-Each example is the fenced python block after its ``<!-- readme-api: NAME -->``
+Each Python example is the fenced python block after its ``<!-- readme-api: NAME -->``
 marker in README.md; the test sets the upper-case names it reads (paths),
-executes it, then checks what it did.  A broken example fails here.
+executes it, then checks what it did.  The shell blocks follow ``<!-- readme-commands: NAME -->``.
+A broken example fails here.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def tiny_model_dir(directory: Path) -> Path:
 
 def test_xling_example(tmp_path):
     from adapter_core import AdapterFormatError, Stack, UnknownAdapterError
-    from xling import MadxModel
+    from xling import AdapterModel
 
     out = tmp_path / "out"
     ns = run_example("xling", MODEL_DIR=tiny_model_dir(tmp_path / "model"), ADAPTERHUB_SW=FIXTURES / "sw_inv",
@@ -74,15 +76,15 @@ def test_xling_example(tmp_path):
     assert (out / "sw-hub" / "pytorch_adapter.bin").is_file()
     assert not [k for k in load_file(str(out / "madx" / "model.safetensors")) if "madx" in k]
     # both saved adapters load into a fresh model and give the same outputs
-    fresh = MadxModel.from_pretrained(ns["MODEL_DIR"])
+    fresh = AdapterModel.from_pretrained(ns["MODEL_DIR"])
     assert fresh.load_adapter(out / "sw-hub") == "sw_inv" and fresh.adapters["sw_inv"].role == "language"
     assert fresh.load_adapter(out / "ner") == "ner" and fresh.adapters["ner"].role == "task"
-    fresh.set_active(Stack("sw_inv", "ner"))
+    fresh.set_active_adapters(Stack("sw_inv", "ner"))
     with torch.no_grad():
         assert torch.equal(fresh(**ns["batch"]).last_hidden_state, ns["adapted"])
     # bad input: one line each
     with pytest.raises(UnknownAdapterError) as info:
-        model.set_active(Stack("sw_inv", "xx"))
+        model.set_active_adapters(Stack("sw_inv", "xx"))
     assert str(info.value) == "no adapter 'xx'; known: sw_inv, ner, pos"
     (tmp_path / "empty").mkdir()
     with pytest.raises(AdapterFormatError, match="holds no adapter") as info:
@@ -115,3 +117,71 @@ def test_nmt_example(tmp_path):
     assert set(rebuilt) == kept and any(".adapters.en-de." in k for k in kept)
     assert all(torch.equal(rebuilt[k], trained[k]) for k in kept)
     assert not ns["base"].training
+
+
+def readme_commands(name: str) -> list[list[str]]:
+    """The command lines of the shell block after ``<!-- readme-commands: name -->``, continuations joined,
+    comments dropped, split as the shell would (variables left as written)."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- readme-commands: {re.escape(name)} -->\s*```bash\n(.*?)```", text, re.DOTALL)
+    assert match, f"README.md has no bash block after <!-- readme-commands: {name} -->"
+    return [shlex.split(line, comments=True) for line in match.group(1).replace("\\\n", " ").splitlines()
+            if line.strip()]
+
+
+def _parse_nmt(argv: list[str]):
+    """Parse ``nmt VERB ...`` with the verb's own parser, stopping before it runs."""
+    import argparse
+
+    from nmt.cli import main
+
+    original = argparse.ArgumentParser.parse_args
+
+    class Parsed(Exception):
+        pass
+
+    def parse_then_stop(self, args=None, namespace=None):
+        parsed = original(self, args, namespace)
+        if self.prog == f"nmt {argv[0]}":
+            raise Parsed(parsed)
+        return parsed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+        with pytest.raises(Parsed):
+            main(argv)
+
+
+def _parse_fairseq(program: str, argv: list[str]) -> None:
+    from fairseq import options
+
+    parser = options.get_training_parser() if program == "fairseq-train" else options.get_generation_parser()
+    args = options.parse_args_and_arch(parser, argv)
+    assert args.user_dir and args.task == "adapter_translation"
+
+
+def test_readme_command_lines_parse():
+    """Every flag of the quick tour's command lines exists and takes the value given (fairseq's own parsers
+    for fairseq-train/-generate with the plugin; ours for nmt, xling)."""
+    from xling.cli import build_parser
+
+    user_dir = str(ROOT / "nmt")
+    seen = set()
+    for block in ("nmt", "xling"):
+        for words in readme_commands(block):
+            if words[0].startswith("USER_DIR="):
+                continue
+            words = [w.replace("$USER_DIR", user_dir) for w in words]
+            program, argv = words[0], words[1:]
+            seen.add(program)
+            if program in ("fairseq-train", "fairseq-generate"):
+                _parse_fairseq(program, argv)
+            elif program == "nmt":
+                _parse_nmt(argv)
+            elif program == "xling":
+                build_parser().parse_args(argv)
+            else:
+                raise AssertionError(f"README command {program!r} is not checked here")
+    assert seen == {"fairseq-train", "fairseq-generate", "nmt", "xling"}

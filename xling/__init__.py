@@ -1,40 +1,41 @@
-"""xling: MAD-X (Pfeiffer et al., 2020) on XLM-R and mBERT with Hugging Face transformers.
+"""xling: adapters for cross-lingual transfer on Hugging Face transformers encoders (XLM-R, mBERT, e5).
 
-Language adapters with invertible (NICE) adapters trained by masked LM, task
-adapters stacked above them, zero-shot transfer by swapping the language
-adapter, AdapterHub interop, and the ``xling`` command line.
+MAD-X (Pfeiffer et al. 2020): language adapters with invertible (NICE) adapters trained by masked LM, task
+adapters stacked above them, zero-shot transfer by swapping the language adapter; Houlsby's placement,
+Compacter(++), AdapterDrop, AdapterFusion, K-adapters; AdapterHub interop; the ``xling`` command line.
 
-The Python API (``xling.madx_model``)::
+The Python API (``xling.adapter_model``), in AdapterHub's conventions::
 
-    from xling import MadxModel, Stack
+    from xling import AdapterModel, Stack
 
-    model = MadxModel.from_pretrained("xlmr/")      # a local transformers directory
+    model = AdapterModel.from_pretrained("xlmr/")   # a local transformers directory
     sw = model.load_adapter("ah/sw")                 # ours or AdapterHub's; the role comes from its config
     ner = model.load_adapter("runs/ner/adapter")
-    model.set_active(Stack(sw, ner))
+    model.set_active_adapters(Stack(sw, ner))
     outputs = model(**model.tokenizer(["..."], return_tensors="pt"))
-    model.save_adapter(ner, "ah/ner", format="adapterhub")
-    model.save_pretrained("madx/")                   # MadxModel.from_pretrained("madx/") gives it back
+    model.save_adapter("ah/ner", ner, format="adapterhub")
+    model.save_pretrained("madx/")                   # AdapterModel.from_pretrained("madx/") gives it back
 
-* ``MadxModel.from_pretrained(model_dir, model_class=None, force=False, **kwargs)``
-* ``.add_adapter(name, role="language", config=None, invertible=True, skip_last_layer=False, layers=None)``
-* ``.load_adapter(directory, name=None, role=None, force=False, with_head=False) -> name``
-* ``.set_active(setup)``, ``.add_fusion(fuse, config=None)``, ``model(...)`` / ``.forward(...)``
-* ``.save_adapter(name, directory, format="ours" | "adapterhub", task=None, labels=None)``
-* ``.save_pretrained(directory)``
-
-``Stack`` and ``Fuse`` are ``adapter_core``'s compositions, re-exported here.
-Names are imported on first use, so ``import xling.metrics`` stays light.
+``AdapterModel`` is an ``nn.Module`` (``add_adapter``, ``train_adapter``, ``set_active_adapters``,
+``save_adapter(directory, name)``, ``load_adapter(directory)``, ``save_all_adapters``, ``delete_adapter``);
+``TransformersHost`` is the host underneath (hooks on the transformers modules).  ``Stack`` and ``Fuse`` are
+``adapter_core``'s compositions, re-exported here.  Names are imported on first use, so
+``import xling.metrics`` stays light.
 """
 
 from importlib import import_module
 
 #: Public name -> the module that defines it.
-_EXPORTS = {"MadxModel": "xling.madx_model", "Stack": "adapter_core", "Fuse": "adapter_core"}
+_EXPORTS = {"AdapterModel": "xling.adapter_model", "TransformersHost": "xling.attach", "Stack": "adapter_core",
+            "Fuse": "adapter_core",
+            # the names before issue 25, kept until the branches that use them are merged
+            "MadxModel": "xling.adapter_model", "MadxHost": "xling.attach"}
 __all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # the one version (adapter_core._version), without importing torch here
+        return import_module("adapter_core._version").__version__
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'xling' has no attribute {name!r}")

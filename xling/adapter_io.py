@@ -30,12 +30,8 @@ from pathlib import Path
 
 import torch
 
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
-
-from adapter_core import (AdapterConfig, AdapterFormatError, atomic_write_bytes, check_shapes, load_adapter,
-                          madx_invertible, madx_language, save_adapter)
+from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, is_fusion_directory, load_adapter,
+                          load_side_tensors, madx_invertible, madx_language, save_adapter, save_side_tensors)
 
 from .attach import MadxHost
 
@@ -64,22 +60,13 @@ def _layer_norm_params(host: MadxHost) -> dict[str, torch.Tensor]:
 
 def save_layer_norms(host: MadxHost, directory: str | Path) -> Path:
     """Write the encoder's LayerNorms (trained beside a task adapter) as ``LAYER_NORMS`` in ``directory``."""
-    tensors = {k: v.detach().contiguous().cpu() for k, v in _layer_norm_params(host).items()}
-    path = Path(directory) / LAYER_NORMS
-    atomic_write_bytes(path, save_safetensors_bytes(tensors, metadata={"format": "pt"}))
-    return path
+    return save_side_tensors(directory, LAYER_NORMS, _layer_norm_params(host))
 
 
 def load_layer_norms(host: MadxHost, directory: str | Path) -> None:
     """Copy ``directory``'s ``LAYER_NORMS`` into the encoder, after pinning the base fingerprint it replaces."""
-    path = Path(directory) / LAYER_NORMS
-    try:
-        tensors = load_safetensors_bytes(path.read_bytes())
-    except (OSError, SafetensorError, ValueError) as err:
-        raise AdapterFormatError(f"{path}: missing or corrupt LayerNorms of a task adapter trained with them "
-                                 f"({err})") from None
     expected = _layer_norm_params(host)
-    check_shapes(tensors, expected, str(path))
+    tensors = load_side_tensors(directory, LAYER_NORMS, expected, "LayerNorms of a task adapter trained with them")
     host.pin_base_fingerprint()
     with torch.no_grad():
         for key, param in expected.items():
@@ -112,6 +99,9 @@ def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = 
     if directory.is_dir() and not (directory / "adapter_config.json").is_file():
         raise AdapterFormatError(f"{directory}: holds no adapter: expected adapter_config.json with "
                                  f"adapter_model.safetensors (ours) or with {ADAPTERHUB_WEIGHTS} (AdapterHub)")
+    if is_fusion_directory(directory):
+        raise AdapterFormatError(f"{directory}: holds AdapterFusion layers, not an adapter; load the adapters it "
+                                 "fuses, then the fusion (xling.fusion.load_fusion, AdapterModel.load_adapter)")
     saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
     where = directory / "adapter_config.json"
     meta = saved.metadata

@@ -84,7 +84,7 @@ def adapterhub_config(config: AdapterConfig, invertible: AdapterConfig | None, l
                                  "are exported)")
     if config.input_layer_norm:
         raise NotExportableError("an adapter with an input LayerNorm has no AdapterHub seq_bn equivalent")
-    if config.placement != "ffn_output":
+    if config.placement != "pfeiffer":
         raise NotExportableError(f"an adapter placed {config.placement!r} is not exported (only seq_bn, the Pfeiffer "
                                  "placement at the FFN output)")
     activation = _ACTIVATION_NAMES[config.activation]

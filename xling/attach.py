@@ -15,7 +15,7 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
   embeddings output (after their LayerNorm and dropout); its inverse runs in
   the MLM head after dense -> gelu -> LayerNorm, before the tied decoder.
 - Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP" (an
-  adapter whose config says placement "after_attention_and_ffn"): a forward
+  adapter whose config says placement "houlsby"): a forward
   hook on the dropout of the attention output block (``attention.output``:
   dense -> dropout -> LayerNorm(. + x)) replaces its output h by h + A(h), and
   the FFN output block's dropout hook does the same there (no LayerNorm inside
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import contextlib
-import warnings
 from typing import Iterable, Iterator, Sequence
 
 import torch
@@ -133,8 +132,9 @@ def masked_lm_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> to
     return nn.functional.cross_entropy(logits.float(), targets, reduction="sum") / num_items_in_batch
 
 
-class MadxHost:
-    """Adds, activates, freezes and exports MAD-X adapters on one transformers model."""
+class TransformersHost:
+    """Adds, activates, freezes and exports adapters on one transformers model: MAD-X's (Pfeiffer's site, NICE),
+    Houlsby's, Compacter(++), AdapterFusion; the K-adapter's task model builds on it (``xling.k_adapter``)."""
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -273,8 +273,8 @@ class MadxHost:
                     layers: Sequence[int] | None = None) -> AdapterInfo:
         """Add a language adapter (rf 2, with NICE unless ``invertible=False``) or a task adapter (rf 16).
 
-        ``config.placement`` says where: the Pfeiffer FFN output ("ffn_output", MAD-X's) or Houlsby's two sites
-        ("after_attention_and_ffn"); an invertible adapter always goes on the embeddings.
+        ``config.placement`` says where: Pfeiffer's FFN site ("pfeiffer", MAD-X's) or Houlsby's two sites
+        ("houlsby"); an invertible adapter always goes on the embeddings.
         """
         if role not in ("language", "task"):
             raise ValueError(f"role must be 'language' or 'task', got {role!r}")
@@ -306,6 +306,17 @@ class MadxHost:
         info = AdapterInfo(role=role, config=config, invertible=invertible, layers=list(layers))
         self.adapters[name] = info
         return info
+
+    def delete_adapter(self, name: str) -> None:
+        """Remove adapter ``name``: its modules at every site, its invertible adapter, its entry."""
+        if name not in self.adapters:
+            raise UnknownAdapterError(f"no adapter {name!r}; known: {', '.join(self.adapters) or '(none)'}")
+        info = self.adapters.pop(name)
+        for i in info.layers:
+            for site in info.config.sites:
+                del self._bank(site, i).adapters[name]
+        if info.invertible is not None:
+            del self.embeddings.madx_invertible.adapters[name]
 
     def _base_device_dtype(self) -> tuple[torch.device, torch.dtype]:
         """Where the model's weights are, and their floating-point type (for modules added later)."""
@@ -363,17 +374,6 @@ class MadxHost:
         if bad:
             raise ValueError(f"layer indices {bad} out of range; the model has {len(self.outputs)} layers")
         self.skipped_layers = layers
-
-    def adapters_removed(self, layers: Iterable[int]):
-        """Deprecated spelling of ``adapters_skipped`` (kept for one release)."""
-        warnings.warn("MadxHost.adapters_removed is deprecated; use adapters_skipped", DeprecationWarning, stacklevel=2)
-        return self.adapters_skipped(layers)
-
-    def set_removed_layers(self, layers: Iterable[int]) -> None:
-        """Deprecated spelling of ``set_skipped_layers`` (kept for one release)."""
-        warnings.warn("MadxHost.set_removed_layers is deprecated; use set_skipped_layers", DeprecationWarning,
-                      stacklevel=2)
-        self.set_skipped_layers(layers)
 
     # -- compiling ----------------------------------------------------------------
     def compile(self, **kwargs) -> nn.Module:
@@ -472,3 +472,7 @@ class MadxHost:
         skip = adapter_parameter_names(self.model)
         return fingerprint_tensors((k, v) for k, v in self.model.state_dict().items()
                                    if k.startswith(encoder) and k not in skip and "position_ids" not in k)
+
+
+#: The name this class had before issue 25, kept until the branches that use it are merged.
+MadxHost = TransformersHost

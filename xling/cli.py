@@ -11,8 +11,8 @@ train-fusion, train-full, ablate, drift).
 
 Methods besides MAD-X (flags and subcommands in ``cli_methods``): ``--adapter-placement
 houlsby`` (Houlsby et al. 2019; with ``--train-layer-norms`` for train-task),
-``--adapter-kind compacter|compacter++`` and AdapterDrop (``--drop-mode``,
-``--drop-layers``, ``--drop-max``) for train-lang/train-task, ``--drop-layers`` for eval;
+``--adapter-kind compacter|compacter++`` and AdapterDrop (``--adapter-drop-mode``,
+``--adapter-drop-layers``) for train-lang/train-task, ``--adapter-drop-inference`` for eval;
 ``--adapter-kind k-adapter`` for train-task (Wang et al. 2021, ``xling.k_adapter``);
 ``train-fusion``, ``train-full``, ``ablate`` and ``drift``.
 
@@ -30,23 +30,23 @@ import os
 import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
-from adapter_core.cli_flags import add_output_flag
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, mlm_head, vocab_trim
+from . import encoder_import, mlm_head, tiny_model, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
-#: Subcommands that make a real pretrained encoder usable: each module has add_command(sub) and run(args).
-ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head}
+#: Subcommands that make an encoder usable (a real pretrained one, or a tiny one for smoke runs): each module
+#: has add_command(sub) and run(args).
+ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head,
+                    "tiny-model": tiny_model}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
-    add_output_flag(parser, "--output-dir", deprecated=("--output",),
-                    help="output directory (adapter/ and checkpoints/ go here)")
+    parser.add_argument("--output-dir", required=True, help="output directory (adapter/ and checkpoints/ go here)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="learning rate (MAD-X: 1e-4)")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mlqa-normalisation", action="store_true", help="QA: MLQA's language-specific answer normalisation")
     ev.add_argument("--batch-size", type=int, default=32, help="examples per batch")
     ev.add_argument("--force", action="store_true", help="load adapters made for another base")
-    ev.add_argument("--drop-layers", type=int, help="AdapterDrop at inference: remove the adapters of the lowest N "
+    ev.add_argument("--adapter-drop-inference", type=int, help="AdapterDrop at inference: remove the adapters of the lowest N "
                     "layers (default: the N of a specialised AdapterDrop training, else 0)")
     ev.add_argument("--output", required=True, help="results JSON file")
 
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output-dir", required=True, help="the directory to write")
     exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
-    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
+    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, tiny-model
         module.add_command(sub)
     return parser
 
@@ -177,7 +177,7 @@ def run(args) -> None:
         data = data_source(args, "data")  # a file, or --dataset NAME --dataset-config CONFIG (the local HF cache)
         results = evaluate_task_adapter(args.model, args.task_adapter, args.lang_adapter, data, args.lang,
                                         labels_file=args.labels, mlqa_normalisation=args.mlqa_normalisation,
-                                        batch_size=args.batch_size, force=args.force, drop_layers=args.drop_layers,
+                                        batch_size=args.batch_size, force=args.force, drop_layers=args.adapter_drop_inference,
                                         task=args.task)
         write_results(results, args.output)
         print(f"{args.lang} {results['main_metric']}: {results[results['main_metric']]:.2f} -> {args.output}")

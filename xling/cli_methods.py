@@ -2,8 +2,8 @@
 AdapterDrop, AdapterFusion, full fine-tuning, layer ablation, representation drift.
 
     xling train-task ... --adapter-placement houlsby --train-layer-norms
-    xling train-task ... --adapter-kind compacter++ --phm-dim 4 --drop-mode specialised --drop-layers 2
-    xling eval ... --drop-layers 2
+    xling train-task ... --adapter-kind compacter++ --adapter-phm-dim 4 --adapter-drop-mode specialised --adapter-drop-layers 2
+    xling eval ... --adapter-drop-inference 2
     xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output-dir FUSION
     xling train-full --task ner --model DIR --train en.panx --output-dir FULL
     xling ablate --model DIR --task-adapter TASK/adapter --lang-adapter SW/adapter --lang sw --data sw.panx --output-dir ABL
@@ -20,21 +20,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adapter_core import COMPACTER_KINDS, AdapterConfig, houlsby_2019, madx_language, madx_task
+from adapter_core import (ADAPTER_DROP_MODES, ADAPTER_KINDS, FLAG_HELP, AdapterConfig,
+                          AdapterDropConfig, Site, compacter_config, drop_config, host_placements, houlsby_2019,
+                          madx_language, madx_task, resolve_kind_placement)
 
 from .data import add_dataset_flags, data_source
-from .drop import MODES as DROP_MODES
-from .drop import AdapterDropConfig
 
-#: Adapter kinds the hooks can host: compacter++ is one per layer at the FFN output, compacter two (Houlsby's sites).
-ADAPTER_KINDS = ("bottleneck", *COMPACTER_KINDS)
 #: The task adapter kind that sits beside the frozen encoder instead of in it (Wang et al. 2021; ``xling.k_adapter``).
 K_ADAPTER_KIND = "k-adapter"
-#: --adapter-placement choices (``adapter_core.placement.ALIASES``): MAD-X's FFN output, or Houlsby's two sites.
-ADAPTER_PLACEMENTS = ("pfeiffer", "houlsby")
-#: The placement each kind has when --adapter-placement is not given.
-KIND_PLACEMENTS = {"bottleneck": "pfeiffer", "compacter": "houlsby", "compacter++": "pfeiffer"}
-#: Reduction factors when --reduction-factor is not given (MAD-X: rf 2 language, rf 16 task adapters).
+#: The sites xling's hooks offer (``xling.attach``): Pfeiffer's FFN site and Houlsby's two.
+XLING_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER)
+#: --adapter-placement choices: pfeiffer and houlsby (``adapter_core.placement.host_placements``).
+ADAPTER_PLACEMENTS = host_placements(XLING_SITES)
+#: Reduction factors when --adapter-reduction-factor is not given (MAD-X: rf 2 language, rf 16 task adapters).
 DEFAULT_REDUCTION = {"language": 2.0, "task": 16.0}
 #: The --task choices (the names of xling.tasks.TASKS, listed here so that --help need not import transformers).
 TASK_CHOICES = ("ner", "qa", "copa", "classification", "pos")
@@ -50,30 +48,18 @@ def _adapter_kind(value: str) -> str:
 
 
 def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
-    """--adapter-kind, --reduction-factor, --phm-dim and the AdapterDrop flags of train-lang / train-task."""
+    """The shared --adapter-* flags (``adapter_core.flags``) of train-lang / train-task, and xling's size flag."""
     parser.add_argument("--adapter-kind", type=_adapter_kind, default="bottleneck",
-                        help="bottleneck (MAD-X), compacter or compacter++ (Karimi Mahabadi et al. 2021: PHM "
-                             "projections, one shared rule A for all of the adapter's modules; compacter has two per "
-                             "layer, compacter++ one)" + ("; train-task also k-adapter (Wang et al. 2021: adapter "
-                             "layers beside the frozen encoder, reading chosen layers of it; token-level tasks)"
+                        help=FLAG_HELP["kind"] + ("; train-task also k-adapter (Wang et al. 2021: adapter layers "
+                             "beside the frozen encoder, reading chosen layers of it; token-level tasks)"
                              if role == "task" else ""))
     parser.add_argument("--adapter-placement", choices=ADAPTER_PLACEMENTS,
-                        help="pfeiffer: after the FFN, reading LN(h + x) (MAD-X; default for bottleneck and "
-                             "compacter++); houlsby: after the attention and after the FFN, each before its residual "
-                             "add and LayerNorm (Houlsby et al. 2019: N(0, 0.01) init; default for compacter)")
-    parser.add_argument("--reduction-factor", type=float,
+                        help=FLAG_HELP["placement"] + "; xling's one-per-layer place is pfeiffer")
+    parser.add_argument("--adapter-reduction-factor", type=float,
                         help=f"hidden size / bottleneck width (default {DEFAULT_REDUCTION[role]:g}, as MAD-X)")
-    parser.add_argument("--phm-dim", type=int,
-                        help="compacter and compacter++: Kronecker summands n; divides the hidden size and the bottleneck "
-                             "(default 4)")
-    parser.add_argument("--drop-mode", choices=DROP_MODES,
-                        help="AdapterDrop (Rücklé et al. 2021): 'specialised' drops the adapters of the lowest "
-                             "--drop-layers layers in training and at eval; 'robust' drops a random n in "
-                             "0..--drop-max per batch, so eval may use any n")
-    parser.add_argument("--drop-layers", type=int,
-                        help="AdapterDrop specialised: number of lowest layers without adapters (implies --drop-mode specialised)")
-    parser.add_argument("--drop-max", type=int,
-                        help="AdapterDrop robust: largest n drawn per batch (implies --drop-mode robust)")
+    parser.add_argument("--adapter-phm-dim", type=int, help=FLAG_HELP["phm_dim"])
+    parser.add_argument("--adapter-drop-mode", choices=ADAPTER_DROP_MODES, help=FLAG_HELP["drop_mode"])
+    parser.add_argument("--adapter-drop-layers", type=int, help=FLAG_HELP["drop_layers"])
     if role == "task":
         parser.add_argument("--k-adapter-layers", type=int, nargs="+",
                             help="k-adapter: the encoder hidden states its adapter layers read (0: embeddings, i: "
@@ -85,22 +71,16 @@ def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
 
 def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
     """The adapter config the flags ask for; None for the MAD-X default bottleneck."""
-    kind, factor, phm_dim = args.adapter_kind, args.reduction_factor, args.phm_dim
+    kind, factor, phm_dim = args.adapter_kind, args.adapter_reduction_factor, args.adapter_phm_dim
     if kind == K_ADAPTER_KIND:  # train-task trains it with xling.k_adapter_train before asking for a config
         raise ValueError("--adapter-kind k-adapter is a task adapter beside the encoder: train it with train-task")
     if getattr(args, "k_adapter_layers", None) is not None or getattr(args, "k_adapter_dim", None) is not None:
         raise ValueError("--k-adapter-layers and --k-adapter-dim are for --adapter-kind k-adapter")
-    placement = getattr(args, "adapter_placement", None) or KIND_PLACEMENTS[kind]
+    placement = resolve_kind_placement(kind, getattr(args, "adapter_placement", None), XLING_SITES)
     if factor is not None and factor <= 0:
-        raise ValueError(f"--reduction-factor must be positive, got {factor:g}")
+        raise ValueError(f"--adapter-reduction-factor must be positive, got {factor:g}")
     if phm_dim is not None and kind == "bottleneck":
-        raise ValueError("--phm-dim applies to --adapter-kind compacter and compacter++ only")
-    if phm_dim is not None and phm_dim <= 0:
-        raise ValueError(f"--phm-dim must be positive, got {phm_dim}")
-    if kind != "bottleneck" and placement != KIND_PLACEMENTS[kind]:
-        other = next(k for k, p in KIND_PLACEMENTS.items() if k != "bottleneck" and p == placement)
-        raise ValueError(f"--adapter-kind {kind} is placed {KIND_PLACEMENTS[kind]}; with --adapter-placement "
-                         f"{placement} it is --adapter-kind {other}")
+        raise ValueError("--adapter-phm-dim applies to --adapter-kind compacter and compacter++ only")
     if kind == "bottleneck" and factor is None and placement == "pfeiffer":
         return None
     from transformers import AutoConfig
@@ -113,34 +93,12 @@ def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
         return houlsby_2019(hidden).replace(bottleneck_dim=None, reduction_factor=factor)
     if kind == "bottleneck":
         return madx_language(hidden, factor) if role == "language" else madx_task(hidden, factor)
-    config = COMPACTER_KINDS[kind](hidden, reduction_factor=factor, phm_dim=phm_dim or 4)
-    for what, size in (("hidden size", hidden), ("bottleneck width", config.resolved_bottleneck_dim)):
-        if size % config.phm_dim:
-            raise ValueError(f"{kind}: the {what} {size} is not divisible by --phm-dim {config.phm_dim}; "
-                             f"change --phm-dim or --reduction-factor")
-    return config
+    return compacter_config(kind, hidden, placement, reduction_factor=factor, phm_dim=phm_dim)
 
 
 def drop_config_from_args(args) -> AdapterDropConfig | None:
-    """The AdapterDrop config the flags ask for; None without any drop flag."""
-    mode, layers, most = args.drop_mode, args.drop_layers, args.drop_max
-    if mode is None and layers is None and most is None:
-        return None
-    for flag, value in (("--drop-layers", layers), ("--drop-max", most)):
-        if value is not None and value < 0:
-            raise ValueError(f"{flag} must be >= 0, got {value}")
-    mode = mode or ("robust" if most is not None else "specialised")
-    if mode == "specialised":
-        if most is not None:
-            raise ValueError("--drop-max is for --drop-mode robust; specialised mode takes --drop-layers")
-        if layers is None:
-            raise ValueError("--drop-mode specialised needs --drop-layers N")
-        return AdapterDropConfig(mode=mode, num_dropped=layers, seed=args.seed)
-    if layers is not None:
-        raise ValueError("--drop-layers is for --drop-mode specialised; robust mode takes --drop-max")
-    if most is None:
-        raise ValueError("--drop-mode robust needs --drop-max N")
-    return AdapterDropConfig(mode=mode, max_dropped=most, seed=args.seed)
+    """The AdapterDrop config the flags ask for (``adapter_core.flags.drop_config``); None without a mode."""
+    return drop_config(args.adapter_drop_mode, args.adapter_drop_layers, args.seed)
 
 
 # -- subcommands ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ He et al. (2021), "On the Effectiveness of Adapter-based Tuning for
 Pretrained Language Model Adaptation": on the same inputs, compare each
 layer's hidden states of the base model with those of an adapter-tuned and
 of a fully fine-tuned model (here with linear CKA or RSA from
-``adapter_core.analysis``).  Adapters are expected to drift less (higher
+``xling.analysis``).  Adapters are expected to drift less (higher
 similarity).  Hidden states come from ``output_hidden_states=True``
 (embeddings + every layer); padding positions are left out.
 """
@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 import torch
 
 from adapter_core import active_adapters, atomic_write_json
-from adapter_core.analysis import drift_table
+from xling.analysis import drift_table
 
 from .attach import SLOT
 from .plots import lines_png

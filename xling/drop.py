@@ -25,12 +25,11 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
-from adapter_core.drop import DROP_MODES as MODES  # noqa: F401  (importable here, as before)
 from adapter_core.drop import AdapterDropConfig
 
 from .attach import MadxHost
 
-__all__ = ["MODES", "AdapterDrop", "AdapterDropConfig", "AdapterDropSteps"]
+__all__ = ["AdapterDrop", "AdapterDropConfig", "AdapterDropSteps"]
 
 
 class AdapterDrop:

@@ -20,17 +20,15 @@ reads them (layers x adapters) and ``plot_fusion_weights`` draws them.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
 
-from adapter_core import (AdapterFormatError, FingerprintMismatchError, Fuse, FusionConfig, Stack, atomic_write_bytes,
-                          atomic_write_json, check_shapes)
+from adapter_core import AdapterFormatError, Fuse, FusionConfig, Stack, atomic_write_json, check_shapes
+from adapter_core.io import FUSION_OF
+from adapter_core.io import load_fusion as core_load_fusion
+from adapter_core.io import save_fusion as core_save_fusion
 
 from . import train
 from .adapter_io import LAYER_NORMS, load_madx_adapter
@@ -38,8 +36,6 @@ from .attach import MadxHost
 from .plots import heatmap_png
 
 logger = logging.getLogger(__name__)
-FUSION_CONFIG = "fusion_config.json"
-FUSION_WEIGHTS = "fusion_model.safetensors"
 #: λ of the value regularisation λ · Σ_l ||I − V_l||²_F (Pfeiffer et al. 2021, as AdapterHub implements it).
 VALUE_REGULARIZATION = 0.01
 
@@ -88,41 +84,26 @@ def fusion_report(host: MadxHost, name: str, directory: str | Path) -> dict:
 
 # -- on disk ------------------------------------------------------------------------------------
 def save_fusion(host: MadxHost, name: str, directory: str | Path) -> Path:
-    """``fusion_config.json`` + ``fusion_model.safetensors`` (keys ``layers.{i}.<param>``), atomically."""
-    directory = Path(directory)
+    """The fusion layers in the adapter format (``adapter_core.io.save_fusion``; tensors ``layers.{i}.<param>``)."""
     fuse = host.fusions[name]
     config = host.fusion_layers(name)[0].config
-    tensors = {k: v.detach().contiguous().cpu() for k, v in host.fusion_tensors(name).items()}
-    atomic_write_bytes(directory / FUSION_WEIGHTS, save_safetensors_bytes(tensors, metadata={"format": "pt"}))
-    atomic_write_json(directory / FUSION_CONFIG, {"name": name, "adapters": list(fuse.names), "config": config.to_dict(),
-                                                  "num_layers": len(host.outputs), "base_fingerprint": host.base_fingerprint()})
-    return directory
+    return core_save_fusion(directory, host.fusion_tensors(name), config, fuse.names, host.base_fingerprint(), name,
+                            metadata={"num_layers": len(host.outputs)})
 
 
 def load_fusion(host: MadxHost, directory: str | Path, force: bool = False) -> Fuse:
-    """Add the fusion saved in ``directory`` to ``host`` (its adapters must be loaded already)."""
-    directory = Path(directory)
-    path = directory / FUSION_CONFIG
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        fuse = Fuse(*document["adapters"], name=document["name"])
-        config = FusionConfig.from_dict(document["config"])
-    except FileNotFoundError:
-        raise AdapterFormatError(f"{path}: missing; is {directory} a fusion directory?") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise AdapterFormatError(f"{path}: not a valid fusion config ({err})") from None
-    if document.get("base_fingerprint") != host.base_fingerprint() and not force:
-        raise FingerprintMismatchError(f"{directory}: fusion trained on another base model; pass force=True to load it")
-    try:
-        tensors = load_safetensors_bytes((directory / FUSION_WEIGHTS).read_bytes())
-    except (OSError, SafetensorError, ValueError) as err:
-        raise AdapterFormatError(f"{directory / FUSION_WEIGHTS}: missing or corrupt ({err})") from None
-    host.add_fusion(fuse, config)
+    """Add the fusion saved in ``directory`` to ``host`` (the adapters it fuses must be loaded already)."""
+    saved = core_load_fusion(directory, host.base_fingerprint(), force)
+    missing = [n for n in saved.metadata[FUSION_OF] if n not in host.adapters]
+    if missing:
+        raise AdapterFormatError(f"{directory}: fuses {', '.join(missing)}, which the model does not hold; load "
+                                 "those adapters first")
+    fuse = host.add_fusion(Fuse(*saved.metadata[FUSION_OF], name=saved.name or None), saved.config)
     expected = host.fusion_tensors(fuse.name)
-    check_shapes(tensors, expected, str(directory / FUSION_WEIGHTS))
+    check_shapes(saved.tensors, expected, str(directory))
     with torch.no_grad():
         for key, param in expected.items():
-            param.copy_(tensors[key].to(param.dtype))
+            param.copy_(saved.tensors[key].to(param.dtype))
     return fuse
 
 
@@ -162,7 +143,8 @@ def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file
         save_fusion(host, fuse.name, tmp)
         train.save_head(host, tmp)
         atomic_write_json(tmp / train.TASK_INFO, {"task": task, "labels": setup.labels, "fusion": fuse.name,
-                                                  "adapters": [str(p) for p in task_adapters],
+                                                  "adapter_name": fuse.name,
+                                                  "adapters": [str(Path(p).resolve()) for p in task_adapters],
                                                   "language_adapter": language_adapter, "seed": options.seed,
                                                   "value_regularization": value_regularization})
         fusion_report(host, fuse.name, tmp)

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from adapter_core import AdapterFormatError, Stack, check_shapes
+from adapter_core import AdapterFormatError, Stack, load_side_tensors
 
 from .adapter_io import ADAPTERHUB_WEIGHTS, load_layer_norms, load_madx_adapter
 from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
@@ -80,13 +78,9 @@ def load_head(host: MadxHost, task_adapter: str | Path, task: str | None = None)
         head_into_model(host, info["task"], ah_head, str(Path(task_adapter) / ADAPTERHUB_HEAD_WEIGHTS))
         return info
     info = task_adapter_info(task_adapter, task)
-    head_path = Path(task_adapter) / HEAD_WEIGHTS
-    try:
-        head = load_file(str(head_path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise AdapterFormatError(f"{head_path}: missing or corrupt prediction head ({err})") from None
     state = host.model.state_dict()
-    check_shapes(head, {k: state[k] for k in host.head_parameter_names()}, str(head_path))
+    head = load_side_tensors(task_adapter, HEAD_WEIGHTS, {k: state[k] for k in host.head_parameter_names()},
+                             "prediction head")
     host.model.load_state_dict(head, strict=False)
     return info
 
@@ -108,11 +102,30 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
     lang = load_madx_adapter(host, language_adapter, force=force, role="language")
+    if info.get("fusion"):  # xling train-fusion's OUT/fusion: the fused task adapters, then the fusion layers
+        return _load_fusion_model(info, tokenizer, model, host, lang, task_adapter, force)
     task_name = load_madx_adapter(host, task_adapter, force=force, role="task")
     load_head(host, task_adapter, info["task"])
     if info.get("train_layer_norms"):  # Houlsby et al. (2019): the LayerNorms trained with the adapter
         load_layer_norms(host, task_adapter)
     return _activate(info, tokenizer, model, host, Stack(lang, task_name))
+
+
+def _load_fusion_model(info: dict, tokenizer, model: torch.nn.Module, host: MadxHost, lang: str, fusion_dir: str,
+                       force: bool) -> LoadedTaskModel:
+    """Stack(language adapter, Fuse(task adapters)) from a train-fusion directory; ``task.json`` lists the task
+    adapters' directories as given to train-fusion (relative ones are taken from the current folder)."""
+    from .fusion import load_fusion
+
+    adapters = info.get("adapters")
+    if not isinstance(adapters, list) or len(adapters) < 2:
+        raise AdapterFormatError(f"{Path(fusion_dir) / TASK_INFO}: 'adapters' must list the fused task adapters' "
+                                 f"directories, got {adapters!r:.80}")
+    for path in adapters:
+        load_madx_adapter(host, path, force=force, role="task")
+    fuse = load_fusion(host, fusion_dir, force=force)
+    load_head(host, fusion_dir, info["task"])
+    return _activate(info, tokenizer, model, host, Stack(lang, fuse))
 
 
 def _activate(info: dict, tokenizer, model: torch.nn.Module, host: MadxHost, setup: Stack) -> LoadedTaskModel:
@@ -135,7 +148,7 @@ def inference_dropped_layers(loaded: LoadedTaskModel, requested: int | None = No
             raise AdapterFormatError(f"task.json: invalid adapter_drop {saved!r} ({err})") from None
         requested = config.dropped_at_inference()
     if not 0 <= requested <= layers:
-        raise ValueError(f"--drop-layers must be between 0 and {layers} (the model's layers), got {requested}")
+        raise ValueError(f"--adapter-drop-inference must be between 0 and {layers} (the model's layers), got {requested}")
     return requested
 
 

@@ -7,7 +7,7 @@
 As with a task adapter (``xling.train.train_task_adapter``) the source
 language adapter is loaded into the encoder, active and frozen; the K-adapter
 reads that encoder's hidden states from beside it, so ``xling eval`` and
-``xling-comparison eval-adapter`` swap language adapters under a K-adapter as
+``studies.xling_comparison eval-adapter`` swap language adapters under a K-adapter as
 under a task adapter.  Training is the task adapters' ``train_with_head``;
 ``OUT/adapter`` holds the K-adapter (adapter_core's format, config a
 ``KAdapterConfig``), its head (``head.safetensors``) and ``task.json`` with
@@ -35,8 +35,9 @@ from .train import (TASK_INFO, TrainOptions, build_task_model, check_tokenizer_f
 #: The tasks a K-adapter's head serves: one label per token.
 K_ADAPTER_TASKS = ("ner", "pos")
 #: train-task flags of the hook-hosted adapters that a K-adapter has no use for, with their "not given" values.
-NOT_FOR_K_ADAPTER = {"adapter_placement": None, "reduction_factor": None, "phm_dim": None, "drop_mode": None,
-                     "drop_layers": None, "drop_max": None, "skip_last_layer": False, "train_layer_norms": False}
+NOT_FOR_K_ADAPTER = {"adapter_placement": None, "adapter_reduction_factor": None, "adapter_phm_dim": None,
+                     "adapter_drop_mode": None, "adapter_drop_layers": None, "skip_last_layer": False,
+                     "train_layer_norms": False}
 
 
 def _language_setup(host: MadxHost, language_adapter: str | None, force: bool) -> Stack | None:

@@ -9,23 +9,18 @@ short masked-LM pretraining run with the transformers ``Trainer``.  It is a
 smoke-test base, not a substitute for XLM-R: say so wherever its numbers are
 shown.
 
-    xling-tiny-model --text data/mono/*.txt --output-dir work/tiny-xlmr --max-minutes 3
+    xling tiny-model --text data/mono/*.txt --output-dir work/tiny-xlmr --max-minutes 3
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import TrainerCallback
-
-from adapter_core.cli_flags import add_output_flag
 from adapter_core.io import publish_directory
 
 logger = logging.getLogger("xling.tiny_model")
@@ -101,20 +96,24 @@ def train_tokenizer(lines: list[str], out_dir: Path, vocab_size: int, seed: int)
     return tokenizer
 
 
-class StopAfterMinutes(TrainerCallback):
-    """Stops training once a wall-clock budget is spent (0: never)."""
+def stop_after_minutes(minutes: float):
+    """A Trainer callback that stops training once a wall-clock budget is spent (0: never); transformers is
+    imported here, so that ``xling --help`` need not import it."""
+    from transformers import TrainerCallback
 
-    def __init__(self, minutes: float):
-        self.minutes = minutes
-        self.start = time.monotonic()
+    class StopAfterMinutes(TrainerCallback):
+        def __init__(self):
+            self.start = time.monotonic()
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.monotonic()
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.monotonic()
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.minutes and time.monotonic() - self.start > 60 * self.minutes:
-            logger.info("time budget of %.1f minutes reached at step %d", self.minutes, state.global_step)
-            control.should_training_stop = True
+        def on_step_end(self, args, state, control, **kwargs):
+            if minutes and time.monotonic() - self.start > 60 * minutes:
+                logger.info("time budget of %.1f minutes reached at step %d", minutes, state.global_step)
+                control.should_training_stop = True
+
+    return StopAfterMinutes()
 
 
 def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyModelConfig = TinyModelConfig()) -> Path:
@@ -149,7 +148,7 @@ def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyMode
             seed=config.seed, dataloader_num_workers=0, disable_tqdm=False)
         collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15)
         trainer = Trainer(model=model, args=arguments, train_dataset=dataset, data_collator=collator,
-                          processing_class=tokenizer, callbacks=[StopAfterMinutes(config.max_minutes)])
+                          processing_class=tokenizer, callbacks=[stop_after_minutes(config.max_minutes)])
         result = trainer.train()
         logger.info("pretrained %d steps, final training loss %.3f", trainer.state.global_step, result.training_loss)
 
@@ -161,24 +160,17 @@ def build_tiny_xlmr(text_files: list[str], out_dir: str | Path, config: TinyMode
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="xling-tiny-model", description=__doc__.split("\n\n")[0])
+def add_command(sub) -> None:
+    """``xling tiny-model``."""
+    parser = sub.add_parser("tiny-model", help="pretrain a small XLM-R-shaped model on local text (smoke tests, demos)")
     parser.add_argument("--text", nargs="+", required=True, help="plain-text files, one sentence per line")
-    add_output_flag(parser, "--output-dir", deprecated=("--out",),
-                    help="model directory to write (config, weights, tokenizer)")
+    parser.add_argument("--output-dir", required=True, help="model directory to write (config, weights, tokenizer)")
     for name, default in vars(TinyModelConfig()).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                            help=f"TinyModelConfig.{name} (default {default})")
+
+
+def run(args) -> None:
     config = TinyModelConfig(**{k: getattr(args, k) for k in vars(TinyModelConfig())})
-    try:
-        build_tiny_xlmr(args.text, args.output_dir, config)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"xling-tiny-model: error: {err}", file=sys.stderr)
-        return 1
+    build_tiny_xlmr(args.text, args.output_dir, config)
     print(args.output_dir)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

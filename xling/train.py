@@ -32,10 +32,9 @@ from typing import Callable
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import save as save_safetensors_bytes
 from transformers import AutoModelForMaskedLM, AutoTokenizer, Trainer, TrainingArguments
 
-from adapter_core import AdapterConfig, Stack, atomic_write_bytes, atomic_write_json
+from adapter_core import AdapterConfig, Stack, atomic_write_json, save_side_tensors
 from adapter_core.io import publish_directory  # noqa: F401  (the one atomic publish; importable here, as before)
 
 from .adapter_io import load_madx_adapter, save_layer_norms, save_madx_adapter
@@ -218,7 +217,7 @@ def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> Adapt
     """
     if drop is None:
         return None
-    drop.check_fits(len(host.layers) - 1, "--drop-layers" if drop.mode == "specialised" else "--drop-max")
+    drop.check_fits(len(host.layers) - 1, "--adapter-drop-layers")
     return AdapterDrop(host, drop)
 
 
@@ -351,8 +350,7 @@ def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build:
 def save_head(host: MadxHost, directory: Path) -> None:
     """The prediction head's tensors as ``head.safetensors``, which ``xling eval`` loads over a fresh task model."""
     names = set(host.head_parameter_names())
-    head = {k: v.detach().contiguous().cpu() for k, v in host.model.state_dict().items() if k in names}
-    atomic_write_bytes(Path(directory) / HEAD_WEIGHTS, save_safetensors_bytes(head, metadata={"format": "pt"}))
+    save_side_tensors(directory, HEAD_WEIGHTS, {k: v for k, v in host.model.state_dict().items() if k in names})
 
 
 def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,

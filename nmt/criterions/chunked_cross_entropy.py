@@ -2,7 +2,7 @@
 (tokens x vocabulary) tensors.
 
 The same loss as fairseq's ``label_smoothed_cross_entropy`` (same options, same logging), computed by
-``adapter_core.chunked_loss`` from the decoder's features (``features_only=True``) and its output
+``nmt.chunked_loss`` from the decoder's features (``features_only=True``) and its output
 projection, ``--loss-chunk`` target positions at a time.  At M2M-100's vocabulary (128,112 rows) this
 removes about 2 GB of logits, log-probabilities and their gradients from a 1,024-token update, for
 adapter training and full fine-tuning alike (``bench`` P2); each chunk's logits are computed twice
@@ -17,7 +17,7 @@ from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import (LabelSmoothedCrossEntropyCriterion,
                                                              LabelSmoothedCrossEntropyCriterionConfig)
 
-from adapter_core.chunked_loss import DEFAULT_CHUNK, chunked_label_smoothed_loss
+from nmt.chunked_loss import DEFAULT_CHUNK, chunked_label_smoothed_loss
 
 
 @dataclass

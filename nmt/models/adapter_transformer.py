@@ -380,8 +380,8 @@ class AdapterTransformerModel(TransformerModel):
         """AdapterFusion layers for ``names`` over the adapters ``over`` in every adapter layer of ``sides``."""
         if not names and not over:
             return False
-        if self.args.adapter_placement != "after_ffn":
-            raise ValueError(f"AdapterFusion runs on the layer output (--adapter-placement after_ffn), not with "
+        if self.args.adapter_placement != "output":
+            raise ValueError(f"AdapterFusion runs on the layer output (--adapter-placement output), not with "
                              f"--adapter-placement {self.args.adapter_placement}")
         if not names or len(over) < 2:
             raise ValueError("AdapterFusion needs --adapter-fusion-keys (the fused route keys) and at least two "

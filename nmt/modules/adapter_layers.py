@@ -2,14 +2,14 @@
 
 This is where the ``adapter_core.placement`` sites meet fairseq, once:
 
-- ``Site.LAYER`` (placement ``after_ffn``, the default): Bapna & Firat (2019),
+- ``Site.LAYER`` (placement ``output``, the default): Bapna & Firat (2019),
   "Simple, Scalable Adaptation for Neural Machine Translation", apply one
   small residual adapter per language pair (or domain) to the layer's output,
   i.e. after the feed-forward block.  Philip et al. (2020), "Monolingual
   Adapters for Zero-Shot Neural Machine Translation", key the same module by
   language.  The layers call fairseq's own ``forward`` and route its output
   through the bank ``adapter_bank``.
-- ``Site.ATTENTION`` and ``Site.FFN`` (placement ``after_attention_and_ffn``,
+- ``Site.ATTENTION`` and ``Site.FFN`` (placement ``houlsby``,
   ``--adapter-placement houlsby``): Houlsby et al. (2019), "Parameter-Efficient
   Transfer Learning for NLP", put an adapter on the attention block's output
   and one on the feed-forward block's output, each after the output projection

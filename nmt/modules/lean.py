@@ -1,4 +1,4 @@
-"""Memory-lean ReLU and dropout in a fairseq model whose base is frozen (``adapter_core.lean_ops``).
+"""Memory-lean ReLU and dropout in a fairseq model whose base is frozen (``nmt.modules.lean_ops``).
 
 What autograd keeps for a frozen feed-forward block is mostly what its
 element-wise ops save: ``relu`` keeps its float32 output, although with a
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from fairseq.modules import FairseqDropout
 
-from adapter_core.lean_ops import LeanDropout, lean_relu
+from nmt.modules.lean_ops import LeanDropout, lean_relu
 
 LEAN_OPS = ("relu", "dropout")
 

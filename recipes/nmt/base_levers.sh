@@ -19,6 +19,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                       # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO_WORK="${DEMO_WORK:-$ROOT/work/demo}"           # [work/demo] a finished default `make demo`
 WORK="${LEVERS_WORK:-$ROOT/work/levers}"            # [work/levers] checkpoints and hypotheses
 REPORT="${LEVERS_REPORT:-$ROOT/reports/nmt_levers}" # [reports/nmt_levers]
@@ -32,7 +33,7 @@ RAW="$DEMO_WORK/raw"; DEMO_DATA="$DEMO_WORK/bin"
 [ -f "$DEMO_DATA/langs.txt" ] && [ -d "$DEMO_WORK/generate/base" ] || {
   echo "base_levers: no finished make demo in DEMO_WORK=$DEMO_WORK (run make demo first)" >&2; exit 1; }
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"; DATA="$DEMO_DATA"
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$CKPT" "$GEN" "$REPORT"
 LANG_LIST="$(cat "$DEMO_DATA/langs.txt")"
 EN_XX="$(cat "$DEMO_DATA/lang_pairs.txt")"
@@ -76,7 +77,7 @@ done
 
 say "report"
 SYSTEMS=(); for name in reference $VARIANTS; do SYSTEMS+=(--system "$name=$GEN/$name"); done
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/levers_summary.py" --report "$REPORT" --checkpoints "$CKPT" \
+"$BIN/nmt" report "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
+"${STUDY[@]}" studies.nmt_levers_summary --report "$REPORT" --checkpoints "$CKPT" \
   --supervised "$EN_XX" --zero-shot "$ZERO_SHOT"
 echo "report: $REPORT/README.md"

@@ -21,7 +21,7 @@
 #   M2M_DIR      folder with the M2M-100 files                           [models/m2m100]
 #   RAW          raw parallel text, data_prep layout <split>.<a>-<b>.<lang> [own: work/demo/raw; M2M: data/nmt/raw]
 #   WORK         binarised data, checkpoints, generations                [work/nmt]
-#   REPORTS      reports (nmt-report)                                    [reports/nmt]
+#   REPORTS      reports (nmt report)                                    [reports/nmt]
 #   LANGTOK      language-token flags of the base                        [--encoder-langtok src --decoder-langtok]
 #   TRAIN_FLAGS  optimiser flags of adapter training                     [adam, lr 1e-3, inverse_sqrt, warm-up 500,
 #                                                                         label smoothing 0.1, --max-tokens 4096]
@@ -61,7 +61,7 @@ esac
 if [ -z "${DEVICE+x}" ]; then
   DEVICE="$("$BIN/python" -c 'import torch; print("" if torch.cuda.is_available() else "--cpu")')"
 fi
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }

@@ -12,7 +12,7 @@
 #   1. binarise every domain with the base's SentencePiece model and dictionary;
 #   2. train one adapter per domain, in turn;
 #   3. translate each domain's test set with the base and with its domain adapter;
-#   4. nmt-report, one system per domain -> $REPORTS/domain-PAIR/nmt.md.
+#   4. nmt report, one system per domain -> $REPORTS/domain-PAIR/nmt.md.
 # Variables: see common.sh, plus
 #   PAIR         the language pair                                  [en-de]
 #   DOMAINS      comma-separated domain names                       [news,med]
@@ -61,7 +61,7 @@ say "report"
 # Each domain's test set has its own references: score each domain against its own raw folder.
 for domain in ${DOMAINS//,/ }; do
   [ -d "$WORK/generate/$NAME-$domain-adapter" ] || continue
-  "$BIN/nmt-report" --system "base=$WORK/generate/$NAME-$domain-base" \
+  "$BIN/nmt" report --system "base=$WORK/generate/$NAME-$domain-base" \
     --system "adapter=$WORK/generate/$NAME-$domain-adapter" --raw-dir "$DOMAIN_ROOT/$domain" --supervised "$PAIR" \
     --output-dir "$REPORTS/$NAME/$domain"
   echo "report ($domain): $REPORTS/$NAME/$domain/nmt.md"

@@ -3,7 +3,7 @@
 # they get more updates?  On the full-profile demo's base (8,000 updates), the demo's language adapters
 # (d 12, 800 updates) leave the zero-shot mean where the base has it; this recipe trains the same adapters
 # (same data, flags, learning rate and seed) for each budget in BUDGETS and scores en->xx and the zero-shot
-# directions against the base, with recipes/nmt/levers_summary.py (reference = the base).  The demo's own
+# directions against the base, with studies/nmt_levers_summary.py (reference = the base).  The demo's own
 # 800-update run (seed 1) is reused, not retrained.
 #
 #   bash recipes/nmt/lang_adapter_budget.sh    ->  work/lang_adapter_budget, reports/nmt_lang_adapter_budget/
@@ -11,6 +11,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                                  # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO_WORK="${DEMO_WORK:-$ROOT/work/demo-full}"                 # [work/demo-full] a finished full-profile demo
 WORK="${BUDGET_WORK:-$ROOT/work/lang_adapter_budget}"          # [work/lang_adapter_budget]
 REPORT="${BUDGET_REPORT:-$ROOT/reports/nmt_lang_adapter_budget}"  # [reports/nmt_lang_adapter_budget]
@@ -45,8 +46,8 @@ done
 
 say "report"
 SYSTEMS=(--system "reference=$GEN/reference"); for name in "${NAMES[@]}"; do SYSTEMS+=(--system "$name=$GEN/$name"); done
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/levers_summary.py" --report "$REPORT" --checkpoints "$CKPT" \
+"$BIN/nmt" report "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$EN_XX,$XX_EN" --output-dir "$REPORT" > /dev/null
+"${STUDY[@]}" studies.nmt_levers_summary --report "$REPORT" --checkpoints "$CKPT" \
   --supervised "$EN_XX" --zero-shot "$ZERO_SHOT" \
   --title "Language adapters on the full profile's base, by budget (\`recipes/nmt/lang_adapter_budget.sh\`)" \
   --intro "The reference is the full-profile demo's base ($(basename "$DEMO_WORK"), its last checkpoint); each other row \

@@ -37,7 +37,7 @@ for seed in $SEEDS; do
   name="lang+pair-s$seed"
   if [ ! -f "$GEN/$name/generate-$PAIR.txt" ]; then
     say "$name: the demo's language adapters (seed $seed) exported, a d $PAIR_DIM $PAIR pair adapter over them"
-    "$BIN/nmt-export-adapters" "$DEMO_CKPT/lang_adapters-s$seed/checkpoint_last.pt" --output-dir "$WORK/lang-s$seed" \
+    "$BIN/nmt" export "$DEMO_CKPT/lang_adapters-s$seed/checkpoint_last.pt" --output-dir "$WORK/lang-s$seed" \
       --data "$DATA/bin" > /dev/null
     DIRS="$(ls -d "$WORK/lang-s$seed"/*/ | sed 's:/$::' | paste -sd, -)"
     adapter_run "$name" "$BASE" "$PAIR" lang+pair "$PAIR_DIM" "$seed" "$UPDATES" "$ADAPTER_LR" --adapter-dirs "$DIRS" \
@@ -49,7 +49,7 @@ for seed in $SEEDS; do
 done
 
 say "report"
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
+"$BIN/nmt" report "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
 "$BIN/python" - "$REPORT" "$PAIR" "$CKPT" "$UPDATES" "$PAIR_DIM" "$LANG_DIM" <<'PY'
 import json, re, statistics, sys
 from pathlib import Path
@@ -72,7 +72,7 @@ copy = scores.get("copy", {}).get(pair, {})
 lines = [f"# Stacked language and pair adapters on {pair} (`recipes/nmt/lang_pair_stack.sh`)", "",
          f"Full-profile demo base; {pair} test (gettext, 200 sentences, beam 5). Each adapter row: {updates} updates, "
          f"lr 1e-2, the demo's flags; the pair adapters have d {dim}, the language adapters d {lang_dim}. The stacked run loads the demo's language adapters "
-         "of the same seed (`nmt-export-adapters`, then `fairseq-train --adapters-by lang+pair --adapter-dirs ...`) and "
+         "of the same seed (`nmt export`, then `fairseq-train --adapters-by lang+pair --adapter-dirs ...`) and "
          "trains only the new pair adapter (`--adapter-lang-training frozen`). Mean ± std over seeds; per-seed BLEU "
          "after it.", "",
          "| system | BLEU | chrF++ | BLEU per seed | trainable weights |", "|---|---|---|---|---|"]

@@ -6,10 +6,10 @@
 #   - Compacter++ pair adapter      (--adapter-kind compacter++)
 #   - AdapterDrop, specialised      (--adapter-drop-mode specialised, 1 and 2 of 3 layers)
 #   - AdapterFusion of the target-language adapters for ar, over ar,de,es,fr,sv,uk
-#                                   (--adapter-fusion-keys/--adapter-fusion-over) + nmt-fusion-weights
-#   - layer ablation of the pair adapter (nmt-ablate: every span of layers left out, BLEU change)
+#                                   (--adapter-fusion-keys/--adapter-fusion-over) + nmt fusion-weights
+#   - layer ablation of the pair adapter (nmt ablate: every span of layers left out, BLEU change)
 #
-# and writes reports/nmt_methods/ (README.md with the tables, nmt-report output, heatmaps).
+# and writes reports/nmt_methods/ (README.md with the tables, nmt report output, heatmaps).
 # Every training run has the demo's update budget; steps already done are skipped.
 # About 12 minutes on 2 cores.  Variables (defaults in brackets):
 set -euo pipefail
@@ -17,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 BIN="${BIN:-$ROOT/.venv/bin}"                       # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO="${DEMO_WORK:-work/demo}"                       # [work/demo] the demo's data and checkpoints
 WORK="${METHODS_WORK:-work/nmt_methods}"               # [work/nmt_methods] checkpoints and translations made here
 REPORT="${METHODS_REPORT:-reports/nmt_methods}"        # [reports/nmt_methods]
@@ -30,7 +31,7 @@ for path in "$DATA" "$DEMO/checkpoints/base/checkpoint_last.pt" "$DEMO/checkpoin
             "$DEMO/checkpoints/lang_adapters/checkpoint_last.pt"; do
   [ -e "$path" ] || { echo "methods_demo.sh: $path not found; run make demo first (or set DEMO_WORK)" >&2; exit 1; }
 done
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 LANG_LIST="$(cat "$DEMO/bin/langs.txt")"
 TGT="${PAIR#*-}"
 OTHERS="$(echo "$LANG_LIST" | tr ',' '\n' | grep -vx "en" | grep -vx "$TGT" | paste -sd, -)"
@@ -93,17 +94,17 @@ for system in pair_adapter lang_adapters compacter_pair drop1_pair drop2_pair fu
 done
 
 say "fusion weights and layer ablation"
-"$BIN/nmt-fusion-weights" --output-dir "$REPORT/fusion" -- "$DATA" --path "$CKPT/fusion_lang/checkpoint_last.pt" \
+"$BIN/nmt" fusion-weights --output-dir "$REPORT/fusion" -- "$DATA" --path "$CKPT/fusion_lang/checkpoint_last.pt" \
   --task adapter_translation --enable-lang-ids --lang-pairs "$PAIR" "${MULTI[@]}" -s "${PAIR%-*}" -t "$TGT" \
   --gen-subset valid --max-tokens 4000 --num-workers 0 "${DEVICE[@]}"
 [ -f "$REPORT/ablation/ablation.json" ] || \
-  "$BIN/nmt-ablate" --output-dir "$REPORT/ablation" -- "$DATA" --path "$CKPT/pair_adapter/checkpoint_last.pt" \
+  "$BIN/nmt" ablate --output-dir "$REPORT/ablation" -- "$DATA" --path "$CKPT/pair_adapter/checkpoint_last.pt" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$PAIR" "${MULTI[@]}" -s "${PAIR%-*}" -t "$TGT" \
     --gen-subset test --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 --required-batch-size-multiple 1 --post-process sentencepiece \
     --num-workers 0 "${DEVICE[@]}"
 
 say "BLEU report and summary"
-"$BIN/nmt-report-spec" --checkpoints "$CKPT" --generate "$GEN" --output "$WORK/spec.json"
-"$BIN/nmt-report" --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --output-dir "$REPORT/bleu" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/methods_summary.py" --work "$WORK" --report "$REPORT" --pair "$PAIR"
+"${STUDY[@]}" studies.nmt_report_spec --checkpoints "$CKPT" --generate "$GEN" --output "$WORK/spec.json"
+"$BIN/nmt" report --spec "$WORK/spec.json" --raw-dir "$DEMO/raw" --supervised "$PAIR" --output-dir "$REPORT/bleu" > /dev/null
+"${STUDY[@]}" studies.nmt_methods_summary --work "$WORK" --report "$REPORT" --pair "$PAIR"
 say "done: $REPORT/README.md"

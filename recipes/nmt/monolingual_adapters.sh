@@ -11,7 +11,7 @@
 #      (M2M-100 base) or use the base's binarised data (BASE=own);
 #   2. train the language adapters on all supervised directions in one run (mixed batches);
 #   3. translate every supervised and zero-shot test set with the base and with the adapters;
-#   4. nmt-report (zero-shot directions marked) -> $REPORTS/monolingual/nmt.md.
+#   4. nmt report (zero-shot directions marked) -> $REPORTS/monolingual/nmt.md.
 # Variables: see common.sh, plus
 #   ADAPTER_DIM  bottleneck width of every language adapter         [128]
 #   UPDATES      training updates                                   [10000]
@@ -53,6 +53,6 @@ for direction in ${ALL_CSV//,/ }; do
 done
 
 say "4/4 report"
-"$BIN/nmt-report" --system "base=$WORK/generate/$NAME-base" --system "language_adapters=$WORK/generate/$NAME-adapters" \
+"$BIN/nmt" report --system "base=$WORK/generate/$NAME-base" --system "language_adapters=$WORK/generate/$NAME-adapters" \
   --raw-dir "$RAW" --supervised "$SUPERVISED_CSV" --output-dir "$REPORTS/$NAME"
 echo "report: $REPORTS/$NAME/nmt.md"

@@ -6,7 +6,7 @@ DEMO_CKPT="$DEMO_WORK/checkpoints"; DATA="$DEMO_WORK/bin"; RAW="$DEMO_WORK/raw";
 [ -f "$DATA/langs.txt" ] && [ -f "$BASE" ] && [ -d "$DEMO_WORK/generate/base" ] || {
   echo "$RECIPE: no finished full-profile demo in DEMO_WORK=$DEMO_WORK" >&2; exit 1; }
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$CKPT" "$GEN" "$REPORT"
 LANG_LIST="$(cat "$DATA/langs.txt")"
 source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), adapter_run()

@@ -9,9 +9,9 @@
 #      the base's own binarised data (BASE=own);
 #   2. train SRC-TGT and TGT-SRC pair adapters in one run (mixed batches), bottleneck width and number of
 #      updates from pairs.conf (else sized by the training data);
-#   3. export each adapter as its own directory (nmt-export-adapters: megabytes, not the base's gigabytes);
+#   3. export each adapter as its own directory (nmt export: megabytes, not the base's gigabytes);
 #   4. translate the test sets with the base and with base + adapters (--adapter-dirs);
-#   5. nmt-report: BLEU/chrF++ with sacreBLEU signatures -> $REPORTS/pair-SRC-TGT/nmt.md.
+#   5. nmt report: BLEU/chrF++ with sacreBLEU signatures -> $REPORTS/pair-SRC-TGT/nmt.md.
 # Variables: see common.sh (BASE, BASE_CKPT, M2M_DIR, RAW, WORK, REPORTS, ...), plus
 #   UPDATES      updates when pairs.conf does not list the pair     [5000]
 set -euo pipefail
@@ -40,7 +40,7 @@ train "$NAME" "$DATA" --lang-pairs "$PAIR,$BACK" --adapters-by pair --adapter-di
 say "3/5 export"
 EXPORT="$WORK/adapters/$NAME"
 [ -f "$EXPORT/$PAIR/adapter_model.safetensors" ] && [ -f "$EXPORT/$BACK/adapter_model.safetensors" ] \
-  || "$BIN/nmt-export-adapters" "$WORK/checkpoints/$NAME/checkpoint_last.pt" --output-dir "$EXPORT" --data "$DATA" > /dev/null
+  || "$BIN/nmt" export "$WORK/checkpoints/$NAME/checkpoint_last.pt" --output-dir "$EXPORT" --data "$DATA" > /dev/null
 
 say "4/5 translate the test sets"
 for direction in "$PAIR" "$BACK"; do
@@ -50,6 +50,6 @@ for direction in "$PAIR" "$BACK"; do
 done
 
 say "5/5 report"
-"$BIN/nmt-report" --system "base=$WORK/generate/$NAME-base" --system "pair_adapters=$WORK/generate/$NAME-adapters" \
+"$BIN/nmt" report --system "base=$WORK/generate/$NAME-base" --system "pair_adapters=$WORK/generate/$NAME-adapters" \
   --raw-dir "$RAW" --supervised "$PAIR,$BACK" --output-dir "$REPORTS/$NAME"
 echo "report: $REPORTS/$NAME/nmt.md"

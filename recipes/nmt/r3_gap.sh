@@ -19,6 +19,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"                         # [.venv/bin]
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 DEMO_WORK="${DEMO_WORK:-$ROOT/work/demo-full}"        # [work/demo-full] a finished full-profile demo
 WORK="${R3_WORK:-$ROOT/work/r3_gap}"                  # [work/r3_gap] checkpoints and hypotheses
 REPORT="${R3_REPORT:-$ROOT/reports/nmt_r3_gap}"       # [reports/nmt_r3_gap]
@@ -39,7 +40,7 @@ DEMO_CKPT="$DEMO_WORK/checkpoints"; DATA="$DEMO_WORK/bin"; RAW="$DEMO_WORK/raw"
 [ -f "$DATA/langs.txt" ] && [ -f "$DEMO_WORK/base_curve.json" ] || {
   echo "r3_gap: no finished full-profile demo in DEMO_WORK=$DEMO_WORK (run DEMO_PROFILE=full make demo)" >&2; exit 1; }
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
-USER_DIR="$("$BIN/nmt-user-dir")"
+USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$CKPT" "$GEN" "$REPORT"
 LANG_LIST="$(cat "$DATA/langs.txt")"
 source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate(), adapter_run() ...
@@ -96,8 +97,8 @@ for point in $BASE_POINTS; do
 done
 
 say "report"
-"$BIN/nmt-report" "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
-"$BIN/python" "$ROOT/recipes/nmt/r3_gap_summary.py" --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
+"$BIN/nmt" report "${SYSTEMS[@]}" --raw-dir "$RAW" --supervised "$PAIR" --output-dir "$REPORT" > /dev/null
+"${STUDY[@]}" studies.nmt_r3_gap_summary --report "$REPORT" --checkpoints "$CKPT" --pair "$PAIR" \
   --base-curve "$DEMO_WORK/base_curve.json" --updates "$UPDATES" --pair-dim "$PAIR_DIM" \
   --embeddings-lr "$EMBEDDINGS_LR"
 echo "report: $REPORT/README.md"

@@ -21,6 +21,7 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 BASE="${BASE:-$ROOT/work/xling-e5}"
 MLM_HEAD_STEPS="${MLM_HEAD_STEPS:-80}"
 LANG_STEPS="${LANG_STEPS:-40}"
@@ -31,7 +32,7 @@ QA_TEST="${QA_TEST:-100}"
 POS_TEST="${POS_TEST:-200}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS=ignore
-CMP=("$BIN/xling-comparison")
+CMP=("${STUDY[@]}" studies.xling_comparison)
 MODEL="$BASE/e5"                       # the trimmed encoder with its MLM head: every run starts from it
 BB="$BASE/bb"; POS="$BASE/pos"; DATA="$BASE/data"; MONO="$BASE/mono"
 log() { printf '== %s  [%s, %ss]\n' "$*" "$(date +%H:%M:%S)" "$SECONDS"; }

@@ -29,6 +29,8 @@ SEEDS="${SEEDS:-1 2 3}"
 EPOCHS="${EPOCHS:-3}"
 EXTRA="${EXTRA:-}"
 PYTHON="${PYTHON:-.venv/bin/python}"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m)  # the study: studies/xling_lr_sweep.py
 
 for path in "$MODEL" "$LANG_ADAPTER" "$TRAIN" "$DEV"; do
   [[ -e "$path" ]] || { echo "lr_sweep.sh: $path not found (set MODEL, LANG_ADAPTER, TRAIN, DEV)" >&2; exit 1; }
@@ -40,7 +42,7 @@ run() {  # mode lr seed
     echo "skip $dir (done)"; return
   fi
   # shellcheck disable=SC2086
-  "$PYTHON" -m xling.lr_sweep run --mode "$1" --task "$TASK" --model "$MODEL" --lang-adapter "$LANG_ADAPTER" \
+  "${STUDY[@]}" studies.xling_lr_sweep run --mode "$1" --task "$TASK" --model "$MODEL" --lang-adapter "$LANG_ADAPTER" \
     --train "$TRAIN" --dev "$DEV" --learning-rate "$2" --seed "$3" --epochs "$EPOCHS" --output-dir "$dir" $EXTRA
 }
 
@@ -49,4 +51,4 @@ for seed in $SEEDS; do
   for lr in $FULL_LRS; do run full "$lr" "$seed"; done
 done
 
-"$PYTHON" -m xling.lr_sweep plot "$OUT"/*/lr*/seed*/lr_result.json --output "$OUT/lr_sweep.png"
+"${STUDY[@]}" studies.xling_lr_sweep plot "$OUT"/*/lr*/seed*/lr_result.json --output "$OUT/lr_sweep.png"

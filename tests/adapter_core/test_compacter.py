@@ -77,14 +77,14 @@ def test_save_and_load_through_adapter_core_io(tmp_path):
 
 def test_old_config_json_without_phm_fields_still_loads():
     old = {"kind": "bottleneck", "hidden_dim": 16, "bottleneck_dim": 4, "reduction_factor": None, "activation": "relu",
-           "input_layer_norm": False, "init": "bert", "placement": "ffn_output", "preset": ""}
+           "input_layer_norm": False, "init": "bert", "placement": "pfeiffer", "preset": ""}
     config = AdapterConfig.from_dict(old)
     assert config.phm_dim == 4 and config.resolved_bottleneck_dim == 4
 
 
 def test_presets():
-    assert compacter_2021(768).placement == "after_attention_and_ffn"
-    assert compacter_plus_plus_2021(768).placement == "ffn_output"
+    assert compacter_2021(768).placement == "houlsby"
+    assert compacter_plus_plus_2021(768).placement == "pfeiffer"
     assert compacter_plus_plus_2021(768, reduction_factor=16).resolved_bottleneck_dim == 48  # rf on the full width
 
 

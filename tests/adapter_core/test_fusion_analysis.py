@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from adapter_core import AdapterFusionLayer, Fuse, FusionConfig, Stack
-from adapter_core.analysis import drift_table, linear_cka, per_layer_similarity, rsa
+from xling.analysis import drift_table, linear_cka, per_layer_similarity, rsa
 
 
 def test_value_starts_at_identity_plus_small_noise():

@@ -1,4 +1,4 @@
-"""nmt-generate-many (every test sentence translated, one process for many directions) and nmt-relations."""
+"""nmt generate-many (every test sentence translated, one process for many directions) and nmt-relations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from nmt_helpers import LANG_FLAGS, USER_DIR
 
 from nmt.generate_many import main as generate_many
-from nmt.relations import check
-from nmt.relations import main as relations_main
+from studies.nmt_relations import check
+from studies.nmt_relations import main as relations_main
 
 GEN_FLAGS = ["--user-dir", USER_DIR, *LANG_FLAGS, "--beam", "2", "--max-len-b", "5", "--cpu", "--num-workers", "0",
              "--max-tokens", "2000"]

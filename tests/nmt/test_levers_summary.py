@@ -1,15 +1,10 @@
-"""recipes/nmt/levers_summary.py: each lever against the reference on the directions both were scored on."""
+"""studies/nmt_levers_summary.py: each lever against the reference on the directions both were scored on."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("levers_summary", ROOT / "recipes" / "nmt" / "levers_summary.py")
-levers_summary = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(levers_summary)
+from studies import nmt_levers_summary as levers_summary
 
 EPOCH = ("2026-11-25 20:00:51 | INFO | train | epoch {e:03d} | loss 7.1 | nll_loss 6.2 | num_updates {u} "
          "| lr 0.001 | gnorm 0.3 | train_wall {w} | wall 700\n")

@@ -238,7 +238,7 @@ def test_lean_ops_train_exactly_as_the_stock_ops(nmt_run, tmp_path):
     stock, lean = _state(tmp_path / "stock" / "checkpoint_last.pt"), _state(tmp_path / "lean" / "checkpoint_last.pt")
     adapters = [k for k in stock if ".adapter_bank." in k]
     assert adapters and all(torch.allclose(stock[k], lean[k], atol=1e-6) for k in adapters)
-    from adapter_core.lean_ops import lean_relu
+    from nmt.modules.lean_ops import lean_relu
 
     _, model, _ = load(nmt_run.data, tmp_path / "lean" / "checkpoint_last.pt")
     assert all(layer.activation_fn is lean_relu for layer in list(model.encoder.layers) + list(model.decoder.layers))

@@ -20,8 +20,8 @@ HIDDEN = 32
 PAIRS = ["de-en", "en-de", "en-fr", "fr-en"]
 SHORT = ["--max-update", "6", "--disable-validation"]
 # (--adapter-placement, --adapter-kind, adapter sites per layer)
-PLACEMENTS = [("after_ffn", "bottleneck", (Site.LAYER,)), ("houlsby", "bottleneck", (Site.ATTENTION, Site.FFN)),
-              ("houlsby", "compacter", (Site.ATTENTION, Site.FFN)), ("after_ffn", "compacter++", (Site.LAYER,))]
+PLACEMENTS = [("output", "bottleneck", (Site.LAYER,)), ("houlsby", "bottleneck", (Site.ATTENTION, Site.FFN)),
+              ("houlsby", "compacter", (Site.ATTENTION, Site.FFN)), ("output", "compacter++", (Site.LAYER,))]
 IDS = [f"{p}-{k}" for p, k, _ in PLACEMENTS]
 
 
@@ -53,7 +53,7 @@ def test_each_placement_starts_at_the_frozen_base(nmt_run, placement, kind, site
     sample, keys = _en_de(task), ["en-de"] * 3
     base = logits(plain, sample, [IDENTITY] * 3, [IDENTITY] * 3)
     adapted = logits(model, sample, keys, keys)
-    if (placement, kind) == ("after_ffn", "bottleneck"):
+    if (placement, kind) == ("output", "bottleneck"):
         assert torch.equal(adapted, base)  # zero_up: exactly the identity
     else:  # near-identity inits (Houlsby's N(0, 0.01); Compacter's small A_i): close, but the adapters act
         assert not torch.equal(adapted, base)
@@ -113,7 +113,7 @@ def test_houlsby_parameter_counts_follow_the_formula(nmt_run):
         assert bool(norms) == train_norms
 
 
-@pytest.mark.parametrize("placement,train_norms", [("after_ffn", False), ("after_ffn", True), ("houlsby", False),
+@pytest.mark.parametrize("placement,train_norms", [("output", False), ("output", True), ("houlsby", False),
                                                    ("houlsby", True)])
 def test_training_moves_only_adapters_and_asked_for_layer_norms(nmt_run, tmp_path, placement, train_norms):
     # zero_up: every up-projection starts at zero, so a non-zero one after training has moved
@@ -121,7 +121,7 @@ def test_training_moves_only_adapters_and_asked_for_layer_norms(nmt_run, tmp_pat
     extra += ["--train-layer-norms"] if train_norms else []
     run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "t", *extra, *SHORT))
     base, state = _state(nmt_run.base), _state(tmp_path / "t" / "checkpoint_last.pt")
-    banks = {"after_ffn": (".adapter_bank.",), "houlsby": (".attention_adapter_bank.", ".ffn_adapter_bank.")}[placement]
+    banks = {"output": (".adapter_bank.",), "houlsby": (".attention_adapter_bank.", ".ffn_adapter_bank.")}[placement]
     added = set(state) - set(base)
     assert added and all(any(b in k for b in banks) for k in added)
     assert all(any(f"{b}adapters." in k for k in added) for b in banks)  # every site of the placement got adapters
@@ -172,8 +172,8 @@ def test_houlsby_export_then_load_on_the_plain_base(nmt_run, tmp_path, kind):
     assert torch.equal(logits(model, sample, keys, keys), logits(reloaded, sample, keys, keys))
     from adapter_core import AdapterFormatError
 
-    with pytest.raises(AdapterFormatError, match="is placed 'after_attention_and_ffn'"):
-        load(nmt_run.data, nmt_run.pair, "en", "de", "--adapter-dirs", str(exported[0]))  # after_ffn layers
+    with pytest.raises(AdapterFormatError, match="is placed 'houlsby'"):
+        load(nmt_run.data, nmt_run.pair, "en", "de", "--adapter-dirs", str(exported[0]))  # output layers
 
 
 def test_layer_norm_training_is_not_exported_and_fusion_keeps_its_placement(nmt_run, tmp_path):
@@ -199,7 +199,7 @@ def test_skip_and_drop_leave_out_both_houlsby_adapters_of_a_layer(nmt_run):
 
 
 def test_report_spec_counts_houlsby_adapters_and_trained_layer_norms(nmt_run, tmp_path):
-    from nmt.report_spec import checkpoint_parameter_counts
+    from studies.nmt_report_spec import checkpoint_parameter_counts
 
     run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "n", "--adapter-placement", "houlsby",
                                  "--train-layer-norms", *SHORT))

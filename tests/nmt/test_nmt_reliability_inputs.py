@@ -1,4 +1,4 @@
-"""Bad input through the user-facing commands: fairseq-generate with --user-dir, and nmt-export-adapters.
+"""Bad input through the user-facing commands: fairseq-generate with --user-dir, and nmt export.
 
 fairseq's command-line mains do not catch exceptions, so what the user sees
 last is the exception's type and message; these tests check that message
@@ -37,7 +37,7 @@ def fairseq_generate(data: Path, checkpoint: Path, src: str, tgt: str, results: 
 
 @pytest.fixture(scope="module")
 def exported(nmt_run, tmp_path_factory) -> Path:
-    """The en-de adapter of the session's pair checkpoint, through nmt-export-adapters."""
+    """The en-de adapter of the session's pair checkpoint, through nmt export."""
     from nmt.cli import export_adapters_main
 
     out = tmp_path_factory.mktemp("exported")
@@ -114,7 +114,7 @@ def test_generate_names_a_missing_adapter_directory(nmt_run, tmp_path):
         fairseq_generate(nmt_run.data, nmt_run.base, "en", "de", tmp_path, "--adapter-dirs", str(tmp_path / "nowhere"))
 
 
-# -- nmt-export-adapters --------------------------------------------------------
+# -- nmt export --------------------------------------------------------
 def _leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.rglob("*") if p.name.endswith((".tmp", ".old")))
 
@@ -126,7 +126,7 @@ def test_export_of_a_broken_checkpoint_is_a_clear_error_with_no_output(nmt_run, 
     truncated.write_bytes(nmt_run.pair.read_bytes()[:20000])
     assert export_adapters_main([str(truncated), "--output-dir", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith(f"nmt-export-adapters: error: {truncated}: not a readable fairseq checkpoint")
+    assert error.startswith(f"nmt export: error: {truncated}: not a readable fairseq checkpoint")
     assert export_adapters_main([str(nmt_run.base), "--output-dir", str(tmp_path / "out")]) == 1  # a base without adapters
     assert "needs an adapter_transformer model" in capsys.readouterr().err
     assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(tmp_path / "out"), "--keys", "en-de,xx-yy"]) == 1
@@ -152,7 +152,7 @@ def test_export_failing_midway_leaves_no_partial_adapter(nmt_run, tmp_path, monk
     monkeypatch.setattr(adapter_files, "save_adapter", save_then_fail)
     assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(out), "--keys", "en-de,de-en"]) == 1  # not a traceback
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith(f"nmt-export-adapters: error: {out}: no space left") and "free some space" in line
+    assert line.startswith(f"nmt export: error: {out}: no space left") and "free some space" in line
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # the old en-de is intact, no half-written de-en
     assert _leftovers(tmp_path) == []
@@ -199,7 +199,7 @@ def test_export_into_a_file_is_one_line_and_leaves_the_file(nmt_run, tmp_path, c
     target.write_text("not a folder\n")
     assert export_adapters_main([str(nmt_run.pair), "--output-dir", str(target), "--keys", "en-de"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith(f"nmt-export-adapters: error: {target}: already exists and is not a folder")
+    assert line.startswith(f"nmt export: error: {target}: already exists and is not a folder")
     assert target.read_text() == "not a folder\n" and _leftovers(tmp_path) == []
 
 
@@ -224,7 +224,7 @@ def test_export_from_another_folder_suggests_data(nmt_run, tmp_path, monkeypatch
     monkeypatch.chdir(elsewhere)
     assert export_adapters_main([str(relative), "--output-dir", str(tmp_path / "out"), "--keys", "en-de"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("nmt-export-adapters: error: bin/dict.") and f"current folder {elsewhere}" in line
+    assert line.startswith("nmt export: error: bin/dict.") and f"current folder {elsewhere}" in line
     assert "pass --data" in line and not (tmp_path / "out").exists()
     assert export_adapters_main([str(relative), "--output-dir", str(tmp_path / "out"), "--keys", "en-de", "--data",
                                  str(nmt_run.data)]) == 0
@@ -260,7 +260,7 @@ def test_export_refuses_disallowed_globals_without_torchs_advice(tmp_path, capsy
     assert export_adapters_main([str(evil), "--output-dir", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     line = err.strip().splitlines()[-1]
-    assert line.startswith(f"nmt-export-adapters: error: {evil}: ") and ("system" if blocked else "exec") in line
+    assert line.startswith(f"nmt export: error: {evil}: ") and ("system" if blocked else "exec") in line
     assert "allow-list" in line and "fairseq-train" in line and "truncated" not in line
     assert "weights_only" not in err and "add_safe_globals" not in err and "safe_globals" not in err
     assert not marker.exists() and not (tmp_path / "out").exists()

@@ -1,15 +1,10 @@
-"""recipes/nmt/r3_gap_summary.py: pair adapter vs full fine-tuning per base checkpoint, and the gap R3 asks to close."""
+"""studies/nmt_r3_gap_summary.py: pair adapter vs full fine-tuning per base checkpoint, and the gap R3 asks to close."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("r3_gap_summary", ROOT / "recipes" / "nmt" / "r3_gap_summary.py")
-r3_gap_summary = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(r3_gap_summary)
+from studies import nmt_r3_gap_summary as r3_gap_summary
 
 EPOCH = "2026-11-25 20:00:51 | INFO | train | epoch {e:03d} | loss {loss} | nll_loss 3.2 | num_updates 800 | wall 7\n"
 

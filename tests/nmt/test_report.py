@@ -1,4 +1,4 @@
-"""nmt-report: parsing fairseq-generate output, the copy baseline, zero-shot marks, and golden scores
+"""nmt report: parsing fairseq-generate output, the copy baseline, zero-shot marks, and golden scores
 against the sacrebleu command line."""
 
 from __future__ import annotations

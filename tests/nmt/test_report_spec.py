@@ -1,8 +1,8 @@
-"""nmt.report_spec: parameter counts of base and adapter checkpoints, and the spec file."""
+"""studies.nmt_report_spec: parameter counts of base and adapter checkpoints, and the spec file."""
 
 import json
 
-from nmt.report_spec import build_spec, checkpoint_parameter_counts
+from studies.nmt_report_spec import build_spec, checkpoint_parameter_counts
 from nmt_helpers import ADAPTER_DIM, TRAIN_PAIRS
 
 

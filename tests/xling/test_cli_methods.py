@@ -53,8 +53,8 @@ def plain_task(workspace, en_language_adapter):
 def compacter_task(workspace, en_language_adapter):
     """A Compacter++ task adapter (rf 4: bottleneck 8, n = 4)."""
     out = workspace["root"] / "methods-task-compacter"
-    assert train_task(workspace, en_language_adapter, out, "--adapter-kind", "compacter++", "--reduction-factor", "4",
-                      "--phm-dim", "4", "--name", "ner_compacter") == 0
+    assert train_task(workspace, en_language_adapter, out, "--adapter-kind", "compacter++", "--adapter-reduction-factor", "4",
+                      "--adapter-phm-dim", "4", "--name", "ner_compacter") == 0
     return out
 
 
@@ -79,7 +79,7 @@ def test_compacter_task_adapter_reloads_identically_at_eval(workspace, en_langua
 
 def test_specialised_adapterdrop_trains_upper_layers_only_and_eval_drops_the_same(workspace, en_language_adapter, tmp_path):
     out = workspace["root"] / "methods-task-drop"
-    assert train_task(workspace, en_language_adapter, out, "--drop-mode", "specialised", "--drop-layers", "1") == 0
+    assert train_task(workspace, en_language_adapter, out, "--adapter-drop-mode", "specialised", "--adapter-drop-layers", "1") == 0
     info = json.loads((out / "adapter" / "task.json").read_text())
     assert info["adapter_drop"]["mode"] == "specialised" and info["adapter_drop"]["num_dropped"] == 1
     # the initial task adapter, rebuilt as train_task_adapter builds it (same seed): layer 0 never trained
@@ -91,10 +91,10 @@ def test_specialised_adapterdrop_trains_upper_layers_only_and_eval_drops_the_sam
     saved = load_file(str(out / "adapter" / "adapter_model.safetensors"))
     for key, value in initial.items():
         assert torch.equal(saved[key], value) == key.startswith("layers.0."), key
-    # eval drops the trained n by default; --drop-layers overrides it and changes the outputs
+    # eval drops the trained n by default; --adapter-drop-inference overrides it and changes the outputs
     assert main(eval_args(workspace, en_language_adapter, out / "adapter", tmp_path / "d.json")) == 0
     assert json.loads((tmp_path / "d.json").read_text())["dropped_layers"] == 1
-    assert main(eval_args(workspace, en_language_adapter, out / "adapter", tmp_path / "d0.json", "--drop-layers", "0")) == 0
+    assert main(eval_args(workspace, en_language_adapter, out / "adapter", tmp_path / "d0.json", "--adapter-drop-inference", "0")) == 0
     assert json.loads((tmp_path / "d0.json").read_text())["dropped_layers"] == 0
     loaded = load_task_model(str(workspace["model"]), str(out / "adapter"), str(en_language_adapter))
     assert not torch.allclose(logits(loaded, 0), logits(loaded, 1))
@@ -104,7 +104,7 @@ def test_train_lang_compacter_with_robust_drop(workspace):
     out = workspace["root"] / "methods-lang-robust"
     assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text",
                  str(workspace["data"] / "sw.txt"), "--output-dir", str(out), *STEPS, "--adapter-kind", "compacter++",
-                 "--drop-max", "1"]) == 0
+                 "--adapter-drop-mode", "robust", "--adapter-drop-layers", "1"]) == 0
     config = AdapterConfig.from_dict(read_adapter_config(out / "adapter")["config"])
     assert config.kind == "compacter" and config.resolved_bottleneck_dim == 16  # rf 2 by default for language adapters
     meta = read_adapter_config(out / "adapter")["metadata"]
@@ -112,11 +112,11 @@ def test_train_lang_compacter_with_robust_drop(workspace):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--drop-mode", "specialised", "--drop-max", "1"], "--drop-max is for --drop-mode robust"),
-    (["--drop-mode", "robust"], "needs --drop-max"),
-    (["--drop-layers", "2"], "at least one must keep its adapters"),
-    (["--phm-dim", "4"], "compacter++ only"),
-    (["--adapter-kind", "compacter++", "--phm-dim", "3"], "not divisible by --phm-dim 3"),
+    (["--adapter-drop-layers", "1"], "--adapter-drop-layers needs --adapter-drop-mode specialised or robust"),
+    (["--adapter-drop-mode", "robust"], "needs --adapter-drop-layers N"),
+    (["--adapter-drop-mode", "specialised", "--adapter-drop-layers", "2"], "at least one must keep its adapters"),
+    (["--adapter-phm-dim", "4"], "compacter++ only"),
+    (["--adapter-kind", "compacter++", "--adapter-phm-dim", "3"], "not divisible by --adapter-phm-dim 3"),
 ])
 def test_train_task_bad_adapter_options(workspace, en_language_adapter, tmp_path, capsys, extra, message):
     assert train_task(workspace, en_language_adapter, tmp_path / "bad", *extra) == 1
@@ -133,7 +133,7 @@ def test_adapter_kind_compacter_in_the_pfeiffer_place_is_refused_with_the_reason
 
 
 def test_eval_drop_layers_out_of_range(workspace, en_language_adapter, plain_task, tmp_path, capsys):
-    assert main(eval_args(workspace, en_language_adapter, plain_task, tmp_path / "x.json", "--drop-layers", "3")) == 1
+    assert main(eval_args(workspace, en_language_adapter, plain_task, tmp_path / "x.json", "--adapter-drop-inference", "3")) == 1
     assert "between 0 and 2" in capsys.readouterr().err
 
 
@@ -150,6 +150,31 @@ def test_train_fusion_writes_weights_report(workspace, en_language_adapter, plai
     assert "two or more task adapters" in capsys.readouterr().err
 
 
+def test_train_fusion_round_trips_through_eval(workspace, en_language_adapter, plain_task, compacter_task, tmp_path):
+    """xling train-fusion writes the fusion in the adapter format; xling eval (and load_task_model) load it whole."""
+    from safetensors.torch import load_file
+
+    from xling.inference import load_task_model
+
+    out = tmp_path / "fusion-run"
+    assert main(["train-fusion", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter",
+                 str(en_language_adapter), "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out),
+                 *STEPS, "--task-adapters", str(plain_task), str(compacter_task / "adapter")]) == 0
+    assert main(eval_args(workspace, en_language_adapter, out / "fusion", tmp_path / "fused.json")) == 0
+    results = json.loads((tmp_path / "fused.json").read_text())
+    assert results["main_metric"] in results and results["language"] == "sw"
+    loaded = load_task_model(str(workspace["model"]), str(out / "fusion"), str(en_language_adapter))
+    assert list(loaded.host.fusions) == ["ner,ner_compacter"]
+    saved = load_file(str(out / "fusion" / "adapter_model.safetensors"))
+    tensors = loaded.host.fusion_tensors("ner,ner_compacter")
+    assert set(tensors) == set(saved) and all(torch.equal(tensors[k], saved[k]) for k in saved)
+    before = logits(loaded)
+    with torch.no_grad():  # the fusion layers are on the path: changing them changes the outputs
+        for layer in loaded.host.fusion_layers("ner,ner_compacter"):
+            layer.value.weight.mul_(0.5)
+    assert not torch.allclose(before, logits(loaded))
+
+
 def test_ablate_grid_matches_eval_with_adapters_removed(workspace, en_language_adapter, plain_task, tmp_path, capsys):
     common = ["ablate", "--model", str(workspace["model"]), "--task-adapter", str(plain_task), "--lang-adapter",
               str(en_language_adapter), "--lang", "sw", "--data", str(workspace["data"] / "sw.panx")]
@@ -161,7 +186,7 @@ def test_ablate_grid_matches_eval_with_adapters_removed(workspace, en_language_a
     assert (tmp_path / "spans" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     # span [0, 1] removed = eval with the adapters of both layers dropped
     for n in (0, 2):
-        assert main(eval_args(workspace, en_language_adapter, plain_task, tmp_path / f"e{n}.json", "--drop-layers", str(n))) == 0
+        assert main(eval_args(workspace, en_language_adapter, plain_task, tmp_path / f"e{n}.json", "--adapter-drop-inference", str(n))) == 0
     scores = [json.loads((tmp_path / f"e{n}.json").read_text())["f1"] for n in (0, 2)]
     assert result["baseline"] == pytest.approx(scores[0]) and change[0][1] == pytest.approx(scores[1] - scores[0])
     assert main([*common, "--output-dir", str(tmp_path / "single"), "--per-layer"]) == 0

@@ -164,7 +164,7 @@ def test_train_fusion_end_to_end(workspace, tmp_path):
                        str(workspace["data"] / "en.panx"),
                        TrainOptions(output_dir=str(tmp_path / "run"), max_steps=2, batch_size=8, save_steps=10,
                                     use_cpu=True, learning_rate=1e-2))
-    for file in ("fusion_config.json", "fusion_model.safetensors", "head.safetensors", "fusion_weights.png"):
+    for file in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors", "fusion_weights.png"):
         assert (out / file).is_file(), file
     checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-2" / "model.safetensors"
     from safetensors.torch import load_file

@@ -1,21 +1,19 @@
-"""xling.comparison (the four rows, the report), xling.task_subsets, the demo's MAD-X summary, and bad-input errors."""
+"""studies.xling_comparison (the four rows, the report), studies.xling_task_subsets, the demo's MAD-X summary, and bad-input errors."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from xling import comparison
+from studies import xling_comparison as comparison
 from xling.cli import main as xling_main
-from xling.task_subsets import extract_text, subsample
+from studies.xling_task_subsets import extract_text, subsample
 
 from test_tasks_cls_pos import common, write_classification
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def squad_file(path: Path, paragraphs: int) -> Path:
@@ -106,9 +104,7 @@ def test_rows_of_a_tiny_model_and_the_demo_summary(workspace, en_language_adapte
     assert madx["accuracy"] == no_swap["accuracy"]  # the same adapter under two names: the same scores
     summary = comparison.write_report(results, str(tmp_path / "report"), "en")
     (tmp_path / "report" / "xling.json").write_text(json.dumps({"tasks": summary, "seconds": 75, "threads": 1}))
-    spec = importlib.util.spec_from_file_location("demo_xling_summary", ROOT / "recipes" / "demo_xling_summary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from studies import demo_xling_summary as module
     lines = module.xling_markdown(tmp_path / "report")
     assert "This part took 1 min 15 s on 1 CPU thread(s)." in lines
     assert any(line.startswith("| majority baseline (QA: random span) |") for line in lines)
@@ -122,11 +118,11 @@ def test_comparison_errors_are_one_line(tmp_path, capsys):
     bad.write_text('{"task": "cls"}')
     assert comparison.main(["report", "--results", str(tmp_path / "results"), "--output-dir", str(tmp_path / "r")]) == 1
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith(f"xling-comparison: error: report: {bad}: missing")
+    assert len(error) == 1 and error[0].startswith(f"studies.xling_comparison: error: report: {bad}: missing")
     assert not (tmp_path / "r" / "report.json").exists()
     assert comparison.main(["eval-full", "--model", str(tmp_path), "--task", "sentiment", "--seed", "1", "--data",
                             f"de={bad}", "--train-size", "all", "--output-dir", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err.strip() == ("xling-comparison: error: eval-full: unknown task 'sentiment'; "
+    assert capsys.readouterr().err.strip() == ("studies.xling_comparison: error: eval-full: unknown task 'sentiment'; "
                                                "known: ner, qa, copa, classification, pos")
 
 

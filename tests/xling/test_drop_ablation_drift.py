@@ -14,7 +14,7 @@ from xling.ablation import layer_ablation, write_ablation_report
 from xling.attach import MadxHost
 from xling.drift import collect_hidden_states, representation_drift, write_drift_report
 from xling.drop import AdapterDrop, AdapterDropConfig
-from xling.lr_sweep import plot_sweep
+from studies.xling_lr_sweep import plot_sweep
 
 IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
 MASK = (IDS != 1).long()
@@ -181,14 +181,10 @@ def test_lr_sweep_plot_and_recipe(tmp_path):
     assert missing.returncode == 1 and "not found" in missing.stderr
 
 
-def test_old_spellings_of_the_skip_switch_still_work_and_warn():
-    """One name per concept (issue 14): the switch is "skip"; removed_* stays one release, with a warning."""
+def test_old_spellings_of_the_skip_switch_are_gone():
+    """One name per concept (issue 14): the switch is "skip"; the removed_* spellings left with 0.1.0 (issue 25)."""
     host = MadxHost(XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
                                                      num_attention_heads=2, intermediate_size=32)))
-    host.add_adapter("en", role="language")
-    with pytest.warns(DeprecationWarning, match="set_skipped_layers"):
-        host.set_removed_layers([1])
+    assert not hasattr(host, "set_removed_layers") and not hasattr(host, "adapters_removed")
+    host.set_skipped_layers([1])
     assert host.skipped_layers == frozenset({1})
-    with pytest.warns(DeprecationWarning, match="adapters_skipped"):
-        with host.adapters_removed([0]):
-            assert host.skipped_layers == frozenset({0, 1})

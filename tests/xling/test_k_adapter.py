@@ -188,7 +188,7 @@ def test_cli_train_and_eval(workspace, en_language_adapter, tmp_path, tree_diges
     scores = json.loads(result.read_text())
     assert scores["main_metric"] == "accuracy" and 0 <= scores["accuracy"] <= 100 and scores["num_tokens"] > 0
 
-    from xling.comparison import eval_adapter, write_report
+    from studies.xling_comparison import eval_adapter, write_report
 
     records = eval_adapter(str(workspace["model"]), str(out / "adapter"), {"en": str(en_language_adapter),
                            "sw": str(en_language_adapter)}, {"en": str(train), "sw": str(test)}, "en",
@@ -206,8 +206,8 @@ def test_cli_train_and_eval(workspace, en_language_adapter, tmp_path, tree_diges
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--task", "pos", "--reduction-factor", "4"], "--reduction-factor: not for --adapter-kind k-adapter"),
-    (["--task", "pos", "--drop-layers", "1", "--skip-last-layer"], "--drop-layers, --skip-last-layer: not for"),
+    (["--task", "pos", "--adapter-reduction-factor", "4"], "--adapter-reduction-factor: not for --adapter-kind k-adapter"),
+    (["--task", "pos", "--adapter-drop-layers", "1", "--skip-last-layer"], "--adapter-drop-layers, --skip-last-layer: not for"),
     (["--task", "pos", "--k-adapter-layers", "0", "3"], "read layers [3] out of range"),
     (["--task", "qa"], "task 'qa' is not token-level"),
 ])

@@ -1,4 +1,4 @@
-"""`xling-lr-sweep run` trains through xling.train's one pipeline (train_with_head), in both modes."""
+"""`studies.xling_lr_sweep run` trains through xling.train's one pipeline (train_with_head), in both modes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from xling import lr_sweep, train
+from studies import xling_lr_sweep as lr_sweep
+from xling import train
 
 
 @pytest.mark.parametrize("mode,folder", [("adapter", "adapter"), ("full", "model")])

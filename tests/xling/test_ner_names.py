@@ -1,4 +1,4 @@
-"""Proper-name recognition (one type, NAME): the capitalised-words baseline, the ner task through xling.comparison
+"""Proper-name recognition (one type, NAME): the capitalised-words baseline, the ner task through studies.xling_comparison
 on the tiny model, and the e5 recipes' NER wiring (recipes/xling/e5_ner.sh, e5_common.sh)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xling import comparison
+from studies import xling_comparison as comparison
 from xling.cli import main as xling_main
 from datasets import Dataset
 from xling.tasks import ner

@@ -41,7 +41,7 @@ def test_masking_depends_only_on_seed_epoch_and_example(workspace):
     assert masked(list(range(6))) != epoch0
 
 
-@pytest.mark.parametrize("seed,extra", [(5, []), (8, ["--drop-max", "1"])], ids=["plain", "robust-drop"])
+@pytest.mark.parametrize("seed,extra", [(5, []), (8, ["--adapter-drop-mode", "robust", "--adapter-drop-layers", "1"])], ids=["plain", "robust-drop"])
 def test_task_adapter_resume_equals_uninterrupted_and_base_is_untouched(workspace, en_language_adapter, tmp_path,
                                                                          tree_digest, caplog, seed, extra):
     """Re-running `xling train-task` on a checkpoint gives the uninterrupted run's adapter and head, bitwise.

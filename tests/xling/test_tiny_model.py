@@ -4,7 +4,12 @@ import random
 
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from xling.tiny_model import TinyModelConfig, build_tiny_xlmr, main
+from xling.cli import main as xling_main
+from xling.tiny_model import TinyModelConfig, build_tiny_xlmr
+
+
+def main(argv):
+    return xling_main(["tiny-model", *argv])
 
 WORDS_EN = "the cat sat on a mat john lives in london and works for acme corp".split()
 WORDS_SW = "paka ameketi juu ya mkeka juma anaishi nairobi na anafanya kazi kwa kampuni".split()

@@ -154,7 +154,7 @@ def test_fusion_and_adapterhub_export_keep_to_the_pfeiffer_placement(base, tmp_p
     host.add_adapter("p", role="task", config=CONFIGS["pfeiffer"][0])
     with pytest.raises(ValueError, match="AdapterFusion fuses Pfeiffer-placed adapters"):
         host.add_fusion(Fuse("h", "p"))
-    with pytest.raises(NotExportableError, match="placed 'after_attention_and_ffn' is not exported"):
+    with pytest.raises(NotExportableError, match="placed 'houlsby' is not exported"):
         export_adapterhub(host, "h", tmp_path / "ah")
 
 
@@ -169,7 +169,7 @@ def test_train_task_houlsby_with_layer_norms_end_to_end(workspace, en_language_a
     out = tmp_path / "houlsby"
     assert train_task(workspace, en_language_adapter, out, "--adapter-placement", "houlsby", "--train-layer-norms") == 0
     document = read_adapter_config(out / "adapter")
-    assert document["config"]["placement"] == "after_attention_and_ffn" and document["config"]["init"] == "houlsby"
+    assert document["config"]["placement"] == "houlsby" and document["config"]["init"] == "houlsby"
     assert json.loads((out / "adapter" / "task.json").read_text())["train_layer_norms"] is True
     # the Trainer's checkpoint holds the whole model: of the base, exactly the encoder's LayerNorms moved
     start = load_file(str(workspace["model"] / "model.safetensors"))
@@ -192,10 +192,10 @@ def test_train_task_houlsby_with_layer_norms_end_to_end(workspace, en_language_a
 
 def test_train_task_compacter_takes_houlsby_sites(workspace, en_language_adapter, tmp_path):
     out = tmp_path / "compacter"
-    assert train_task(workspace, en_language_adapter, out, "--adapter-kind", "compacter", "--reduction-factor", "4",
-                      "--phm-dim", "4") == 0
+    assert train_task(workspace, en_language_adapter, out, "--adapter-kind", "compacter", "--adapter-reduction-factor", "4",
+                      "--adapter-phm-dim", "4") == 0
     document = read_adapter_config(out / "adapter")
-    assert (document["config"]["kind"], document["config"]["placement"]) == ("compacter", "after_attention_and_ffn")
+    assert (document["config"]["kind"], document["config"]["placement"]) == ("compacter", "houlsby")
     assert not (out / "adapter" / LAYER_NORMS).exists()
     assert main(["eval", "--model", str(workspace["model"]), "--task-adapter", str(out / "adapter"), "--lang-adapter",
                  str(en_language_adapter), "--lang", "sw", "--data", str(workspace["data"] / "sw.panx"), "--output",

@@ -1,6 +1,6 @@
 """NER as token classification, labelling the first sub-token of each word (MAD-X, WikiANN).
 
-Two trivial baselines, for ``xling.comparison``: ``majority_baseline`` tags
+Two trivial baselines, for ``studies.xling_comparison``: ``majority_baseline`` tags
 every word O (the majority tag; entity F1 0, so beating it says nothing) and
 ``capitalised_baseline`` tags every capitalised word but a sentence's first
 as a name, runs of them as one entity (in English and Polish most names are

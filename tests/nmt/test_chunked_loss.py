@@ -1,11 +1,11 @@
-"""adapter_core.chunked_loss: the same loss and gradients as log_softmax + fairseq's label-smoothed NLL."""
+"""nmt.chunked_loss: the same loss and gradients as log_softmax + fairseq's label-smoothed NLL."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from adapter_core.chunked_loss import chunked_label_smoothed_loss
+from nmt.chunked_loss import chunked_label_smoothed_loss
 
 
 def reference(features, weight, target, epsilon, ignore_index):

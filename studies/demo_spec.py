@@ -1,6 +1,6 @@
-"""The demo's two ``nmt-report --spec`` files (gettext and UDHR test sets), with each system's parameter counts.
+"""The demo's two ``nmt report --spec`` files (gettext and UDHR test sets), with each system's parameter counts.
 
-    python recipes/demo_spec.py --checkpoints work/demo/checkpoints --generate work/demo/generate \\
+    python -m studies.demo_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
         --low-pair en-ar --output-dir work/demo
 
 ``<generate>/<system>/generate-<src>-<tgt>.txt`` folders, as ``recipes/demo.sh``
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from adapter_core import atomic_write_json
-from nmt.report_spec import build_spec
+from studies.nmt_report_spec import build_spec
 
 
 def checkpoint_of(system: str, low_pair: str) -> str:

@@ -1,9 +1,9 @@
 """The MAD-X section of the demo's README, from ``REPORT_DIR/xling.json`` (written by recipes/demo_xling.sh).
 
-    from demo_xling_summary import xling_markdown
+    from studies.demo_xling_summary import xling_markdown
     lines = xling_markdown(Path("reports/demo"))
 
-    python recipes/demo_xling_summary.py reports/demo     # prints the lines
+    python -m studies.demo_xling_summary reports/demo     # prints the lines
 
 Every table gives mean ± std over seeds for each row (majority baseline,
 task adapter without the swap, MAD-X, full fine-tuning), each language and
@@ -17,9 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere in the repo
-
-from xling.comparison import markdown_lines  # noqa: E402
+from studies.xling_comparison import markdown_lines
 
 
 def xling_markdown(report_dir: str | Path) -> list[str]:
@@ -53,5 +51,5 @@ def xling_markdown(report_dir: str | Path) -> list[str]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python recipes/demo_xling_summary.py REPORT_DIR")
+        sys.exit("usage: python -m studies.demo_xling_summary REPORT_DIR")
     print("\n".join(xling_markdown(sys.argv[1])))

@@ -2,11 +2,11 @@
 
 He et al. (2021), "On the Effectiveness of Adapter-based Tuning for
 Pretrained Language Model Adaptation", find adapter tuning less sensitive to
-the learning rate than full fine-tuning.  ``xling-lr-sweep run``
+the learning rate than full fine-tuning.  ``studies.xling_lr_sweep run``
 trains one model (``--mode adapter``: a task adapter over a frozen language
 adapter, as ``xling train-task``; ``--mode full``: every weight of the task
 model, as ``xling train-full``) at one learning rate, scores it on a dev file and writes a JSON
-record; ``xling-lr-sweep plot`` draws the metric against the
+record; ``studies.xling_lr_sweep plot`` draws the metric against the
 learning rate, one line per mode.  ``recipes/xling/lr_sweep.sh`` runs the sweep.
 """
 
@@ -19,21 +19,20 @@ from collections import defaultdict
 from pathlib import Path
 
 from adapter_core import atomic_write_json
-from adapter_core.cli_flags import add_output_flag
 
-from .plots import lines_png
+from xling.plots import lines_png
 
 
 def run_one(args) -> dict:
     """Train one model at one learning rate (``xling.train``'s task-adapter or full fine-tuning training, both
     through ``train_with_head``), score it on the dev file and write ``lr_result.json``."""
-    from .train import TrainOptions, train_full_model, train_task_adapter  # here: `plot` needs no transformers
+    from xling.train import TrainOptions, train_full_model, train_task_adapter  # here: `plot` needs no transformers
 
     options = TrainOptions.from_args(args)
     if args.mode == "adapter":
         if not args.lang_adapter:
             raise ValueError("--mode adapter needs --lang-adapter")
-        from .inference import evaluate_task_adapter
+        from xling.inference import evaluate_task_adapter
 
         out = train_task_adapter(args.model, args.task, args.lang_adapter, args.train, options,
                                  labels_file=args.train_labels)
@@ -80,7 +79,7 @@ def _read_records(paths: list[str]) -> list[dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xling-lr-sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="studies.xling_lr_sweep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train and score one model at one learning rate")
     run.add_argument("--mode", required=True, choices=["adapter", "full"], help="adapter tuning or full fine-tuning")
@@ -92,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dev", required=True, help="dev file that is scored")
     run.add_argument("--dev-labels", help="SIQA: labels file of the dev set")
     run.add_argument("--learning-rate", type=float, required=True, help="the learning rate")
-    add_output_flag(run, "--output-dir", deprecated=("--output",), help="output directory (lr_result.json goes here)")
+    run.add_argument("--output-dir", required=True, help="output directory (lr_result.json goes here)")
     run.add_argument("--batch-size", type=int, default=16, help="examples per step")
     run.add_argument("--epochs", type=float, default=1.0, help="training epochs (ignored with --max-steps)")
     run.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (-1: use --epochs)")
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_json(Path(args.output).with_suffix(".json"), series)
             print(f"plot written to {args.output}")
     except (ValueError, KeyError, FileNotFoundError) as err:
-        print(f"xling-lr-sweep {args.command}: error: {err}", file=sys.stderr)
+        print(f"studies.xling_lr_sweep {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0
 

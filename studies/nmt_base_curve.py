@@ -1,13 +1,13 @@
 """The base's validation loss on one pair at each kept checkpoint: has it flattened (R3's regime)?
 
-    python recipes/base_curve.py --data work/demo/bin/bin --checkpoints work/demo/checkpoints/base \\
-        --pair en-de --output work/demo/base_curve.json -- --user-dir "$(nmt-user-dir)" \\
+    python -m studies.nmt_base_curve --data work/demo/bin/bin --checkpoints work/demo/checkpoints/base \\
+        --pair en-de --output work/demo/base_curve.json -- --user-dir "$(nmt user-dir)" \\
         --task translation_multi_simple_epoch --langs ... --encoder-langtok tgt
 
 Runs ``fairseq-validate`` on the pair's valid set for every
 ``checkpoint_<epoch>_<updates>.pt`` (fairseq's --save-interval-updates
 files) and ``checkpoint_last.pt``, and writes ``{pair: [{update,
-valid_loss, checkpoint}, ...]}`` in update order (what ``nmt-relations
+valid_loss, checkpoint}, ...]}`` in update order (what ``studies.nmt_relations
 --base-curve`` reads).  Arguments after ``--`` go to fairseq-validate.
 """
 

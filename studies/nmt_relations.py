@@ -1,9 +1,9 @@
-"""``nmt-relations``: check that the translation results show what the papers claim, with PASS/FAIL and the figures.
+"""``studies.nmt_relations``: check that the translation results show what the papers claim, with PASS/FAIL and the figures.
 
     nmt-relations --report reports/demo/nmt.json --pairs en-ar,en-de --high-resource-pair en-de \\
         --forgetting-pair en-ar --output-dir reports/demo
 
-Reads ``nmt.json`` written by ``nmt-report`` (systems ``copy``, ``base``,
+Reads ``nmt.json`` written by ``nmt report`` (systems ``copy``, ``base``,
 ``pair_adapter``, ``full_finetune``, ``lang_adapters``; seeds of a system as
 ``<system>#<seed>``, averaged; forgetting runs as ``pair_adapter.others`` and
 ``full_finetune.others``: the models trained on ``--forgetting-pair``,
@@ -39,7 +39,7 @@ from pathlib import Path
 
 from adapter_core.io import atomic_write_json, atomic_write_text
 
-from .report import text_lines
+from nmt.report import text_lines
 
 COPY, BASE, PAIR, FULL, LANG = "copy", "base", "pair_adapter", "full_finetune", "lang_adapters"
 OTHERS = ".others"
@@ -184,8 +184,8 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nmt-relations", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", type=Path, required=True, help="nmt.json written by nmt-report")
+    parser = argparse.ArgumentParser(prog="studies.nmt_relations", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", type=Path, required=True, help="nmt.json written by nmt report")
     parser.add_argument("--pairs", required=True, help="pairs with a pair adapter, e.g. en-ar,en-de")
     parser.add_argument("--high-resource-pair", required=True, help="R3's pair (the base learned it well)")
     parser.add_argument("--forgetting-pair", required=True, help="R6's pair (the models of .others were trained on it)")
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(args.report.read_text(encoding="utf-8"))
         curve = json.loads(args.base_curve.read_text(encoding="utf-8")) if args.base_curve else None
     except (OSError, ValueError) as err:
-        print(f"nmt-relations: error: {err}", file=sys.stderr)
+        print(f"studies.nmt_relations: error: {err}", file=sys.stderr)
         return 2
     pairs = [p for p in args.pairs.split(",") if p]
     results = check(report, pairs, args.high_resource_pair, args.forgetting_pair, curve, args.flat_tolerance)

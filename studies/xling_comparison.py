@@ -18,10 +18,10 @@ language gets four rows, each a mean ± std over seeds:
 
 Results live in ``RESULTS/<task>/<row>/n<size>/<lang>-seed<seed>.json``
 (the same records as ``xling eval``, plus ``row`` and ``train_size``).
-Subcommands (``xling-comparison ...``):
+Subcommands (``studies.xling_comparison ...``):
 
 - ``subsample`` and ``text``: fixed subsets of task files and their text
-  (``xling.task_subsets``);
+  (``studies.xling_task_subsets``);
 - ``eval-adapter``: the no_swap and madx rows of one task adapter, in one
   process (the model is loaded once, the language adapters swapped);
 - ``eval-full``: the full row of a fully fine-tuned model;
@@ -46,9 +46,9 @@ from pathlib import Path
 
 from adapter_core import atomic_write_json, atomic_write_text
 
-from .cli_methods import K_ADAPTER_KIND
-from .data import DataError
-from .task_subsets import extract_text, subsample
+from xling.cli_methods import K_ADAPTER_KIND
+from xling.data import DataError
+from studies.xling_task_subsets import extract_text, subsample
 
 #: The rows of the comparison, in table order (k_adapter*: ``eval-adapter`` of a K-adapter, ``xling.k_adapter``).
 ROWS = ("majority", "no_swap", "madx", "k_adapter", "k_adapter_madx", "full")
@@ -102,8 +102,8 @@ def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str
     K-adapter, which reads the encoder from beside it, the rows k_adapter and k_adapter_madx."""
     from adapter_core import Stack
 
-    from .adapter_io import load_madx_adapter
-    from .inference import load_task_model
+    from xling.adapter_io import load_madx_adapter
+    from xling.inference import load_task_model
 
     if source not in lang_adapters:
         raise ValueError(f"no language adapter given for the source language {source!r}")
@@ -135,8 +135,8 @@ def eval_full(model_dir: str, task: str, data: dict[str, str], seed: int, out_di
     """The full row: a model written by ``xling train-full`` (OUT/model) on each language's data."""
     from transformers import AutoTokenizer
 
-    from .tasks import TASKS, LABELLED_HEAD_TASKS
-    from .train import from_model_dir
+    from xling.tasks import TASKS, LABELLED_HEAD_TASKS
+    from xling.train import from_model_dir
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
@@ -152,7 +152,7 @@ def eval_full(model_dir: str, task: str, data: dict[str, str], seed: int, out_di
 
 def random_span_scores(train, examples, seed: int) -> dict:
     """QA baseline: a span of the training answers' median length (words) at a random word of each context."""
-    from .metrics import squad_scores
+    from xling.metrics import squad_scores
 
     length = max(1, int(statistics.median(len(answers["text"][0].split()) for answers in train["answers"])))
     rng = random.Random(seed)
@@ -169,7 +169,7 @@ def random_span_scores(train, examples, seed: int) -> dict:
 def baseline(task: str, train: str, data: dict[str, str], out_dir: str, train_size: str, seeds: list[int]) -> list[dict]:
     """The majority row (classification, POS), capitalised-words row (NER; deterministic, seed None) or random-span
     row (QA: one per seed)."""
-    from .tasks import TASKS
+    from xling.tasks import TASKS
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
@@ -220,7 +220,7 @@ def load_records(results_dir: str) -> list[dict]:
         missing = [k for k in ("task", "row", "language", "train_size", "main_metric") if k not in record]
         if missing or record.get("main_metric") not in record:
             raise ValueError(f"{path}: missing {', '.join(missing) or record.get('main_metric')!r}; "
-                             "is it a file written by 'xling-comparison'?")
+                             "is it a file written by 'studies.xling_comparison'?")
         records.append(record)
     if not records:
         raise ValueError(f"{results_dir}: no result files")
@@ -330,7 +330,7 @@ def markdown_lines(summary: dict) -> list[str]:
 
 
 def _bars(task: str, data: dict, size: str, path: Path) -> None:
-    from .plots import _figure, _save
+    from xling.plots import _figure, _save
 
     plt = _figure()
     block = data["sizes"][size]["rows"]
@@ -350,7 +350,7 @@ def _bars(task: str, data: dict, size: str, path: Path) -> None:
 
 
 def _curve(task: str, data: dict, path: Path) -> None:
-    from .plots import _figure, _save
+    from xling.plots import _figure, _save
 
     plt = _figure()
     sizes = list(data["sizes"])
@@ -394,7 +394,7 @@ def write_report(results_dir: str, output_dir: str, source: str, title: str = "M
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xling-comparison", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="studies.xling_comparison", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sample = sub.add_parser("subsample", help="a fixed random subset of a task file")
     sample.add_argument("--input", required=True, help="jsonl (classification), SQuAD JSON (QA) or PAN-X/POS file")
@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except (DataError, OSError, KeyError, ValueError) as err:
-        print(f"xling-comparison: error: {args.command}: {err}", file=sys.stderr)
+        print(f"studies.xling_comparison: error: {args.command}: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,4 +1,4 @@
-"""Fixed subsets of task files and their raw text, for the comparisons of ``xling.comparison``.
+"""Fixed subsets of task files and their raw text, for the comparisons of ``studies.xling_comparison``.
 
 - ``subsample``: a fixed random subset of a task file (jsonl for
   classification, SQuAD JSON for QA, PAN-X layout for POS/NER), and
@@ -7,7 +7,7 @@
 - ``extract_text``: the text of task files, one item per line (language
   adapter and vocabulary-trimming corpora).
 
-Both are subcommands of ``xling-comparison``.
+Both are subcommands of ``studies.xling_comparison``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from adapter_core import atomic_write_text
 
-from .data import DataError
+from xling.data import DataError
 
 
 def _kind(path: Path) -> str:

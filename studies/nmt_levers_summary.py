@@ -1,9 +1,9 @@
 """README.md of ``recipes/nmt/base_levers.sh``: each lever against the reference base, on the directions both have.
 
-    python recipes/nmt/levers_summary.py --report reports/nmt_levers --checkpoints work/levers/checkpoints \\
+    python studies/nmt_levers_summary.py --report reports/nmt_levers --checkpoints work/levers/checkpoints \\
         --supervised en-ar,en-de,en-es,en-fr,en-sv,en-uk --zero-shot de-fr,fr-de,uk-es
 
-Reads ``nmt.json`` (``nmt-report``) and each run's fairseq log (``<checkpoints>/<name>.log``: updates and
+Reads ``nmt.json`` (``nmt report``) and each run's fairseq log (``<checkpoints>/<name>.log``: updates and
 ``train_wall``, the seconds spent in training steps), and writes ``README.md``: per variant, the mean BLEU
 and chrF++ over the supervised (en→xx) and the zero-shot directions that variant was scored on, the
 reference's mean over the same directions, and the difference.  A lever "wins" when both its supervised
@@ -86,7 +86,7 @@ INTRO = ("Each variant changes one thing in the default `make demo` base and is 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", type=Path, required=True, help="folder of nmt-report's nmt.json; README.md goes here")
+    parser.add_argument("--report", type=Path, required=True, help="folder of nmt report's nmt.json; README.md goes here")
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <variant>.log fairseq logs")
     parser.add_argument("--supervised", required=True, help="comma-separated en->xx directions to average")
     parser.add_argument("--zero-shot", required=True, help="comma-separated zero-shot directions to average")

@@ -3,7 +3,7 @@
     python recipes/nmt/r3_gap_summary.py --report reports/nmt_r3_gap --checkpoints work/r3_gap/checkpoints \\
         --pair en-de --base-curve work/demo-full/base_curve.json --updates 800 --pair-dim 64
 
-Reads ``nmt.json`` (``nmt-report``, systems ``base-<u>``, ``pair_adapter-<u>``, ``full_finetune-<u>`` for
+Reads ``nmt.json`` (``nmt report``, systems ``base-<u>``, ``pair_adapter-<u>``, ``full_finetune-<u>`` for
 base checkpoints at ``u`` updates; optionally ``pair_adapter_embeddings-<u>``: the adapter trained with the
 embeddings and output projection), each run's fairseq log (``<checkpoints>/<system>-<u>.log``: its last
 training loss) and the demo's ``base_curve.json`` (the base's validation loss on the pair), and writes
@@ -108,7 +108,7 @@ def plot(table: list[dict], pair: str, output: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", type=Path, required=True, help="folder with nmt-report's nmt.json; output here")
+    parser.add_argument("--report", type=Path, required=True, help="folder with nmt report's nmt.json; output here")
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder with each run's <name>.log")
     parser.add_argument("--pair", required=True, help="the pair, e.g. en-de")
     parser.add_argument("--base-curve", type=Path, required=True, help="the demo's base_curve.json")

@@ -1,4 +1,4 @@
-"""adapter_core.lean_ops: the same outputs and gradients as the stock ops, with a bool mask saved instead of floats."""
+"""nmt.modules.lean_ops: the same outputs and gradients as the stock ops, with a bool mask saved instead of floats."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from adapter_core.lean_ops import LeanDropout, lean_dropout, lean_relu
+from nmt.modules.lean_ops import LeanDropout, lean_dropout, lean_relu
 
 
 def saved_bytes(fn, x: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -1,6 +1,6 @@
-"""Build ``nmt-report --spec`` files: which generate outputs belong to which system, plus its sizes.
+"""Build ``nmt report --spec`` files: which generate outputs belong to which system, plus its sizes.
 
-    nmt-report-spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
+    python -m studies.nmt_report_spec --checkpoints work/demo/checkpoints --generate work/demo/generate \\
         --output work/demo/nmt_spec.json
 
 Every folder under ``--generate`` is a system (``generate-<src>-<tgt>.txt``
@@ -23,9 +23,8 @@ from pathlib import Path
 import torch
 
 from adapter_core import atomic_write_json
-from adapter_core.cli_flags import add_output_flag
 
-from . import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
+from nmt import safe_loading  # noqa: F401  (allows the non-tensor types fairseq checkpoints hold)
 
 #: Adapter tensors: ``layers.N.adapter_bank.*`` (the layer output), ``.attention_adapter_bank.*`` and
 #: ``.ffn_adapter_bank.*`` (Houlsby placement).
@@ -83,15 +82,15 @@ def build_spec(checkpoints: Path, generate: Path, checkpoint_of=None, folders=No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nmt-report-spec", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="studies.nmt_report_spec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoints", type=Path, required=True, help="folder of <system>/checkpoint_last.pt")
     parser.add_argument("--generate", type=Path, required=True, help="folder of <system>/generate-<src>-<tgt>.txt")
-    add_output_flag(parser, "--output", type=Path, deprecated=("--out",), help="the spec JSON to write")
+    parser.add_argument("--output", required=True, type=Path, help="the spec JSON to write")
     args = parser.parse_args(argv)
     try:
         atomic_write_json(args.output, build_spec(args.checkpoints, args.generate))
     except (FileNotFoundError, KeyError) as err:
-        print(f"nmt-report-spec: error: {err}", file=sys.stderr)
+        print(f"studies.nmt_report_spec: error: {err}", file=sys.stderr)
         return 1
     return 0
 

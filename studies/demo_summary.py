@@ -1,10 +1,10 @@
 """Write <report>/README.md: the demo's BLEU tables (gettext and UDHR), relations R1-R6, sizes and the MAD-X part.
 
-    python recipes/demo_summary.py --report reports/demo --work work/demo --elapsed 812 --profile default
+    python studies/demo_summary.py --report reports/demo --work work/demo --elapsed 812 --profile default
 
-Reads ``nmt.json`` and ``udhr/nmt.json`` (``nmt-report``), ``relations.json``
-(``nmt-relations``), ``gettext.json`` (the cleaning counts) and the MAD-X
-part's ``xling.json`` through ``recipes/demo_xling_summary.py``; writes
+Reads ``nmt.json`` and ``udhr/nmt.json`` (``nmt report``), ``relations.json``
+(``studies.nmt_relations``), ``gettext.json`` (the cleaning counts) and the MAD-X
+part's ``xling.json`` through ``studies/demo_xling_summary.py``; writes
 ``README.md`` beside them, atomically.  Seeds of a system (``name#seed``) are
 shown as their mean; the forgetting runs (``name.others``) have their own table.
 """
@@ -113,8 +113,7 @@ def cleaning_table(gettext: dict) -> list[str]:
 
 def xling_lines(report: Path) -> list[str]:
     try:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from demo_xling_summary import xling_markdown
+        from studies.demo_xling_summary import xling_markdown
     except ImportError as err:
         return [f"(MAD-X summary unavailable: {err})"]
     return xling_markdown(report)
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Run in {args.elapsed // 60} min {args.elapsed % 60} s on {platform.machine()} "
         f"({platform.processor() or 'CPU'}); data and checkpoints in `{args.work}`. Budgets are updates, "
         "so another machine gives the same table up to floating-point noise.", "",
-        "## Relations the papers claim (`nmt-relations`)", "", *relations_table(relations), "",
+        "## Relations the papers claim (`studies.nmt_relations`)", "", *relations_table(relations), "",
         *relation_figures(relations), "",
         "## Translation, gettext test sets: BLEU / chrF++", "",
         "Strings held out by a hash of their normalised English source; the zero-shot sets (xx→yy) pair two "

@@ -1,7 +1,7 @@
-"""Replace the README's "Latest `make demo`" section with the tables of the committed reports/demo/README.md.
+"""Replace docs/studies.md's "Latest `make demo`" section with the tables of the committed reports/demo/README.md.
 
-    python recipes/readme_demo_section.py --report reports/demo --readme README.md
-    python recipes/readme_demo_section.py --report reports/demo-full --heading "### Latest \`DEMO_PROFILE=full make demo\`"
+    python -m studies.readme_demo_section --report reports/demo --readme docs/studies.md
+    python -m studies.readme_demo_section --report reports/demo-full --heading "### Latest \`DEMO_PROFILE=full make demo\`"
 
 The README's figures must be those of the committed reports, made by that
 commit's code; copying the tables (relations, gettext BLEU, sizes, UDHR,
@@ -45,7 +45,7 @@ def build_section(report: Path, heading: str = HEADING) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, default=Path("reports/demo"))
-    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--readme", type=Path, default=Path("docs/studies.md"))
     parser.add_argument("--heading", default=HEADING, help=f"the section's heading [{HEADING}]")
     args = parser.parse_args(argv)
     readme = args.readme.read_text(encoding="utf-8")
