@@ -26,7 +26,7 @@ IGNORE = -100
 
 def read(source, labels_path=None) -> Dataset:
     """PAN-X text or WikiANN parquet (a path), or a hub data set with tokens and ner_tags (``HubDatasetRef``)."""
-    return hub_rows(source, "tagged") if isinstance(source, HubDatasetRef) else load_ner(source)
+    return hub_rows(source, "ner") if isinstance(source, HubDatasetRef) else load_ner(source)
 
 
 def label_list(examples: Dataset) -> list[str]:
