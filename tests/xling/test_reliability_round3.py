@@ -5,10 +5,12 @@ Each test goes through the command (``xling.cli.main``) or the public API, and f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from xling.cli import main
 from xling.data import DataError
 from xling.datasets_io import load_panx
 
@@ -68,3 +70,81 @@ def test_wikiann_parquet_and_hub_tags_get_the_iob2_check(tmp_path):
     with pytest.raises(DataError, match="row 0: label 'PERSON' is not an IOB2 tag"):
         tagged_rows(hub, "wikiann/sw:test", iob2=True)
     assert tagged_rows(hub, "ud/sw:test")["tags"] == [["PERSON"]]  # POS: any tag without white space
+
+
+# -- item 2: a word with no sub-token does not shift the predictions after it -------------------
+
+#: Characters the XLM-R tokenizer gives no piece (and the tiny test tokenizer, trained the same way, neither).
+NO_PIECE = [" ", "\u200b", "\u200c", "\u200e", "\u200f", "\ufeff", "\u00a0", "\u3000"]
+
+
+@pytest.fixture(scope="module")
+def ner_adapter(workspace, en_language_adapter, tmp_path_factory) -> Path:
+    """A NER task adapter that finds some names (F1 > 0 on its training data), trained with `xling train-task`."""
+    out = tmp_path_factory.mktemp("round3-ner")
+    assert main(["train-task", "--task", "ner", "--model", str(workspace["model"]), "--lang-adapter",
+                 str(en_language_adapter), "--train", str(workspace["data"] / "en.panx"), "--output-dir", str(out),
+                 "--max-steps", "40", "--batch-size", "8", "--learning-rate", "5e-3", "--cpu", "--save-steps", "40",
+                 "--seed", "1"]) == 0
+    return out / "adapter"
+
+
+def _with_inserted(sentences: list[list[tuple[str, str]]], char: str) -> list[list[tuple[str, str]]]:
+    """Each sentence with ``char`` (tagged O) as its second word."""
+    return [s[:1] + [(char, "O")] + s[1:] for s in sentences]
+
+
+def _sentences(path: Path) -> list[list[tuple[str, str]]]:
+    data = load_panx(path)
+    return [list(zip(tokens, tags)) for tokens, tags in zip(data["tokens"], data["tags"])]
+
+
+def _write_conll(path: Path, sentences) -> Path:
+    return _write(path, "\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n")
+
+
+def _eval_f1(workspace, en_language_adapter, task_adapter, data: Path, out: Path) -> float:
+    assert main(["eval", "--model", str(workspace["model"]), "--task-adapter", str(task_adapter), "--lang-adapter",
+                 str(en_language_adapter), "--lang", "en", "--data", str(data), "--output", str(out)]) == 0
+    return json.loads(out.read_text())["f1"]
+
+
+def test_eval_f1_is_unchanged_by_a_word_without_sub_tokens(workspace, en_language_adapter, ner_adapter, tmp_path):
+    """`xling eval` (our adapter and its AdapterHub export): one U+200E word per sentence, identical input ids,
+    so identical F1; before the fix every later prediction shifted one word left."""
+    clean = _sentences(workspace["data"] / "en.panx")
+    plain = _write_conll(tmp_path / "plain.conll", clean)
+    marked = _write_conll(tmp_path / "lrm.conll", _with_inserted(clean, "\u200e"))
+    assert main(["export", "--format", "adapterhub", "--adapter", str(ner_adapter), "--output-dir",
+                 str(tmp_path / "ah")]) == 0
+    for task_adapter in (ner_adapter, tmp_path / "ah"):
+        f1 = _eval_f1(workspace, en_language_adapter, task_adapter, plain, tmp_path / "plain.json")
+        assert f1 > 10, "the test needs an adapter that finds names"
+        assert _eval_f1(workspace, en_language_adapter, task_adapter, marked, tmp_path / "lrm.json") == f1
+
+
+def test_predictions_and_training_labels_are_aligned_by_word_index(workspace, en_language_adapter, ner_adapter):
+    """Every character the tokenizer drops: the word gets 'O' and every other word keeps its prediction; the
+    training features (input ids, labels) are those of the sentence without it."""
+    from datasets import Dataset
+
+    from xling.inference import load_task_model
+    from xling.tasks import ner
+
+    loaded = load_task_model(str(workspace["model"]), str(ner_adapter), str(en_language_adapter))
+    labels = loaded.info["labels"]
+    clean = _sentences(workspace["data"] / "en.panx")[:8]
+
+    def rows(sentences):
+        return Dataset.from_dict({"tokens": [[w for w, _ in s] for s in sentences],
+                                  "tags": [[t for _, t in s] for s in sentences]})
+
+    expected = ner.predict_first_subtokens(loaded.model, loaded.tokenizer, rows(clean), labels, 8, 128, "clean")
+    clean_features = ner.build_features(rows(clean), loaded.tokenizer, labels)
+    for char in NO_PIECE:
+        inserted = rows(_with_inserted(clean, char))
+        predicted = ner.predict_first_subtokens(loaded.model, loaded.tokenizer, inserted, labels, 8, 128, repr(char))
+        assert predicted == [p[:1] + ["O"] + p[1:] for p in expected], f"{char!r} shifted the predictions"
+        features = ner.build_features(inserted, loaded.tokenizer, labels)
+        assert features["input_ids"] == clean_features["input_ids"]
+        assert features["labels"] == clean_features["labels"], f"{char!r} shifted the training labels"
