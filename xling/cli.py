@@ -128,9 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args):
-    from .train import TrainOptions
+    """The TrainOptions of a training command; a rerun with other settings than the checkpoints' run fails
+    here, before the model loads (``fit_and_publish`` checks again, for API callers)."""
+    from pathlib import Path
 
-    return TrainOptions.from_args(args)
+    from .train import TrainOptions, check_resume_settings, last_complete_checkpoint
+
+    options = TrainOptions.from_args(args)
+    check_resume_settings(options, last_complete_checkpoint(Path(options.output_dir) / "checkpoints"))
+    return options
 
 
 def run(args) -> None:

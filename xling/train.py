@@ -75,15 +75,72 @@ class TrainOptions:
     use_cpu: bool = False
     # Extra TrainingArguments, e.g. {"warmup_ratio": 0.1}.
     extra: dict = field(default_factory=dict)
+    # The command's other settings that define the run (its flags: model, data, language, adapter kind ...),
+    # recorded beside the checkpoints and compared on resume with the options above (``check_resume_settings``).
+    run_settings: dict = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args) -> "TrainOptions":
         """The options of the training flags every xling training command has (``--output-dir``,
         ``--learning-rate``, ``--batch-size``, ``--epochs``, ``--max-steps``, ``--save-steps``, ``--seed``,
-        ``--max-length``, ``--cpu``)."""
-        return cls(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                   epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
-                   max_length=args.max_length, use_cpu=args.cpu)
+        ``--max-length``, ``--cpu``), and the command's other flags as ``run_settings``."""
+        options = {name: getattr(args, flag) for name, flag in _OPTION_FLAGS.items()}
+        settings = {key: value for key, value in vars(args).items()
+                    if key not in RESUME_FREE_FLAGS and key not in _OPTION_FLAGS.values() and not key.startswith("_")}
+        return cls(**options, run_settings=settings)
+
+
+#: TrainOptions field -> the argparse destination of its flag.
+_OPTION_FLAGS = {"output_dir": "output_dir", "learning_rate": "learning_rate", "batch_size": "batch_size",
+                 "epochs": "epochs", "max_steps": "max_steps", "save_steps": "save_steps", "seed": "seed",
+                 "max_length": "max_length", "use_cpu": "cpu"}
+#: Flags a resumed run may change: where it writes and how often, the device, what is scored after training.
+RESUME_FREE_FLAGS = {"output_dir", "save_steps", "cpu", "use_cpu", "dev", "dev_labels", "force"}
+#: The settings of a run, written beside its checkpoints before the first one.
+RUN_SETTINGS = "run_settings.json"
+
+
+class ResumeMismatchError(ValueError):
+    """A rerun into an output directory whose checkpoints belong to a run with other settings."""
+
+
+def _normalised(value):
+    """A JSON value, with paths that exist made absolute (``a.txt`` and ``./a.txt`` are one setting)."""
+    if isinstance(value, (list, tuple)):
+        return [_normalised(v) for v in value]
+    if isinstance(value, str) and value and os.path.exists(value):
+        return str(Path(value).resolve())
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_settings(options: TrainOptions) -> dict:
+    """What defines a run: the options but output dir, save steps and device, and the command's settings."""
+    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+                if f.name not in RESUME_FREE_FLAGS and f.name not in ("run_settings", "extra")}
+    settings.update(options.extra and {"extra": options.extra}, **options.run_settings)
+    return {key: _normalised(value) for key, value in sorted(settings.items())}
+
+
+def check_resume_settings(options: TrainOptions, last_checkpoint: str | None) -> None:
+    """Record the run's settings beside its checkpoints, or, when resuming, refuse other settings in one line."""
+    checkpoints = Path(options.output_dir) / "checkpoints"
+    settings, recorded_path = run_settings(options), checkpoints / RUN_SETTINGS
+    if last_checkpoint is None:
+        if is_main_process():
+            atomic_write_json(recorded_path, settings)
+        return
+    try:
+        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        logger.warning("%s: no settings recorded (an older run): resuming without comparing them", recorded_path)
+        return
+    differing = [key for key in sorted(set(settings) | set(recorded)) if settings.get(key) != recorded.get(key)]
+    if differing:
+        shown = ", ".join(f"{'--' + key.replace('_', '-') if key != 'command' else 'the command'} "
+                          f"{settings.get(key)!r} (was {recorded.get(key)!r})" for key in differing)
+        raise ResumeMismatchError(f"{checkpoints} holds the checkpoints of a run with other settings: {shown}; "
+                                  f"rerun with the same settings to resume it, or remove {checkpoints} (or choose "
+                                  f"another --output-dir) to start afresh")
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -165,6 +222,7 @@ def fit_and_publish(trainer: Trainer, options: TrainOptions, out: Path, build: C
     directory; every rank returns once it exists.
     """
     last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
+    check_resume_settings(options, last)
     if last:
         logger.info("resuming from %s", last)
     if dropper is not None:

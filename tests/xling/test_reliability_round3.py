@@ -148,3 +148,29 @@ def test_predictions_and_training_labels_are_aligned_by_word_index(workspace, en
         features = ner.build_features(inserted, loaded.tokenizer, labels)
         assert features["input_ids"] == clean_features["input_ids"]
         assert features["labels"] == clean_features["labels"], f"{char!r} shifted the training labels"
+
+
+# -- item 3: resuming refuses a changed command ------------------------------------------------
+
+
+def test_rerun_with_other_settings_into_the_same_output_dir_is_refused(workspace, tmp_path, capsys):
+    """A run's checkpoints stay; a rerun that changes --text, --lang, --learning-rate or --batch-size is refused
+    in one line naming the settings, and the published adapter is left alone; the same command still resumes."""
+    out = tmp_path / "lang"
+    command = ["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text",
+               str(workspace["data"] / "sw.txt"), "--output-dir", str(out), "--max-steps", "2", "--save-steps", "1",
+               "--batch-size", "4", "--cpu", "--learning-rate", "1e-3"]
+    assert main(command) == 0
+    published = (out / "adapter" / "adapter_model.safetensors").read_bytes()
+    changes = {"--text": str(workspace["data"] / "en.txt"), "--lang": "en", "--learning-rate": "1e-2",
+               "--batch-size": "2"}
+    for flag, value in changes.items():
+        changed = list(command)
+        changed[changed.index(flag) + 1] = value
+        capsys.readouterr()
+        assert main(changed) == 1, f"{flag} changed, yet the run resumed"
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and flag in err and str(out / "checkpoints") in err, err
+        assert "afresh" in err
+    assert (out / "adapter" / "adapter_model.safetensors").read_bytes() == published
+    assert main(command[:-2] + ["--learning-rate", "0.001", "--save-steps", "2"]) == 0  # same run: resumes
