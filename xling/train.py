@@ -45,6 +45,7 @@ from .drop import AdapterDrop, AdapterDropConfig, AdapterDropSteps
 from .masking import MASKING_SEED  # noqa: F401  (not used here; importable beside the collator, as before)
 from .masking import EpochToDataset, MaskedPositionsTrainer, MaskingSeedDataset, SeededMaskingCollator
 from .tasks import LABELLED_HEAD_TASKS, TASKS
+from .trainable_checkpoints import TrainableCheckpoints
 
 logger = logging.getLogger(__name__)
 HEAD_WEIGHTS = "head.safetensors"
@@ -364,8 +365,9 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
                      train_file=str(train_file))
 
 
-class HeadTrainer(Trainer):
-    """The ``Trainer`` of ``train_with_head``: the model's task loss, plus ``regulariser()`` when one is given."""
+class HeadTrainer(TrainableCheckpoints, Trainer):
+    """The ``Trainer`` of ``train_with_head``: the model's task loss, plus ``regulariser()`` when one is given;
+    checkpoints hold the trainable tensors only (``TrainableCheckpoints``)."""
 
     def __init__(self, *args, regulariser: Callable[[], torch.Tensor] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -174,3 +174,21 @@ def test_rerun_with_other_settings_into_the_same_output_dir_is_refused(workspace
         assert "afresh" in err
     assert (out / "adapter" / "adapter_model.safetensors").read_bytes() == published
     assert main(command[:-2] + ["--learning-rate", "0.001", "--save-steps", "2"]) == 0  # same run: resumes
+
+
+# -- item 13: checkpoints hold the trainable tensors, the optimizer and the RNG state, not the model -----------
+
+
+def test_checkpoints_hold_only_what_trains(workspace, tmp_path):
+    """Every checkpoint is within 2x the adapter plus its optimizer state (it was 720 KB of frozen model beside a
+    20 KB adapter); bitwise resume from such checkpoints is test_resume.py's SIGKILL test."""
+    out = tmp_path / "lang"
+    assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text",
+                 str(workspace["data"] / "sw.txt"), "--output-dir", str(out), "--max-steps", "2", "--save-steps", "2",
+                 "--batch-size", "4", "--cpu"]) == 0
+    checkpoint = out / "checkpoints" / "checkpoint-2"
+    adapter = (out / "adapter" / "adapter_model.safetensors").stat().st_size
+    optimizer = (checkpoint / "optimizer.pt").stat().st_size
+    total = sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file())
+    assert total <= 2 * (adapter + optimizer), (total, adapter, optimizer, sorted(p.name for p in checkpoint.iterdir()))
+    assert not (checkpoint / "model.safetensors").exists()
