@@ -269,6 +269,19 @@ def check_tokenizer_fits(tokenizer, model, model_dir: str | Path) -> None:
 # -- language adapters ---------------------------------------------------------------
 
 
+def load_masked_lm(model_dir: str | Path):
+    """``AutoModelForMaskedLM`` from ``model_dir``, refused when the folder has no MLM head: transformers
+    would build a random one, and a language adapter trained against it learns nothing of the language."""
+    model, loading = from_model_dir(AutoModelForMaskedLM, model_dir, output_loading_info=True)
+    prefix = model.base_model_prefix + "."
+    fresh = sorted(k for k in loading.get("missing_keys", []) if not k.startswith(prefix))
+    if fresh:
+        raise ModelDirError(f"{model_dir}: the model has no MLM head ({len(fresh)} head weights missing, e.g. "
+                            f"{fresh[0]}); train one first with 'xling train-mlm-head --model {model_dir} --text ... "
+                            f"--output-dir DIR' and pass --model DIR")
+    return model
+
+
 def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
     """AdapterDrop (Rücklé et al. 2021) for training, leaving at least one layer with adapters; None without a config.
 
@@ -296,7 +309,7 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     lines = [line for path in text_files for line in read_text(path)]
     torch.manual_seed(options.seed)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
-    model = from_model_dir(AutoModelForMaskedLM, model_dir)
+    model = load_masked_lm(model_dir)
     check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
     host.add_adapter(language, role="language", config=adapter_config, invertible=invertible,

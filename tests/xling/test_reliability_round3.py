@@ -192,3 +192,27 @@ def test_checkpoints_hold_only_what_trains(workspace, tmp_path):
     total = sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file())
     assert total <= 2 * (adapter + optimizer), (total, adapter, optimizer, sorted(p.name for p in checkpoint.iterdir()))
     assert not (checkpoint / "model.safetensors").exists()
+
+
+# -- item 6: train-lang refuses a model without an MLM head ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def headless_model(workspace, tmp_path_factory) -> Path:
+    """The workspace encoder saved as XLMRobertaModel: the same weights, no MLM head."""
+    from transformers import XLMRobertaForMaskedLM
+
+    out = tmp_path_factory.mktemp("headless") / "model"
+    XLMRobertaForMaskedLM.from_pretrained(workspace["model"]).roberta.save_pretrained(out)
+    workspace["tokenizer"].save_pretrained(out)
+    return out
+
+
+def test_train_lang_refuses_a_model_without_an_mlm_head(workspace, headless_model, tmp_path, capsys):
+    out = tmp_path / "lang"
+    assert main(["train-lang", "--model", str(headless_model), "--lang", "sw", "--text",
+                 str(workspace["data"] / "sw.txt"), "--output-dir", str(out), "--max-steps", "2", "--batch-size", "4",
+                 "--cpu"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and str(headless_model) in err[0] and "train-mlm-head" in err[0], err
+    assert not (out / "adapter").exists()
