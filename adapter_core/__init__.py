@@ -16,7 +16,8 @@ from .freeze import ParameterSummary, adapter_parameter_names, freeze_base, summ
 from .invertible import GLOWCoupling, NICECoupling
 from .placement import (ALIASES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
                         placement_sites)
-from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
+from .io import (AdapterFormatError, ExportTargetError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes,
+                 atomic_write_json, check_export_target,
                  atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, load_adapter,
                  publish_directories, publish_directory, read_adapter_config, save_adapter)
 from .registry import build_adapter, known_kinds, register_adapter_kind
@@ -28,7 +29,8 @@ __all__ = [
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
     "philip_2020", "Stack", "active_adapters", "current", "setup_from_json", "ParameterSummary",
     "adapter_parameter_names", "freeze_base", "summarize", "trainable_parameters", "GLOWCoupling",
-    "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
+    "NICECoupling", "AdapterFormatError", "ExportTargetError", "check_export_target", "FingerprintMismatchError",
+    "SavedAdapter", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
     "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",

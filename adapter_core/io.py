@@ -216,6 +216,37 @@ def publish_directory(directory: str | os.PathLike, build: Callable[[Path], Any]
     return publish_directories({directory: build})[0]
 
 
+class ExportTargetError(ValueError):
+    """An export's output folder that holds something the export would destroy (another adapter, a user's files)."""
+
+
+def check_export_target(directory: str | os.PathLike, name: str, files: Iterable[str],
+                        same_format: Callable[[dict], bool]) -> None:
+    """Refuse to publish adapter ``name`` into ``directory`` when that would destroy something.
+
+    A missing or empty folder is fine; so is a rerun of the same export: a folder holding only ``files`` (what
+    this format writes) whose ``adapter_config.json`` is this format's (``same_format(document)``) and names
+    the same adapter; it is replaced whole.  Anything else (another adapter, another format's files, a
+    user's own files, a file in the folder's place) raises ``ExportTargetError`` and nothing is written.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ExportTargetError(f"{directory}: is a file, not a folder; export into a new or empty folder")
+    present = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+    if not present:
+        return
+    try:
+        document = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        document = None
+    held = document.get("name") if isinstance(document, dict) else None
+    if isinstance(document, dict) and set(present) <= set(files) and same_format(document) and held == name:
+        return
+    what = (f"another adapter ({held!r}, files {', '.join(present[:4])})" if isinstance(document, dict)
+            else f"other files ({', '.join(present[:4])}{', ...' if len(present) > 4 else ''})")
+    raise ExportTargetError(f"{directory}: holds {what}; nothing was written: export into a new or empty folder")
+
+
 #: What a user can do about the OS errors that bad paths, permissions and full disks give, by errno.
 OS_ERROR_ADVICE = {
     errno.ENOENT: "no such file or folder; check the path",

@@ -31,6 +31,7 @@ import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
 from adapter_core.cli_flags import add_output_flag
+from adapter_core.io import describe_os_error
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
@@ -226,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("XLING_TRACEBACK"):  # for debugging: the full traceback instead of one line
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        if type(err) in (OSError, PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                         FileExistsError) and err.errno is not None:  # a raw errno, maybe naming a hidden temp path
+            message = describe_os_error(err)
         print(f"xling: error: {args.command}: {message}", file=sys.stderr)
         return 1
     return 0

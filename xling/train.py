@@ -122,12 +122,13 @@ def run_settings(options: TrainOptions) -> dict:
     return {key: _normalised(value) for key, value in sorted(settings.items())}
 
 
-def check_resume_settings(options: TrainOptions, last_checkpoint: str | None) -> None:
-    """Record the run's settings beside its checkpoints, or, when resuming, refuse other settings in one line."""
+def check_resume_settings(options: TrainOptions, last_checkpoint: str | None, record: bool = False) -> None:
+    """When resuming, refuse settings other than the recorded ones in one line; else (``record``) record them
+    beside the checkpoints to come (the main process only)."""
     checkpoints = Path(options.output_dir) / "checkpoints"
     settings, recorded_path = run_settings(options), checkpoints / RUN_SETTINGS
     if last_checkpoint is None:
-        if is_main_process():
+        if record and is_main_process():
             atomic_write_json(recorded_path, settings)
         return
     try:
@@ -223,7 +224,7 @@ def fit_and_publish(trainer: Trainer, options: TrainOptions, out: Path, build: C
     directory; every rank returns once it exists.
     """
     last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
-    check_resume_settings(options, last)
+    check_resume_settings(options, last, record=True)
     if last:
         logger.info("resuming from %s", last)
     if dropper is not None:

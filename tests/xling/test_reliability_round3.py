@@ -216,3 +216,77 @@ def test_train_lang_refuses_a_model_without_an_mlm_head(workspace, headless_mode
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(err) == 1 and str(headless_model) in err[0] and "train-mlm-head" in err[0], err
     assert not (out / "adapter").exists()
+
+
+# -- item 5: export never overwrites another adapter ---------------------------------------------
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_export_into_another_adapters_folder_is_refused(workspace, en_language_adapter, ner_adapter, tmp_path,
+                                                        capsys):
+    """`xling export --format adapterhub --output-dir <a language adapter's folder>` exited 0 and left that adapter
+    unloadable; now it is refused in one line and the folder is untouched.  A rerun of the same export replaces
+    its own folder."""
+    from xling.madx_model import MadxModel
+
+    before = _tree(en_language_adapter)
+    assert main(["export", "--format", "adapterhub", "--adapter", str(ner_adapter), "--output-dir",
+                 str(en_language_adapter)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(en_language_adapter) in err[0] and "another adapter" in err[0], err
+    assert _tree(en_language_adapter) == before
+    model = MadxModel.from_pretrained(workspace["model"])
+    assert model.load_adapter(en_language_adapter) == "en"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("my own file")
+    assert main(["export", "--format", "adapterhub", "--adapter", str(en_language_adapter), "--output-dir",
+                 str(tmp_path / "mine")]) == 1
+    assert _tree(tmp_path / "mine") == {"notes.txt": b"my own file"}
+    ah = tmp_path / "ah"
+    for _ in range(2):  # the same export twice: the second replaces the first
+        assert main(["export", "--format", "adapterhub", "--adapter", str(en_language_adapter), "--output-dir",
+                     str(ah)]) == 0
+
+
+def test_save_adapter_into_an_adapterhub_export_is_refused(workspace, en_language_adapter, tmp_path):
+    """`MadxModel.save_adapter` (ours) into an AdapterHub export merged both into one folder and broke both."""
+    from xling.madx_model import MadxModel
+
+    ah = tmp_path / "ah"
+    assert main(["export", "--format", "adapterhub", "--adapter", str(en_language_adapter), "--output-dir",
+                 str(ah)]) == 0
+    before = _tree(ah)
+    model = MadxModel.from_pretrained(workspace["model"])
+    model.add_adapter("sw", role="language")
+    with pytest.raises(ValueError, match="another adapter"):
+        model.save_adapter(name="sw", directory=ah)
+    with pytest.raises(ValueError, match="another adapter"):
+        model.save_adapter(name="sw", directory=ah, format="adapterhub")
+    assert _tree(ah) == before
+    assert model.load_adapter(ah, name="en_ah") == "en_ah"
+    saved = model.save_adapter(name="sw", directory=tmp_path / "sw")
+    assert model.save_adapter(name="sw", directory=saved) == saved  # saving the same adapter again replaces it
+
+
+# -- item 7: the fingerprint depends on the encoder's weights, not on the head class that loaded them ---------
+
+HEAD_CLASSES = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForTokenClassification",
+                "AutoModelForQuestionAnswering", "AutoModelForSequenceClassification", "AutoModelForMultipleChoice"]
+
+
+@pytest.mark.parametrize("head_class", HEAD_CLASSES)
+def test_an_adapter_trained_on_dir_loads_into_madx_model_of_every_head_class(workspace, en_language_adapter,
+                                                                             head_class):
+    """The README's ``MadxModel.from_pretrained(DIR)`` (AutoModel) refused an adapter trained on DIR with
+    FingerprintMismatchError: the parameter names lacked the ``roberta.`` prefix."""
+    import transformers
+
+    from adapter_core import read_adapter_config
+    from xling.madx_model import MadxModel
+
+    model = MadxModel.from_pretrained(workspace["model"], model_class=getattr(transformers, head_class))
+    assert model.host.base_fingerprint() == read_adapter_config(en_language_adapter)["base_fingerprint"]
+    assert model.load_adapter(en_language_adapter) == "en"
