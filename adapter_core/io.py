@@ -17,6 +17,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -245,6 +246,30 @@ def check_export_target(directory: str | os.PathLike, name: str, files: Iterable
     what = (f"another adapter ({held!r}, files {', '.join(present[:4])})" if isinstance(document, dict)
             else f"other files ({', '.join(present[:4])}{', ...' if len(present) > 4 else ''})")
     raise ExportTargetError(f"{directory}: holds {what}; nothing was written: export into a new or empty folder")
+
+
+#: How torch's weights-only loader names an object outside its allow-list (its advice is never passed on).
+_DISALLOWED_GLOBAL = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module)"
+                                r"|allowlisted via `add_safe_globals`,? but got <class '([^']+)'>"
+                                r"|reduce for unrecognized function (<[^>]+>|\S+)")
+
+
+def describe_torch_load_error(err: BaseException, path: str | os.PathLike, holds: str, source: str) -> str:
+    """One line for a failed ``torch.load(path, weights_only=True)``: a refused object named, with our advice
+    (``holds``: what such files hold; ``source``: where a good one comes from), never torch's advice to load
+    with ``weights_only=False``; else the file as truncated or corrupt, with the first line of the reason."""
+    text = str(err).strip()
+    disallowed = _DISALLOWED_GLOBAL.search(text)
+    if disallowed:
+        name = next(group for group in disallowed.groups() if group)
+        return (f"{path}: refused: the file holds {name}, an object outside the allow-list of what {holds}, and "
+                f"loading it could run code; use {source}")
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    reason = text.splitlines()[0] if text else type(err).__name__
+    if "weights_only" in reason:
+        reason = "the weights-only loader refused it"
+    return f"{path}: not readable (truncated or corrupt?): {type(err).__name__}: {reason}"
 
 
 #: What a user can do about the OS errors that bad paths, permissions and full disks give, by errno.

@@ -41,6 +41,7 @@ from safetensors.torch import load_file
 from adapter_core import (AdapterConfig, AdapterFormatError, atomic_write_bytes, atomic_write_json, check_export_target,
                           load_adapter, publish_directory)
 
+from .adapter_io import refused_pickle_line
 from .attach import MadxHost
 
 ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
@@ -198,7 +199,7 @@ def head_from_adapterhub(directory: str | Path, task: str | None = None) -> tupl
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise AdapterFormatError(f"{weights}: missing, corrupt or not a tensors-only pickle ({err})") from None
+        raise AdapterFormatError(refused_pickle_line(err, weights)) from None
     prefix = f"heads.{name}."
     if not isinstance(state, dict) or not all(isinstance(k, str) and k.startswith(prefix) for k in state):
         raise AdapterFormatError(f"{weights}: expected tensors named {prefix}*")

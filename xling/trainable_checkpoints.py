@@ -8,16 +8,22 @@ loaded again on resume anyway.  ``TrainableCheckpoints`` (a mixin before
 instead, and on resume copies them back into the freshly built model.  The
 optimizer, scheduler, RNG and trainer states are the Trainer's own, so resume
 stays bitwise exact.  A checkpoint written whole (before this change) still
-resumes through the Trainer's own loader.
+resumes through the Trainer's own loader.  A state file that torch's weights-only
+loader refuses (an object outside its allow-list) or cannot read is one line of
+ours, never torch's advice to load it with ``weights_only=False``.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from adapter_core.io import describe_torch_load_error
 
 #: The file of a checkpoint that holds the trainable tensors.
 TRAINABLE_WEIGHTS = "trainable.safetensors"
@@ -55,3 +61,28 @@ class TrainableCheckpoints:
         with torch.no_grad():
             for name, tensor in saved.items():
                 parameters[name].copy_(tensor)
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        with _readable_states(checkpoint):
+            return super()._load_rng_state(checkpoint)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        with _readable_states(checkpoint):
+            return super()._load_optimizer_and_scheduler(checkpoint)
+
+
+class _readable_states:
+    """Turns torch.load's refusal or failure on a checkpoint's state files into one ValueError line."""
+
+    def __init__(self, checkpoint: str | None):
+        self.checkpoint = checkpoint
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, traceback) -> bool:
+        if err is not None and isinstance(err, (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile)):
+            line = describe_torch_load_error(err, self.checkpoint, "Trainer checkpoints hold (tensors, containers, "
+                                             "numpy RNG states)", "checkpoints this command wrote")
+            raise ValueError(f"{line}; or remove {os.path.dirname(str(self.checkpoint))} to start afresh") from None
+        return False

@@ -290,3 +290,57 @@ def test_an_adapter_trained_on_dir_loads_into_madx_model_of_every_head_class(wor
     model = MadxModel.from_pretrained(workspace["model"], model_class=getattr(transformers, head_class))
     assert model.host.base_fingerprint() == read_adapter_config(en_language_adapter)["base_fingerprint"]
     assert model.load_adapter(en_language_adapter) == "en"
+
+
+# -- item 11: refused pickles are one line of ours, without torch's advice to turn safety off -----------------
+
+
+class _Payload:
+    """Pickles as a call of ``function(argument)``: what a malicious file runs under plain pickle."""
+
+    def __init__(self, function, argument):
+        self.function, self.argument = function, argument
+
+    def __reduce__(self):
+        return self.function, (self.argument,)
+
+
+def _evil(path: Path, marker: Path) -> None:
+    import torch
+
+    torch.save({"heads.ner.0.weight": torch.zeros(1), "x": _Payload(exec, f"open({str(marker)!r}, 'w').close()")}, path)
+
+
+def _one_refusal(capsys, path: Path, marker: Path) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and str(path) in lines[0] and "refused" in lines[0] and "exec" in lines[0], err
+    assert "weights_only" not in err and "safe_globals" not in err and not marker.exists()
+    return lines[0]
+
+
+def test_a_refused_adapterhub_head_is_one_line(workspace, en_language_adapter, ner_adapter, tmp_path, capsys):
+    ah = tmp_path / "ah"
+    assert main(["export", "--format", "adapterhub", "--adapter", str(ner_adapter), "--output-dir", str(ah)]) == 0
+    marker = tmp_path / "payload-ran"
+    _evil(ah / "pytorch_model_head.bin", marker)
+    capsys.readouterr()
+    assert main(["eval", "--model", str(workspace["model"]), "--task-adapter", str(ah), "--lang-adapter",
+                 str(en_language_adapter), "--lang", "en", "--data", str(workspace["data"] / "en.panx"), "--output",
+                 str(tmp_path / "r.json")]) == 1
+    _one_refusal(capsys, ah / "pytorch_model_head.bin", marker)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_refused_resume_checkpoint_is_one_line(workspace, tmp_path, capsys):
+    out = tmp_path / "lang"
+    command = ["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text",
+               str(workspace["data"] / "sw.txt"), "--output-dir", str(out), "--max-steps", "2", "--save-steps", "1",
+               "--batch-size", "4", "--cpu"]
+    assert main(command) == 0
+    marker = tmp_path / "payload-ran"
+    _evil(out / "checkpoints" / "checkpoint-2" / "rng_state.pth", marker)
+    capsys.readouterr()
+    assert main(command) == 1
+    line = _one_refusal(capsys, out / "checkpoints" / "checkpoint-2", marker)
+    assert "to start afresh" in line
