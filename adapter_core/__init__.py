@@ -18,10 +18,11 @@ from .invertible import GLOWCoupling, NICECoupling
 from .placement import (LEGACY_NAMES, PLACEMENTS, SITE_PREFIX, PlacementError, Site, canonical_placement, check_sites,
                         host_placement, host_placements, placement_sites)
 from .flags import ADAPTER_DROP_MODES, ADAPTER_KINDS, FLAG_HELP, KINDS, AdapterKind, compacter_config, drop_config, resolve_kind_placement
-from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes, atomic_write_json,
-                 atomic_write_text, check_shapes, fingerprint_model, fingerprint_tensors, is_fusion_directory,
-                 load_adapter, load_fusion, load_side_tensors, publish_directories, publish_directory,
-                 read_adapter_config, save_adapter, save_fusion, save_side_tensors)
+from .io import (AdapterFormatError, ExportTargetError, FingerprintMismatchError, SavedAdapter, atomic_write_bytes,
+                 atomic_write_json, atomic_write_text, check_export_target, check_shapes, fingerprint_model,
+                 fingerprint_tensors, is_fusion_directory, load_adapter, load_fusion, load_side_tensors,
+                 publish_directories, publish_directory, read_adapter_config, save_adapter, save_fusion,
+                 save_side_tensors)
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
@@ -32,7 +33,8 @@ __all__ = [
     "AdapterConfig", "bapna_firat_2019", "houlsby_2019", "madx_invertible", "madx_language", "madx_task",
     "philip_2020", "Stack", "active_adapters", "current", "setup_from_json", "ParameterSummary",
     "adapter_parameter_names", "freeze_base", "summarize", "trainable_parameters", "GLOWCoupling",
-    "NICECoupling", "AdapterFormatError", "FingerprintMismatchError", "SavedAdapter", "atomic_write_bytes",
+    "NICECoupling", "AdapterFormatError", "ExportTargetError", "check_export_target", "FingerprintMismatchError",
+    "SavedAdapter", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "check_shapes", "fingerprint_model", "fingerprint_tensors",
     "load_adapter", "read_adapter_config", "save_adapter", "build_adapter", "known_kinds", "register_adapter_kind",
     "COMPACTER_KINDS", "compacter_2021", "compacter_plus_plus_2021", "Fuse", "CompacterAdapter", "PHMLinear", "PHMRule",

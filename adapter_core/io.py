@@ -17,6 +17,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -214,6 +215,61 @@ def publish_directory(directory: str | os.PathLike, build: Callable[[Path], Any]
     """Build a directory with ``build(tmp)`` in a temporary sibling and rename it into place (see
     ``publish_directories``): readers see the old directory or the whole new one."""
     return publish_directories({directory: build})[0]
+
+
+class ExportTargetError(ValueError):
+    """An export's output folder that holds something the export would destroy (another adapter, a user's files)."""
+
+
+def check_export_target(directory: str | os.PathLike, name: str, files: Iterable[str],
+                        same_format: Callable[[dict], bool]) -> None:
+    """Refuse to publish adapter ``name`` into ``directory`` when that would destroy something.
+
+    A missing or empty folder is fine; so is a rerun of the same export: a folder holding only ``files`` (what
+    this format writes) whose ``adapter_config.json`` is this format's (``same_format(document)``) and names
+    the same adapter; it is replaced whole.  Anything else (another adapter, another format's files, a
+    user's own files, a file in the folder's place) raises ``ExportTargetError`` and nothing is written.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ExportTargetError(f"{directory}: is a file, not a folder; export into a new or empty folder")
+    present = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+    if not present:
+        return
+    try:
+        document = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        document = None
+    held = document.get("name") if isinstance(document, dict) else None
+    if isinstance(document, dict) and set(present) <= set(files) and same_format(document) and held == name:
+        return
+    what = (f"another adapter ({held!r}, files {', '.join(present[:4])})" if isinstance(document, dict)
+            else f"other files ({', '.join(present[:4])}{', ...' if len(present) > 4 else ''})")
+    raise ExportTargetError(f"{directory}: holds {what}; nothing was written: export into a new or empty folder")
+
+
+#: How torch's weights-only loader names an object outside its allow-list (its advice is never passed on).
+_DISALLOWED_GLOBAL = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module)"
+                                r"|allowlisted via `add_safe_globals`,? but got <class '([^']+)'>"
+                                r"|reduce for unrecognized function (<[^>]+>|\S+)")
+
+
+def describe_torch_load_error(err: BaseException, path: str | os.PathLike, holds: str, source: str) -> str:
+    """One line for a failed ``torch.load(path, weights_only=True)``: a refused object named, with our advice
+    (``holds``: what such files hold; ``source``: where a good one comes from), never torch's advice to load
+    with ``weights_only=False``; else the file as truncated or corrupt, with the first line of the reason."""
+    text = str(err).strip()
+    disallowed = _DISALLOWED_GLOBAL.search(text)
+    if disallowed:
+        name = next(group for group in disallowed.groups() if group)
+        return (f"{path}: refused: the file holds {name}, an object outside the allow-list of what {holds}, and "
+                f"loading it could run code; use {source}")
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    reason = text.splitlines()[0] if text else type(err).__name__
+    if "weights_only" in reason:
+        reason = "the weights-only loader refused it"
+    return f"{path}: not readable (truncated or corrupt?): {type(err).__name__}: {reason}"
 
 
 #: What a user can do about the OS errors that bad paths, permissions and full disks give, by errno.

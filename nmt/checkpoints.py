@@ -20,6 +20,8 @@ from typing import Iterable
 from fairseq import checkpoint_utils
 from omegaconf import DictConfig, open_dict
 
+from adapter_core.io import describe_torch_load_error
+
 from .adapter_files import build_base_with_adapter_layers, load_adapter_dirs
 from .models import AdapterTransformerModel
 from .tasks import is_plain_transformer, unwrap_model
@@ -90,10 +92,14 @@ class CheckpointReadError(ValueError):
     """A checkpoint file that torch cannot read (truncated, not a checkpoint, or with disallowed globals)."""
 
 
-#: How torch's weights-only loader names an object outside the allow-list (its advice is not passed on).
-_DISALLOWED = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module)"
-                         r"|allowlisted via `add_safe_globals`,? but got <class '([^']+)'>"
-                         r"|reduce for unrecognized function (<[^>]+>|\S+)")
+def refused_checkpoint_line(err: BaseException, path) -> str:
+    """One line for a fairseq checkpoint torch cannot load: refused (an object outside the allow-list: our
+    advice, never torch's ``weights_only=False``), or truncated or corrupt."""
+    line = describe_torch_load_error(err, path, "fairseq checkpoints hold (tensors, containers, argparse.Namespace, "
+                                     "omegaconf configs)", "a checkpoint written by fairseq-train (--user-dir nmt) "
+                                     "from a source you trust")
+    return line.replace("not readable (truncated or corrupt?)", "not a readable fairseq checkpoint (truncated or "
+                        "corrupt?)")
 
 
 def read_checkpoint(path: str, overrides: dict | None = None) -> dict:
@@ -101,22 +107,7 @@ def read_checkpoint(path: str, overrides: dict | None = None) -> dict:
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path, overrides)
     except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, zipfile.BadZipFile) as err:
-        text = str(err).strip()
-        disallowed = _DISALLOWED.search(text)
-        if disallowed:  # refused by the weights-only loader: our advice, never torch's (weights_only=False)
-            name = next(group for group in disallowed.groups() if group)
-            raise CheckpointReadError(
-                f"{path}: refused: the checkpoint holds {name}, an object outside the allow-list of what fairseq "
-                "checkpoints hold (tensors, containers, argparse.Namespace, omegaconf configs), and loading it "
-                "could run code; use a checkpoint written by fairseq-train (--user-dir nmt) from a source you trust"
-            ) from None
-        if "WeightsUnpickler error:" in text:  # torch's weights_only loader; keep its reason, not its advice
-            text = text.split("WeightsUnpickler error:", 1)[1].strip()
-        reason = text.splitlines()[0] if text else type(err).__name__
-        if "weights_only" in reason:  # torch's advice to load unsafely is never passed on
-            reason = "the weights-only loader refused it"
-        raise CheckpointReadError(f"{path}: not a readable fairseq checkpoint (truncated or corrupt?): "
-                                  f"{type(err).__name__}: {reason}") from None
+        raise CheckpointReadError(refused_checkpoint_line(err, path)) from None
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointReadError(f"{path}: not a fairseq checkpoint (no 'model' entry)")
     return state

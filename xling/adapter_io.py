@@ -30,8 +30,10 @@ from pathlib import Path
 
 import torch
 
-from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, is_fusion_directory, load_adapter,
-                          load_side_tensors, madx_invertible, madx_language, save_adapter, save_side_tensors)
+from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, is_fusion_directory,
+                          load_adapter, load_side_tensors, madx_invertible, madx_language, save_adapter,
+                          save_side_tensors)
+from adapter_core.io import describe_torch_load_error
 
 from .attach import MadxHost
 
@@ -40,6 +42,12 @@ ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
 LAYER_NORMS = "layer_norms.safetensors"
 ADAPTERHUB_HEAD_CONFIG = "head_config.json"
 _ROLES_OF_TYPES = {"text_lang": "language", "text_task": "task"}
+
+
+def refused_pickle_line(err: BaseException, path) -> str:
+    """One line for an AdapterHub ``.bin`` that torch's weights-only loader refuses or cannot read."""
+    return describe_torch_load_error(err, path, "AdapterHub's files hold (tensors keyed by name)",
+                                     "an adapter saved by AdapterHub's save_adapter from a source you trust")
 
 
 def save_madx_adapter(host: MadxHost, name: str, directory: str | Path, metadata: dict | None = None) -> Path:
@@ -210,7 +218,7 @@ def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | N
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise AdapterFormatError(f"{weights}: truncated, corrupt or not a tensors-only pickle ({err})") from None
+        raise AdapterFormatError(refused_pickle_line(err, weights)) from None
     if not isinstance(state, dict):
         raise AdapterFormatError(f"{weights}: expected a dict of tensors")
     tensors: dict[str, torch.Tensor] = {}

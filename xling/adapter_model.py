@@ -29,8 +29,9 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from adapter_core import (AdapterConfig, AdapterFormatError, Fuse, FusionConfig, UnknownAdapterError,
-                          adapter_parameter_names, atomic_write_json, is_fusion_directory, setup_from_json,
-                          setup_names)
+                          adapter_parameter_names, atomic_write_json, check_export_target, is_fusion_directory,
+                          publish_directory, setup_from_json, setup_names)
+from adapter_core.io import CONFIG_NAME, WEIGHTS_NAME
 from adapter_core.io import read_json
 
 from .adapter_io import load_madx_adapter, save_madx_adapter
@@ -38,7 +39,7 @@ from .adapterhub import export_adapterhub
 from .attach import AdapterInfo, Setup, TransformersHost
 from .fusion import load_fusion, save_fusion
 from .inference import load_head
-from .train import TASK_INFO, check_tokenizer_fits, from_model_dir, save_head
+from .train import HEAD_WEIGHTS, TASK_INFO, check_tokenizer_fits, from_model_dir, save_head
 
 #: Written by ``save_pretrained``: the adapters (each under ``adapters/<name>/``) and the active setup.
 SETUP_FILE = "madx_setup.json"
@@ -46,6 +47,8 @@ ADAPTERS_FOLDER = "adapters"
 #: ``save_adapter`` formats: ours (safetensors, base fingerprint) and AdapterHub's (``model.load_adapter``).
 FORMATS = ("ours", "adapterhub")
 _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+#: The files ``save_adapter`` writes in our format.
+OUR_FILES = (CONFIG_NAME, WEIGHTS_NAME, HEAD_WEIGHTS, TASK_INFO)
 
 
 class AdapterModel(nn.Module):
@@ -162,6 +165,9 @@ class AdapterModel(nn.Module):
                      labels: list[str] | None = None) -> Path:
         """Write adapter ``name`` (or fusion layers ``name``) to ``directory``: ``format`` "ours" or "adapterhub".
 
+        ``directory`` must be new, empty, or this adapter's own earlier save in the same format (replaced
+        whole, atomically); a folder holding another adapter or other files is refused (``ExportTargetError``).
+
         Ours is ``adapter_config.json`` + ``adapter_model.safetensors`` with the
         base fingerprint (what ``xling train-lang``/``train-task`` write);
         "adapterhub" is what AdapterHub's ``model.load_adapter`` reads.  A task
@@ -181,11 +187,15 @@ class AdapterModel(nn.Module):
                              "adapter is saved with a prediction head")
         if format == "adapterhub":
             return export_adapterhub(self.host, name, directory, task=task, labels=labels)
-        directory = save_madx_adapter(self.host, name, directory, metadata={"task": task} if task else None)
-        if task is not None:
-            save_head(self.host, directory)
-            atomic_write_json(directory / TASK_INFO, {"task": task, "labels": list(labels), "adapter_name": name})
-        return directory
+        check_export_target(directory, name, OUR_FILES, lambda document: "format_version" in document)
+
+        def build(tmp: Path) -> None:
+            save_madx_adapter(self.host, name, tmp, metadata={"task": task} if task else None)
+            if task is not None:
+                save_head(self.host, tmp)
+                atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": list(labels), "adapter_name": name})
+
+        return publish_directory(directory, build)  # atomic: a new or empty folder, or this adapter's own
 
     def save_all_adapters(self, directory: str | Path, format: str = "ours") -> list[Path]:
         """Every adapter (and, in our format, every fusion) under ``directory/<name>/``."""

@@ -38,8 +38,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from adapter_core import AdapterConfig, AdapterFormatError, atomic_write_bytes, atomic_write_json, load_adapter
+from adapter_core import (AdapterConfig, AdapterFormatError, atomic_write_bytes, atomic_write_json, check_export_target,
+                          load_adapter, publish_directory)
 
+from .adapter_io import refused_pickle_line
 from .attach import MadxHost
 
 ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
@@ -197,7 +199,7 @@ def head_from_adapterhub(directory: str | Path, task: str | None = None) -> tupl
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise AdapterFormatError(f"{weights}: missing, corrupt or not a tensors-only pickle ({err})") from None
+        raise AdapterFormatError(refused_pickle_line(err, weights)) from None
     prefix = f"heads.{name}."
     if not isinstance(state, dict) or not all(isinstance(k, str) and k.startswith(prefix) for k in state):
         raise AdapterFormatError(f"{weights}: expected tensors named {prefix}*")
@@ -223,25 +225,35 @@ def head_into_model(host: MadxHost, task: str, tensors: dict[str, torch.Tensor],
 # -- writing ------------------------------------------------------------------------------------
 
 
+#: The files an AdapterHub export writes (its folder may hold only these to be replaced by a rerun).
+ADAPTERHUB_FILES = (ADAPTERHUB_CONFIG, ADAPTERHUB_WEIGHTS, ADAPTERHUB_HEAD_CONFIG, ADAPTERHUB_HEAD_WEIGHTS)
+
+
+def is_adapterhub_config(document: dict) -> bool:
+    """True for AdapterHub's ``adapter_config.json`` (ours has ``format_version``; both are named so)."""
+    return "format_version" not in document and "config" in document
+
+
 def _write(directory: Path, name: str, role: str, config: dict, state: dict, hidden: int, model_type: str,
            head: tuple[dict, dict] | None) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+    """Publish the AdapterHub folder atomically into a new or empty ``directory`` (or over the same export)."""
+    check_export_target(directory, name, ADAPTERHUB_FILES, is_adapterhub_config)
+    model_class = _ADAPTER_MODELS.get(model_type)
+    if head is not None and model_class is None:
+        raise NotExportableError(f"model type {model_type!r} has no AdapterHub flex-head model class; known: "
+                                 f"{', '.join(_ADAPTER_MODELS)}")
     common = {"hidden_size": hidden, "model_name": "", "model_type": model_type, "name": name,
               "version": ADAPTERHUB_VERSION}
-    atomic_write_json(directory / ADAPTERHUB_CONFIG, {**common, "config": config, "type": ROLE_TYPES[role],
-                                                      "model_class": _ADAPTER_MODELS.get(model_type, "")})
-    atomic_write_bytes(directory / ADAPTERHUB_WEIGHTS, _torch_bytes(state))
-    if head is not None:
-        model_class = _ADAPTER_MODELS.get(model_type)
-        if model_class is None:
-            raise NotExportableError(f"model type {model_type!r} has no AdapterHub flex-head model class; known: "
-                                     f"{', '.join(_ADAPTER_MODELS)}")
-        atomic_write_json(directory / ADAPTERHUB_HEAD_CONFIG, {**common, "config": head[0], "model_class": model_class})
-        atomic_write_bytes(directory / ADAPTERHUB_HEAD_WEIGHTS, _torch_bytes(head[1]))
-    else:  # no stale head from an earlier export into the same directory
-        for stale in (ADAPTERHUB_HEAD_CONFIG, ADAPTERHUB_HEAD_WEIGHTS):
-            (directory / stale).unlink(missing_ok=True)
-    return directory
+
+    def build(tmp: Path) -> None:
+        atomic_write_json(tmp / ADAPTERHUB_CONFIG, {**common, "config": config, "type": ROLE_TYPES[role],
+                                                    "model_class": model_class or ""})
+        atomic_write_bytes(tmp / ADAPTERHUB_WEIGHTS, _torch_bytes(state))
+        if head is not None:
+            atomic_write_json(tmp / ADAPTERHUB_HEAD_CONFIG, {**common, "config": head[0], "model_class": model_class})
+            atomic_write_bytes(tmp / ADAPTERHUB_HEAD_WEIGHTS, _torch_bytes(head[1]))
+
+    return publish_directory(directory, build)
 
 
 def _torch_bytes(state: dict) -> bytes:

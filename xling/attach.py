@@ -470,7 +470,12 @@ class TransformersHost:
             return self._pinned_fingerprint
         encoder = (f"{self.base_prefix}embeddings.", f"{self.base_prefix}encoder.")
         skip = adapter_parameter_names(self.model)
-        return fingerprint_tensors((k, v) for k, v in self.model.state_dict().items()
+        # names as a head model has them (``roberta.encoder...``), whichever class loaded the encoder: a bare
+        # AutoModel's lack the prefix, and an adapter trained on DIR must load into MadxModel.from_pretrained(DIR)
+        prefix = getattr(self.base, "base_model_prefix", "") or self.base_prefix.rstrip(".")
+        canonical = f"{prefix}." if prefix else ""
+        return fingerprint_tensors((canonical + k[len(self.base_prefix):], v)
+                                   for k, v in self.model.state_dict().items()
                                    if k.startswith(encoder) and k not in skip and "position_ids" not in k)
 
 

@@ -30,6 +30,7 @@ import os
 import sys
 
 from adapter_core import AdapterFormatError, FingerprintMismatchError
+from adapter_core.io import describe_os_error
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
@@ -128,9 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args):
-    from .train import TrainOptions
+    """The TrainOptions of a training command; a rerun with other settings than the checkpoints' run fails
+    here, before the model loads (``fit_and_publish`` checks again, for API callers)."""
+    from pathlib import Path
 
-    return TrainOptions.from_args(args)
+    from .train import TrainOptions, check_resume_settings, last_complete_checkpoint
+
+    options = TrainOptions.from_args(args)
+    check_resume_settings(options, last_complete_checkpoint(Path(options.output_dir) / "checkpoints"))
+    return options
 
 
 def run(args) -> None:
@@ -220,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("XLING_TRACEBACK"):  # for debugging: the full traceback instead of one line
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        if type(err) in (OSError, PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                         FileExistsError) and err.errno is not None:  # a raw errno, maybe naming a hidden temp path
+            message = describe_os_error(err)
         print(f"xling: error: {args.command}: {message}", file=sys.stderr)
         return 1
     return 0

@@ -108,33 +108,64 @@ def _first_line(err: Exception) -> str:
 
 
 def check_tag(tag: str, where: str) -> str:
-    if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
-        raise DataError(f"{where}: label {tag!r} is not an IOB2 tag (O, B-X or I-X)")
+    if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-") and len(tag.split()) == 1):
+        raise DataError(f"{where}: label {tag!r} is not an IOB2 tag (O, B-X or I-X, without white space)")
     return tag
 
 
-def _panx_sentences(path: str, labels_path=None, checksum: str = "", iob2: bool = True):
-    """XTREME PAN-X: ``lang:token<TAB>label`` per line, sentences separated by blank lines."""
-    tokens, tags, start, count = [], [], 0, 0
+#: PAN-X's prefix: a language code (``en``, ``zh-yue``, ``be_x_old``) and ':' before each token.
+_PANX_PREFIX = re.compile(r"([a-z]{2,3}(?:[-_][a-z]+)*):")
+
+
+def _token_columns(path: str):
+    """``(line number, first column, rest)`` of each non-blank line; a UTF-8 BOM before the first is dropped."""
     for number, line in _lines(path):
+        if number == 1:
+            line = line.removeprefix("\ufeff")
         if not line.strip():
+            yield number, None, None
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0]:
+            raise DataError(f"{path}:{number}: expected 'lang:token<TAB>label' (PAN-X) or 'token<TAB>label' "
+                            f"(CoNLL), got {line!r}")
+        yield number, parts[0], parts[1]
+
+
+def panx_prefix(path: str) -> str | None:
+    """The language prefix (``"en:"``) when every token line of the file starts with the same one (PAN-X);
+    None for plain CoNLL, whose tokens are read whole (``10:30``, ``http://x.org``)."""
+    prefixes = set()
+    for _, token, _ in _token_columns(path):
+        if token is not None:
+            match = _PANX_PREFIX.match(token)
+            prefixes.add(match.group(0) if match else None)
+            if None in prefixes or len(prefixes) > 1:
+                return None
+    return prefixes.pop() if prefixes else None
+
+
+def _panx_sentences(path: str, labels_path=None, checksum: str = "", iob2: bool = True):
+    """Two-column CoNLL, ``token<TAB>label`` per line, sentences separated by blank lines; XTREME PAN-X's
+    ``lang:token`` has its prefix removed when every line of the file carries the same one (``panx_prefix``)."""
+    prefix = panx_prefix(path)
+    tokens, tags, start, count = [], [], 0, 0
+    for number, token, label in _token_columns(path):
+        if token is None:
             if tokens:
                 count += 1
                 yield {"tokens": tokens, "tags": tags, "origin": f"{path}:{start}"}
                 tokens, tags = [], []
             continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not parts[0]:
-            raise DataError(f"{path}:{number}: expected 'lang:token<TAB>label', got {line!r}")
-        token = parts[0].split(":", 1)[1] if ":" in parts[0] else parts[0]
+        token = token[len(prefix):] if prefix else token
         if not token:
             raise DataError(f"{path}:{number}: empty token")
         if not tokens:
             start = number
         tokens.append(token)
-        tag = parts[1].strip()
+        tag = label.strip()
         if not iob2 and (not tag or len(tag.split()) != 1):
-            raise DataError(f"{path}:{number}: empty label or label with white space: {parts[1]!r}")
+            raise DataError(f"{path}:{number}: empty label or label with white space: {label!r}")
         tags.append(check_tag(tag, f"{path}:{number}") if iob2 else tag)
     if tokens:
         count += 1
@@ -152,8 +183,10 @@ def load_panx(path: str | Path, iob2: bool = True) -> Dataset:
     return _from_generator(_panx_sentences if iob2 else _tagging_sentences, NER_FEATURES, path)
 
 
-def _tag_rows(batch: dict, indices: list[int], where: str, tag_column: str, names: list[str] | None) -> dict:
-    """Hub/parquet rows (tokens + tag ids or strings) as ``tokens``, ``tags``, ``origin``, each row checked."""
+def _tag_rows(batch: dict, indices: list[int], where: str, tag_column: str, names: list[str] | None,
+              iob2: bool = False) -> dict:
+    """Hub/parquet rows (tokens + tag ids or strings) as ``tokens``, ``tags``, ``origin``, each row checked
+    (``iob2``: every tag an IOB2 tag, as for PAN-X files; else any tag without white space)."""
     out = {"tokens": [], "tags": [], "origin": []}
     for index, tokens, tags in zip(indices, batch["tokens"], batch[tag_column]):
         row = f"{where}:row {index}"
@@ -166,14 +199,20 @@ def _tag_rows(batch: dict, indices: list[int], where: str, tag_column: str, name
             tags = [names[i] for i in tags]
         if not all(isinstance(t, str) and t for t in tokens):
             raise DataError(f"{row}: tokens must be non-empty strings")
+        for tag in tags:
+            if iob2:
+                check_tag(str(tag), row)
+            elif len(str(tag).split()) != 1:
+                raise DataError(f"{row}: empty label or label with white space: {tag!r}")
         out["tokens"].append(list(tokens))
         out["tags"].append(list(tags))
         out["origin"].append(row)
     return out
 
 
-def tagged_rows(dataset: Dataset, where: str, default_names: list[str] | None = None) -> Dataset:
-    """A dataset with ``tokens`` and a tag column (ClassLabel ids, plain ids, or strings) in the NER/POS columns."""
+def tagged_rows(dataset: Dataset, where: str, default_names: list[str] | None = None, iob2: bool = False) -> Dataset:
+    """A dataset with ``tokens`` and a tag column (ClassLabel ids, plain ids, or strings) in the NER/POS columns;
+    ``iob2``: NER, every tag checked as PAN-X files' are."""
     column = next((c for c in HUB_TAG_COLUMNS if c in dataset.column_names), None)
     if "tokens" not in dataset.column_names or column is None:
         raise DataError(f"{where}: expected columns tokens and one of {', '.join(HUB_TAG_COLUMNS)}, "
@@ -183,7 +222,8 @@ def tagged_rows(dataset: Dataset, where: str, default_names: list[str] | None = 
         (default_names if feature.dtype.startswith("int") else None)
     with _quiet():
         return dataset.map(_tag_rows, batched=True, with_indices=True, remove_columns=dataset.column_names,
-                           features=NER_FEATURES, fn_kwargs={"where": where, "tag_column": column, "names": names})
+                           features=NER_FEATURES, fn_kwargs={"where": where, "tag_column": column, "names": names,
+                                                              "iob2": iob2})
 
 
 def load_wikiann_parquet(path: str | Path, labels: list[str] = WIKIANN_LABELS) -> Dataset:
@@ -201,7 +241,7 @@ def load_wikiann_parquet(path: str | Path, labels: list[str] = WIKIANN_LABELS) -
                         f"(it has {', '.join(table.column_names)})")
     if not len(table):
         raise DataError(f"{path}: no sentences")
-    return tagged_rows(table.select_columns(["tokens", "ner_tags"]), str(path), labels)
+    return tagged_rows(table.select_columns(["tokens", "ner_tags"]), str(path), labels, iob2=True)
 
 
 def load_ner(path: str | Path) -> Dataset:
@@ -402,12 +442,13 @@ def _map_rows(dataset: Dataset, row, features: Features, where: str) -> Dataset:
 
 
 def hub_rows(ref: HubDatasetRef, layout: str) -> Dataset:
-    """A hub data set in the columns of one of the layouts: "tagged", "text", "squad" or "choice"."""
+    """A hub data set in the columns of one of the layouts: "ner" (IOB2 tags), "tagged", "text", "squad" or
+    "choice"."""
     dataset, where = load_hub_dataset(ref), str(ref)
     if not len(dataset):
         raise DataError(f"{where}: no records")
-    if layout == "tagged":
-        return tagged_rows(dataset, where)
+    if layout in ("ner", "tagged"):
+        return tagged_rows(dataset, where, iob2=layout == "ner")
     if layout == "text":
         label = dataset.features.get("label")
         names = label.names if isinstance(label, datasets.ClassLabel) else None

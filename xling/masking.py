@@ -21,6 +21,7 @@ import torch
 from transformers import DataCollatorForLanguageModeling, Trainer, TrainerCallback
 
 from .attach import mlm_logits_at
+from .trainable_checkpoints import TrainableCheckpoints
 
 #: Feature key that carries an example's masking seed from the dataset to the collator.
 MASKING_SEED = "masking_seed"
@@ -97,8 +98,9 @@ class SeededMaskingCollator(DataCollatorForLanguageModeling):
         return batch
 
 
-class MaskedPositionsTrainer(Trainer):
-    """The Trainer, with the MLM vocabulary projection computed at the masked positions only.
+class MaskedPositionsTrainer(TrainableCheckpoints, Trainer):
+    """The Trainer, with the MLM vocabulary projection computed at the masked positions only (and checkpoints
+    of the trainable tensors only, ``TrainableCheckpoints``).
 
     AdapterHub (and transformers' MLM loss) project every position onto the
     vocabulary, although the loss reads only the masked 15%; at XLM-R sizes

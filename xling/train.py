@@ -44,6 +44,7 @@ from .drop import AdapterDrop, AdapterDropConfig, AdapterDropSteps
 from .masking import MASKING_SEED  # noqa: F401  (not used here; importable beside the collator, as before)
 from .masking import EpochToDataset, MaskedPositionsTrainer, MaskingSeedDataset, SeededMaskingCollator
 from .tasks import LABELLED_HEAD_TASKS, TASKS
+from .trainable_checkpoints import TrainableCheckpoints
 
 logger = logging.getLogger(__name__)
 HEAD_WEIGHTS = "head.safetensors"
@@ -74,15 +75,73 @@ class TrainOptions:
     use_cpu: bool = False
     # Extra TrainingArguments, e.g. {"warmup_ratio": 0.1}.
     extra: dict = field(default_factory=dict)
+    # The command's other settings that define the run (its flags: model, data, language, adapter kind ...),
+    # recorded beside the checkpoints and compared on resume with the options above (``check_resume_settings``).
+    run_settings: dict = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args) -> "TrainOptions":
         """The options of the training flags every xling training command has (``--output-dir``,
         ``--learning-rate``, ``--batch-size``, ``--epochs``, ``--max-steps``, ``--save-steps``, ``--seed``,
-        ``--max-length``, ``--cpu``)."""
-        return cls(output_dir=args.output_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                   epochs=args.epochs, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed,
-                   max_length=args.max_length, use_cpu=args.cpu)
+        ``--max-length``, ``--cpu``), and the command's other flags as ``run_settings``."""
+        options = {name: getattr(args, flag) for name, flag in _OPTION_FLAGS.items()}
+        settings = {key: value for key, value in vars(args).items()
+                    if key not in RESUME_FREE_FLAGS and key not in _OPTION_FLAGS.values() and not key.startswith("_")}
+        return cls(**options, run_settings=settings)
+
+
+#: TrainOptions field -> the argparse destination of its flag.
+_OPTION_FLAGS = {"output_dir": "output_dir", "learning_rate": "learning_rate", "batch_size": "batch_size",
+                 "epochs": "epochs", "max_steps": "max_steps", "save_steps": "save_steps", "seed": "seed",
+                 "max_length": "max_length", "use_cpu": "cpu"}
+#: Flags a resumed run may change: where it writes and how often, the device, what is scored after training.
+RESUME_FREE_FLAGS = {"output_dir", "save_steps", "cpu", "use_cpu", "dev", "dev_labels", "force"}
+#: The settings of a run, written beside its checkpoints before the first one.
+RUN_SETTINGS = "run_settings.json"
+
+
+class ResumeMismatchError(ValueError):
+    """A rerun into an output directory whose checkpoints belong to a run with other settings."""
+
+
+def _normalised(value):
+    """A JSON value, with paths that exist made absolute (``a.txt`` and ``./a.txt`` are one setting)."""
+    if isinstance(value, (list, tuple)):
+        return [_normalised(v) for v in value]
+    if isinstance(value, str) and value and os.path.exists(value):
+        return str(Path(value).resolve())
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_settings(options: TrainOptions) -> dict:
+    """What defines a run: the options but output dir, save steps and device, and the command's settings."""
+    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+                if f.name not in RESUME_FREE_FLAGS and f.name not in ("run_settings", "extra")}
+    settings.update(options.extra and {"extra": options.extra}, **options.run_settings)
+    return {key: _normalised(value) for key, value in sorted(settings.items())}
+
+
+def check_resume_settings(options: TrainOptions, last_checkpoint: str | None, record: bool = False) -> None:
+    """When resuming, refuse settings other than the recorded ones in one line; else (``record``) record them
+    beside the checkpoints to come (the main process only)."""
+    checkpoints = Path(options.output_dir) / "checkpoints"
+    settings, recorded_path = run_settings(options), checkpoints / RUN_SETTINGS
+    if last_checkpoint is None:
+        if record and is_main_process():
+            atomic_write_json(recorded_path, settings)
+        return
+    try:
+        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        logger.warning("%s: no settings recorded (an older run): resuming without comparing them", recorded_path)
+        return
+    differing = [key for key in sorted(set(settings) | set(recorded)) if settings.get(key) != recorded.get(key)]
+    if differing:
+        shown = ", ".join(f"{'--' + key.replace('_', '-') if key != 'command' else 'the command'} "
+                          f"{settings.get(key)!r} (was {recorded.get(key)!r})" for key in differing)
+        raise ResumeMismatchError(f"{checkpoints} holds the checkpoints of a run with other settings: {shown}; "
+                                  f"rerun with the same settings to resume it, or remove {checkpoints} (or choose "
+                                  f"another --output-dir) to start afresh")
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -164,6 +223,7 @@ def fit_and_publish(trainer: Trainer, options: TrainOptions, out: Path, build: C
     directory; every rank returns once it exists.
     """
     last = last_complete_checkpoint(Path(options.output_dir) / "checkpoints")
+    check_resume_settings(options, last, record=True)
     if last:
         logger.info("resuming from %s", last)
     if dropper is not None:
@@ -209,6 +269,19 @@ def check_tokenizer_fits(tokenizer, model, model_dir: str | Path) -> None:
 # -- language adapters ---------------------------------------------------------------
 
 
+def load_masked_lm(model_dir: str | Path):
+    """``AutoModelForMaskedLM`` from ``model_dir``, refused when the folder has no MLM head: transformers
+    would build a random one, and a language adapter trained against it learns nothing of the language."""
+    model, loading = from_model_dir(AutoModelForMaskedLM, model_dir, output_loading_info=True)
+    prefix = model.base_model_prefix + "."
+    fresh = sorted(k for k in loading.get("missing_keys", []) if not k.startswith(prefix))
+    if fresh:
+        raise ModelDirError(f"{model_dir}: the model has no MLM head ({len(fresh)} head weights missing, e.g. "
+                            f"{fresh[0]}); train one first with 'xling train-mlm-head --model {model_dir} --text ... "
+                            f"--output-dir DIR' and pass --model DIR")
+    return model
+
+
 def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
     """AdapterDrop (Rücklé et al. 2021) for training, leaving at least one layer with adapters; None without a config.
 
@@ -236,7 +309,7 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     lines = [line for path in text_files for line in read_text(path)]
     torch.manual_seed(options.seed)
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
-    model = from_model_dir(AutoModelForMaskedLM, model_dir)
+    model = load_masked_lm(model_dir)
     check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
     host.add_adapter(language, role="language", config=adapter_config, invertible=invertible,
@@ -305,8 +378,9 @@ def load_task_setup(model_dir: str, task: str, train_file: str, seed: int, label
                      train_file=str(train_file))
 
 
-class HeadTrainer(Trainer):
-    """The ``Trainer`` of ``train_with_head``: the model's task loss, plus ``regulariser()`` when one is given."""
+class HeadTrainer(TrainableCheckpoints, Trainer):
+    """The ``Trainer`` of ``train_with_head``: the model's task loss, plus ``regulariser()`` when one is given;
+    checkpoints hold the trainable tensors only (``TrainableCheckpoints``)."""
 
     def __init__(self, *args, regulariser: Callable[[], torch.Tensor] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

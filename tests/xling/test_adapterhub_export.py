@@ -18,7 +18,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import XLMRobertaForMaskedLM, XLMRobertaForTokenClassification
 
-from adapter_core import AdapterFormatError, Stack, atomic_write_json, compacter_plus_plus_2021, madx_task
+from adapter_core import (AdapterFormatError, ExportTargetError, Stack, atomic_write_json, compacter_plus_plus_2021,
+                          madx_task)
 from xling.adapter_io import load_madx_adapter, save_madx_adapter
 from xling.adapterhub import (NotExportableError, adapterhub_head, export_adapterhub, export_adapterhub_dir,
                              head_from_adapterhub, head_into_model)
@@ -166,10 +167,11 @@ def test_export_from_a_live_host_equals_the_directory_export(tmp_path):
     labels = json.loads((EXPORT / "ours" / "classification" / TASK_INFO).read_text())["labels"]
     export_adapterhub(host, "classification", tmp_path / "live", task="classification", labels=labels)
     export_adapterhub_dir(EXPORT / "ours" / "classification", tmp_path / "dir")
-    export_adapterhub_dir(EXPORT / "ours" / "sw", tmp_path / "sw-over-a-task")
-    export_adapterhub_dir(EXPORT / "ours" / "classification", tmp_path / "sw-over-a-task")
-    export_adapterhub_dir(EXPORT / "ours" / "sw", tmp_path / "sw-over-a-task")  # leaves no head behind
-    assert sorted(p.name for p in (tmp_path / "sw-over-a-task").iterdir()) == ["adapter_config.json", "pytorch_adapter.bin"]
+    export_adapterhub_dir(EXPORT / "ours" / "sw", tmp_path / "sw")
+    with pytest.raises(ExportTargetError, match="another adapter"):  # never over another adapter (issue 26)
+        export_adapterhub_dir(EXPORT / "ours" / "classification", tmp_path / "sw")
+    export_adapterhub_dir(EXPORT / "ours" / "sw", tmp_path / "sw")  # the same export again replaces it whole
+    assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == ["adapter_config.json", "pytorch_adapter.bin"]
     for file in ("adapter_config.json", "head_config.json"):
         assert json.loads((tmp_path / "live" / file).read_text()) == json.loads((tmp_path / "dir" / file).read_text())
     for file in ("pytorch_adapter.bin", "pytorch_model_head.bin"):

@@ -19,6 +19,7 @@ from xling.attach import MadxHost
 from xling.cli import main
 from xling.inference import load_task_model
 from xling.train import load_task_setup
+from xling.trainable_checkpoints import TRAINABLE_WEIGHTS
 
 STEPS = ["--max-steps", "2", "--save-steps", "2", "--batch-size", "8", "--cpu", "--learning-rate", "1e-2",
          "--max-length", "32"]
@@ -61,8 +62,8 @@ def compacter_task(workspace, en_language_adapter):
 def test_compacter_task_adapter_reloads_identically_at_eval(workspace, en_language_adapter, compacter_task, tmp_path):
     config = AdapterConfig.from_dict(read_adapter_config(compacter_task / "adapter")["config"])
     assert config.kind == "compacter" and config.phm_dim == 4 and config.resolved_bottleneck_dim == 8
-    # every tensor of the trained model (its last Trainer checkpoint) comes back from the saved adapter + head
-    trained = load_file(str(compacter_task / "checkpoints" / "checkpoint-2" / "model.safetensors"))
+    # every trained tensor (its last Trainer checkpoint) comes back from the saved adapter + head
+    trained = load_file(str(compacter_task / "checkpoints" / "checkpoint-2" / TRAINABLE_WEIGHTS))
     loaded = load_task_model(str(workspace["model"]), str(compacter_task / "adapter"), str(en_language_adapter))
     state = loaded.model.state_dict()
     assert sum("phm_rule" in k for k in trained) == 1  # one shared rule A for all layers

@@ -62,4 +62,6 @@ def test_other_ranks_only_wait_and_a_failed_publish_still_reaches_the_barrier(tm
     with pytest.raises(OSError):
         train.fit_and_publish(trainer, options, tmp_path / "adapter", fail)
     assert trainer.events == [("train", None), "barrier"]  # the other ranks are not left waiting
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # no partial adapter: only the run's settings, recorded beside its (here absent) checkpoints for resume
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == \
+        ["checkpoints", f"checkpoints/{train.RUN_SETTINGS}"]

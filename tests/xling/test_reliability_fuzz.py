@@ -8,6 +8,7 @@ message names the file; any other exception is a bug.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -59,12 +60,52 @@ def write(directory: str, name: str, data: bytes) -> Path:
     return path
 
 
-def expect_ours(call, check=lambda result: None) -> None:
+def expect_ours(call, check=None) -> None:
+    """``call()`` raises one of our errors, or returns a result that ``check`` (which asserts) accepts."""
     try:
         result = call()
     except OUR_ERRORS:
         return
-    check(result)
+    if check is not None:
+        check(result)
+
+
+def check_lines(lines) -> None:
+    assert lines and all(isinstance(line, str) and line.strip() == line and line for line in lines), lines
+
+
+def check_sentences(sentences) -> None:
+    """Tagged sentences: one non-empty token per tag, every tag IOB2 and without white space."""
+    assert len(sentences) > 0 and {"tokens", "tags"} <= set(sentences.column_names)
+    for sentence in sentences:
+        assert len(sentence["tokens"]) == len(sentence["tags"]) > 0 and all(sentence["tokens"]), sentence
+        assert all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2 and len(t.split()) == 1)
+                   for t in sentence["tags"]), sentence
+
+
+def check_questions(examples) -> None:
+    """SQuAD rows: string fields, and every answer found in its context at its start."""
+    assert len(examples) > 0 and "answers" in examples.column_names
+    for e in examples:
+        assert isinstance(e["question"], str) and isinstance(e["context"], str) and isinstance(e["id"], str)
+        answers = e["answers"]
+        assert answers["text"] and len(answers["text"]) == len(answers["answer_start"]), answers
+        assert all(e["context"][s:s + len(a)] == a for a, s in zip(answers["text"], answers["answer_start"]))
+
+
+def check_choices(examples) -> None:
+    """Multiple-choice rows: a label in range, non-empty string fields."""
+    assert len(examples) > 0 and "choices" in examples.column_names
+    for e in examples:
+        assert isinstance(e["label"], int) and 0 <= e["label"] < len(e["choices"]), e
+        assert all(isinstance(c, str) and c.strip() for c in [e["context"], e["question"], *e["choices"]]), e
+
+
+def check_loaded_into(host):
+    """The check of an adapter loader: the name it returns is an adapter now attached to ``host``."""
+    def check(name) -> None:
+        assert isinstance(name, str) and name in host.adapters, (name, list(host.adapters))
+    return check
 
 
 @FUZZ
@@ -72,51 +113,35 @@ def expect_ours(call, check=lambda result: None) -> None:
 def test_line_readers_on_random_bytes(data):
     with tempfile.TemporaryDirectory() as tmp:
         path = write(tmp, "f.txt", data)
-        expect_ours(lambda: read_text(path), lambda lines: all(isinstance(l, str) and l for l in lines))
-        expect_ours(lambda: load_panx(path), lambda out: len(out) > 0 and "tags" in out.column_names)
-        expect_ours(lambda: load_choices(path), lambda out: len(out) > 0 and "choices" in out.column_names)
-        expect_ours(lambda: load_squad(path), lambda out: len(out) > 0 and "answers" in out.column_names)
-        expect_ours(lambda: load_wikiann_parquet(write(tmp, "f.parquet", data)))
+        expect_ours(lambda: read_text(path), check_lines)
+        expect_ours(lambda: load_panx(path), check_sentences)
+        expect_ours(lambda: load_choices(path), check_choices)
+        expect_ours(lambda: load_squad(path), check_questions)
+        expect_ours(lambda: load_wikiann_parquet(write(tmp, "f.parquet", data)), check_sentences)
 
 
 @FUZZ
 @given(lines=panx_lines)
 def test_panx_reader(lines):
-    def check(sentences):
-        for sentence in sentences:
-            assert len(sentence["tokens"]) == len(sentence["tags"]) > 0 and all(sentence["tokens"])
-            assert all(t == "O" or t[:2] in ("B-", "I-") for t in sentence["tags"])
-
     with tempfile.TemporaryDirectory() as tmp:
-        expect_ours(lambda: load_panx(write(tmp, "x.panx", "\n".join(lines).encode("utf-8"))), check)
+        expect_ours(lambda: load_panx(write(tmp, "x.panx", "\n".join(lines).encode("utf-8"))), check_sentences)
 
 
 @FUZZ
 @given(document=squad_document | json_values)
 def test_squad_reader(document):
-    def check(examples):
-        for e in examples:
-            assert isinstance(e["question"], str) and isinstance(e["context"], str) and isinstance(e["id"], str)
-            answers = e["answers"]
-            assert all(e["context"][s:s + len(a)] == a for a, s in zip(answers["text"], answers["answer_start"]))
-
     with tempfile.TemporaryDirectory() as tmp:
-        expect_ours(lambda: load_squad(write(tmp, "q.json", json.dumps(document).encode("utf-8"))), check)
+        expect_ours(lambda: load_squad(write(tmp, "q.json", json.dumps(document).encode("utf-8"))), check_questions)
 
 
 @FUZZ
 @given(records=st.lists(copa_record | siqa_record | json_values, max_size=4),
        labels=st.none() | st.lists(st.sampled_from(["1", "2", "3", "0", "9", "x", "", "-1"]), max_size=4))
 def test_choice_reader(records, labels):
-    def check(examples):
-        for e in examples:
-            assert isinstance(e["label"], int) and 0 <= e["label"] < len(e["choices"])
-            assert all(isinstance(c, str) for c in [e["context"], e["question"], *e["choices"]])
-
     with tempfile.TemporaryDirectory() as tmp:
         path = write(tmp, "c.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode("utf-8"))
         label_path = None if labels is None else write(tmp, "l.lst", "\n".join(labels).encode("utf-8"))
-        expect_ours(lambda: load_choices(path, label_path), check)
+        expect_ours(lambda: load_choices(path, label_path), check_choices)
 
 
 # -- adapter loaders -------------------------------------------------------------------
@@ -175,7 +200,7 @@ def test_our_loader_on_corrupted_adapter(tiny_model, part, value, cut):
             weights = directory / "adapter_model.safetensors"
             weights.write_bytes(weights.read_bytes()[:cut])
         host = fresh_host(tiny_model)
-        expect_ours(lambda: load_madx_adapter(host, directory, force=True), lambda name: name in host.adapters)
+        expect_ours(lambda: load_madx_adapter(host, directory, force=True), check_loaded_into(host))
 
 
 @FUZZ
@@ -209,4 +234,41 @@ def test_adapterhub_loader(tiny_model, config, weights, state):
         else:
             torch.save({k: torch.zeros(s) for k, s in state.items()}, Path(tmp) / ADAPTERHUB_WEIGHTS)
         host = fresh_host(tiny_model)
-        expect_ours(lambda: load_adapterhub_adapter(host, tmp), lambda name: name in host.adapters)
+        expect_ours(lambda: load_adapterhub_adapter(host, tmp), check_loaded_into(host))
+
+
+# -- the checks above can fail: a broken loader fails them -----------------------------
+
+
+def _rows(**columns):
+    from datasets import Dataset
+
+    return Dataset.from_dict(columns)
+
+
+BROKEN_LOADERS = {
+    # a tag with no IOB2 prefix, one tag short
+    "load_panx": (test_panx_reader, lambda path: _rows(tokens=[["a", "b"]], tags=[["PER"]], origin=["x"])),
+    # an answer that is not at its answer_start
+    "load_squad": (test_squad_reader, lambda path: _rows(id=["q"], context=["abc"], question=["?"],
+                                                         answers=[{"text": ["c"], "answer_start": [0]}])),
+    # a label out of range
+    "load_choices": (test_choice_reader, lambda path, labels=None: _rows(
+        context=["c"], question=["q"], choices=[["a", "b"]], label=[2], origin=["x"])),
+    # an empty line
+    "read_text": (test_line_readers_on_random_bytes, lambda path: [""]),
+    # a name that is not attached to the host
+    "load_madx_adapter": (test_our_loader_on_corrupted_adapter, lambda host, directory, force=False: "ghost"),
+    "load_adapterhub_adapter": (test_adapterhub_loader, lambda host, directory: "ghost"),
+}
+
+
+@pytest.mark.parametrize("loader", sorted(BROKEN_LOADERS))
+def test_a_broken_loader_fails_the_fuzz_checks(loader, monkeypatch, request):
+    """Each fuzz test above, with its loader replaced by one that returns a wrong result, fails."""
+    fuzz_test, broken = BROKEN_LOADERS[loader]
+    monkeypatch.setattr(sys.modules[__name__], loader, broken)
+    arguments = {"tiny_model": request.getfixturevalue("tiny_model")} if "tiny_model" in \
+        fuzz_test.hypothesis.inner_test.__code__.co_varnames else {}
+    with pytest.raises(AssertionError):
+        fuzz_test(**arguments)

@@ -17,6 +17,7 @@ from adapter_core import (BottleneckAdapter, Site, Stack, compacter_2021, compac
 from xling.adapter_io import LAYER_NORMS, load_madx_adapter, save_madx_adapter
 from xling.attach import MadxHost
 from xling.cli import main
+from xling.trainable_checkpoints import TRAINABLE_WEIGHTS
 
 D, LAYERS = 32, 2
 IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
@@ -171,12 +172,12 @@ def test_train_task_houlsby_with_layer_norms_end_to_end(workspace, en_language_a
     document = read_adapter_config(out / "adapter")
     assert document["config"]["placement"] == "houlsby" and document["config"]["init"] == "houlsby"
     assert json.loads((out / "adapter" / "task.json").read_text())["train_layer_norms"] is True
-    # the Trainer's checkpoint holds the whole model: of the base, exactly the encoder's LayerNorms moved
+    # the Trainer's checkpoint holds what trains: of the base, exactly the encoder's LayerNorms, all moved
     start = load_file(str(workspace["model"] / "model.safetensors"))
-    trained = load_file(str(out / "checkpoints" / "checkpoint-2" / "model.safetensors"))
+    trained = load_file(str(out / "checkpoints" / "checkpoint-2" / TRAINABLE_WEIGHTS))
     shared = [k for k in trained if k in start and k.startswith("roberta.")]
     moved = {k for k in shared if not torch.equal(trained[k], start[k])}
-    assert moved == {k for k in shared if ".LayerNorm." in k} and len(moved) == 2 * (1 + 2 * LAYERS)
+    assert moved == set(shared) == {k for k in shared if ".LayerNorm." in k} and len(moved) == 2 * (1 + 2 * LAYERS)
     norms = load_file(str(out / "adapter" / LAYER_NORMS))
     assert {"roberta." + k for k in norms} == moved
 

@@ -26,7 +26,7 @@ IGNORE = -100
 
 def read(source, labels_path=None) -> Dataset:
     """PAN-X text or WikiANN parquet (a path), or a hub data set with tokens and ner_tags (``HubDatasetRef``)."""
-    return hub_rows(source, "tagged") if isinstance(source, HubDatasetRef) else load_ner(source)
+    return hub_rows(source, "ner") if isinstance(source, HubDatasetRef) else load_ner(source)
 
 
 def label_list(examples: Dataset) -> list[str]:
@@ -36,23 +36,30 @@ def label_list(examples: Dataset) -> list[str]:
 
 
 def _encode_batch(batch: dict, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> dict:
-    """Sub-token features of a batch of sentences; the first sub-token of each word carries its tag."""
+    """Sub-token features of a batch of sentences; the first sub-token of each word carries its tag.
+
+    Everything is keyed by the word's index (``word_ids``), never by its rank among the words that got
+    sub-tokens: a word the tokenizer gives no piece (a lone space, U+200B/U+200C, LRM/RLM, U+FEFF, U+00A0,
+    U+3000 for XLM-R) has no label and no prediction, and the words after it keep theirs.
+    """
     encoding = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
-    all_labels, all_first = [], []
+    all_labels, all_first, all_words = [], [], []
     for row, tags in enumerate(batch["tags"]):
-        labels, first = [], []
+        labels, first, words = [], [], []
         previous = None
         for position, word in enumerate(encoding.word_ids(row)):
             is_first = word is not None and word != previous
             if is_first:
                 first.append(position)
+                words.append(word)
             tag = tags[word] if is_first else None
             labels.append(IGNORE if tag is None or label_ids is None else label_ids.get(tag, 0))
             previous = word
         all_labels.append(labels)
         all_first.append(first)
+        all_words.append(words)
     return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"], "labels": all_labels,
-            "first_subtokens": all_first}
+            "first_subtokens": all_first, "first_subtoken_words": all_words}
 
 
 def encode_first_subtokens(examples: Dataset, tokenizer, label_ids: dict[str, int] | None, max_length: int) -> Dataset:
@@ -61,31 +68,45 @@ def encode_first_subtokens(examples: Dataset, tokenizer, label_ids: dict[str, in
     return tokenise(examples, _encode_batch, tokenizer=tokenizer, label_ids=label_ids, max_length=max_length)
 
 
+#: The columns of ``encode_first_subtokens`` that say which word each first sub-token starts (not model inputs).
+WORD_COLUMNS = ["first_subtokens", "first_subtoken_words"]
+
+
 def build_features(examples, tokenizer, labels: list[str], max_length: int = 128) -> Dataset:
     label_ids = {t: i for i, t in enumerate(labels)}
     unknown = sorted({t for tags in examples["tags"] for t in tags} - set(label_ids))
     if unknown:
         raise ValueError(f"tags {unknown} are not among the task's labels {labels}")
-    return encode_first_subtokens(examples, tokenizer, label_ids, max_length).remove_columns("first_subtokens")
+    return encode_first_subtokens(examples, tokenizer, label_ids, max_length).remove_columns(WORD_COLUMNS)
 
 
 def collator(tokenizer):
     return DataCollatorForTokenClassification(tokenizer)
 
 
-def predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, desc) -> list[list[str]]:
-    """The predicted tag of each word that truncation kept (the tag of its first sub-token)."""
+def predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, desc,
+                            missing: str = "O") -> list[list[str]]:
+    """The predicted tag of every word, by word index: the tag of its first sub-token, or ``missing`` for a
+    word without one (cut off by truncation, or given no piece by the tokenizer)."""
     encoded = encode_first_subtokens(examples, tokenizer, None, max_length)
-    batches = run_batches(model, encoded.remove_columns("first_subtokens"), collator(tokenizer), batch_size, desc)
+    batches = run_batches(model, encoded.remove_columns(WORD_COLUMNS), collator(tokenizer), batch_size, desc)
     predictions = [row.argmax(-1).tolist() for out in batches for row in out["logits"]]
-    return [[labels[pred[p]] for p in first] for first, pred in zip(encoded["first_subtokens"], predictions)]
+    tagged = []
+    for tokens, first, words, pred in zip(examples["tokens"], encoded["first_subtokens"],
+                                          encoded["first_subtoken_words"], predictions):
+        tags = [missing] * len(tokens)
+        for position, word in zip(first, words):
+            tags[word] = labels[pred[position]]
+        tagged.append(tags)
+    return tagged
 
 
 def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_length=128) -> dict:
-    """Entity-level micro F1; words cut off by truncation are predicted 'O'."""
+    """Entity-level micro F1; words without a sub-token (cut off by truncation, or given no piece) are
+    predicted 'O'."""
     gold = list(examples["tags"])
-    predicted = predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, "ner eval")
-    return _scores(gold, [tags + ["O"] * (len(g) - len(tags)) for g, tags in zip(gold, predicted)])
+    return _scores(gold, predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length,
+                                                 "ner eval"))
 
 
 def _scores(gold: list[list[str]], predicted: list[list[str]]) -> dict:

@@ -17,7 +17,7 @@ from ..data import DataError
 from ..data import HubDatasetRef
 from ..datasets_io import hub_rows, load_panx
 from ..metrics import accuracy
-from .ner import collator, encode_first_subtokens, predict_first_subtokens
+from .ner import WORD_COLUMNS, collator, encode_first_subtokens, predict_first_subtokens
 
 MODEL_CLASS = AutoModelForTokenClassification
 __all__ = ["MODEL_CLASS", "read", "label_list", "build_features", "collator", "evaluate", "majority_baseline"]
@@ -46,7 +46,7 @@ def check_tags(examples: Dataset, labels: list[str]) -> None:
 def build_features(examples, tokenizer, labels: list[str], max_length: int = 128) -> Dataset:
     check_tags(examples, labels)
     ids = {t: i for i, t in enumerate(labels)}
-    return encode_first_subtokens(examples, tokenizer, ids, max_length).remove_columns("first_subtokens")
+    return encode_first_subtokens(examples, tokenizer, ids, max_length).remove_columns(WORD_COLUMNS)
 
 
 def scores(gold: list[list[str]], predicted: list[list[str]], num_examples: int) -> dict:
@@ -60,8 +60,9 @@ def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_l
     """Token accuracy (percent) over all words."""
     check_tags(examples, labels)
     gold = list(examples["tags"])
-    predicted = predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, "pos eval")
-    predicted = [tags + [""] * (len(g) - len(tags)) for g, tags in zip(gold, predicted)]  # truncated words: wrong
+    # words without a sub-token (truncated, or given no piece) count as wrong
+    predicted = predict_first_subtokens(model, tokenizer, examples, labels, batch_size, max_length, "pos eval",
+                                        missing="")
     return scores(gold, predicted, len(examples))
 
 
