@@ -352,7 +352,7 @@ class Seq2SeqAdapterHost:
         """Freeze everything but the named adapters (or fusions); returns the trainable parameter names."""
         names = list(names)
         self._check_names(names)
-        keep = {f"{prefix}.{pname}" for prefix, module in self.model.named_modules()
+        keep = {f"{prefix}.{key}.{pname}" for prefix, module in self.model.named_modules()
                 if isinstance(module, nn.ModuleDict) and prefix.endswith((".adapters", ".fusions"))
                 for key, sub in module.items() if key in names for pname, _ in sub.named_parameters()}
         for pname, param in self.model.named_parameters():
