@@ -53,3 +53,27 @@ def source_batch(model, rows: int = 4, length: int = 7, seed: int = 2) -> torch.
     ids = torch.randint(4, 60, (rows, length), generator=generator)
     ids[:, -1] = model.config.eos_token_id
     return ids
+
+
+def tiny_nllb_tokenizer():
+    """An NllbTokenizer over single characters (no merges) plus NLLB-200's 202 language tokens and <mask>."""
+    import string
+
+    from transformers import NllbTokenizer
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for char in ["▁"] + list(string.ascii_letters + ".,!?'"):
+        vocab[char] = len(vocab)
+    return NllbTokenizer(vocab=vocab, merges=[], src_lang="eng_Latn")
+
+
+def save_tiny_nllb(directory, seed: int = 0):
+    """A local NLLB-style directory (model + tokenizer), as ``from_pretrained`` reads the real release."""
+    tokenizer = tiny_nllb_tokenizer()
+    torch.manual_seed(seed)
+    sizes = {**SIZES, "vocab_size": len(tokenizer), "max_position_embeddings": 128}
+    model = M2M100ForConditionalGeneration(M2M100Config(**sizes, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                                                        decoder_start_token_id=2, scale_embedding=True))
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
