@@ -65,6 +65,8 @@ SIDES = ("encoder", "decoder")
 ROUTE_MODES = ("pair", "lang", "lang+pair")
 #: The context slots: a per-sample route, or one setup per side.
 ROUTE_SLOT, ENCODER_SLOT, DECODER_SLOT = "seq2seq_route", "seq2seq_encoder", "seq2seq_decoder"
+#: The batch key that routes a forward by each row's (source, target) languages (mixed-direction training).
+BATCH_KEY = "translation_directions"
 #: Attribute of each layer that holds its banks, one per site.
 BANKS_ATTRIBUTE = "seq2seq_adapters"
 
@@ -189,8 +191,12 @@ class Seq2SeqAdapterHost:
         self.skipped: dict[str, frozenset[int]] = {side: frozenset() for side in SIDES}
         # The plan (or setup) of the running forward, per side: set by the stacks' pre-hooks.
         self._plans: dict[str, Setup | RoutingPlan] = {side: None for side in SIDES}
+        # The route a training batch brought (its ``translation_directions``), for the running forward only.
+        self._batch_route: SampleRoute | None = None
         self._handles = [stack.register_forward_pre_hook(self._plan_hook(side), with_kwargs=True)
                          for side, stack in self.stacks.items()]
+        self._handles.append(model.register_forward_pre_hook(self._batch_route_hook, with_kwargs=True))
+        self._handles.append(model.register_forward_hook(self._end_batch_route, always_call=True))
 
     # -- sites ------------------------------------------------------------------------
     def _bank(self, side: str, index: int, site: Site, create: bool = False) -> AdapterBank | None:
@@ -221,8 +227,22 @@ class Seq2SeqAdapterHost:
             self._plans[side] = self._plan(side, module, args, kwargs)
         return hook
 
+    def _batch_route_hook(self, module, args, kwargs):
+        """A batch's ``translation_directions`` (one (src, tgt) per row) route that forward, as fairseq's
+        ``src_lang_id``/``tgt_lang_id`` do; the model never sees the key."""
+        directions = kwargs.pop(BATCH_KEY, None)
+        if directions is None:
+            return None
+        if not all(isinstance(d, (tuple, list)) and len(d) == 2 for d in directions):
+            raise RoutingError(f"{BATCH_KEY} holds one (source, target) language pair per row")
+        self._batch_route = self.route([d[0] for d in directions], [d[1] for d in directions])
+        return args, kwargs
+
+    def _end_batch_route(self, module, args, output):
+        self._batch_route = None
+
     def _plan(self, side: str, module, args, kwargs) -> Setup | RoutingPlan:
-        route = current(ROUTE_SLOT)
+        route = current(ROUTE_SLOT) or self._batch_route
         if route is None:
             return current(ENCODER_SLOT if side == "encoder" else DECODER_SLOT, self.active[side])
         batch = next((v for v in (kwargs.get("input_ids"), kwargs.get("inputs_embeds")) + tuple(args)
@@ -313,6 +333,10 @@ class Seq2SeqAdapterHost:
         self._check_names(setup_names(encoder) + setup_names(decoder))
         self.active = {"encoder": encoder, "decoder": decoder}
 
+    def set_active_adapters(self, setup: Setup) -> None:
+        """AdapterHub's spelling: ``setup`` on both sides (``set_active(encoder, decoder)`` sets each)."""
+        self.set_active(setup)
+
     # -- routing ------------------------------------------------------------------------
     def route(self, src_langs: Sequence[str], tgt_langs: Sequence[str]) -> SampleRoute:
         """Each sample's setups under ``route_by``, from its source and target language (names checked)."""
@@ -358,6 +382,10 @@ class Seq2SeqAdapterHost:
         for pname, param in self.model.named_parameters():
             param.requires_grad_(pname in keep)
         return sorted(keep)
+
+    def train_adapter(self, names: str | Iterable[str]) -> list[str]:
+        """AdapterHub's spelling of ``train_only``: a name or several."""
+        return self.train_only([names] if isinstance(names, str) else names)
 
     # -- files -----------------------------------------------------------------------------
     def adapter_tensors(self, name: str) -> dict[str, torch.Tensor]:
@@ -410,6 +438,10 @@ class Seq2SeqAdapterHost:
             self.delete_adapter(name)
             raise
         return name
+
+    def save_all_adapters(self, directory) -> list[Path]:
+        """Every adapter, each in ``directory/<name>``."""
+        return [self.save_adapter(Path(directory) / name, name) for name in self.adapters]
 
     def delete_adapter(self, name: str) -> None:
         self._check_names([name])

@@ -87,6 +87,18 @@ def languages_from_tokens(tokenizer, input_ids: torch.Tensor, decoder_input_ids:
     return sources, [lang_of[i] for i in ids]
 
 
+def generate_by_language_tokens(host: Seq2SeqAdapterHost, tokenizer, input_ids: torch.Tensor, **kwargs):
+    """``model.generate(input_ids, **kwargs)``, each row routed by the languages its tokens name.
+
+    The source language is the row's language token (the tokenizer's ``src_lang``); the target is the token
+    after the decoder's start in ``decoder_input_ids`` (one per row, so a batch may mix targets), or
+    ``forced_bos_token_id`` (one for the batch), as transformers' translation examples pass it.
+    """
+    src, tgt = languages_from_tokens(tokenizer, input_ids, kwargs.get("decoder_input_ids"),
+                                     kwargs.get("forced_bos_token_id"))
+    return host.generate(input_ids, src_langs=src, tgt_langs=tgt, **kwargs)
+
+
 @dataclass
 class TranslationOptions:
     """How ``translate`` decodes."""

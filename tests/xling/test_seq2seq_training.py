@@ -57,3 +57,26 @@ def test_adapter_drop_draw_follows_the_optimizer_step(tmp_path):
     config = TranslationTrainingConfig(src_lang="de", tgt_lang="en", output_dir=str(tmp_path), max_steps=3, batch_size=4)
     train_direction(host, copy_task(host.model, rows=8), config, bapna_firat_2019(16, 8))
     assert sorted({step for step, training in seen if training}) == [0, 1, 2]
+
+
+def test_mixed_direction_batches_route_each_row_and_train_language_adapters_jointly(tmp_path):
+    model = tiny_model("mbart50")
+    host = Seq2SeqAdapterHost(model, route_by="lang")
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    directions = [("de", "en"), ("fr", "en"), ("en", "de")]
+    data = [dict(row, src_lang=s, tgt_lang=t) for i, row in enumerate(copy_task(model, rows=36))
+            for s, t in [directions[i % 3]]]
+    config = TranslationTrainingConfig(output_dir=str(tmp_path), max_steps=30, batch_size=9, learning_rate=1e-2)
+    assert sorted(train_direction(host, data, config, bapna_firat_2019(16, 8))) == ["de", "en", "fr"]
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in base.items())
+    # The batch key routes exactly as the routing context does, row by row, and never reaches the model.
+    rows = data[:6]
+    batch = {k: torch.tensor([d[k] for d in rows]) for k in ("input_ids", "labels")}
+    pairs = [(d["src_lang"], d["tgt_lang"]) for d in rows]
+    keyed = model(**batch, translation_directions=pairs)
+    with host.routed([p[0] for p in pairs], [p[1] for p in pairs]):
+        assert torch.equal(keyed.logits, model(**batch).logits)
+    host.set_active(None, None)
+    bare = model(**batch).loss
+    assert float(keyed.loss) < float(bare) - 0.5

@@ -10,7 +10,7 @@ from adapter_core import bapna_firat_2019
 from seq2seq_models import randomise_adapters, save_tiny_nllb
 from xling.cli import main
 from xling.seq2seq import RoutingError, Seq2SeqAdapterHost
-from xling.seq2seq_translate import TranslationOptions, languages_from_tokens, translate
+from xling.seq2seq_translate import TranslationOptions, generate_by_language_tokens, languages_from_tokens, translate
 
 LANGS = ("eng_Latn", "deu_Latn", "swh_Latn", "fra_Latn")
 TEXTS = ["Hello there!", "Guten Tag.", "Habari yako?", "Bonjour!", "Good night.", "Danke sehr!", "Asante.", "Merci."]
@@ -55,6 +55,8 @@ def test_languages_are_read_back_from_the_tokens(nllb_dir):
     with host.routed(src, tgt):  # what translate() does, spelled out with the model's own generate()
         out = host.model.generate(ids, forced_bos_token_id=forced, num_beams=2, max_new_tokens=6)
     assert out[0, 1].item() == forced
+    assert torch.equal(out, generate_by_language_tokens(host, tokenizer, ids, forced_bos_token_id=forced, num_beams=2,
+                                                        max_new_tokens=6))
     with pytest.raises(RoutingError, match="not a language token"):
         languages_from_tokens(tokenizer, ids, forced_bos_token_id=5)
 
