@@ -400,7 +400,10 @@ class Seq2SeqAdapterHost:
 
     def save_adapter(self, directory, name: str) -> Path:
         """Write adapter ``name`` as an adapter directory the fairseq plugin reads too (atomically)."""
-        config, chosen = self.adapters[name] if name in self.adapters else (None, None)
+        if name not in self.adapters:
+            raise UnknownAdapterError(f"no adapter {name!r} to save; known: {', '.join(self.adapters) or '(none)'}"
+                                      + (" (fusion layers are not saved)" if name in self.fusions else ""))
+        config, chosen = self.adapters[name]
         tensors = self.adapter_tensors(name)
         metadata = {"host": "xling/transformers", "adapters_by": self.route_by, "key": name,
                     "architecture": type(self.model).__name__,
