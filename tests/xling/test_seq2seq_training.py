@@ -25,9 +25,11 @@ def loss(model, data) -> float:
         return float(model(**batch).loss)
 
 
-@pytest.mark.parametrize("route_by,trained", [("pair", ["de-en"]), ("lang", ["de", "en"])])
-def test_training_changes_only_the_direction_adapters(route_by, trained, tmp_path):
-    model = tiny_model("nllb")
+@pytest.mark.parametrize("arch,route_by,trained", [("nllb", "pair", ["de-en"]), ("nllb", "lang", ["de", "en"]),
+                                                    ("m2m100", "lang", ["de", "en"]), ("mbart50", "pair", ["de-en"]),
+                                                    ("marian", "lang", ["de", "en"])])
+def test_training_changes_only_the_direction_adapters(arch, route_by, trained, tmp_path):
+    model = tiny_model(arch)
     host = Seq2SeqAdapterHost(model, route_by=route_by)
     host.add_adapter("fr-en" if route_by == "pair" else "fr", bapna_firat_2019(16, 8))  # another direction's
     base = {k: v.clone() for k, v in model.state_dict().items() if "seq2seq_adapters" not in k}
