@@ -13,6 +13,12 @@ projection and dropout), x that sub-layer's input and A(v) = v + up(act(down(v))
   projection following multi-headed attention").
 - ``Site.FFN``: the same on the feed-forward block's output, before its
   residual add and LayerNorm; Houlsby's second adapter.
+- ``Site.CROSS_ATTENTION``: the same on a decoder layer's cross-attention
+  output (encoder-decoder models only).  Houlsby et al. adapt an encoder; for
+  translation decoders AdapterHub's ``double_seq_bn`` leaves the
+  cross-attention without one, and so does placement ``after_attention_and_ffn``.
+  Placement ``after_attention_cross_attention_and_ffn`` adds it (decoder layers; the
+  encoder's get the other two sites).
 - ``Site.FFN_PFEIFFER``: the feed-forward block's output too, but the adapter
   reads LN(h + x) (the block's own LayerNorm) and adds to h: r = h + A'(LN(h + x)),
   and the block then computes LN(r + x).  Pfeiffer et al. (2020), MAD-X;
@@ -48,6 +54,7 @@ class Site(str, Enum):
 
     ATTENTION = "attention"
     FFN = "ffn"
+    CROSS_ATTENTION = "cross_attention"
     FFN_PFEIFFER = "ffn_pfeiffer"
     LAYER = "layer"
     EMBEDDINGS = "embeddings"
@@ -61,6 +68,8 @@ PLACEMENTS: dict[str, tuple[Site, ...]] = {
     "pfeiffer": (Site.FFN_PFEIFFER,),
     # Houlsby et al. (2019), Compacter (Karimi Mahabadi et al. 2021): two adapters per layer.
     "houlsby": (Site.ATTENTION, Site.FFN),
+    # Houlsby's two adapters plus one on the decoder's cross-attention output (encoder-decoder hosts).
+    "houlsby_cross_attention": (Site.ATTENTION, Site.CROSS_ATTENTION, Site.FFN),
     # MAD-X invertible adapters.
     "embeddings": (Site.EMBEDDINGS,),
 }
@@ -80,6 +89,7 @@ ONE_PER_LAYER = ("pfeiffer", "output")
 SITE_PREFIX: dict[Site, str] = {
     Site.ATTENTION: "attention.",
     Site.FFN: "ffn.",
+    Site.CROSS_ATTENTION: "cross_attention.",
     Site.FFN_PFEIFFER: "",
     Site.LAYER: "",
     Site.EMBEDDINGS: "",

@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): run P1-P8, L1, D1-D2, print the ratios, write ``bench/results.json``.
+"""``python -m bench`` (``make bench``): run P1-P8, L1, D1-D2, S1-S2, print the ratios, write ``bench/results.json``.
 
     python -m bench                    # everything, realistic shapes, 1 torch thread
     python -m bench --only P1,P4       # some of them (other figures in results.json are kept)
@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 
 #: D1/D2: AdapterDrop's speed-up (xling, nmt); figures, not targets.
-BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "L1", "D1", "D2")
+#: S1/S2: the transformers translation host (xling.seq2seq) in generation.
+BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "L1", "D1", "D2", "S1", "S2")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import nmt_drop_bench
 
         results.update(nmt_drop_bench.run(settings, only, plot_path=None if args.quick else nmt_drop_bench.PLOT_PATH))
+    if only & {"S1", "S2"}:
+        from . import seq2seq_bench
+
+        results.update(seq2seq_bench.run(settings, only))
     path = write_results(results, Path(args.output) if args.output else RESULTS_PATH, settings)
     print(f"\n{'':4}{'value':>9}  {'target':>8}  met  measure")
     for key in sorted(results):

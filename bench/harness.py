@@ -176,7 +176,7 @@ def skipped_result(target: str, device: str, measure: str, reason: str) -> Resul
 
 
 def _figures(entries: dict) -> dict:
-    return {key: value for key, value in entries.items() if key.startswith(("P", "L", "D"))}
+    return {key: value for key, value in entries.items() if key.startswith(("P", "L", "D", "S"))}
 
 
 def write_results(results: dict[str, Result], path: Path = RESULTS_PATH, settings: RunSettings | None = None) -> Path:

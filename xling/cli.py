@@ -1,5 +1,5 @@
 """The ``xling`` command: train-lang, train-task, eval, report, baseline, export (and, in ``cli_methods``,
-train-fusion, train-full, ablate, drift).
+train-fusion, train-full, ablate, drift; in ``seq2seq_cli``, train-translation and translate).
 
     xling train-lang --model DIR --lang sw --text sw.txt --output-dir OUT
     xling train-task --task ner --model DIR --lang-adapter OUT/adapter --train en.panx --output-dir TASK
@@ -36,7 +36,7 @@ from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, mlm_head, tiny_model, vocab_trim
+from . import encoder_import, mlm_head, seq2seq_cli, tiny_model, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_method_commands(sub, _training_flags)
     for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, tiny-model
         module.add_command(sub)
+    seq2seq_cli.add_commands(sub)  # train-translation, translate (xling.seq2seq: translation models)
     return parser
 
 
@@ -212,6 +213,8 @@ def run(args) -> None:
         run_method_command(args, _options)
     elif args.command in ENCODER_COMMANDS:
         ENCODER_COMMANDS[args.command].run(args)
+    elif args.command in seq2seq_cli.COMMANDS:
+        seq2seq_cli.run(args)
 
 
 #: Errors that mean bad input (files, adapters, model directories, options): reported in one line, exit 1.
