@@ -24,6 +24,7 @@ Examples::
     data-prep bigbench --output-dir data/bigbench --tasks squad,hi_qa,fa_qa,multiemo,pl_ner
     data-prep pos --output-dir data/pos
     data-prep udhr --langs en,de,fr,ar --output-dir data/udhr
+    data-prep libreoffice-help --langs de,es,fr --output-dir data/libreoffice-help
     data-prep spm-bin --raw-dir data/udhr --output-dir data/udhr-bin --spm-from data/gettext-bin
 """
 
@@ -122,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--langs", type=_csv, required=True, help="language codes, e.g. en,de,fr,ar")
     u.add_argument("--output-dir", required=True, type=Path, help="output directory")
 
+    lo = sub.add_parser("libreoffice-help", help="in-domain en->xx pairs from LibreOffice's help (Debian "
+                        "libreoffice-help-*), aligned by paragraph id")
+    lo.add_argument("--langs", type=_csv, default=("de", "es", "fr"), help="target languages [de,es,fr]")
+    add_output_flag(lo, "--output-dir", type=Path, help="output directory")
+    lo.add_argument("--version", default=None, help="Debian version of the libreoffice-help-* packages "
+                    "[the pinned bookworm one; `apt-cache policy libreoffice-help-de` lists others]")
+    lo.add_argument("--valid-fraction", type=float, default=0.03)
+    lo.add_argument("--test-fraction", type=float, default=0.03)
+    lo.add_argument("--max-valid", type=int, default=500, help="cap per direction, hash order (0: no cap)")
+    lo.add_argument("--max-test", type=int, default=500, help="cap per direction, hash order (0: no cap)")
+    lo.add_argument("--max-chars", type=int, default=300)
+    lo.add_argument("--source-dir", type=Path, help="a folder laid out like usr/share/libreoffice/help (one "
+                    "folder per language: en-US, de ...) to read instead of fetching the packages")
+
     tg = sub.add_parser("tagging", help="option/placeholder tagging task (PAN-X layout) from a gettext directory")
     tg.add_argument("--gettext-dir", required=True, type=Path)
     tg.add_argument("--langs", type=_csv, required=True)
@@ -198,6 +213,16 @@ def run(args: argparse.Namespace) -> dict:
     if args.command == "udhr":
         from .udhr import prepare
         return prepare(list(args.langs), args.output_dir)
+    if args.command == "libreoffice-help":
+        from .libreoffice_help import DEBIAN_VERSION, HelpConfig, prepare
+        config = HelpConfig(langs=tuple(args.langs), version=args.version or DEBIAN_VERSION,
+                            valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
+                            max_valid=args.max_valid, max_test=args.max_test, max_chars=args.max_chars,
+                            source_dir=str(args.source_dir) if args.source_dir else None)
+        report = prepare(config, args.output_dir)
+        return {"directions": {d: {k: v for k, v in row.items() if k in ("train", "valid", "test")}
+                               for d, row in report["directions"].items()},
+                "report": str(args.output_dir / "libreoffice_help_counts.md")}
     if args.command == "tagging":
         from .gettext_tagging import prepare
         return prepare(args.gettext_dir, list(args.langs), args.output_dir, args.max_train, args.max_test)

