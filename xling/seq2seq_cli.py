@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from adapter_core import ALIASES, atomic_write_text, bapna_firat_2019, compacter_2021, houlsby_2019
+from adapter_core import atomic_write_text, bapna_firat_2019, compacter_2021, houlsby_2019
 from adapter_core.cli_flags import add_output_flag
 from adapter_core.drop import DROP_MODES
 
@@ -25,8 +25,8 @@ from .seq2seq import ROUTE_MODES
 
 logger = logging.getLogger(__name__)
 
-#: --adapter-placement choices: the placements (or their papers' aliases) the translation host offers.
-PLACEMENTS = ("bapna_firat", "houlsby", "houlsby_cross_attention")
+#: --adapter-placement choices: the placements the translation host offers (adapter_core.placement's names).
+PLACEMENTS = ("output", "houlsby", "houlsby_cross_attention")
 KINDS = ("bottleneck", "compacter")
 
 
@@ -54,8 +54,8 @@ def add_commands(sub) -> None:
     add_output_flag(train, "--output-dir", help="where the trained adapters go (<dir>/<name>)")
     train.add_argument("--adapter-kind", choices=KINDS, default="bottleneck",
                        help="bottleneck, or compacter (Karimi Mahabadi et al. 2021; Houlsby's sites)")
-    train.add_argument("--adapter-placement", choices=PLACEMENTS, default="bapna_firat",
-                       help="bapna_firat: each layer's output; houlsby: after self-attention and FFN; "
+    train.add_argument("--adapter-placement", choices=PLACEMENTS, default="output",
+                       help="output: each layer's output; houlsby: after self-attention and FFN; "
                             "houlsby_cross_attention: also after the decoder's cross-attention")
     train.add_argument("--adapter-dim", type=int, default=64, help="bottleneck width (Bapna & Firat: 64 to 2048)")
     train.add_argument("--max-steps", type=int, default=200, help="optimizer updates")
@@ -101,7 +101,7 @@ def load_host(args):
 
 
 def adapter_config(args, hidden: int):
-    placement = ALIASES.get(args.adapter_placement, args.adapter_placement)
+    placement = args.adapter_placement
     if args.adapter_kind == "compacter":
         if placement == "output":
             raise ValueError("--adapter-kind compacter sits at Houlsby's sites: use --adapter-placement houlsby")
