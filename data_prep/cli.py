@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("libreoffice-help", help="in-domain en->xx pairs from LibreOffice's help (Debian "
                         "libreoffice-help-*), aligned by paragraph id")
     lo.add_argument("--langs", type=_csv, default=("de", "es", "fr"), help="target languages [de,es,fr]")
-    add_output_flag(lo, "--output-dir", type=Path, help="output directory")
+    lo.add_argument("--output-dir", required=True, type=Path, help="output directory")
     lo.add_argument("--version", default=None, help="Debian version of the libreoffice-help-* packages "
                     "[the pinned bookworm one; `apt-cache policy libreoffice-help-de` lists others]")
     lo.add_argument("--valid-fraction", type=float, default=0.03)

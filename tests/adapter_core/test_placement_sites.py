@@ -21,7 +21,7 @@ def test_presets_name_their_papers_sites():
 
 
 def test_placements_are_named_after_their_sites_and_legacy_names_are_read():
-    assert set(PLACEMENTS) == {"output", "pfeiffer", "houlsby", "embeddings"}
+    assert set(PLACEMENTS) == {"output", "pfeiffer", "houlsby", "houlsby_cross_attention", "embeddings"}
     assert canonical_placement("after_attention_and_ffn") == "houlsby"
     assert canonical_placement("ffn_output") == "pfeiffer" and canonical_placement("after_ffn") == "output"
     assert all(placement_sites(old) == PLACEMENTS[new] for old, new in LEGACY_NAMES.items())
