@@ -32,7 +32,8 @@ import sys
 from adapter_core import AdapterFormatError, FingerprintMismatchError
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
-from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
+from .cli_methods import TASK_CHOICES
+from .kinds import K_ADAPTER_KIND
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
 from . import encoder_import, mlm_head, tiny_model, vocab_trim
