@@ -30,14 +30,17 @@ def freeze_base(
     train_layer_norms: bool = False,
     trainable_prefixes: Iterable[str] = (),
     extra_trainable: Callable[[str], bool] | None = None,
+    train_adapters: bool = True,
 ) -> "ParameterSummary":
-    """Freeze everything but the adapters; return the resulting summary.
+    """Freeze everything but the adapters; return the resulting summary.  The one freeze routine of both hosts.
 
     ``train_layer_norms`` keeps the base's LayerNorms trainable (Houlsby et
     al. 2019 train them); ``trainable_prefixes`` keeps e.g. a prediction head
-    trainable; ``extra_trainable(name)`` is a last, free-form rule.
+    trainable; ``extra_trainable(name)`` is a last, free-form rule.  With
+    ``train_adapters=False`` only what those rules name trains (e.g. some
+    adapters, or fusion layers over frozen adapters).
     """
-    keep = adapter_parameter_names(model)
+    keep = adapter_parameter_names(model) if train_adapters else set()
     if train_layer_norms:
         for prefix, module in model.named_modules():
             if isinstance(module, nn.LayerNorm):

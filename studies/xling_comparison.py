@@ -46,7 +46,7 @@ from pathlib import Path
 
 from adapter_core import atomic_write_json, atomic_write_text
 
-from xling.cli_methods import K_ADAPTER_KIND
+from xling.kinds import K_ADAPTER_KIND
 from xling.data import DataError
 from studies.xling_task_subsets import extract_text, subsample
 

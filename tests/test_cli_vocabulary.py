@@ -169,8 +169,8 @@ def _nmt_args(**options) -> Namespace:
 def test_method_names_mean_the_same_method_in_both_hosts():
     from nmt.config import ADAPTER_KINDS as NMT_KINDS
     from nmt.config import adapter_module_config
-    from xling.cli_methods import ADAPTER_KINDS as XLING_KINDS
-    from xling.cli_methods import XLING_SITES
+    from xling.kinds import ADAPTER_KINDS as XLING_KINDS
+    from xling.kinds import XLING_SITES
 
     assert NMT_KINDS is XLING_KINDS  # the one table, adapter_core.flags.KINDS
     assert NMT_KINDS == ("bottleneck", "compacter", "compacter++")

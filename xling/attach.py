@@ -51,7 +51,7 @@ from torch import nn
 from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Setup, Site,
                           UnknownAdapterError, check_sites, compose, current, fingerprint_tensors, madx_invertible,
                           madx_language, madx_task, setup_names, setup_steps, share_phm_rule)
-from adapter_core.freeze import adapter_parameter_names
+from adapter_core.freeze import adapter_parameter_names, freeze_base
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
 SLOT = "xling"
@@ -426,8 +426,7 @@ class TransformersHost:
         if train_layer_norms:
             self.pin_base_fingerprint()  # adapters trained now still name the base as loaded
             keep.update(self.layer_norm_parameter_names())
-        for pname, param in self.model.named_parameters():
-            param.requires_grad_(pname in keep)
+        freeze_base(self.model, train_adapters=False, extra_trainable=keep.__contains__)
         return sorted(keep)
 
     # -- export -------------------------------------------------------------------------

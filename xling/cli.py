@@ -33,7 +33,8 @@ from adapter_core import AdapterFormatError, FingerprintMismatchError
 from adapter_core.io import describe_os_error
 
 from .cli_methods import COMMANDS as METHOD_COMMANDS
-from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
+from .cli_methods import TASK_CHOICES
+from .kinds import K_ADAPTER_KIND
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
 from . import encoder_import, mlm_head, seq2seq_cli, tiny_model, vocab_trim

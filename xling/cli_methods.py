@@ -20,18 +20,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adapter_core import (ADAPTER_DROP_MODES, ADAPTER_KINDS, FLAG_HELP, AdapterConfig,
-                          AdapterDropConfig, Site, compacter_config, drop_config, host_placements, houlsby_2019,
-                          madx_language, madx_task, resolve_kind_placement)
+from adapter_core import (ADAPTER_DROP_MODES, FLAG_HELP, AdapterConfig, AdapterDropConfig, compacter_config, drop_config,
+                          houlsby_2019, madx_language, madx_task, resolve_kind_placement)
 
 from .data import add_dataset_flags, data_source
+from .kinds import ADAPTER_KINDS, ADAPTER_PLACEMENTS, K_ADAPTER_KIND, XLING_SITES
 
-#: The task adapter kind that sits beside the frozen encoder instead of in it (Wang et al. 2021; ``xling.k_adapter``).
-K_ADAPTER_KIND = "k-adapter"
-#: The sites xling's hooks offer (``xling.attach``): Pfeiffer's FFN site and Houlsby's two.
-XLING_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER)
-#: --adapter-placement choices: pfeiffer and houlsby (``adapter_core.placement.host_placements``).
-ADAPTER_PLACEMENTS = host_placements(XLING_SITES)
 #: Reduction factors when --adapter-reduction-factor is not given (MAD-X: rf 2 language, rf 16 task adapters).
 DEFAULT_REDUCTION = {"language": 2.0, "task": 16.0}
 #: The --task choices (the names of xling.tasks.TASKS, listed here so that --help need not import transformers).

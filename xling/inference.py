@@ -24,7 +24,7 @@ from adapter_core import AdapterFormatError, Stack, load_side_tensors
 from .adapter_io import ADAPTERHUB_WEIGHTS, load_layer_norms, load_madx_adapter
 from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
 from .attach import MadxHost
-from .cli_methods import K_ADAPTER_KIND
+from .kinds import K_ADAPTER_KIND
 from .drop import AdapterDropConfig
 from .task_info import read_task_info
 from .tasks import TASKS

@@ -26,7 +26,7 @@ from adapter_core import Stack, atomic_write_json
 
 from .adapter_io import load_madx_adapter
 from .attach import MadxHost
-from .cli_methods import K_ADAPTER_KIND
+from .kinds import K_ADAPTER_KIND
 from .inference import LoadedTaskModel, _activate
 from .k_adapter import KAdapterConfig, KAdapterTaskModel, k_adapter_2021, load_k_adapter_weights, read_k_adapter, save_k_adapter
 from .train import (TASK_INFO, TrainOptions, build_task_model, check_tokenizer_fits, from_model_dir, load_task_setup,

@@ -254,9 +254,7 @@ class AdapterTransformerModel(TransformerModel):
         if args.adapter_train_base:
             summary = summarize(model)
         elif fused:  # AdapterFusion trains over frozen adapters: only the fusion layers learn
-            for name, param in model.named_parameters():
-                param.requires_grad_(".adapter_bank.fusions." in name)
-            summary = summarize(model)
+            summary = freeze_base(model, train_adapters=False, extra_trainable=lambda n: ".adapter_bank.fusions." in n)
         else:
             summary = freeze_base(model, train_layer_norms=args.train_layer_norms)  # Houlsby et al. train them
             if args.adapter_train_embeddings:

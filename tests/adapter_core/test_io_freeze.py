@@ -43,6 +43,15 @@ def test_freeze_keeps_only_adapters_and_counts():
     assert host.norm.weight.requires_grad and host.head.weight.requires_grad and not host.layer.weight.requires_grad
 
 
+def test_freeze_with_adapters_frozen_trains_only_what_the_rules_name():
+    """How the hosts train some adapters (xling's train_only) or fusion layers over frozen adapters (nmt)."""
+    host = TinyHost()
+    summary = freeze_base(host, train_adapters=False, extra_trainable=lambda n: ".en-de." in n)
+    trainable = {n for n, p in host.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("bank.adapters.en-de.") for n in trainable)
+    assert summary.trainable == 2 * 8 * 2 + 8 + 2 + 2 * 8
+
+
 def test_training_changes_adapter_leaves_base_bitwise():
     host = TinyHost()
     for p in host.bank.parameters():

@@ -63,7 +63,7 @@ def test_compacter_kind_trains_shared_rules_and_exports(nmt_run, tmp_path):
 
 
 def test_compacter_phm_dim_must_divide_the_sizes(nmt_run, tmp_path):
-    with pytest.raises(ValueError, match="not divisible by phm_dim"):
+    with pytest.raises(ValueError, match="not divisible by --adapter-phm-dim"):
         run_train(adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "bad", "--adapter-kind",
                                      "compacter++", "--adapter-phm-dim", "3", *SHORT))
 
