@@ -37,7 +37,10 @@ allows exactly the non-tensor types fairseq puts into its checkpoints
 
 from . import safe_loading  # noqa: F401  (before anything loads a checkpoint)
 from . import criterions, models, tasks  # noqa: F401  (importing registers the criterion, model, architectures, task)
+from . import one_line_errors
 from .adapter_files import export_adapters, load_adapter_dirs
 from .checkpoints import load_model
+
+one_line_errors.install()  # under fairseq-train/-generate: bad input is one line, not a traceback
 
 __all__ = ["export_adapters", "load_adapter_dirs", "load_model"]

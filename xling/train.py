@@ -15,7 +15,11 @@ Every training ends in ``fit_and_publish``.  The Trainer writes checkpoints
 under ``<output>/checkpoints``; re-running the same command resumes from the
 last one (e.g. after SIGKILL) and ends with the same weights as an
 uninterrupted run (on CPU; MLM masking is seeded per example for that, see
-``xling.masking``).  Then the main process alone (rank 0 under torchrun)
+``xling.masking``).  A checkpoint holds the trainable tensors, the optimizer and
+the RNG states, not the frozen model (``xling.trainable_checkpoints``); the
+settings that define the run are recorded beside the checkpoints
+(``run_settings.json``), and a rerun with other settings is refused in one line
+instead of mixing two runs.  Then the main process alone (rank 0 under torchrun)
 builds the finished directory in a temporary sibling and renames it into place
 (``adapter_core.publish_directory``, the one atomic publish of both hosts).
 """

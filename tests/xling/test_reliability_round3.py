@@ -402,3 +402,15 @@ def test_report_average_leaves_out_the_recorded_source_language(tmp_path, capsys
     assert main(["report", *files, "--output-dir", str(tmp_path / "report")]) == 0
     summary = json.loads((tmp_path / "report" / "report.json").read_text())["ner"]
     assert summary["target_languages"] == ["de", "sw"] and summary["avg"]["mean"] == pytest.approx(51.5)
+
+
+def test_export_into_a_file_path_is_one_line_without_a_hidden_temporary_path(en_language_adapter, tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("mine")
+    for target in (blocker, blocker / "sub"):
+        capsys.readouterr()
+        assert main(["export", "--format", "adapterhub", "--adapter", str(en_language_adapter), "--output-dir",
+                     str(target)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(blocker) in err[0] and ".tmp" not in err[0] and "Errno" not in err[0], err
+    assert blocker.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
