@@ -21,7 +21,9 @@ installed.
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import json
+import lzma
 import os
 import shutil
 import subprocess
@@ -29,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from adapter_core.io import atomic_write_json
@@ -139,40 +142,77 @@ def _matches(member: str, wanted: list[str]) -> bool:
     return any(member == pattern or fnmatch.fnmatchcase(member, pattern) for pattern in wanted)
 
 
+def _verify_cached(archive: Path) -> None:
+    """An archive the cache recorded must still have its recorded sha256 (a truncated or corrupted one gave
+    EOFError or a misleading "no member matches")."""
+    manifest_path = cache_root() / "manifest.json"
+    for entry in read_manifest().values():
+        if not isinstance(entry, dict):
+            continue
+        recorded = cache_root() / str(entry.get("registry")) / f"{entry.get('name')}-{entry.get('version')}" / \
+            str(entry.get("file"))
+        if recorded.exists() and recorded.resolve() == archive.resolve():
+            if file_sha256(archive) != entry.get("sha256"):
+                raise DataPrepError(f"{archive}: sha256 differs from the one recorded in {manifest_path} (truncated "
+                                    "or corrupt); delete the file and run again to fetch it afresh")
+            return
+
+
+#: What reading a truncated or corrupt zip, gzip or tar archive raises.
+_BROKEN_ARCHIVE = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile)
+
+
 def extract_members(archive: Path, members: list[str], out_dir: Path) -> list[Path]:
     """Extract the archive members named (exact paths or fnmatch patterns) under ``out_dir``, keeping their paths.
 
     Idempotent (a member already extracted with the same size is kept) and
-    atomic per file; every pattern must match at least one member."""
+    atomic per file; every pattern must match at least one member.  An archive
+    from the cache is checked against its recorded sha256 first; a truncated
+    or corrupt one is one error naming it (with how to fetch it again), and the
+    files this call had extracted from it are removed."""
     archive, out_dir = Path(archive), Path(out_dir)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as handle:
-            names = {info.filename: info.file_size for info in handle.infolist() if not info.is_dir()}
-            opener = handle.open
-            return _extract(archive, names, members, out_dir, opener)
+    _verify_cached(archive)
     try:
-        with tarfile.open(archive) as handle:
-            infos = {info.name: info for info in handle.getmembers() if info.isfile()}
-            names = {name: info.size for name, info in infos.items()}
-            return _extract(archive, names, members, out_dir, lambda name: handle.extractfile(infos[name]))
-    except tarfile.TarError as err:
-        raise DataPrepError(f"{archive}: not a readable zip or tar archive ({err})") from None
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as handle:
+                names = {info.filename: info.file_size for info in handle.infolist() if not info.is_dir()}
+                return _extract(archive, names, members, out_dir, handle.open)
+        try:
+            with tarfile.open(archive) as handle:
+                infos = {info.name: info for info in handle.getmembers() if info.isfile()}
+                names = {name: info.size for name, info in infos.items()}
+                return _extract(archive, names, members, out_dir, lambda name: handle.extractfile(infos[name]))
+        except tarfile.ReadError as err:
+            raise DataPrepError(f"{archive}: not a readable zip or tar archive ({err})") from None
+    except _BROKEN_ARCHIVE as err:
+        raise DataPrepError(f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err}); delete it and "
+                            "run again to fetch it afresh") from None
 
 
 def _extract(archive: Path, names: dict[str, int], members: list[str], out_dir: Path, opener) -> list[Path]:
     missing = [pattern for pattern in members if not any(_matches(name, [pattern]) for name in names)]
     if missing:
         raise DataPrepError(f"{archive}: no member matches {', '.join(missing)}")
-    written = []
-    for name in sorted(name for name in names if _matches(name, members)):
-        if name.startswith("/") or ".." in Path(name).parts:
-            raise DataPrepError(f"{archive}: unsafe member path {name!r}")
-        target = out_dir / name
-        if not (target.exists() and target.stat().st_size == names[name]):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-            with opener(name) as source, open(tmp, "wb") as sink:
-                shutil.copyfileobj(source, sink)
-            os.replace(tmp, target)
-        written.append(target)
+    written, fresh = [], []
+    try:
+        for name in sorted(name for name in names if _matches(name, members)):
+            if name.startswith("/") or ".." in Path(name).parts:
+                raise DataPrepError(f"{archive}: unsafe member path {name!r}")
+            target = out_dir / name
+            if not (target.exists() and target.stat().st_size == names[name]):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+                try:
+                    with opener(name) as source, open(tmp, "wb") as sink:
+                        shutil.copyfileobj(source, sink)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+                os.replace(tmp, target)
+                fresh.append(target)
+            written.append(target)
+    except BaseException:
+        for target in fresh:  # nothing half-extracted stays behind
+            target.unlink(missing_ok=True)
+        raise
     return written

@@ -43,8 +43,11 @@ logging.getLogger("fairseq.tasks.text_to_speech").setLevel(logging.WARNING)
 
 from . import safe_loading  # noqa: E402,F401  (before anything loads a checkpoint)
 from . import criterions, models, tasks  # noqa: E402,F401  (importing registers the criterion, model, architectures, task)
+from . import one_line_errors  # noqa: E402
 from .adapter_files import export_adapters, load_adapter_dirs
 from .checkpoints import load_model
 from adapter_core._version import __version__
+
+one_line_errors.install()  # under fairseq-train/-generate: bad input is one line, not a traceback
 
 __all__ = ["__version__", "export_adapters", "load_adapter_dirs", "load_model"]

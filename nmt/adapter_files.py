@@ -26,6 +26,8 @@ import torch
 from adapter_core import (SITE_PREFIX, AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter,
                           LEGACY_NAMES, check_shapes, fingerprint_model, load_adapter, publish_directories,
                           read_adapter_config, save_adapter, share_phm_rule)
+from adapter_core import check_export_target
+from adapter_core.io import CONFIG_NAME, WEIGHTS_NAME
 
 from .config import ADAPTER_MODES, ADAPTER_PLACEMENTS
 
@@ -48,7 +50,8 @@ def adapter_tensors(model, key: str) -> dict[str, torch.Tensor]:
 def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = None) -> list[Path]:
     """Write one directory per adapter key under ``out_dir``; returns their paths.
 
-    Published together (``adapter_core.publish_directories``): every
+    A ``DIR/<key>/`` that holds anything but an earlier export of the same key (a user's own files, another
+    adapter) is refused before anything is written.  Published together (``adapter_core.publish_directories``): every
     directory is first written into a temporary sibling and only then renamed
     into place, so a failure leaves no partial adapter behind (an existing
     ``out_dir/<key>`` is replaced only once every new one is complete).
@@ -65,6 +68,8 @@ def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = Non
                        f"{', '.join(available) or '(none)'}")
     fingerprint = fingerprint_model(model)
     out_dir = Path(out_dir)
+    for key in chosen:  # DIR/<key>/ is replaced whole: only when it holds nothing but that adapter's own export
+        check_export_target(out_dir / key, key, (CONFIG_NAME, WEIGHTS_NAME), lambda document: "format_version" in document)
     written = publish_directories({out_dir / key: functools.partial(_export_one, model, key, fingerprint=fingerprint)
                                    for key in chosen})
     for key, path in zip(chosen, written):

@@ -112,6 +112,9 @@ class AdapterTaskConfig(FairseqDataclass):
         "help": "comma-separated adapter directories (nmt export output) loaded on top of the "
                 "checkpoint; they replace adapters of the same name.  In training only with --adapters-by "
                 "lang+pair: a lang run's language adapters, loaded when the run starts (not on resuming)"})
+    adapter_lang_identity: bool = field(default=False, metadata={
+        "help": "with --adapters-by lang+pair and frozen language adapters: train the pair adapters over identity "
+                "language adapters for the languages --adapter-dirs lacks (without it, such a run is refused)"})
     adapter_force: bool = field(default=False, metadata={
         "help": "load --adapter-dirs even when they were trained on another base model (fingerprint mismatch)"})
     adapter_skip_layers: str = field(default="", metadata={

@@ -13,6 +13,8 @@ task adapter was trained with in specialised mode, 0 otherwise.
 
 from __future__ import annotations
 
+import inspect
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,9 @@ from .kinds import K_ADAPTER_KIND
 from .drop import AdapterDropConfig
 from .task_info import read_task_info
 from .tasks import TASKS
-from .train import HEAD_WEIGHTS, TASK_INFO, build_task_model, check_tokenizer_fits, from_model_dir
+from .train import HEAD_WEIGHTS, TASK_INFO, build_task_model, check_tokenizer_fits, from_model_dir, position_limit
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -160,8 +164,23 @@ def evaluate_loaded(loaded: LoadedTaskModel, data_file: str, language: str, labe
         examples = loaded.module.read(data_file, labels_file)
     with loaded.host.adapters_skipped(range(dropped_layers)):
         scores = loaded.module.evaluate(loaded.model, loaded.tokenizer, examples, loaded.info["labels"],
-                                        lang=language if mlqa_normalisation else None, batch_size=batch_size)
+                                        lang=language if mlqa_normalisation else None, batch_size=batch_size,
+                                        **evaluation_length(loaded))
     return scores
+
+
+def evaluation_length(loaded: LoadedTaskModel) -> dict:
+    """``{"max_length": N}`` for the task's ``evaluate``: the training's --max-length (task.json), else the task's
+    default, cut to the model's position limit with a warning ({} when neither applies)."""
+    parameter = inspect.signature(loaded.module.evaluate).parameters.get("max_length")
+    wanted = loaded.info.get("max_length") or (parameter.default if parameter is not None else None)
+    if not isinstance(wanted, int):
+        return {}
+    limit = position_limit(loaded.model)
+    if limit is not None and wanted > limit:
+        logger.warning("evaluating with max_length %d, the model's position limit, instead of %d", limit, wanted)
+        wanted = limit
+    return {"max_length": wanted}
 
 
 def evaluate_task_adapter(model_dir: str, task_adapter: str, language_adapter: str, data_file: str, language: str,

@@ -2,7 +2,8 @@
 
 Reads the JSON files that ``xling eval`` writes.  For each task, each
 language gets mean ± std over seeds of the task's main metric; the "avg"
-row is the mean over target languages (all but ``--source-language``),
+row is the mean over target languages (all but ``--source-language``, or the
+source language the results record),
 computed per seed and then summarised over seeds.  Writes ``report.json``,
 ``report.md`` and one ``<task>.png`` bar chart per task, atomically.
 """
@@ -42,17 +43,23 @@ def load_results(paths: list[str]) -> list[dict]:
 
 
 def summarise(results: list[dict], source_language: str | None = None) -> dict:
-    """{task: {"metric", "languages": {lang: mean/std/n}, "avg": mean/std/n}}."""
+    """{task: {"metric", "languages": {lang: mean/std/n}, "avg": mean/std/n}}.
+
+    The average leaves out ``source_language``, or when it is not given the ``source_language`` that the
+    task's results record (``xling eval`` writes the task adapter's training language)."""
     by_task: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
-    metric = {}
+    metric, recorded_sources = {}, defaultdict(set)
     for record in results:
         metric[record["task"]] = record["main_metric"]
+        if isinstance(record.get("source_language"), str):
+            recorded_sources[record["task"]].add(record["source_language"])
         seed = record.get("seed")
         by_task[record["task"]][record["language"]][seed] = float(record[record["main_metric"]])
     summary = {}
     for task, languages in by_task.items():
         table = {lang: _mean_std(list(seeds.values())) for lang, seeds in sorted(languages.items())}
-        targets = [l for l in languages if l != source_language]
+        sources = {source_language} if source_language else recorded_sources[task]
+        targets = [l for l in languages if l not in sources]
         seeds = sorted({s for l in targets for s in languages[l]}, key=str)
         per_seed = [statistics.fmean(languages[l][s] for l in targets if s in languages[l]) for s in seeds]
         summary[task] = {"metric": metric[task], "languages": table, "target_languages": sorted(targets),

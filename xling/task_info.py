@@ -25,6 +25,9 @@ def read_task_info(task_adapter: str | Path) -> dict:
         raise AdapterFormatError(f"{path}: unknown task {info['task']!r}; known: {', '.join(TASKS)}")
     if not isinstance(info["labels"], list) or not info["labels"] or not all(isinstance(l, str) for l in info["labels"]):
         raise AdapterFormatError(f"{path}: 'labels' must be a non-empty list of strings")
+    length = info.get("max_length")
+    if length is not None and (type(length) is not int or length < 1):
+        raise AdapterFormatError(f"{path}: 'max_length' must be a positive integer, got {length!r}")
     return info
 
 

@@ -15,7 +15,11 @@ Every training ends in ``fit_and_publish``.  The Trainer writes checkpoints
 under ``<output>/checkpoints``; re-running the same command resumes from the
 last one (e.g. after SIGKILL) and ends with the same weights as an
 uninterrupted run (on CPU; MLM masking is seeded per example for that, see
-``xling.masking``).  Then the main process alone (rank 0 under torchrun)
+``xling.masking``).  A checkpoint holds the trainable tensors, the optimizer and
+the RNG states, not the frozen model (``xling.trainable_checkpoints``); the
+settings that define the run are recorded beside the checkpoints
+(``run_settings.json``), and a rerun with other settings is refused in one line
+instead of mixing two runs.  Then the main process alone (rank 0 under torchrun)
 builds the finished directory in a temporary sibling and renames it into place
 (``adapter_core.publish_directory``, the one atomic publish of both hosts).
 """
@@ -266,6 +270,30 @@ def check_tokenizer_fits(tokenizer, model, model_dir: str | Path) -> None:
                             f"'xling trim-vocab' wrote with it)")
 
 
+def position_limit(model) -> int | None:
+    """The longest input the model's position embeddings take: ``max_position_embeddings``, less RoBERTa's
+    offset (its positions start after the padding index: 514 rows, 512 tokens); None when it has no such limit."""
+    embeddings = getattr(getattr(model, "base_model", model), "embeddings", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    if table is None or not hasattr(table, "num_embeddings"):
+        return None
+    padding = getattr(embeddings, "padding_idx", None)
+    return table.num_embeddings - (padding + 1 if padding is not None else 0)
+
+
+def fitted_max_length(model, max_length: int) -> int:
+    """``max_length`` cut to what the model's positions take, with a warning; beyond it, the first long input
+    ended in a 70-line 'index out of bounds' (the default 256 is more than a small model's 128 positions)."""
+    if max_length < 1:
+        raise ValueError(f"--max-length must be at least 1, got {max_length}")
+    limit = position_limit(model)
+    if limit is not None and max_length > limit:
+        logger.warning("--max-length %d is more than the model's %d positions: inputs are cut to %d tokens",
+                       max_length, limit, limit)
+        return limit
+    return max_length
+
+
 # -- language adapters ---------------------------------------------------------------
 
 
@@ -311,6 +339,7 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = load_masked_lm(model_dir)
     check_tokenizer_fits(tokenizer, model, model_dir)
+    max_length = fitted_max_length(model, options.max_length)
     host = MadxHost(model)
     host.add_adapter(language, role="language", config=adapter_config, invertible=invertible,
                      skip_last_layer=skip_last_layer)
@@ -318,7 +347,7 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     dropper = attach_adapter_drop(host, drop)
     trainable = host.train_only([language], train_head=False)
     logger.info("language adapter %s: %d trainable tensors", language, len(trainable))
-    features = [{"input_ids": ids} for ids in tokenizer(lines, truncation=True, max_length=options.max_length)["input_ids"]]
+    features = [{"input_ids": ids} for ids in tokenizer(lines, truncation=True, max_length=max_length)["input_ids"]]
     _check_batch(len(features), options, ", ".join(map(str, text_files)))
     dataset = MaskingSeedDataset(features, options.seed)
     collator = SeededMaskingCollator(tokenizer, mlm=True, mlm_probability=0.15, mask_replace_prob=0.8,
@@ -413,7 +442,8 @@ def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build:
     loss, when set), and ``fit_and_publish`` writes the directory with
     ``build(tmp)`` on the main process only; the others wait until it exists.
     """
-    features = setup.module.build_features(setup.examples, setup.tokenizer, setup.labels, options.max_length)
+    features = setup.module.build_features(setup.examples, setup.tokenizer, setup.labels,
+                                           fitted_max_length(setup.model, options.max_length))
     _check_batch(len(features), options, setup.train_file)
     trainer = HeadTrainer(model=setup.model, args=_arguments(options), train_dataset=ListDataset(features),
                           data_collator=setup.module.collator(setup.tokenizer), processing_class=setup.tokenizer,
@@ -458,6 +488,7 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_f
             save_layer_norms(host, tmp)
         atomic_write_json(tmp / TASK_INFO, {"task": task, "labels": setup.labels, "adapter_name": name,
                                             "seed": options.seed, "source_language": lang,
+                                            "max_length": fitted_max_length(host.model, options.max_length),
                                             "train_file": str(train_file), **_drop_metadata(drop), **norms})
 
     return train_with_head(setup, options, "adapter", build, dropper)

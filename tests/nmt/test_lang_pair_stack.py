@@ -46,7 +46,8 @@ def test_fresh_stack_starts_as_the_base_and_counts_its_adapters(nmt_run):
     from nmt.models.adapter_transformer import adapter_parameter_counts
 
     task, plain, _ = load(nmt_run.data, nmt_run.base)
-    argv = adapter_train_argv(nmt_run.data, nmt_run.base.parent, nmt_run.root / "unused", "--adapters-by", "lang+pair")
+    argv = adapter_train_argv(nmt_run.data, nmt_run.base.parent, nmt_run.root / "unused", "--adapters-by", "lang+pair",
+                              "--adapter-lang-identity")
     args = options.parse_args_and_arch(options.get_training_parser(), argv)
     train_task = tasks.setup_task(args)
     model = train_task.build_model(args)

@@ -5,6 +5,7 @@ Each test goes through the command (``xling.cli.main``) or the public API, and f
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -344,3 +345,72 @@ def test_a_refused_resume_checkpoint_is_one_line(workspace, tmp_path, capsys):
     assert main(command) == 1
     line = _one_refusal(capsys, out / "checkpoints" / "checkpoint-2", marker)
     assert "to start afresh" in line
+
+
+# -- item 8: --max-length and the model's position limit ---------------------------------------------------
+
+
+def test_max_length_beyond_the_position_limit_is_cut_and_eval_uses_the_training_length(
+        workspace, en_language_adapter, tmp_path, caplog, monkeypatch):
+    """The tiny model takes 158 tokens (160 positions less RoBERTa's offset).  A sentence longer than that with
+    --max-length 200 was a 70-line 'index out of bounds'; QA evaluation always used 384 (also out of bounds)."""
+    import logging
+
+    from xling.tasks import qa
+
+    long_text = tmp_path / "long.txt"
+    long_text.write_text("\n".join(" ".join(["juma anaishi nairobi"] * 80) for _ in range(4)) + "\n")
+    caplog.set_level(logging.WARNING)
+    assert main(["train-lang", "--model", str(workspace["model"]), "--lang", "sw", "--text", str(long_text),
+                 "--max-steps", "1", "--batch-size", "4", "--cpu", "--output-dir", str(tmp_path / "lang"),
+                 "--max-length", "200"]) == 0
+    assert "--max-length 200 is more than the model's 158 positions" in caplog.text
+    train = ["train-task", "--task", "qa", "--model", str(workspace["model"]), "--lang-adapter",
+             str(en_language_adapter), "--train", str(workspace["data"] / "en.squad.json"), "--max-steps", "1",
+             "--batch-size", "4", "--cpu"]
+    assert main(train + ["--output-dir", str(tmp_path / "qa"), "--max-length", "64"]) == 0
+    used = []
+
+    @functools.wraps(qa.evaluate)
+    def evaluate(*args, **kwargs):
+        used.append(kwargs.get("max_length"))
+        return evaluate.__wrapped__(*args, **kwargs)
+
+    monkeypatch.setattr(qa, "evaluate", evaluate)
+    command = ["eval", "--model", str(workspace["model"]), "--task-adapter", str(tmp_path / "qa" / "adapter"),
+               "--lang-adapter", str(en_language_adapter), "--lang", "en", "--data",
+               str(workspace["data"] / "en.squad.json"), "--output", str(tmp_path / "r.json")]
+    assert main(command) == 0
+    info = tmp_path / "qa" / "adapter" / "task.json"
+    document = json.loads(info.read_text())
+    del document["max_length"]  # a task adapter from before: QA's default 384, cut to the position limit
+    info.write_text(json.dumps(document))
+    assert main(command) == 0
+    assert used == [64, 158]
+
+
+# -- item 12: xling report leaves out the source language the results record ---------------------------------
+
+
+def test_report_average_leaves_out_the_recorded_source_language(tmp_path, capsys):
+    files = []
+    for lang, seed, f1 in (("en", 1, 90.0), ("sw", 1, 40.0), ("de", 1, 60.0), ("sw", 2, 44.0), ("de", 2, 62.0)):
+        path = tmp_path / f"{lang}{seed}.json"
+        path.write_text(json.dumps({"task": "ner", "language": lang, "seed": seed, "main_metric": "f1", "f1": f1,
+                                    "source_language": "en"}))
+        files.append(str(path))
+    assert main(["report", *files, "--output-dir", str(tmp_path / "report")]) == 0
+    summary = json.loads((tmp_path / "report" / "report.json").read_text())["ner"]
+    assert summary["target_languages"] == ["de", "sw"] and summary["avg"]["mean"] == pytest.approx(51.5)
+
+
+def test_export_into_a_file_path_is_one_line_without_a_hidden_temporary_path(en_language_adapter, tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("mine")
+    for target in (blocker, blocker / "sub"):
+        capsys.readouterr()
+        assert main(["export", "--format", "adapterhub", "--adapter", str(en_language_adapter), "--output-dir",
+                     str(target)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(blocker) in err[0] and ".tmp" not in err[0] and "Errno" not in err[0], err
+    assert blocker.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
