@@ -36,12 +36,13 @@ from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, mlm_head, vocab_trim
+from . import encoder_import, lang_mlm_eval, mlm_head, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
 #: Subcommands that make a real pretrained encoder usable: each module has add_command(sub) and run(args).
-ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head}
+ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head,
+                    "lang-mlm-loss": lang_mlm_eval}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
@@ -68,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     lang.add_argument("--lang", required=True, help="language code, also the adapter's name")
     lang.add_argument("--text", required=True, nargs="+", help="monolingual text files, one sentence per line")
     lang.add_argument("--no-invertible", action="store_true", help="train without the NICE invertible adapter")
+    lang.add_argument("--heldout-text", help="held-out text of the language: its MLM loss every --eval-steps steps "
+                      "goes to mlm_curve.json in the adapter folder")
+    lang.add_argument("--eval-steps", type=int, default=250, help="steps between held-out scorings")
+    lang.add_argument("--plateau-delta", type=float, default=0.0, help="stop once the held-out loss fell by less than "
+                      "this (nats) over --plateau-window steps (0: train all steps)")
+    lang.add_argument("--plateau-window", type=int, default=1000, help="see --plateau-delta")
     _training_flags(lang)
     add_adapter_flags(lang, "language")
 
@@ -122,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output-dir", required=True, help="the directory to write")
     exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
-    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
+    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, lang-mlm-loss
         module.add_command(sub)
     return parser
 
@@ -135,11 +142,13 @@ def _options(args):
 
 def run(args) -> None:
     if args.command == "train-lang":
-        from .train import train_language_adapter
+        from .train import CurveOptions, train_language_adapter
 
+        curve = None if args.heldout_text is None else CurveOptions(args.heldout_text, args.eval_steps,
+                                                                     args.plateau_delta, args.plateau_window)
         out = train_language_adapter(args.model, args.lang, args.text, _options(args), skip_last_layer=args.skip_last_layer,
                                      invertible=not args.no_invertible, drop=drop_config_from_args(args),
-                                     adapter_config=adapter_config_from_args(args, "language"))
+                                     adapter_config=adapter_config_from_args(args, "language"), curve=curve)
         print(f"language adapter written to {out}")
     elif args.command == "train-task":
         from .tasks import TASKS

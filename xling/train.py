@@ -86,6 +86,20 @@ class TrainOptions:
                    max_length=args.max_length, use_cpu=args.cpu)
 
 
+@dataclass
+class CurveOptions:
+    """Held-out MLM loss during a language adapter's training (``xling.lang_mlm_eval.MlmCurve``)."""
+
+    # Held-out text of the adapter's language, one line each (never in the training text).
+    heldout_text: str
+    # Score it every this many optimizer steps.
+    eval_steps: int = 250
+    # Stop once the loss fell by less than this (nats) over plateau_window steps (0: never stop early).
+    plateau_delta: float = 0.0
+    # Steps over which the fall is measured (a multiple of eval_steps).
+    plateau_window: int = 1000
+
+
 class ListDataset(torch.utils.data.Dataset):
     """A list of feature dicts as a map-style Dataset."""
 
@@ -228,11 +242,14 @@ def _drop_metadata(drop: AdapterDropConfig | None) -> dict:
 
 def train_language_adapter(model_dir: str, language: str, text_files: list[str], options: TrainOptions,
                            skip_last_layer: bool = False, invertible: bool = True,
-                           adapter_config: AdapterConfig | None = None, drop: AdapterDropConfig | None = None) -> Path:
+                           adapter_config: AdapterConfig | None = None, drop: AdapterDropConfig | None = None,
+                           curve: CurveOptions | None = None) -> Path:
     """MLM-train a MAD-X language adapter (rf 2) with a NICE invertible adapter; returns the adapter dir.
 
     ``adapter_config`` replaces the rf-2 bottleneck (e.g. Compacter++);
-    ``drop`` trains with AdapterDrop and is recorded in the adapter's metadata.
+    ``drop`` trains with AdapterDrop and is recorded in the adapter's metadata;
+    ``curve`` scores held-out text during training (``mlm_curve.json`` in the
+    adapter folder) and may stop at the plateau (``xling.lang_mlm_eval``).
     """
     lines = [line for path in text_files for line in read_text(path)]
     torch.manual_seed(options.seed)
@@ -251,12 +268,26 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     dataset = MaskingSeedDataset(features, options.seed)
     collator = SeededMaskingCollator(tokenizer, mlm=True, mlm_probability=0.15, mask_replace_prob=0.8,
                                      random_replace_prob=0.1)
+    callbacks = [EpochToDataset(dataset)]
+    if curve is not None:
+        from .lang_mlm_eval import MlmCurve, heldout_batches
+
+        scorer = MlmCurve(model, heldout_batches(tokenizer, read_text(curve.heldout_text), options.max_length),
+                          curve.eval_steps, curve.plateau_delta, curve.plateau_window)
+        callbacks.append(scorer)
     trainer = MaskedPositionsTrainer(model=model, args=_arguments(options), train_dataset=dataset,
                                      data_collator=collator, processing_class=tokenizer,
-                                     callbacks=[EpochToDataset(dataset)], compute_loss_func=masked_lm_loss)
-    return fit_and_publish(trainer, options, Path(options.output_dir) / "adapter", lambda tmp: save_madx_adapter(
-        host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir), **_drop_metadata(drop)}),
-        dropper)
+                                     callbacks=callbacks, compute_loss_func=masked_lm_loss)
+
+    def build(tmp: Path) -> None:
+        save_madx_adapter(host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir),
+                                                         "learning_rate": options.learning_rate, **_drop_metadata(drop)})
+        if curve is not None:
+            from .lang_mlm_eval import CURVE_FILE
+
+            atomic_write_json(tmp / CURVE_FILE, {"heldout_text": str(curve.heldout_text), **scorer.document()})
+
+    return fit_and_publish(trainer, options, Path(options.output_dir) / "adapter", build, dropper)
 
 
 # -- task models: one training with the prediction head -----------------------------------
