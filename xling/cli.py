@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     task = sub.add_parser("train-task", help="train a task adapter stacked on a frozen language adapter")
     task.add_argument("--task", required=True, choices=TASK_CHOICES, help="the task")
     task.add_argument("--model", required=True, help="local model directory")
-    task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's)")
+    task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's), "
+                      "or 'none': the task adapter on the bare encoder")
     task.add_argument("--train", help="training file (PAN-X/parquet, SQuAD JSON, COPA/SIQA jsonl), or --dataset")
     add_dataset_flags(task, split="train")
     task.add_argument("--train-labels", help="SIQA: the separate labels file")
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--task-adapter", required=True, help="directory written by train-task (OUT/adapter), or an "
                     "AdapterHub task adapter saved with its head")
     ev.add_argument("--task", choices=TASK_CHOICES, help="the task, for an AdapterHub tagging head: ner (default) or pos")
-    ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's)")
+    ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's), "
+                    "or 'none' for a task adapter trained on the bare encoder")
     ev.add_argument("--lang", required=True, help="target language code (recorded in the results)")
     ev.add_argument("--data", help="evaluation file, or --dataset")
     add_dataset_flags(ev, split="test")
@@ -140,7 +142,13 @@ def _options(args):
     return TrainOptions.from_args(args)
 
 
+#: ``--lang-adapter none``: no language adapter (a task adapter on the bare encoder).
+NO_LANG_ADAPTER = "none"
+
+
 def run(args) -> None:
+    if args.command in ("train-task", "eval") and args.lang_adapter == NO_LANG_ADAPTER:
+        args.lang_adapter = None
     if args.command == "train-lang":
         from .train import CurveOptions, train_language_adapter
 

@@ -386,11 +386,11 @@ def save_head(host: MadxHost, directory: Path) -> None:
     atomic_write_bytes(Path(directory) / HEAD_WEIGHTS, save_safetensors_bytes(head, metadata={"format": "pt"}))
 
 
-def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,
+def train_task_adapter(model_dir: str, task: str, language_adapter: str | None, train_file: str, options: TrainOptions,
                        task_name: str | None = None, labels_file: str | None = None,
                        skip_last_layer: bool = False, force: bool = False, adapter_config: AdapterConfig | None = None,
                        drop: AdapterDropConfig | None = None, train_layer_norms: bool = False) -> Path:
-    """Train a task adapter (rf 16) stacked above a frozen language adapter, with its prediction head.
+    """Train a task adapter (rf 16) stacked above a frozen language adapter (None: none), with its prediction head.
 
     ``adapter_config`` replaces the rf-16 bottleneck (e.g. Compacter++, or
     Houlsby's placement); ``drop`` trains with AdapterDrop and is recorded in
@@ -401,10 +401,11 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_f
     """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     host = MadxHost(setup.model)
-    lang = load_madx_adapter(host, language_adapter, force=force, role="language")
+    # No language adapter (None): the task adapter on the bare encoder, the comparison's "bare_task" row.
+    lang = None if language_adapter is None else load_madx_adapter(host, language_adapter, force=force, role="language")
     name = task_name or task
     host.add_adapter(name, role="task", config=adapter_config, skip_last_layer=skip_last_layer)
-    host.set_active(Stack(lang, name))
+    host.set_active(Stack(name) if lang is None else Stack(lang, name))
     host.train_only([name], train_head=True, train_layer_norms=train_layer_norms)
     dropper = attach_adapter_drop(host, drop)
     norms = {"train_layer_norms": True} if train_layer_norms else {}
