@@ -81,6 +81,8 @@ class MlmHeadConfig:
     weight_decay: float = 0.01
     # Longest input in tokens (longer lines are truncated).
     max_length: int = 128
+    # Lines read from each text file, the first ones (0: all); caching costs one encoder forward per line and pass.
+    max_lines: int = 0
     # Lines held out for the accuracy, at most a fifth of all lines.
     heldout_lines: int = 500
     # Share of the tokens masked (BERT: 0.15).
@@ -265,7 +267,7 @@ def train_mlm_head(model_dir: str | Path, text_files: list[str], output_dir: str
         raise ValueError(f"--plateau-window ({config.plateau_window}) must be a multiple of --eval-every "
                          f"({config.eval_every})")
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    lines = [line for path in text_files for line in read_text(path)]
+    lines = [line for path in text_files for line in read_text(path)[:config.max_lines or None]]
     train_lines, heldout_lines = split_lines(lines, config.heldout_lines, config.seed)
     torch.manual_seed(config.seed)
     device = pick_device(use_cpu)
@@ -368,6 +370,8 @@ def add_command(sub) -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="lines per encoder forward")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="AdamW learning rate")
     parser.add_argument("--max-length", type=int, default=defaults.max_length, help="longest input in tokens")
+    parser.add_argument("--max-lines", type=int, default=defaults.max_lines,
+                        help="read the first N lines of each text file (0: all)")
     parser.add_argument("--heldout-lines", type=int, default=defaults.heldout_lines,
                         help="lines held out for the accuracy (at most a fifth of the text)")
     parser.add_argument("--eval-every", type=int, default=defaults.eval_every, help="held-out accuracy every N steps")
@@ -383,7 +387,7 @@ def add_command(sub) -> None:
 def run(args) -> None:
     config = MlmHeadConfig(max_steps=args.max_steps, tokens_per_step=args.tokens_per_step, mask_passes=args.mask_passes,
                            batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
-                           heldout_lines=args.heldout_lines, eval_every=args.eval_every, plateau_gain=args.plateau_gain,
+                           max_lines=args.max_lines, heldout_lines=args.heldout_lines, eval_every=args.eval_every, plateau_gain=args.plateau_gain,
                            plateau_window=args.plateau_window, stop_at_plateau=args.stop_at_plateau, seed=args.seed)
     results = train_mlm_head(args.model, args.text, args.output_dir, config, use_cpu=args.cpu, use_cache=not args.no_cache)
     source = f"from the cache {results['from_cache']}" if results["from_cache"] else f"{results['steps']} steps"
