@@ -303,6 +303,7 @@ def train_mlm_head(model_dir: str | Path, text_files: list[str], output_dir: str
                 param.copy_(saved[name])
         earlier = json.loads((cached / RESULTS).read_text(encoding="utf-8"))
         curve, steps, cache_seconds = earlier["curve"], earlier["steps"], earlier["cache_seconds"]
+        cached_positions = earlier.get("cached_positions")
         train_seconds, from_cache = earlier["seconds"], str(cached)
         after = evaluate(runner, *heldout)
     else:
@@ -318,7 +319,7 @@ def train_mlm_head(model_dir: str | Path, text_files: list[str], output_dir: str
         logger.info("cached %d masked positions in %.1f s", len(targets), cache_seconds)
         started = time.perf_counter()
         curve, steps = _fit(runner, head, states, targets, heldout, config)
-        train_seconds, from_cache, after = time.perf_counter() - started, None, curve[-1]
+        train_seconds, from_cache, after, cached_positions = time.perf_counter() - started, None, curve[-1], len(targets)
         del states, targets
     after = {k: after[k] for k in ("accuracy", "loss", "masked_tokens")}
     logger.info("after %d steps: masked-token accuracy %.2f%%, loss %.3f", steps, after["accuracy"], after["loss"])
@@ -326,7 +327,8 @@ def train_mlm_head(model_dir: str | Path, text_files: list[str], output_dir: str
                "heldout_lines": len(heldout_lines), "before": {k: curve[0][k] for k in after}, "after": after,
                "steps": steps, "curve": curve,
                "plateau_step": plateau_step(curve, config.plateau_gain, config.plateau_window),
-               "masked_tokens_seen": steps * config.tokens_per_step, "seconds": round(train_seconds, 2),
+               "masked_tokens_seen": steps * config.tokens_per_step, "cached_positions": cached_positions,
+               "seconds": round(train_seconds, 2),
                "cache_seconds": round(cache_seconds, 2), "seconds_per_step": round(train_seconds / max(1, steps), 4),
                "device": device.type, "from_cache": from_cache, "cache_key": key,
                "trainable_parameters": int(sum(p.numel() for p in head.values())),

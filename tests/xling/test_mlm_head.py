@@ -45,6 +45,7 @@ def test_head_trains_body_stays_and_output_loads_as_masked_lm(tmp_path, monkeypa
     assert MadxHost(model).inverse_point is model.cls.predictions.transform
     # The curve: before, every 10 steps, after; the cached head's training made nothing in the cache.
     assert [p["step"] for p in results["curve"]] == [0, 10, 20, 30, 40] and results["from_cache"] is None
+    assert 0 < results["cached_positions"] < results["masked_tokens_seen"]
     assert results["curve"][-1]["accuracy"] == results["after"]["accuracy"]
     assert not (tmp_path / "cache").exists()
     # Same seed, same result; this time the head goes to the cache, and a third run takes it from there.
