@@ -51,8 +51,9 @@ from xling.data import DataError
 from studies.xling_task_subsets import extract_text, subsample
 
 #: The rows of the comparison, in table order (k_adapter*: ``eval-adapter`` of a K-adapter, ``xling.k_adapter``).
-ROWS = ("majority", "no_swap", "madx", "k_adapter", "k_adapter_madx", "full")
+ROWS = ("majority", "bare_task", "no_swap", "madx", "k_adapter", "k_adapter_madx", "full")
 ROW_TITLES = {"majority": "majority baseline (QA: random span)",
+              "bare_task": "task adapter on the bare encoder (no language adapter)",
               "no_swap": "task adapter, source language adapter (no swap)",
               "madx": "MAD-X (target language adapter swapped in)",
               "k_adapter": "K-Adapter, source language adapter (no swap)",
@@ -103,8 +104,10 @@ def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str
     from adapter_core import Stack
 
     from xling.adapter_io import load_madx_adapter
-    from xling.inference import load_task_model
+    from xling.inference import load_task_model, task_adapter_info
 
+    if (Path(task_adapter) / "task.json").is_file() and task_adapter_info(task_adapter).get("source_language", "") is None:
+        return _eval_bare_task(model_dir, task_adapter, data, out_dir, train_size, max_length, batch_size)
     if source not in lang_adapters:
         raise ValueError(f"no language adapter given for the source language {source!r}")
     missing = sorted(set(data) - set(lang_adapters))
@@ -127,6 +130,21 @@ def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str
             records.append(_record(_result_path(out_dir, info["task"], row, train_size, lang, info.get("seed")),
                                    info["task"], row, lang, info.get("seed"), train_size, path, scores,
                                    language_adapter=str(adapter), task_adapter=str(task_adapter)))
+    return records
+
+
+def _eval_bare_task(model_dir: str, task_adapter: str, data: dict[str, str], out_dir: str, train_size: str,
+                    max_length: int, batch_size: int) -> list[dict]:
+    """The bare_task row: a task adapter trained without a language adapter, on every language's data."""
+    from xling.inference import load_task_model
+
+    loaded = load_task_model(model_dir, task_adapter, None)
+    info, records = loaded.info, []
+    for lang, path in data.items():
+        scores = _score(loaded.module, loaded.model, loaded.tokenizer, path, info["labels"], batch_size, max_length)
+        records.append(_record(_result_path(out_dir, info["task"], "bare_task", train_size, lang, info.get("seed")),
+                               info["task"], "bare_task", lang, info.get("seed"), train_size, path, scores,
+                               language_adapter=None, task_adapter=str(task_adapter)))
     return records
 
 
@@ -410,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval-adapter", help="no_swap and madx rows of one task adapter")
     ev.add_argument("--model", required=True, help="base model directory")
     ev.add_argument("--task-adapter", required=True, help="xling train-task's OUT/adapter")
-    ev.add_argument("--lang-adapters", required=True, nargs="+", help="LANG=DIR language adapters (source and targets)")
+    ev.add_argument("--lang-adapters", nargs="+", default=[], help="LANG=DIR language adapters (source and targets; "
+                    "none for a task adapter trained on the bare encoder: its bare_task row)")
     ev.add_argument("--data", required=True, nargs="+", help="LANG=FILE evaluation files")
     ev.add_argument("--source-language", default="en", help="the language the task adapter was trained on")
     full = sub.add_parser("eval-full", help="full row: a fully fine-tuned model (xling train-full's OUT/model)")

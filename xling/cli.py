@@ -37,14 +37,14 @@ from .cli_methods import TASK_CHOICES
 from .kinds import K_ADAPTER_KIND
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, mlm_head, seq2seq_cli, tiny_model, vocab_trim
+from . import encoder_import, lang_mlm_eval, mlm_head, seq2seq_cli, tiny_model, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
 #: Subcommands that make an encoder usable (a real pretrained one, or a tiny one for smoke runs): each module
 #: has add_command(sub) and run(args).
 ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head,
-                    "tiny-model": tiny_model}
+                    "lang-mlm-loss": lang_mlm_eval, "tiny-model": tiny_model}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
@@ -70,13 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     lang.add_argument("--lang", required=True, help="language code, also the adapter's name")
     lang.add_argument("--text", required=True, nargs="+", help="monolingual text files, one sentence per line")
     lang.add_argument("--no-invertible", action="store_true", help="train without the NICE invertible adapter")
+    lang.add_argument("--heldout-text", help="held-out text of the language: its MLM loss every --eval-steps steps "
+                      "goes to mlm_curve.json in the adapter folder")
+    lang.add_argument("--eval-steps", type=int, default=250, help="steps between held-out scorings")
+    lang.add_argument("--plateau-delta", type=float, default=0.0, help="stop once the held-out loss fell by less than "
+                      "this (nats) over --plateau-window steps (0: train all steps)")
+    lang.add_argument("--plateau-window", type=int, default=1000, help="see --plateau-delta")
     _training_flags(lang)
     add_adapter_flags(lang, "language")
 
     task = sub.add_parser("train-task", help="train a task adapter stacked on a frozen language adapter")
     task.add_argument("--task", required=True, choices=TASK_CHOICES, help="the task")
     task.add_argument("--model", required=True, help="local model directory")
-    task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's)")
+    task.add_argument("--lang-adapter", required=True, help="source language adapter dir (ours or AdapterHub's), "
+                      "or 'none': the task adapter on the bare encoder")
     task.add_argument("--train", help="training file (PAN-X/parquet, SQuAD JSON, COPA/SIQA jsonl), or --dataset")
     add_dataset_flags(task, split="train")
     task.add_argument("--train-labels", help="SIQA: the separate labels file")
@@ -95,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--task-adapter", required=True, help="directory written by train-task (OUT/adapter), or an "
                     "AdapterHub task adapter saved with its head")
     ev.add_argument("--task", choices=TASK_CHOICES, help="the task, for an AdapterHub tagging head: ner (default) or pos")
-    ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's)")
+    ev.add_argument("--lang-adapter", required=True, help="target language adapter dir (ours or AdapterHub's), "
+                    "or 'none' for a task adapter trained on the bare encoder")
     ev.add_argument("--lang", required=True, help="target language code (recorded in the results)")
     ev.add_argument("--data", help="evaluation file, or --dataset")
     add_dataset_flags(ev, split="test")
@@ -124,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output-dir", required=True, help="the directory to write")
     exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
-    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, tiny-model
+    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, lang-mlm-loss, tiny-model
         module.add_command(sub)
     seq2seq_cli.add_commands(sub)  # train-translation, translate (xling.seq2seq: translation models)
     return parser
@@ -142,13 +150,21 @@ def _options(args):
     return options
 
 
-def run(args) -> None:
-    if args.command == "train-lang":
-        from .train import train_language_adapter
+#: ``--lang-adapter none``: no language adapter (a task adapter on the bare encoder).
+NO_LANG_ADAPTER = "none"
 
+
+def run(args) -> None:
+    if args.command in ("train-task", "eval") and args.lang_adapter == NO_LANG_ADAPTER:
+        args.lang_adapter = None
+    if args.command == "train-lang":
+        from .train import CurveOptions, train_language_adapter
+
+        curve = None if args.heldout_text is None else CurveOptions(args.heldout_text, args.eval_steps,
+                                                                     args.plateau_delta, args.plateau_window)
         out = train_language_adapter(args.model, args.lang, args.text, _options(args), skip_last_layer=args.skip_last_layer,
                                      invertible=not args.no_invertible, drop=drop_config_from_args(args),
-                                     adapter_config=adapter_config_from_args(args, "language"))
+                                     adapter_config=adapter_config_from_args(args, "language"), curve=curve)
         print(f"language adapter written to {out}")
     elif args.command == "train-task":
         from .tasks import TASKS

@@ -89,9 +89,10 @@ def load_head(host: MadxHost, task_adapter: str | Path, task: str | None = None)
     return info
 
 
-def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, force: bool = False,
+def load_task_model(model_dir: str, task_adapter: str, language_adapter: str | None, force: bool = False,
                     task: str | None = None) -> LoadedTaskModel:
-    """The task model of ``task_adapter`` with ``Stack(language adapter, task adapter)`` active and its head loaded.
+    """The task model of ``task_adapter`` with ``Stack(language adapter, task adapter)`` active and its head loaded
+    (``language_adapter`` None: the task adapter alone, on the bare encoder).
 
     ``task_adapter`` is ours (``task.json``, ``head.safetensors``) or AdapterHub's (``head_config.json``,
     ``pytorch_model_head.bin``); ``task`` picks the task of an AdapterHub tagging head ("ner" or "pos").
@@ -105,14 +106,14 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str, fo
     model = build_task_model(model_dir, info["task"], info["labels"])
     check_tokenizer_fits(tokenizer, model, model_dir)
     host = MadxHost(model)
-    lang = load_madx_adapter(host, language_adapter, force=force, role="language")
+    lang = None if language_adapter is None else load_madx_adapter(host, language_adapter, force=force, role="language")
     if info.get("fusion"):  # xling train-fusion's OUT/fusion: the fused task adapters, then the fusion layers
         return _load_fusion_model(info, tokenizer, model, host, lang, task_adapter, force)
     task_name = load_madx_adapter(host, task_adapter, force=force, role="task")
     load_head(host, task_adapter, info["task"])
     if info.get("train_layer_norms"):  # Houlsby et al. (2019): the LayerNorms trained with the adapter
         load_layer_norms(host, task_adapter)
-    return _activate(info, tokenizer, model, host, Stack(lang, task_name))
+    return _activate(info, tokenizer, model, host, Stack(task_name) if lang is None else Stack(lang, task_name))
 
 
 def _load_fusion_model(info: dict, tokenizer, model: torch.nn.Module, host: MadxHost, lang: str, fusion_dir: str,

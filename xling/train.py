@@ -148,6 +148,20 @@ def check_resume_settings(options: TrainOptions, last_checkpoint: str | None, re
                                   f"another --output-dir) to start afresh")
 
 
+@dataclass
+class CurveOptions:
+    """Held-out MLM loss during a language adapter's training (``xling.lang_mlm_eval.MlmCurve``)."""
+
+    # Held-out text of the adapter's language, one line each (never in the training text).
+    heldout_text: str
+    # Score it every this many optimizer steps.
+    eval_steps: int = 250
+    # Stop once the loss fell by less than this (nats) over plateau_window steps (0: never stop early).
+    plateau_delta: float = 0.0
+    # Steps over which the fall is measured (a multiple of eval_steps).
+    plateau_window: int = 1000
+
+
 class ListDataset(torch.utils.data.Dataset):
     """A list of feature dicts as a map-style Dataset."""
 
@@ -328,11 +342,14 @@ def _drop_metadata(drop: AdapterDropConfig | None) -> dict:
 
 def train_language_adapter(model_dir: str, language: str, text_files: list[str], options: TrainOptions,
                            skip_last_layer: bool = False, invertible: bool = True,
-                           adapter_config: AdapterConfig | None = None, drop: AdapterDropConfig | None = None) -> Path:
+                           adapter_config: AdapterConfig | None = None, drop: AdapterDropConfig | None = None,
+                           curve: CurveOptions | None = None) -> Path:
     """MLM-train a MAD-X language adapter (rf 2) with a NICE invertible adapter; returns the adapter dir.
 
     ``adapter_config`` replaces the rf-2 bottleneck (e.g. Compacter++);
-    ``drop`` trains with AdapterDrop and is recorded in the adapter's metadata.
+    ``drop`` trains with AdapterDrop and is recorded in the adapter's metadata;
+    ``curve`` scores held-out text during training (``mlm_curve.json`` in the
+    adapter folder) and may stop at the plateau (``xling.lang_mlm_eval``).
     """
     lines = [line for path in text_files for line in read_text(path)]
     torch.manual_seed(options.seed)
@@ -352,12 +369,26 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     dataset = MaskingSeedDataset(features, options.seed)
     collator = SeededMaskingCollator(tokenizer, mlm=True, mlm_probability=0.15, mask_replace_prob=0.8,
                                      random_replace_prob=0.1)
+    callbacks = [EpochToDataset(dataset)]
+    if curve is not None:
+        from .lang_mlm_eval import MlmCurve, heldout_batches
+
+        scorer = MlmCurve(model, heldout_batches(tokenizer, read_text(curve.heldout_text), options.max_length),
+                          curve.eval_steps, curve.plateau_delta, curve.plateau_window)
+        callbacks.append(scorer)
     trainer = MaskedPositionsTrainer(model=model, args=_arguments(options), train_dataset=dataset,
                                      data_collator=collator, processing_class=tokenizer,
-                                     callbacks=[EpochToDataset(dataset)], compute_loss_func=masked_lm_loss)
-    return fit_and_publish(trainer, options, Path(options.output_dir) / "adapter", lambda tmp: save_madx_adapter(
-        host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir), **_drop_metadata(drop)}),
-        dropper)
+                                     callbacks=callbacks, compute_loss_func=masked_lm_loss)
+
+    def build(tmp: Path) -> None:
+        save_madx_adapter(host, language, tmp, metadata={"seed": options.seed, "model_dir": str(model_dir),
+                                                         "learning_rate": options.learning_rate, **_drop_metadata(drop)})
+        if curve is not None:
+            from .lang_mlm_eval import CURVE_FILE
+
+            atomic_write_json(tmp / CURVE_FILE, {"heldout_text": str(curve.heldout_text), **scorer.document()})
+
+    return fit_and_publish(trainer, options, Path(options.output_dir) / "adapter", build, dropper)
 
 
 # -- task models: one training with the prediction head -----------------------------------
@@ -457,11 +488,11 @@ def save_head(host: MadxHost, directory: Path) -> None:
     save_side_tensors(directory, HEAD_WEIGHTS, {k: v for k, v in host.model.state_dict().items() if k in names})
 
 
-def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_file: str, options: TrainOptions,
+def train_task_adapter(model_dir: str, task: str, language_adapter: str | None, train_file: str, options: TrainOptions,
                        task_name: str | None = None, labels_file: str | None = None,
                        skip_last_layer: bool = False, force: bool = False, adapter_config: AdapterConfig | None = None,
                        drop: AdapterDropConfig | None = None, train_layer_norms: bool = False) -> Path:
-    """Train a task adapter (rf 16) stacked above a frozen language adapter, with its prediction head.
+    """Train a task adapter (rf 16) stacked above a frozen language adapter (None: none), with its prediction head.
 
     ``adapter_config`` replaces the rf-16 bottleneck (e.g. Compacter++, or
     Houlsby's placement); ``drop`` trains with AdapterDrop and is recorded in
@@ -472,10 +503,11 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str, train_f
     """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
     host = MadxHost(setup.model)
-    lang = load_madx_adapter(host, language_adapter, force=force, role="language")
+    # No language adapter (None): the task adapter on the bare encoder, the comparison's "bare_task" row.
+    lang = None if language_adapter is None else load_madx_adapter(host, language_adapter, force=force, role="language")
     name = task_name or task
     host.add_adapter(name, role="task", config=adapter_config, skip_last_layer=skip_last_layer)
-    host.set_active(Stack(lang, name))
+    host.set_active(Stack(name) if lang is None else Stack(lang, name))
     host.train_only([name], train_head=True, train_layer_norms=train_layer_norms)
     dropper = attach_adapter_drop(host, drop)
     norms = {"train_layer_norms": True} if train_layer_norms else {}

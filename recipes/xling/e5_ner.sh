@@ -64,7 +64,7 @@ grep -q "trim-ner.txt" "$BASE/e5-trim/vocab_trim.json" || {
   echo "$BASE/e5-trim was trimmed without $TRIM_EXTRA (a base made by another recipe?): set NER_BASE to a new folder" >&2
   exit 1; }
 log "NER base: language adapters en pl ($LANG_STEPS steps each)"
-for lang in en pl; do language_adapter "$lang"; done
+! needs_language_adapters || for lang in en pl; do language_adapter "$lang"; done
 
 study_setup
 STUDY_NOTE="Proper-name recognition (one type, NAME), not typed NER. English: Brown, every run of proper-noun \

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/e5_common.sh"
 POS_STEPS="${POS_STEPS:-60}"
 study_setup
-for lang in en tr; do language_adapter "$lang"; done
+! needs_language_adapters || for lang in en tr; do language_adapter "$lang"; done
 for size in $SIZES; do
   for seed in $SEEDS; do
     log "pos n=$size seed $seed"

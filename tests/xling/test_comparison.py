@@ -166,3 +166,27 @@ def test_qa_question_longer_than_the_window_is_cut_not_a_tokenizer_panic(workspa
     encoding = qa._windows(long, workspace["tokenizer"], 32, 128)  # stride 8, question cut to 16 tokens
     assert encoding["input_ids"] and all(len(ids) <= 32 for ids in encoding["input_ids"])
     assert 1 in encoding.sequence_ids(0)  # the context still has room in the window
+
+
+def test_bare_task_row_trains_and_scores_without_a_language_adapter(workspace, tmp_path):
+    train = write_classification(tmp_path / "train.jsonl", 24, 1)
+    test = write_classification(tmp_path / "test.jsonl", 9, 2)
+    assert xling_main(["train-task", "--task", "classification", "--lang-adapter", "none",
+                       "--train", str(train), *common(workspace, tmp_path / "task")]) == 0
+    info = json.loads((tmp_path / "task" / "adapter" / "task.json").read_text())
+    assert info["source_language"] is None
+    results = str(tmp_path / "results")
+    assert comparison.main(["eval-adapter", "--model", str(workspace["model"]), "--task-adapter",
+                            str(tmp_path / "task" / "adapter"), "--data", f"en={test}", f"sw={test}", "--max-length",
+                            "32", "--train-size", "all", "--output-dir", results]) == 0
+    rows = sorted(str(p.relative_to(results)) for p in Path(results).rglob("*.json"))
+    assert rows == ["classification/bare_task/nall/en-seed42.json", "classification/bare_task/nall/sw-seed42.json"]
+    record = json.loads(Path(results, rows[0]).read_text())
+    assert record["language_adapter"] is None
+    # The same adapter through xling eval --lang-adapter none: the same accuracy.
+    assert xling_main(["eval", "--model", str(workspace["model"]), "--task-adapter", str(tmp_path / "task" / "adapter"),
+                       "--lang-adapter", "none", "--lang", "en", "--data", str(test), "--output",
+                       str(tmp_path / "en.json")]) == 0
+    assert json.loads((tmp_path / "en.json").read_text())["accuracy"] == record["accuracy"]
+    summary = comparison.write_report(results, str(tmp_path / "report"), "en")
+    assert "bare_task" in json.dumps(summary)
