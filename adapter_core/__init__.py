@@ -22,6 +22,7 @@ from .io import (AdapterFormatError, FingerprintMismatchError, SavedAdapter, ato
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
+from .generated import CONDITION_SLOT, ConditionEmbedding, GeneratedBottleneckAdapter  # registers "generated"
 
 __all__ = [
     "IDENTITY", "AdapterBank", "RoutingPlan", "UnknownAdapterError", "AdapterModule", "BottleneckAdapter", "PRESETS",
@@ -36,4 +37,5 @@ __all__ = [
     "SITE_PREFIX", "PlacementError", "Site", "canonical_placement", "check_sites", "placement_sites", "Setup",
     "compose", "setup_names", "setup_steps", "setup_to_json",
     "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory",
+    "CONDITION_SLOT", "ConditionEmbedding", "GeneratedBottleneckAdapter",
 ]

