@@ -20,7 +20,9 @@ used as two *domains* (``web`` and ``wiki``) of one language.
 
 Output: ``<out>/{train,dev,test}.<domain>.conllu`` (split 80/10/10 by a hash
 of the sentence's place), ``<out>/relations.json`` (the relation labels of
-the train splits, most frequent first) and ``treebank_counts.json``.
+the train splits, most frequent first), ``words.txt`` (every sentence's words, one
+sentence a line: the text to trim an encoder's vocabulary to) and
+``treebank_counts.json``.
 
     data-prep treebanks --output-dir data/treebanks
 """
@@ -162,6 +164,7 @@ def prepare(out_dir: str | Path, config: TreebankConfig | None = None) -> dict:
     manifest = Manifest(out)
     report: dict = {"source": "pypi:turkish-treebanks==1.0.0", "domains": {}}
     relations: Counter = Counter()
+    lines: list[str] = []
     for domain, path in _turkish_files(config).items():
         key = fingerprint("treebanks", FORMAT_VERSION, domain, config.dev_fraction, config.test_fraction,
                           files_fingerprint([path]))
@@ -170,6 +173,7 @@ def prepare(out_dir: str | Path, config: TreebankConfig | None = None) -> dict:
         for number, sentence in enumerate(read_conllu(path)):
             per_split[hash_split(f"treebank:{domain}:{number}", config.dev_fraction, config.test_fraction)].append(sentence)
         relations.update(w.deprel for s in per_split["train"] for w in s.words)
+        lines += [" ".join(w.form for w in s.words) for split in per_split.values() for s in split]
         if manifest.is_done(domain, key):
             report["domains"][domain] = {**manifest.info(domain), "skipped": True}
             continue
@@ -184,5 +188,6 @@ def prepare(out_dir: str | Path, config: TreebankConfig | None = None) -> dict:
         report["domains"][domain] = info
     report["relations"] = [label for label, _ in relations.most_common()]
     atomic_write_json(out / "relations.json", report["relations"])
+    atomic_write_text(out / "words.txt", "\n".join(lines) + "\n")
     atomic_write_json(out / "treebank_counts.json", report)
     return report

@@ -240,7 +240,7 @@ def train_parser(model_dir: str | Path, data_dir: str | Path, treebanks: list[st
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     seconds = time.monotonic() - started
     scores = {name: evaluate(model, items, relations, relation_ids, device) for name, items in tests.items()}
     result = {"method": config.method, "config": asdict(config), "treebanks": list(treebanks),

@@ -71,6 +71,7 @@ def test_prepare_splits_two_domains(tmp_path):
         kept = [s for split in ("train", "dev", "test") for s in read_conllu(out / f"{split}.{domain}.conllu")]
         assert sorted(s.lines[0] for s in kept) == sorted(f"# sent_id = {domain}{i}" for i in range(40))
     assert json.loads((out / "relations.json").read_text())[0] in ("root", "obl")
+    assert (out / "words.txt").read_text().splitlines()[0] == "vamos nos _ a el mar"
     again = prepare(out, TreebankConfig(turkish_dir=str(source)))
     assert again["domains"]["web"]["skipped"] is True
     (source / "wiki.conllu").unlink()

@@ -153,3 +153,21 @@ def test_train_parser_bad_input(workspace, treebanks, tmp_path):
     with pytest.raises(DataError, match="relations.json"):
         parser_train.train_parser(workspace["model"], tmp_path, ["a"], tmp_path / "r.json",
                                   parser_train.ParserTrainConfig())
+
+
+def test_parser_report_relations_and_table():
+    from xling.parser_report import relation, summarize
+
+    assert relation([80, 81, 82], [70, 71, 72]) == "holds"
+    assert relation([70, 71, 72], [80, 81, 82]) == "reversed"
+    assert relation([80, 84, 76], [79, 79, 79]) == "within spread"  # margin 1 < std 4
+
+    def run(method, seed, las):
+        scores = {"web": {"uas": las + 5, "las": las}, "wiki": {"uas": las + 6, "las": las + 1}}
+        return {"method": method, "config": {"seed": seed}, "scores": scores,
+                "mean": {"uas": las + 5.5, "las": las + 0.5}, "trainable_parameters": 10, "adapter_parameters": 4,
+                "seconds_per_step": 1.0}
+
+    table = summarize([run("adapter", s, 50 + s) for s in (1, 2, 3)] + [run("generated", s, 60 + s) for s in (1, 2, 3)])
+    assert "| adapter | 1, 2, 3 | 10 | 4 | 57.0 ± 1.0 |" in table
+    assert "| generated > adapter | holds | holds | holds |" in table
