@@ -55,8 +55,25 @@ def test_zero_up_is_identity_and_missing_condition_is_an_error():
 def test_generated_scale_follows_the_init_scheme():
     torch.manual_seed(0)
     adapter = build_adapter(AdapterConfig(kind="generated", hidden_dim=64, bottleneck_dim=16, condition_dim=32))
-    down_w, _, up_w, _ = (t.detach() for t in adapter.generate(torch.randn(32)))
+    embedding = ConditionEmbedding(["a"], 32)
+    assert 0.7 < float(embedding("a").detach().abs().sum()) < 1.3  # mean L1 norm 1
+    down_w, _, up_w, _ = (t.detach() for t in adapter.generate(embedding("a")))
     assert 0.006 < float(down_w.std()) < 0.014 and 0.006 < float(up_w.std()) < 0.014  # Houlsby: 1e-2
+
+
+def test_one_adam_step_moves_generated_weights_like_a_plain_adapters():
+    """Under Adam a generated weight moves by about lr * |e|_1: about lr, as a plain adapter's, at init scale."""
+    torch.manual_seed(0)
+    adapter = build_adapter(_config(condition_dim=8))
+    embedding = ConditionEmbedding(["a"], 8)
+    condition = embedding("a").detach()
+    before = adapter.generate(condition)[0].detach()
+    optimizer = torch.optim.Adam([adapter.generator], lr=1e-3)
+    with active_adapters(condition=condition):
+        adapter(torch.randn(4, 3, 32)).pow(2).sum().backward()
+    optimizer.step()
+    moved = (adapter.generate(condition)[0].detach() - before).abs().mean()
+    assert 0.3e-3 < float(moved) < 3e-3
 
 
 @pytest.mark.parametrize("features", [None, torch.randn(2, 6)])
