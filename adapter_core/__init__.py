@@ -26,6 +26,7 @@ from .io import (AdapterFormatError, ExportTargetError, FingerprintMismatchError
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
+from .generated import CONDITION_SLOT, ConditionEmbedding, GeneratedBottleneckAdapter  # registers "generated"
 
 __all__ = [
     "__version__",
@@ -44,4 +45,5 @@ __all__ = [
     "compose", "setup_names", "setup_steps", "setup_to_json",
     "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory", "is_fusion_directory",
     "load_fusion", "load_side_tensors", "save_fusion", "save_side_tensors",
+    "CONDITION_SLOT", "ConditionEmbedding", "GeneratedBottleneckAdapter",
 ]

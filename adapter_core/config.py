@@ -61,6 +61,9 @@ class AdapterConfig:
     # Compacter: one A shared by every layer that carries the adapter (the paper);
     # False gives each layer its own A (the PHM-Adapter ablation).
     phm_shared_rule: bool = True
+    # Generated adapters (kind "generated", Üstün et al. 2020, ``adapter_core.generated``): the width k of the
+    # condition (language or domain) embedding from which each layer's generator makes the adapter's weights.
+    condition_dim: int = 32
 
     def __post_init__(self) -> None:
         if self.init not in INIT_SCHEMES:
@@ -78,6 +81,8 @@ class AdapterConfig:
         if self.phm_dim <= 0 or self.phm_rank <= 0:
             raise ValueError(f"phm_dim and phm_rank must be positive, got {self.phm_dim} and {self.phm_rank}")
         object.__setattr__(self, "placement", LEGACY_NAMES.get(self.placement, self.placement))  # older files
+        if self.condition_dim <= 0:
+            raise ValueError(f"condition_dim must be positive, got {self.condition_dim}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"unknown placement {self.placement!r}; known: {', '.join(sorted(PLACEMENTS))}")
 

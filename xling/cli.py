@@ -37,7 +37,7 @@ from .cli_methods import TASK_CHOICES
 from .kinds import K_ADAPTER_KIND
 from .cli_methods import (add_adapter_flags, add_method_commands, adapter_config_from_args, drop_config_from_args,
                           run_method_command)
-from . import encoder_import, lang_mlm_eval, mlm_head, seq2seq_cli, tiny_model, vocab_trim
+from . import encoder_import, lang_mlm_eval, mlm_head, parser_train, seq2seq_cli, tiny_model, vocab_trim
 from .data import DataError, add_dataset_flags, data_source
 
 
@@ -45,6 +45,8 @@ from .data import DataError, add_dataset_flags, data_source
 #: has add_command(sub) and run(args).
 ENCODER_COMMANDS = {"import-e5": encoder_import, "trim-vocab": vocab_trim, "train-mlm-head": mlm_head,
                     "lang-mlm-loss": lang_mlm_eval, "tiny-model": tiny_model}
+#: Subcommands with a task head of their own (add_command(sub) and run(args)): UDapter's parser.
+HEAD_COMMANDS = {"train-parser": parser_train}
 
 
 def _training_flags(parser: argparse.ArgumentParser, adapters: bool = True) -> None:
@@ -132,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output-dir", required=True, help="the directory to write")
     exp.add_argument("--name", help="the adapter's name in AdapterHub (default: its saved name)")
     add_method_commands(sub, _training_flags)
-    for module in ENCODER_COMMANDS.values():  # import-e5, trim-vocab, train-mlm-head, lang-mlm-loss, tiny-model
+    for module in (*ENCODER_COMMANDS.values(), *HEAD_COMMANDS.values()):  # import-e5 ... tiny-model, train-parser
         module.add_command(sub)
     seq2seq_cli.add_commands(sub)  # train-translation, translate (xling.seq2seq: translation models)
     return parser
@@ -232,6 +234,8 @@ def run(args) -> None:
         ENCODER_COMMANDS[args.command].run(args)
     elif args.command in seq2seq_cli.COMMANDS:
         seq2seq_cli.run(args)
+    elif args.command in HEAD_COMMANDS:
+        HEAD_COMMANDS[args.command].run(args)
 
 
 #: Errors that mean bad input (files, adapters, model directories, options): reported in one line, exit 1.
