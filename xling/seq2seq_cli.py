@@ -18,7 +18,6 @@ import logging
 from pathlib import Path
 
 from adapter_core import atomic_write_text, bapna_firat_2019, compacter_2021, houlsby_2019
-from adapter_core.cli_flags import add_output_flag
 from adapter_core.drop import DROP_MODES
 
 from .seq2seq import ROUTE_MODES
@@ -51,7 +50,7 @@ def add_commands(sub) -> None:
     train.add_argument("--tgt-lang", required=True, help="target language code")
     train.add_argument("--src-file", required=True, help="source sentences, one per line")
     train.add_argument("--tgt-file", required=True, help="target sentences, one per line (parallel to --src-file)")
-    add_output_flag(train, "--output-dir", help="where the trained adapters go (<dir>/<name>)")
+    train.add_argument("--output-dir", required=True, help="where the trained adapters go (<dir>/<name>)")
     train.add_argument("--adapter-kind", choices=KINDS, default="bottleneck",
                        help="bottleneck, or compacter (Karimi Mahabadi et al. 2021; Houlsby's sites)")
     train.add_argument("--adapter-placement", choices=PLACEMENTS, default="output",
@@ -71,7 +70,7 @@ def add_commands(sub) -> None:
                          "adapters, directions mixed in each batch, output in input order")
     _common_flags(run)
     run.add_argument("--input", required=True, help="TSV: source language<TAB>target language<TAB>text")
-    add_output_flag(run, "--output", help="translations, one per line, in input order")
+    run.add_argument("--output", required=True, help="translations, one per line, in input order")
     run.add_argument("--batch-size", type=int, default=16, help="sentences per batch")
     run.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
     run.add_argument("--max-new-tokens", type=int, default=128, help="longest translation in tokens")
