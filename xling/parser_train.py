@@ -39,7 +39,6 @@ from data_prep.treebanks import TreebankSentence, read_conllu
 
 from .attach import SLOT, MadxHost
 from .data import DataError
-from .tasks.dependency import BiaffineConfig, BiaffineParserHead, attachment_scores, mst_heads
 
 METHODS = ("full", "adapter", "generated")
 ADAPTER_NAME = "parser"
@@ -81,6 +80,8 @@ class EncoderParser(nn.Module):
         self.encoder = encoder
         self.method = config.method
         hidden = encoder.config.hidden_size
+        from .tasks.dependency import BiaffineConfig, BiaffineParserHead  # xling.tasks imports transformers: not at --help
+
         self.head = BiaffineParserHead(BiaffineConfig(hidden_dim=hidden, num_relations=num_relations))
         self.conditions = None
         self.host = None
@@ -152,6 +153,8 @@ def _read(path: Path) -> list[TreebankSentence]:
 def evaluate(model: EncoderParser, items: list[dict], relations: list[str], relation_ids: dict, device,
              batch_size: int = 32) -> dict:
     """UAS/LAS of MST-decoded trees; a word whose sub-tokens were cut off counts as wrong."""
+    from .tasks.dependency import attachment_scores, mst_heads
+
     model.eval()
     gold_h, gold_l, pred_h, pred_l = [], [], [], []
     order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))

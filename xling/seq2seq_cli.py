@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from adapter_core import atomic_write_text, bapna_firat_2019, compacter_2021, houlsby_2019
-from adapter_core.drop import DROP_MODES
+from adapter_core import ADAPTER_DROP_MODES, FLAG_HELP
 
 from .seq2seq import ROUTE_MODES
 
@@ -62,9 +62,8 @@ def add_commands(sub) -> None:
     train.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     train.add_argument("--max-length", type=int, default=128, help="longest sentence in tokens (longer ones are cut)")
     train.add_argument("--seed", type=int, default=1, help="random seed")
-    train.add_argument("--drop-mode", choices=DROP_MODES, help="AdapterDrop (Rücklé et al. 2021) training mode")
-    train.add_argument("--drop-layers", type=int, help="AdapterDrop specialised: lowest layers without adapters")
-    train.add_argument("--drop-max", type=int, help="AdapterDrop robust: largest n drawn per update")
+    train.add_argument("--adapter-drop-mode", choices=ADAPTER_DROP_MODES, help=FLAG_HELP["drop_mode"])
+    train.add_argument("--adapter-drop-layers", type=int, help=FLAG_HELP["drop_layers"])
 
     run = sub.add_parser("translate", help="translate a TSV of (source language, target language, text) with "
                          "adapters, directions mixed in each batch, output in input order")

@@ -371,7 +371,8 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
                                      random_replace_prob=0.1)
     callbacks = [EpochToDataset(dataset)]
     if curve is not None:
-        from .lang_mlm_eval import MlmCurve, heldout_batches
+        from .lang_mlm_curve import MlmCurve
+        from .lang_mlm_eval import heldout_batches
 
         scorer = MlmCurve(model, heldout_batches(tokenizer, read_text(curve.heldout_text), options.max_length),
                           curve.eval_steps, curve.plateau_delta, curve.plateau_window)

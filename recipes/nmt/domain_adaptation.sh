@@ -95,7 +95,7 @@ for split in train valid test; do
   done
 done
 
-DATA=""; CKPT="$WORK/checkpoints"; GEN="$WORK/generate"; USER_DIR="$("$BIN/nmt-user-dir")"
+DATA=""; CKPT="$WORK/checkpoints"; GEN="$WORK/generate"; USER_DIR="$("$BIN/nmt" user-dir)"
 LANG_LIST="$(cat "$BASE_DATA/langs.txt")"
 mkdir -p "$CKPT" "$GEN"
 source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), generate()

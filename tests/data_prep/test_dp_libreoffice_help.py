@@ -96,7 +96,7 @@ def test_prepare_aligns_cleans_dedupes_and_keeps_held_out_sentences_out_of_train
 
 
 def test_split_drops_training_pairs_whose_target_is_held_out_and_caps_in_hash_order():
-    rows = [(f"{WORDS[i]} {WORDS[-1 - i]} sentence", f"satz {i}") for i in range(20)]
+    rows = [(f"{WORDS[i]} {WORDS[-1 - i]} sentence", f"satz {WORDS[i]}") for i in range(20)]
     config = lo.HelpConfig(valid_fraction=0.3, test_fraction=0.3, max_valid=2, max_test=3)
     probe = lo.split_pairs(rows, config, Counter())
     assert len(probe["valid"]) == 2 and len(probe["test"]) == 3

@@ -166,12 +166,11 @@ def test_train_fusion_end_to_end(workspace, tmp_path):
                                     use_cpu=True, learning_rate=1e-2))
     for file in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors", "fusion_weights.png"):
         assert (out / file).is_file(), file
-    checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-2" / "model.safetensors"
+    # checkpoints hold only what trains (issue 26): the fused adapters are frozen, so none of theirs is there,
+    # while the fusion layers are
+    checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-2" / "trainable.safetensors"
     from safetensors.torch import load_file
 
     state = load_file(str(checkpoint))
-    for name in ("a", "b"):
-        for key, value in saved[name].items():
-            matches = [k for k in state if k.endswith(f"madx_adapters.adapters.{name}.{key.split('.', 2)[2]}")
-                       and f"layer.{key.split('.')[1]}." in k]
-            assert len(matches) == 1 and torch.equal(state[matches[0]], value)
+    assert any("fusion" in k for k in state)
+    assert not [k for k in state if "madx_adapters.adapters.a." in k or "madx_adapters.adapters.b." in k]
