@@ -111,7 +111,9 @@ def p3_steps(device: torch.device, quick: bool) -> dict:
 
 def p6_steps(device: torch.device, quick: bool) -> dict:
     """Token-classification inference with Stack(language, task) + NICE, and on the bare encoder (P6)."""
-    from .xling_bench import _batch, build_encoder, shapes_for, stacked_copy
+    from .adapterhub_worker import build_encoder
+    from .xling_bench import stacked_copy
+    from .xling_shapes import _batch, shapes_for
 
     shape = shapes_for(RunSettings(device=device.type, quick=quick), device)[0]
     torch.manual_seed(0)

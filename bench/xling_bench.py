@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-from dataclasses import dataclass
 import json
 import os
 import subprocess
@@ -35,89 +34,20 @@ from pathlib import Path
 
 import torch
 
-from .adapterhub_worker import (BATCH, E5_TRIMMED_VOCAB, ENCODERS, NUM_TAGS, QUICK_BATCH, QUICK_SEQUENCE, SEQUENCE,
-                                build_encoder, mlm_batch)
+from .adapterhub_worker import E5_TRIMMED_VOCAB, NUM_TAGS, build_encoder
 from .drop_bench import inference_macs
+from .xling_shapes import (CPU_SHAPES, QUICK_SHAPES, XlingShape, _batch, by_shape, encoder_dir, shape_details,
+                           shapes_for, weights_note)
 from .harness import (Result, RunSettings, SelfTimed, Worker, alternate, device_description, log, make_result, median,
                       peak_rss, serve, skipped_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 AH_VENV = Path(os.environ.get("AH_VENV", "/tmp/ah-venv"))
 AH_PINS = (["torch==2.13.0"], ["adapters==1.3.0", "transformers==4.57.6"])  # torch first: a CPU wheel stays put
-E5_DIR = Path(os.environ.get("BENCH_E5_DIR", ROOT / "work" / "xling-e5"))
 #: P6 also times AdapterDrop at inference with the adapters of these lowest layers dropped (extra details only).
 P6_DROPPED = (1, 2)
 #: P6 on CUDA: tokens of the forwards in one timing (20 forwards of 16 x 128; fewer forwards of larger batches).
 CUDA_TOKENS_PER_TIMING = 40960
-
-
-@dataclass(frozen=True)
-class XlingShape:
-    """One encoder and batch shape of P5-P7."""
-
-    # A configuration of ``bench.adapterhub_worker.ENCODERS``: "quick", "e5" or "xlmr-base".
-    encoder: str
-    # Sentences a batch.
-    batch: int
-    # Tokens a sentence.
-    length: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.encoder} {self.batch}x{self.length}"
-
-
-#: The CPU's shape (sized for 2 cores) and the quick smoke run's.
-CPU_SHAPES = (XlingShape("e5", BATCH, SEQUENCE),)
-QUICK_SHAPES = (XlingShape("quick", QUICK_BATCH, QUICK_SEQUENCE),)
-#: The shapes a GPU user runs (issue 28), the first one the headline figure: XLM-R base's shape (AdapterDrop's
-#: encoder size) and multilingual-e5-small's, 32 x 128 and 128 x 128 tokens a batch.
-GPU_SHAPES = (XlingShape("xlmr-base", 32, 128), XlingShape("xlmr-base", 128, 128), XlingShape("e5", 32, 128),
-              XlingShape("e5", 128, 128))
-
-
-def shapes_for(settings: RunSettings, device: torch.device) -> tuple[XlingShape, ...]:
-    if settings.quick:
-        return QUICK_SHAPES
-    return (GPU_SHAPES[:1] if settings.headline_only else GPU_SHAPES) if device.type == "cuda" else CPU_SHAPES
-
-
-def encoder_dir(settings: RunSettings, trimmed: bool = False, shape: XlingShape | None = None) -> str | None:
-    """The real encoder's directory (``e5-full``, or ``e5-trim``), or None (quick runs, other encoders, not imported)."""
-    directory = E5_DIR / ("e5-trim" if trimmed else "e5-full")
-    if settings.quick or (shape is not None and shape.encoder != "e5") or not (directory / "model.safetensors").exists():
-        return None
-    return str(directory)
-
-
-def weights_note(directory: str | None, quick: bool, shape: XlingShape | None = None) -> str:
-    if quick:
-        return "toy XLM-R configuration (--quick)"
-    if directory:
-        return f"multilingual-e5-small, real weights ({directory})"
-    if shape is not None and shape.encoder == "xlmr-base":
-        return "XLM-R base's shape with random weights"
-    return "multilingual-e5-small's shape with random weights (the imported encoder is absent)"
-
-
-def shape_details(shape: XlingShape) -> dict:
-    return {"encoder": shape.encoder if shape.encoder == "quick" else dict(ENCODERS[shape.encoder][1]),
-            "batch": [shape.batch, shape.length]}
-
-
-def _batch(model, shape: XlingShape, device: torch.device) -> dict[str, torch.Tensor]:
-    batch = mlm_batch(model.config.vocab_size, shape.batch, shape.length)
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def by_shape(results: dict[XlingShape, Result], shapes: tuple[XlingShape, ...]) -> Result:
-    """The first shape's result, with every shape's value, target check and details under ``by_shape``."""
-    head = results[shapes[0]]
-    head.details = dict(head.details, by_shape={s.label: {"value": r.value, "target": r.target, "met": r.met,
-                                                          "details": r.details} for s, r in results.items()})
-    if len(results) > 1:
-        head.measure += f"; headline shape {shapes[0].label}, other shapes under details.by_shape"
-    return head
 
 
 def language_adapter_mlm(shape: XlingShape, directory: str | None, device: torch.device, full_projection: bool = False,

@@ -27,9 +27,7 @@ builds the finished directory in a temporary sibling and renames it into place
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -49,6 +47,8 @@ from .masking import MASKING_SEED  # noqa: F401  (not used here; importable besi
 from .masking import EpochToDataset, MaskedPositionsTrainer, MaskingSeedDataset, SeededMaskingCollator
 from .tasks import LABELLED_HEAD_TASKS, TASKS
 from .trainable_checkpoints import TrainableCheckpoints
+from .resume import (RESUME_FREE_FLAGS, RUN_SETTINGS, ResumeMismatchError, check_resume_settings,  # noqa: F401
+                     is_main_process, last_complete_checkpoint, run_settings, world_size)
 
 logger = logging.getLogger(__name__)
 HEAD_WEIGHTS = "head.safetensors"
@@ -98,56 +98,6 @@ class TrainOptions:
 _OPTION_FLAGS = {"output_dir": "output_dir", "learning_rate": "learning_rate", "batch_size": "batch_size",
                  "epochs": "epochs", "max_steps": "max_steps", "save_steps": "save_steps", "seed": "seed",
                  "max_length": "max_length", "use_cpu": "cpu"}
-#: Flags a resumed run may change: where it writes and how often, the device, what is scored after training.
-RESUME_FREE_FLAGS = {"output_dir", "save_steps", "cpu", "use_cpu", "dev", "dev_labels", "force"}
-#: The settings of a run, written beside its checkpoints before the first one.
-RUN_SETTINGS = "run_settings.json"
-
-
-class ResumeMismatchError(ValueError):
-    """A rerun into an output directory whose checkpoints belong to a run with other settings."""
-
-
-def _normalised(value):
-    """A JSON value, with paths that exist made absolute (``a.txt`` and ``./a.txt`` are one setting)."""
-    if isinstance(value, (list, tuple)):
-        return [_normalised(v) for v in value]
-    if isinstance(value, str) and value and os.path.exists(value):
-        return str(Path(value).resolve())
-    return json.loads(json.dumps(value, default=str))
-
-
-def run_settings(options: TrainOptions) -> dict:
-    """What defines a run: the options but output dir, save steps and device, and the command's settings."""
-    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
-                if f.name not in RESUME_FREE_FLAGS and f.name not in ("run_settings", "extra")}
-    settings.update(options.extra and {"extra": options.extra}, **options.run_settings)
-    return {key: _normalised(value) for key, value in sorted(settings.items())}
-
-
-def check_resume_settings(options: TrainOptions, last_checkpoint: str | None, record: bool = False) -> None:
-    """When resuming, refuse settings other than the recorded ones in one line; else (``record``) record them
-    beside the checkpoints to come (the main process only)."""
-    checkpoints = Path(options.output_dir) / "checkpoints"
-    settings, recorded_path = run_settings(options), checkpoints / RUN_SETTINGS
-    if last_checkpoint is None:
-        if record and is_main_process():
-            atomic_write_json(recorded_path, settings)
-        return
-    try:
-        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        logger.warning("%s: no settings recorded (an older run): resuming without comparing them", recorded_path)
-        return
-    differing = [key for key in sorted(set(settings) | set(recorded)) if settings.get(key) != recorded.get(key)]
-    if differing:
-        shown = ", ".join(f"{'--' + key.replace('_', '-') if key != 'command' else 'the command'} "
-                          f"{settings.get(key)!r} (was {recorded.get(key)!r})" for key in differing)
-        raise ResumeMismatchError(f"{checkpoints} holds the checkpoints of a run with other settings: {shown}; "
-                                  f"rerun with the same settings to resume it, or remove {checkpoints} (or choose "
-                                  f"another --output-dir) to start afresh")
-
-
 @dataclass
 class CurveOptions:
     """Held-out MLM loss during a language adapter's training (``xling.lang_mlm_eval.MlmCurve``)."""
@@ -189,35 +139,6 @@ def _arguments(options: TrainOptions) -> TrainingArguments:
         # a head one rank's batch never reaches) instead of waiting for their gradients forever.
         ddp_find_unused_parameters=True)
     return TrainingArguments(**{**arguments, **options.extra})
-
-
-def last_complete_checkpoint(checkpoints: Path) -> str | None:
-    """The newest ``checkpoint-N`` whose save finished: transformers writes ``trainer_state.json`` last (after
-    the weights, optimizer and RNG states), so a run killed while saving leaves a folder without it (or with
-    a torn one), and resuming from that folder fails; the one before it is used instead."""
-    if not checkpoints.is_dir():
-        return None
-    found = []
-    for folder in checkpoints.glob("checkpoint-*"):
-        state = folder / "trainer_state.json"
-        if not folder.name.split("-")[-1].isdigit() or not state.is_file():
-            continue
-        try:
-            json.loads(state.read_text(encoding="utf-8"))
-        except (ValueError, OSError):
-            continue
-        found.append((int(folder.name.split("-")[-1]), str(folder)))
-    return max(found)[1] if found else None
-
-
-def world_size() -> int:
-    """Processes taking part (torchrun sets WORLD_SIZE)."""
-    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-
-
-def is_main_process() -> bool:
-    """True on the process that writes the finished directory (rank 0 under torchrun)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _check_batch(dataset_size: int, options: TrainOptions, what: str) -> None:

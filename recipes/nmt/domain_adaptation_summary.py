@@ -2,7 +2,8 @@
 
     python recipes/nmt/domain_adaptation_summary.py --work-root work/domain --output-dir reports/nmt_domain_adaptation
 
-Reads, for each ``<work-root>/<pair>/meta.json`` the recipe wrote, the fairseq-generate outputs under
+Reads, for each ``<work-root>/<pair>/meta.json`` the recipe wrote, the ``nmt generate-many`` outputs (every test
+sentence: it passes --required-batch-size-multiple 1) under
 ``<pair>/generate/`` (``base``, ``domain_adapter-<size>-s<seed>``, ``full_finetune-<size>-s<seed>``, each also
 ``.general``) and the training logs (the best in-domain validation loss and its update), scores them with
 ``nmt.report.score`` (sacreBLEU BLEU and chrF++, with signatures) against the raw test files, and adds the
