@@ -1,5 +1,6 @@
 """adapter_core: bottleneck, invertible and Compacter adapters, their placement sites, AdapterFusion, routing,
-AdapterDrop's policy, freezing, on-disk format and atomic publishing.
+AdapterDrop's policy, freezing, on-disk format, loading an adapter directory into a host (``load_adapter_into``)
+and atomic publishing.
 
 Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
@@ -23,6 +24,7 @@ from .io import (AdapterFormatError, ExportTargetError, FingerprintMismatchError
                  fingerprint_tensors, is_fusion_directory, load_adapter, load_fusion, load_side_tensors,
                  publish_directories, publish_directory, read_adapter_config, save_adapter, save_fusion,
                  save_side_tensors)
+from .loading import AdapterSlots, LoadPlan, check_adapter_name, copy_tensors, load_adapter_into
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
@@ -46,4 +48,5 @@ __all__ = [
     "DROP_MODES", "AdapterDropConfig", "publish_directories", "publish_directory", "is_fusion_directory",
     "load_fusion", "load_side_tensors", "save_fusion", "save_side_tensors",
     "CONDITION_SLOT", "ConditionEmbedding", "GeneratedBottleneckAdapter",
+    "AdapterSlots", "LoadPlan", "check_adapter_name", "copy_tensors", "load_adapter_into",
 ]

@@ -11,7 +11,7 @@ import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
 from xling.ablation import layer_ablation, write_ablation_report
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.drift import collect_hidden_states, representation_drift, write_drift_report
 from xling.drop import AdapterDrop, AdapterDropConfig
 from studies.xling_lr_sweep import plot_sweep
@@ -21,12 +21,12 @@ MASK = (IDS != 1).long()
 RECIPE = Path(__file__).parents[2] / "recipes" / "xling" / "lr_sweep.sh"
 
 
-def tiny_host(layers: int = 3, seed: int = 0) -> MadxHost:
+def tiny_host(layers: int = 3, seed: int = 0) -> TransformersHost:
     torch.manual_seed(seed)
     config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
                               intermediate_size=64, max_position_embeddings=40, layer_norm_eps=1e-5, pad_token_id=1,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    host = MadxHost(XLMRobertaModel(config))
+    host = TransformersHost(XLMRobertaModel(config))
     host.add_adapter("t", role="task")
     with torch.no_grad():
         for tensor in host.adapter_tensors("t").values():
@@ -35,7 +35,7 @@ def tiny_host(layers: int = 3, seed: int = 0) -> MadxHost:
     return host
 
 
-def forward(host: MadxHost) -> torch.Tensor:
+def forward(host: TransformersHost) -> torch.Tensor:
     return host.model(IDS, attention_mask=MASK).last_hidden_state
 
 
@@ -81,7 +81,7 @@ def test_drop_keeps_the_gradient_of_a_trained_invertible_adapter():
     config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
                               intermediate_size=64, max_position_embeddings=40, layer_norm_eps=1e-5, pad_token_id=1,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    host = MadxHost(XLMRobertaModel(config).train())
+    host = TransformersHost(XLMRobertaModel(config).train())
     host.add_adapter("en", role="language")  # with NICE on the embeddings, below every layer
     host.set_active("en")
     drop = AdapterDrop(host, AdapterDropConfig(mode="specialised", num_dropped=2))
@@ -183,7 +183,7 @@ def test_lr_sweep_plot_and_recipe(tmp_path):
 
 def test_old_spellings_of_the_skip_switch_are_gone():
     """One name per concept (issue 14): the switch is "skip"; the removed_* spellings left with 0.1.0 (issue 25)."""
-    host = MadxHost(XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
+    host = TransformersHost(XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
                                                      num_attention_heads=2, intermediate_size=32)))
     assert not hasattr(host, "set_removed_layers") and not hasattr(host, "adapters_removed")
     host.set_skipped_layers([1])
