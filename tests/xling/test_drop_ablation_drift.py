@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ from xling.ablation import layer_ablation, write_ablation_report
 from xling.attach import TransformersHost
 from xling.drift import collect_hidden_states, representation_drift, write_drift_report
 from xling.drop import AdapterDrop, AdapterDropConfig
+from studies.xling_lr_sweep import main as lr_sweep_main
 from studies.xling_lr_sweep import plot_sweep
 
 IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
@@ -179,6 +181,28 @@ def test_lr_sweep_plot_and_recipe(tmp_path):
     missing = subprocess.run(["bash", str(RECIPE)], env={"PATH": "/usr/bin:/bin", "MODEL": str(tmp_path / "nope")},
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_lr_sweep_from_comparison_results(tmp_path):
+    """The bare_task and full rows of comparison results made at two pairs of rates become one sweep per mode."""
+    for folder, alr_gain in (("low", 0.0), ("high", 5.0)):
+        for row, lang, seed in [(r, l, s) for r in ("bare_task", "full", "majority") for l in ("en", "tr") for s in (1, 2)]:
+            path = tmp_path / folder / "pos" / row / "nall" / f"{lang}-seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            value = 60 + seed + (alr_gain if row == "bare_task" else 1.0) + (10 if lang == "en" else 0)
+            path.write_text(json.dumps({"task": "pos", "row": row, "language": lang, "seed": seed, "train_size": "all",
+                                        "accuracy": value, "main_metric": "accuracy"}))
+    png = tmp_path / "lr.png"
+    assert lr_sweep_main(["from-comparison", f"{tmp_path / 'low'}=1e-4,1e-5", f"{tmp_path / 'high'}=1e-3,5e-5",
+                          "--language", "tr", "--output", str(png)]) == 0
+    series = json.loads(png.with_suffix(".json").read_text())
+    assert series["adapter"]["learning_rates"] == [1e-4, 1e-3] and series["full"]["learning_rates"] == [1e-5, 5e-5]
+    assert series["adapter"]["accuracy"] == pytest.approx([61.5, 66.5])
+    assert series["adapter"]["accuracy_std"] == pytest.approx([0.5, 0.5])
+    assert "| adapter | 0.0001 | 61.5 ± 0.5 | 61.0, 62.0 |" in png.with_suffix(".md").read_text()
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert lr_sweep_main(["from-comparison", f"{tmp_path / 'low'}=1e-4,1e-5", "--language", "de",
+                          "--output", str(png)]) == 1
 
 
 def test_old_spellings_of_the_skip_switch_are_gone():
