@@ -99,8 +99,8 @@ mono_text() { # the language adapters' text: train splits (and, for hi/fa, conte
   [ "$BIGBENCH" = 1 ] || {  # POS only: en is Brown's train split, tr the treebank's
     [ -s "$out/en.txt" ] || "${CMP[@]}" text --input "$POS/train.en.pos" --output "$out/en.txt" --max-lines "$MONO_LINES" > /dev/null
     [ -s "$out/tr.txt" ] || "${CMP[@]}" text --input "$POS/train.tr.pos" --output "$out/tr.txt" --max-lines "$MONO_LINES" > /dev/null
-    [ -s "$MONO/trim-tasks.txt" ] || "${CMP[@]}" text --input "$DATA/pos.trainall.en.pos" "$DATA"/pos.test.* \
-      --output "$MONO/trim-tasks.txt" > /dev/null
+    [ -s "$MONO/trim-tasks.txt" ] || "${CMP[@]}" text --input "$DATA"/*.trainall.* "$DATA"/*.test.* \
+      --output "$MONO/trim-tasks.txt" > /dev/null  # POS, and names when names_data ran first
     return 0; }
   [ -s "$out/en.txt" ] || "${CMP[@]}" text --input "$BB/multiemo/train.en.jsonl" "$BB/squad/train.en.json" \
     "$POS/train.en.pos" --output "$out/en.txt" --max-lines "$MONO_LINES" > /dev/null
@@ -169,6 +169,14 @@ lang_check() { # lang [source]: held-out MLM loss of lang's text under bare / so
   [ -s "$LANG_ROOT/lang-$lang/mlm_loss.json" ] || "$BIN/xling" lang-mlm-loss --model "$MODEL" \
     --text "$MONO/split/$lang.heldout.txt" --adapters "${settings[@]}" --own "$lang" \
     --output "$LANG_ROOT/lang-$lang/mlm_loss.json"
+}
+
+names_data() { # proper names (one type, NAME): Brown (en) and the Turkish treebanks' proper nouns (tr), fixed subsets
+  local names="$BASE/names"
+  [ -f "$names/test.tr.panx" ] || quiet "$BASE/logs/names.log" "$BIN/data-prep" names --output-dir "$names"
+  subset "$names/train.en.panx" 5000 "$DATA/ner.trainall.en.panx"
+  local lang
+  for lang in en tr; do subset "$names/test.$lang.panx" "${NER_TEST:-200}" "$DATA/ner.test.$lang.panx"; done
 }
 
 train_file() { # task size: the training file with that many examples (a fixed subset, seed 0, of "all"), or "all"
