@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from .placement import LEGACY_NAMES, PLACEMENTS, Site, placement_sites
 
-INIT_SCHEMES = ("houlsby", "zero_up", "bert")
+INIT_SCHEMES = ("houlsby", "zero_up", "bert", "lora", "normal")
 ACTIVATIONS = ("relu", "gelu", "tanh", "swish", "silu", "identity")
 # Kinds whose reduction factor applies to half the hidden width (MAD-X invertible adapters).
 COUPLING_KINDS = ("nice", "glow")
@@ -42,7 +42,9 @@ class AdapterConfig:
     input_layer_norm: bool = False
     # "houlsby": N(0, 0.01) truncated at 2 std, zero biases (Houlsby et al. 2019);
     # "zero_up": the up-projection starts at zero, so the adapter is the identity;
-    # "bert": N(0, 0.02), zero biases (AdapterHub's default, used by MAD-X).
+    # "bert": N(0, 0.02), zero biases (AdapterHub's default, used by MAD-X);
+    # "lora" (LoRA only): A as nn.Linear's default (Kaiming-uniform), B zero, so W + sBA = W at the start;
+    # "normal" (prefix tuning only): N(0, 1) rows or prefix embedding, as AdapterHub's (torch.randn, nn.Embedding).
     init: str = "houlsby"
     # Where the host inserts the adapter: a name in ``adapter_core.placement.PLACEMENTS``, e.g.
     # "output" (Bapna & Firat: the layer output), "pfeiffer" (Pfeiffer's FFN site) or
@@ -64,6 +66,15 @@ class AdapterConfig:
     # Generated adapters (kind "generated", Üstün et al. 2020, ``adapter_core.generated``): the width k of the
     # condition (language or domain) embedding from which each layer's generator makes the adapter's weights.
     condition_dim: int = 32
+    # LoRA (Hu et al. 2021, ``adapter_core.lora``), kind "lora" only: the update is (alpha / r) B A with r the
+    # bottleneck width (``bottleneck_dim``); AdapterHub's LoRAConfig has alpha = r = 8.
+    lora_alpha: float = 8.0
+    # LoRA: dropout on the input x of B A x (AdapterHub's default 0).
+    lora_dropout: float = 0.0
+    # Prefix tuning (Li & Liang 2021, ``adapter_core.prefix``), kind "prefix_tuning" only: the width of the MLP
+    # that makes the prefix rows from a prefix embedding in training (AdapterHub's bottleneck_size 512, flat=False);
+    # 0: the rows are trained directly (AdapterHub's flat=True), and an ejected prefix is saved so.
+    prefix_mlp_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.init not in INIT_SCHEMES:
@@ -83,6 +94,13 @@ class AdapterConfig:
         object.__setattr__(self, "placement", LEGACY_NAMES.get(self.placement, self.placement))  # older files
         if self.condition_dim <= 0:
             raise ValueError(f"condition_dim must be positive, got {self.condition_dim}")
+        if self.kind == "lora" and self.init not in ("lora", "bert"):
+            raise ValueError(f"LoRA takes init 'lora' or 'bert', got {self.init!r}")
+        if self.kind == "prefix_tuning" and self.init not in ("normal", "bert"):
+            raise ValueError(f"prefix tuning takes init 'normal' or 'bert', got {self.init!r}")
+        if not 0.0 <= self.lora_dropout < 1.0 or self.lora_alpha <= 0 or self.prefix_mlp_dim < 0:
+            raise ValueError(f"lora_dropout must be in [0, 1), lora_alpha positive and prefix_mlp_dim >= 0, got "
+                             f"{self.lora_dropout}, {self.lora_alpha} and {self.prefix_mlp_dim}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"unknown placement {self.placement!r}; known: {', '.join(sorted(PLACEMENTS))}")
 
@@ -217,6 +235,40 @@ def compacter_plus_plus_2021(hidden_dim: int, reduction_factor: float = 32, phm_
     return compacter_2021(hidden_dim, reduction_factor, phm_dim).replace(placement="pfeiffer", preset="compacter_plus_plus_2021")
 
 
+def lora_2021(hidden_dim: int, rank: int = 8, alpha: float = 8.0, placement: str = "query_value") -> AdapterConfig:
+    """Hu et al. (2021), "LoRA: Low-Rank Adaptation of Large Language Models".
+
+    W x + (alpha / r) B A x on the self-attention's query and value
+    projections (the paper's choice for GPT-3, and AdapterHub's ``LoRAConfig``
+    default ``attn_matrices=["q", "v"]``, r 8, alpha 8, dropout 0); A starts as
+    nn.Linear's default (Kaiming-uniform, AdapterHub's "lora" init), B at zero,
+    so the model is unchanged at the start.  r(d_in + d_out) weights per
+    projection, no biases.  The rank is the config's ``bottleneck_dim`` (He et
+    al. 2022 read r as LoRA's bottleneck width).
+    """
+    return AdapterConfig(kind="lora", hidden_dim=hidden_dim, bottleneck_dim=rank, activation="identity", init="lora",
+                         placement=placement, preset="lora_2021", lora_alpha=alpha)
+
+
+def prefix_tuning_2021(hidden_dim: int, prefix_length: int = 30, mlp_dim: int = 512) -> AdapterConfig:
+    """Li & Liang (2021), "Prefix-Tuning: Optimizing Continuous Prompts for Generation".
+
+    l key rows and l value rows (``bottleneck_dim`` = l, the prefix length;
+    AdapterHub's ``PrefixTuningConfig`` default 30) prepended to every
+    self-attention's keys and values: 2 l d weights per layer at inference.  In
+    training the rows come from a prefix embedding (l x d) through an MLP d ->
+    ``mlp_dim`` -> tanh -> 2 d per layer, shared by the layers up to its last
+    projection (Li & Liang's reparametrisation; AdapterHub's default
+    ``flat=False``, ``bottleneck_size=512``); ``mlp_dim=0`` trains the rows
+    directly (AdapterHub's ``flat=True``).
+    """
+    return AdapterConfig(kind="prefix_tuning", hidden_dim=hidden_dim, bottleneck_dim=prefix_length, activation="tanh",
+                         init="normal", placement="prefix", preset="prefix_tuning_2021", prefix_mlp_dim=mlp_dim)
+
+
+#: The --adapter-kind names of the methods inside the self-attention, and their presets.
+ATTENTION_KINDS = {"lora": lora_2021, "prefix_tuning": prefix_tuning_2021}
+
 #: The --adapter-kind names of the Compacter family, the same in every host, and their presets.
 COMPACTER_KINDS = {"compacter": compacter_2021, "compacter++": compacter_plus_plus_2021}
 
@@ -229,4 +281,6 @@ PRESETS = {
     "madx_invertible": madx_invertible,
     "compacter_2021": compacter_2021,
     "compacter_plus_plus_2021": compacter_plus_plus_2021,
+    "lora_2021": lora_2021,
+    "prefix_tuning_2021": prefix_tuning_2021,
 }

@@ -28,11 +28,22 @@ projection and dropout), x that sub-layer's input and A(v) = v + up(act(down(v))
   Scalable Adaptation for Neural Machine Translation".
 - ``Site.EMBEDDINGS``: an invertible adapter on the embeddings' output, its
   inverse before the tied output embeddings (MAD-X).
+- ``Site.QUERY``, ``Site.KEY``, ``Site.VALUE``: a self-attention's query, key
+  or value projection W x; the adapter reads the projection's input x and adds
+  to its output: W x + s B A x.  LoRA (Hu et al. 2021, "LoRA: Low-Rank
+  Adaptation of Large Language Models") adapts W_q and W_v.
+- ``Site.PREFIX``: a self-attention's keys and values, to which the adapter
+  prepends l trained rows, so that every query also attends to them.  Prefix
+  tuning (Li & Liang 2021, "Prefix-Tuning: Optimizing Continuous Prompts for
+  Generation"); He et al. (2022), "Towards a Unified View of
+  Parameter-Efficient Transfer Learning", show it is a gated adapter parallel
+  to the attention whose bottleneck width is the prefix length l.
 
 Placements are named after where they put adapters, and they are what both
 hosts' ``--adapter-placement`` takes: ``output`` (the layer output, Bapna &
 Firat), ``pfeiffer`` (Pfeiffer's FFN site), ``houlsby`` (Houlsby's two sites),
-``embeddings`` (MAD-X's invertible adapters).  Files written before these names
+``embeddings`` (MAD-X's invertible adapters), ``query_value`` and
+``query_key_value`` (LoRA's projections), ``prefix`` (prefix tuning's keys and values).  Files written before these names
 said ``after_ffn``, ``ffn_output`` and ``after_attention_and_ffn``; ``LEGACY_NAMES``
 reads them (``AdapterConfig`` stores the new name), command lines do not take them.
 
@@ -58,6 +69,10 @@ class Site(str, Enum):
     FFN_PFEIFFER = "ffn_pfeiffer"
     LAYER = "layer"
     EMBEDDINGS = "embeddings"
+    QUERY = "query"
+    KEY = "key"
+    VALUE = "value"
+    PREFIX = "prefix"
 
 
 #: Placement name -> the sites it puts an adapter at, in the order a layer's forward reaches them.
@@ -72,6 +87,12 @@ PLACEMENTS: dict[str, tuple[Site, ...]] = {
     "houlsby_cross_attention": (Site.ATTENTION, Site.CROSS_ATTENTION, Site.FFN),
     # MAD-X invertible adapters.
     "embeddings": (Site.EMBEDDINGS,),
+    # LoRA (Hu et al. 2021) on the self-attention's query and value projections: the paper's and AdapterHub's choice.
+    "query_value": (Site.QUERY, Site.VALUE),
+    # LoRA on all three projections of the self-attention.
+    "query_key_value": (Site.QUERY, Site.KEY, Site.VALUE),
+    # Prefix tuning (Li & Liang 2021): trained key and value rows in every self-attention.
+    "prefix": (Site.PREFIX,),
 }
 
 #: The names files written before 0.1.0's release used; read, never written, and not taken by command lines.
@@ -93,7 +114,15 @@ SITE_PREFIX: dict[Site, str] = {
     Site.FFN_PFEIFFER: "",
     Site.LAYER: "",
     Site.EMBEDDINGS: "",
+    Site.QUERY: "query.",
+    Site.KEY: "key.",
+    Site.VALUE: "value.",
+    Site.PREFIX: "prefix.",
 }
+
+#: The sites inside a self-attention (LoRA's projections, prefix tuning's keys and values): a host that offers them
+#: maps them onto its attention modules, and only the LoRA and prefix-tuning kinds go there.
+ATTENTION_SITES = (Site.QUERY, Site.KEY, Site.VALUE, Site.PREFIX)
 
 
 class PlacementError(ValueError):

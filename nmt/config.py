@@ -13,17 +13,19 @@ from typing import Sequence
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from adapter_core import (ADAPTER_DROP_MODES, ADAPTER_KINDS, COMPACTER_KINDS, FLAG_HELP, AdapterConfig,
-                          AdapterDropConfig, Site, bapna_firat_2019, compacter_config, drop_config, host_placements,
-                          houlsby_2019, philip_2020, resolve_kind_placement)
+from adapter_core import (ADAPTER_DROP_MODES, ADAPTER_KINDS, COMPACTER_KINDS, FLAG_HELP, KINDS, AdapterConfig,
+                          AdapterDropConfig, Site, attention_config, bapna_firat_2019, compacter_config, drop_config,
+                          host_placements, houlsby_2019, philip_2020, resolve_kind_placement)
 
 ADAPTER_MODES = ("pair", "lang", "domain", "lang+pair")
 MISSING_ADAPTER_POLICIES = ("error", "identity")
 ADAPTER_INITS = ("preset", "zero_up", "houlsby", "bert")
 LANG_ADAPTER_TRAINING = ("frozen", "trained")
-#: The sites fairseq's layers offer (nmt.modules.adapter_layers hooks them): no Pfeiffer site inside the FFN block.
-NMT_SITES = (Site.LAYER, Site.ATTENTION, Site.FFN)
-#: --adapter-placement choices: output and houlsby (``adapter_core.placement.host_placements``).
+#: The sites fairseq's layers offer (nmt.modules.adapter_layers hooks them): no Pfeiffer site inside the FFN block,
+#: and the self-attention's projections (LoRA) but not its keys and values (no prefix tuning).
+NMT_SITES = (Site.LAYER, Site.ATTENTION, Site.FFN, Site.QUERY, Site.KEY, Site.VALUE)
+#: --adapter-placement choices: output, houlsby, query_value and query_key_value
+#: (``adapter_core.placement.host_placements``).
 ADAPTER_PLACEMENTS = host_placements(NMT_SITES)
 
 
@@ -40,7 +42,8 @@ class AdapterModelConfig(FairseqDataclass):
         "help": "with --adapters-by lang+pair: 'frozen' (the default) keeps the language adapters as they start "
                 "(loaded with --adapter-dirs from a lang run, shared by every pair) while the pair adapters train; "
                 "'trained' trains both"})
-    adapter_dim: int = field(default=64, metadata={"help": "bottleneck width m of every adapter"})
+    adapter_dim: int = field(default=64, metadata={"help": "bottleneck width m of every adapter (--adapter-kind lora: "
+                                                           "the rank r)"})
     adapter_lang_dim: int = field(default=0, metadata={
         "help": "with --adapters-by lang+pair: bottleneck width of the language adapters (0: --adapter-dim); the "
                 "lang run's --adapter-dim, so that its exported adapters (--adapter-dirs) load in place"})
@@ -84,6 +87,7 @@ class AdapterModelConfig(FairseqDataclass):
                 "x 12 layers, but on CPU about 10%% slower updates (bench/README.md, P2); nmt/modules/lean.py"})
     adapter_kind: ChoiceEnum(ADAPTER_KINDS) = field(default="bottleneck", metadata={"help": FLAG_HELP["kind"]})
     adapter_phm_dim: int = field(default=4, metadata={"help": FLAG_HELP["phm_dim"]})
+    adapter_lora_alpha: float = field(default=8.0, metadata={"help": FLAG_HELP["lora_alpha"]})
     adapter_drop_mode: ChoiceEnum(ADAPTER_DROP_MODES) = field(default="none", metadata={"help": FLAG_HELP["drop_mode"]})
     adapter_drop_layers: int = field(default=0, metadata={"help": FLAG_HELP["drop_layers"]})
     adapter_drop_seed: int = field(default=1, metadata={"help": "AdapterDrop robust mode: seed of the per-update draws"})
@@ -182,6 +186,10 @@ def resolve_adapter_kind(args) -> None:
     """Write the kind's placement into ``args`` (``adapter_core.flags.resolve_kind_placement``: the kind's own
     when --adapter-placement is not given, a one-line error when the placement makes it another kind)."""
     kind = getattr(args, "adapter_kind", "bottleneck") or "bottleneck"
+    placement = getattr(args, "adapter_placement", "")
+    takers = [name for name, k in KINDS.items() if placement in k.placements]
+    if kind == "bottleneck" and takers:  # e.g. query_value: a base built for a LoRA run's --adapter-dirs
+        kind = takers[0]  # (nmt.adapter_files.build_base_with_adapter_layers sets the placement, not the kind)
     args.adapter_kind = kind
     args.adapter_placement = resolve_kind_placement(kind, getattr(args, "adapter_placement", ""), NMT_SITES)
 
@@ -190,6 +198,9 @@ def adapter_module_config(args, hidden_dim: int) -> AdapterConfig:
     """The ``AdapterConfig`` of every adapter: the preset of ``--adapter-placement`` (Bapna & Firat, Philip et
     al. or Houlsby et al.) or of ``--adapter-kind`` (Compacter or Compacter++) with the flags applied."""
     resolve_adapter_kind(args)
+    if args.adapter_kind == "lora":  # Hu et al. (2021): rank r = --adapter-dim
+        return attention_config("lora", hidden_dim, args.adapter_placement, dim=args.adapter_dim,
+                                lora_alpha=getattr(args, "adapter_lora_alpha", 8.0))
     if args.adapter_kind in COMPACTER_KINDS:
         return compacter_config(args.adapter_kind, hidden_dim, args.adapter_placement, bottleneck_dim=args.adapter_dim,
                                 phm_dim=args.adapter_phm_dim)

@@ -51,9 +51,12 @@ from xling.data import DataError
 from studies.xling_task_subsets import extract_text, subsample
 
 #: The rows of the comparison, in table order (k_adapter*: ``eval-adapter`` of a K-adapter, ``xling.k_adapter``).
-ROWS = ("majority", "bare_task", "no_swap", "madx", "k_adapter", "k_adapter_madx", "full")
+ROWS = ("majority", "bare_task", "bare_lora", "bare_prefix_tuning", "no_swap", "madx", "k_adapter", "k_adapter_madx",
+        "full")
 ROW_TITLES = {"majority": "majority baseline (QA: random span)",
               "bare_task": "task adapter on the bare encoder (no language adapter)",
+              "bare_lora": "LoRA on the bare encoder (Hu et al. 2021; no language adapter)",
+              "bare_prefix_tuning": "prefix tuning on the bare encoder (Li & Liang 2021; no language adapter)",
               "no_swap": "task adapter, source language adapter (no swap)",
               "madx": "MAD-X (target language adapter swapped in)",
               "k_adapter": "K-Adapter, source language adapter (no swap)",
@@ -62,6 +65,8 @@ ROW_TITLES = {"majority": "majority baseline (QA: random span)",
 ADAPTER_ROWS = {"task": ("no_swap", "madx"), K_ADAPTER_KIND: ("k_adapter", "k_adapter_madx")}
 #: Titles of the majority row for the baselines that are not the majority class, by the records' ``baseline``.
 BASELINE_TITLES = {"capitalised_words": "capitalised-words baseline (all O: F1 0)"}
+#: The row of a task module on the bare encoder by its ``--adapter-kind`` (the other kinds: bare_task).
+BARE_ROWS = {"lora": "bare_lora", "prefix_tuning": "bare_prefix_tuning"}
 
 
 # -- scoring: the four rows ----------------------------------------------------------------
@@ -115,6 +120,9 @@ def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str
         raise ValueError(f"no language adapter given for {', '.join(missing)}")
     loaded = load_task_model(model_dir, task_adapter, lang_adapters[source])
     info, above = loaded.info, loaded.setup.names[1:]  # the task adapter (none for a K-adapter) over the language's
+    if above and loaded.host.adapters[above[-1]].config.kind in BARE_ROWS:
+        raise ValueError(f"{task_adapter}: LoRA and prefix tuning have rows on the bare encoder only "
+                         f"({', '.join(BARE_ROWS.values())}); train them with --lang-adapter none")
     source_row, target_row = ADAPTER_ROWS[K_ADAPTER_KIND if info.get("adapter_kind") == K_ADAPTER_KIND else "task"]
     names = {source: loaded.setup.names[0]}
     for lang in data:
@@ -135,15 +143,17 @@ def eval_adapter(model_dir: str, task_adapter: str, lang_adapters: dict[str, str
 
 def _eval_bare_task(model_dir: str, task_adapter: str, data: dict[str, str], out_dir: str, train_size: str,
                     max_length: int, batch_size: int) -> list[dict]:
-    """The bare_task row: a task adapter trained without a language adapter, on every language's data."""
+    """The bare_task row (bare_lora, bare_prefix_tuning: ``BARE_ROWS``): a task adapter trained without a language
+    adapter, on every language's data."""
     from xling.inference import load_task_model
 
     loaded = load_task_model(model_dir, task_adapter, None)
     info, records = loaded.info, []
+    row = BARE_ROWS.get(loaded.host.adapters[loaded.setup.names[-1]].config.kind, "bare_task")
     for lang, path in data.items():
         scores = _score(loaded.module, loaded.model, loaded.tokenizer, path, info["labels"], batch_size, max_length)
-        records.append(_record(_result_path(out_dir, info["task"], "bare_task", train_size, lang, info.get("seed")),
-                               info["task"], "bare_task", lang, info.get("seed"), train_size, path, scores,
+        records.append(_record(_result_path(out_dir, info["task"], row, train_size, lang, info.get("seed")),
+                               info["task"], row, lang, info.get("seed"), train_size, path, scores,
                                language_adapter=None, task_adapter=str(task_adapter)))
     return records
 
@@ -213,7 +223,6 @@ def baseline(task: str, train: str, data: dict[str, str], out_dir: str, train_si
         else:
             raise ValueError(f"task {task!r} has no majority baseline")
     return records
-
 
 
 # -- report --------------------------------------------------------------------------------

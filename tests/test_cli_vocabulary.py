@@ -173,7 +173,11 @@ def test_method_names_mean_the_same_method_in_both_hosts():
     from xling.kinds import XLING_SITES
 
     assert NMT_KINDS is XLING_KINDS  # the one table, adapter_core.flags.KINDS
-    assert NMT_KINDS == ("bottleneck", "compacter", "compacter++")
+    assert NMT_KINDS == ("bottleneck", "compacter", "compacter++", "lora", "prefix_tuning")
+    config = adapter_module_config(_nmt_args(adapter_kind="lora", adapter_lora_alpha=8.0), 16)
+    assert config.placement == resolve_kind_placement("lora", None, XLING_SITES) == "query_value"  # LoRA: W_q, W_v
+    with pytest.raises(ValueError, match="--adapter-kind prefix_tuning goes at placement prefix, which this host"):
+        adapter_module_config(_nmt_args(adapter_kind="prefix_tuning"), 16)  # fairseq has no keys/values site
     for kind, preset in COMPACTER_KINDS.items():
         config = adapter_module_config(_nmt_args(adapter_kind=kind), 16)
         assert config.preset == preset(16).preset

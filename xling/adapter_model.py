@@ -37,6 +37,7 @@ from adapter_core.io import read_json
 from .adapter_io import load_madx_adapter, save_madx_adapter
 from .adapterhub import export_adapterhub
 from .attach import AdapterInfo, Setup, TransformersHost
+from .attention_sites import eject_prefix_tuning
 from .fusion import load_fusion, save_fusion
 from .inference import load_head
 from .train import HEAD_WEIGHTS, TASK_INFO, check_tokenizer_fits, from_model_dir, save_head
@@ -159,6 +160,11 @@ class AdapterModel(nn.Module):
             raise ValueError(f"adapter {name!r} is active or fused; set_active_adapters(None) (or leave the fusion) "
                              "first")
         self.host.delete_adapter(name)
+
+    def eject_prefix_tuning(self, name: str) -> None:
+        """Replace prefix-tuning adapter ``name``'s reparametrisation (Li & Liang's MLP) by the flat rows it makes
+        now: the same outputs, 2 l d weights per layer (AdapterHub's ``eject_prefix_tuning``); no-op otherwise."""
+        eject_prefix_tuning(self.host, name)
 
     # -- saving ----------------------------------------------------------------------
     def save_adapter(self, directory: str | Path, name: str, format: str = "ours", task: str | None = None,

@@ -23,6 +23,8 @@ Cross-Lingual Transfer".  No forward code is copied and no class is swapped:
   residual add and LayerNorm, as in the paper's code.  ``train_only(...,
   train_layer_norms=True)`` also trains the encoder's LayerNorms, as the paper
   does.  Each adapter of a ``Stack`` runs at its own sites.
+- LoRA (Hu et al. 2021) on the self-attention's projections and prefix tuning
+  (Li & Liang 2021) on its keys and values: ``xling.attention_sites``.
 - Beyond MAD-X: Compacter++ (a "compacter" config in the Pfeiffer position),
   Compacter (its Houlsby placement), each with its A_i shared by all the
   adapter's modules, AdapterFusion (a ``Fuse`` in the setup: r = r + sum_n
@@ -48,16 +50,20 @@ from typing import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from adapter_core import (SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig, Fuse, Setup, Site,
-                          UnknownAdapterError, check_sites, compose, current, fingerprint_tensors, madx_invertible,
-                          madx_language, madx_task, setup_names, setup_steps, share_phm_rule)
+from adapter_core import (ATTENTION_SITES, SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFusionLayer, FusionConfig,
+                          Fuse, Setup, Site, UnknownAdapterError, check_sites, compose, current, fingerprint_tensors,
+                          madx_invertible, madx_language, madx_task, setup_names, setup_steps, share_phm_rule,
+                          share_prefix_encoder)
 from adapter_core.freeze import adapter_parameter_names, freeze_base
+
+from . import attention_sites
 
 #: The adapter_core context slot that selects the active setup, e.g. ``active_adapters(xling=Stack("en", "ner"))``.
 SLOT = "xling"
 
-#: The adapter_core sites the hooks offer for bottleneck-shaped adapters (invertible ones go on the embeddings).
-LAYER_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER)
+#: The adapter_core sites the hooks offer in a layer (invertible adapters go on the embeddings): the bottleneck
+#: sites, and the self-attention's (LoRA's projections, prefix tuning's keys and values: ``xling.attention_sites``).
+LAYER_SITES = (Site.ATTENTION, Site.FFN, Site.FFN_PFEIFFER, *ATTENTION_SITES)
 
 
 class PlacementError(ValueError):
@@ -154,6 +160,8 @@ class TransformersHost:
         self.skipped_layers: frozenset[int] = frozenset()
         # The attention output blocks, found and hooked when the first Houlsby-placed adapter arrives.
         self.attention_outputs: list[nn.Module] | None = None
+        # The self-attention sites (LoRA, prefix tuning), set up when the first such adapter arrives.
+        self.attention_sites: attention_sites.AttentionSites | None = None
         # The base fingerprint as loaded, kept once the base's LayerNorms are trained or loaded.
         self._pinned_fingerprint: str | None = None
         self._states = [_LayerState() for _ in self.outputs]
@@ -206,6 +214,8 @@ class TransformersHost:
 
     def _bank(self, site: Site, index: int) -> AdapterBank:
         """The bank that holds layer ``index``'s adapters at ``site``: where the sites meet the modules."""
+        if site in ATTENTION_SITES:
+            return attention_sites.attention_sites(self).bank(site, index)
         if site == Site.ATTENTION:
             return self._attention_blocks()[index].madx_adapters
         return self.outputs[index].madx_adapters  # Site.FFN and Site.FFN_PFEIFFER: the FFN output block
@@ -296,6 +306,8 @@ class TransformersHost:
             bank.add(name, config)
         if config.kind == "compacter":  # Karimi Mahabadi et al. (2021): one A for all layers (and both sites)
             share_phm_rule([bank.adapters[name] for _, _, bank in banks])
+        elif config.kind == "prefix_tuning":  # a reparametrised prefix: one encoder for all layers (Li & Liang)
+            share_prefix_encoder([bank.adapters[name] for _, _, bank in banks])
         if invertible is not None:
             self.embeddings.madx_invertible.add(name, invertible)
         device, dtype = self._base_device_dtype()  # as AdapterHub does: new adapters live where the model does

@@ -1,8 +1,9 @@
-"""The ``xling`` flags and subcommands for the methods besides MAD-X: Houlsby's placement, Compacter(++),
-AdapterDrop, AdapterFusion, full fine-tuning, layer ablation, representation drift.
+"""The ``xling`` flags and subcommands for the methods besides MAD-X: Houlsby's placement, Compacter(++), LoRA,
+prefix tuning, AdapterDrop, AdapterFusion, full fine-tuning, layer ablation, representation drift.
 
     xling train-task ... --adapter-placement houlsby --train-layer-norms
     xling train-task ... --adapter-kind compacter++ --adapter-phm-dim 4 --adapter-drop-mode specialised --adapter-drop-layers 2
+    xling train-task ... --adapter-kind lora --adapter-dim 12       (or --adapter-kind prefix_tuning --adapter-dim 24)
     xling eval ... --adapter-drop-inference 2
     xling train-fusion --task ner --model DIR --task-adapters A/adapter B/adapter --train en.panx --output-dir FUSION
     xling train-full --task ner --model DIR --train en.panx --output-dir FULL
@@ -20,8 +21,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adapter_core import (ADAPTER_DROP_MODES, FLAG_HELP, AdapterConfig, AdapterDropConfig, compacter_config, drop_config,
-                          houlsby_2019, madx_language, madx_task, resolve_kind_placement)
+from adapter_core import (ADAPTER_DROP_MODES, ATTENTION_KINDS, COMPACTER_KINDS, FLAG_HELP, AdapterConfig,
+                          AdapterDropConfig, attention_config, compacter_config, drop_config, houlsby_2019,
+                          madx_language, madx_task, resolve_kind_placement)
+from adapter_core.flags import check_attention_flags
 
 from .data import add_dataset_flags, data_source
 from .kinds import ADAPTER_KINDS, ADAPTER_PLACEMENTS, K_ADAPTER_KIND, XLING_SITES
@@ -50,8 +53,13 @@ def add_adapter_flags(parser: argparse.ArgumentParser, role: str) -> None:
     parser.add_argument("--adapter-placement", choices=ADAPTER_PLACEMENTS,
                         help=FLAG_HELP["placement"] + "; xling's one-per-layer place is pfeiffer")
     parser.add_argument("--adapter-reduction-factor", type=float,
-                        help=f"hidden size / bottleneck width (default {DEFAULT_REDUCTION[role]:g}, as MAD-X)")
+                        help=f"hidden size / bottleneck width (default {DEFAULT_REDUCTION[role]:g}, as MAD-X; not for "
+                             "lora and prefix_tuning)")
+    parser.add_argument("--adapter-dim", type=int, help=FLAG_HELP["dim"] + "; instead of --adapter-reduction-factor "
+                        "(lora: default 8; prefix_tuning: default 30, as AdapterHub)")
     parser.add_argument("--adapter-phm-dim", type=int, help=FLAG_HELP["phm_dim"])
+    parser.add_argument("--adapter-lora-alpha", type=float, help=FLAG_HELP["lora_alpha"])
+    parser.add_argument("--adapter-prefix-mlp-dim", type=int, help=FLAG_HELP["prefix_mlp_dim"])
     parser.add_argument("--adapter-drop-mode", choices=ADAPTER_DROP_MODES, help=FLAG_HELP["drop_mode"])
     parser.add_argument("--adapter-drop-layers", type=int, help=FLAG_HELP["drop_layers"])
     if role == "task":
@@ -71,23 +79,33 @@ def adapter_config_from_args(args, role: str) -> AdapterConfig | None:
     if getattr(args, "k_adapter_layers", None) is not None or getattr(args, "k_adapter_dim", None) is not None:
         raise ValueError("--k-adapter-layers and --k-adapter-dim are for --adapter-kind k-adapter")
     placement = resolve_kind_placement(kind, getattr(args, "adapter_placement", None), XLING_SITES)
+    dim, alpha, mlp = (getattr(args, f, None) for f in ("adapter_dim", "adapter_lora_alpha", "adapter_prefix_mlp_dim"))
     if factor is not None and factor <= 0:
         raise ValueError(f"--adapter-reduction-factor must be positive, got {factor:g}")
-    if phm_dim is not None and kind == "bottleneck":
+    if factor is not None and (dim is not None or kind in ATTENTION_KINDS):
+        raise ValueError("--adapter-reduction-factor: give the width once, with --adapter-dim (the only size of "
+                         "lora and prefix_tuning) or with the reduction factor")
+    if dim is not None and dim <= 0:
+        raise ValueError(f"--adapter-dim must be positive, got {dim}")
+    if phm_dim is not None and kind not in COMPACTER_KINDS:
         raise ValueError("--adapter-phm-dim applies to --adapter-kind compacter and compacter++ only")
-    if kind == "bottleneck" and factor is None and placement == "pfeiffer":
+    check_attention_flags(kind, alpha, mlp)
+    if kind == "bottleneck" and factor is None and dim is None and placement == "pfeiffer":
         return None
     from transformers import AutoConfig
 
     from .train import from_model_dir
 
     hidden = from_model_dir(AutoConfig, args.model).hidden_size
+    if kind in ATTENTION_KINDS:
+        return attention_config(kind, hidden, placement, dim=dim, lora_alpha=alpha, prefix_mlp_dim=mlp)
     factor = factor or DEFAULT_REDUCTION[role]
+    width = {} if dim is None else {"bottleneck_dim": dim, "reduction_factor": None}
     if kind == "bottleneck" and placement == "houlsby":  # MAD-X's sizes, Houlsby's sites and init
-        return houlsby_2019(hidden).replace(bottleneck_dim=None, reduction_factor=factor)
+        return houlsby_2019(hidden).replace(bottleneck_dim=None, reduction_factor=factor, **width)
     if kind == "bottleneck":
-        return madx_language(hidden, factor) if role == "language" else madx_task(hidden, factor)
-    return compacter_config(kind, hidden, placement, reduction_factor=factor, phm_dim=phm_dim)
+        return (madx_language(hidden, factor) if role == "language" else madx_task(hidden, factor)).replace(**width)
+    return compacter_config(kind, hidden, placement, bottleneck_dim=dim, reduction_factor=factor, phm_dim=phm_dim)
 
 
 def drop_config_from_args(args) -> AdapterDropConfig | None:

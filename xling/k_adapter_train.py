@@ -36,6 +36,7 @@ from .train import (TASK_INFO, TrainOptions, build_task_model, check_tokenizer_f
 K_ADAPTER_TASKS = ("ner", "pos")
 #: train-task flags of the hook-hosted adapters that a K-adapter has no use for, with their "not given" values.
 NOT_FOR_K_ADAPTER = {"adapter_placement": None, "adapter_reduction_factor": None, "adapter_phm_dim": None,
+                     "adapter_dim": None, "adapter_lora_alpha": None, "adapter_prefix_mlp_dim": None,
                      "adapter_drop_mode": None, "adapter_drop_layers": None, "skip_last_layer": False,
                      "train_layer_norms": False}
 

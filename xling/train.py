@@ -40,6 +40,7 @@ from adapter_core import AdapterConfig, Stack, atomic_write_json, save_side_tens
 from adapter_core.io import publish_directory  # noqa: F401  (the one atomic publish; importable here, as before)
 
 from .adapter_io import load_madx_adapter, save_layer_norms, save_madx_adapter
+from .attention_sites import eject_prefix_tuning
 from .attach import TransformersHost, masked_lm_loss
 from .data import DataError, ModelDirError, read_text
 from .drop import AdapterDrop, AdapterDropConfig, AdapterDropSteps
@@ -435,6 +436,7 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str | None, 
     norms = {"train_layer_norms": True} if train_layer_norms else {}
 
     def build(tmp: Path) -> None:
+        eject_prefix_tuning(host, name)  # prefix tuning saves the flat rows its MLP makes (Li & Liang 2021)
         save_madx_adapter(host, name, tmp, metadata={"task": task, "seed": options.seed, "source_language": lang,
                                                      **_drop_metadata(drop)})
         save_head(host, tmp)

@@ -20,6 +20,20 @@ This is where the ``adapter_core.placement`` sites meet fairseq, once:
   adding.  The paper's model is an encoder; in the decoder the adapter sits on
   the self-attention and the cross-attention gets none (AdapterHub's
   ``double_seq_bn`` does the same: its ``cross_adapter`` is off).
+- ``Site.QUERY``/``KEY``/``VALUE`` (``--adapter-kind lora``, placements
+  ``query_value`` and ``query_key_value``): LoRA (Hu et al. 2021, "LoRA:
+  Low-Rank Adaptation of Large Language Models") adds (alpha / r) B A x to the
+  self-attention's projections.  fairseq's ``MultiheadAttention`` normally
+  hands the projection weights to torch's fused
+  ``multi_head_attention_forward``, which never calls the projection modules;
+  its ``skip_embed_dim_check`` switch (made for pruning) takes the path that
+  calls ``q_proj``/``k_proj``/``v_proj``, so a forward hook on each adapted
+  projection adds the routed update.  Self-attention only (encoder and
+  decoder); the cross-attention gets none.  Prefix tuning is not offered:
+  fairseq builds keys and values inside ``MultiheadAttention.forward`` with no
+  hook between them and the attention product (``bias_k``/``bias_v`` append
+  one shared row, not trained rows per adapter), so it would need that forward
+  copied.
 
 fairseq's tensors are T x B x C, so the banks' batch dimension is 1.  The
 pretrained keys ``layers.N.*`` are unchanged; the adapters add
@@ -42,7 +56,10 @@ from adapter_core import AdapterBank, AdapterConfig, Site, check_sites
 from ..routing import RoutingError, SideRoute
 
 #: Each site fairseq's layers host, and the attribute of the layer that holds its bank.
-SITE_BANKS = {Site.LAYER: "adapter_bank", Site.ATTENTION: "attention_adapter_bank", Site.FFN: "ffn_adapter_bank"}
+SITE_BANKS = {Site.LAYER: "adapter_bank", Site.ATTENTION: "attention_adapter_bank", Site.FFN: "ffn_adapter_bank",
+              Site.QUERY: "query_adapter_bank", Site.KEY: "key_adapter_bank", Site.VALUE: "value_adapter_bank"}
+#: The self-attention projection each LoRA site adapts.
+PROJECTIONS = {Site.QUERY: "q_proj", Site.KEY: "k_proj", Site.VALUE: "v_proj"}
 
 
 class _AdaptedLayer:
@@ -57,6 +74,9 @@ class _AdaptedLayer:
             for key in adapter_keys:  # each with the layer's config, or its own (lang+pair: the language adapters')
                 bank.add(key, (key_configs or {}).get(key))
             setattr(self, SITE_BANKS[site], bank)
+            if site in PROJECTIONS:  # LoRA: fairseq's unfused attention path calls the projections as modules
+                self.self_attn.skip_embed_dim_check = True
+                getattr(self.self_attn, PROJECTIONS[site]).register_forward_hook(self._projection_hook(site))
         # Position in the stack, from 0 (AdapterDrop drops the lowest layers).
         self.layer_index = layer_index
         # Set by the task for --adapter-skip-layers: this layer's adapters are left out.
@@ -75,6 +95,14 @@ class _AdaptedLayer:
         if self.adapter_skipped or self.layer_index < side.dropped_layers:
             return x
         return getattr(self, SITE_BANKS[site])(x, side.plan)
+
+    def _projection_hook(self, site: Site):
+        def hook(module, args, output):  # W x + (alpha / r) B A x, each sample through its own adapter
+            side = self._route
+            if side is None or self.adapter_skipped or self.layer_index < side.dropped_layers:
+                return None
+            return getattr(self, SITE_BANKS[site])(args[0], side.plan, residual=output)
+        return hook
 
     def _start(self, route: SideRoute | None, sites) -> None:
         """Called at the start of a forward: its route, and the sub-layers whose residual adds follow, in order."""

@@ -64,7 +64,7 @@ def test_bad_config_raises(bad):
 
 def test_unknown_kind_lists_known():
     with pytest.raises(ValueError, match="bottleneck"):
-        build_adapter(AdapterConfig(kind="lora", hidden_dim=8, bottleneck_dim=2))
+        build_adapter(AdapterConfig(kind="dora", hidden_dim=8, bottleneck_dim=2))
 
 
 @pytest.mark.parametrize("kind", ["nice", "glow"])

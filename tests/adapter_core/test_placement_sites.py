@@ -21,7 +21,8 @@ def test_presets_name_their_papers_sites():
 
 
 def test_placements_are_named_after_their_sites_and_legacy_names_are_read():
-    assert set(PLACEMENTS) == {"output", "pfeiffer", "houlsby", "houlsby_cross_attention", "embeddings"}
+    assert set(PLACEMENTS) == {"output", "pfeiffer", "houlsby", "houlsby_cross_attention", "embeddings",
+                               "query_value", "query_key_value", "prefix"}
     assert canonical_placement("after_attention_and_ffn") == "houlsby"
     assert canonical_placement("ffn_output") == "pfeiffer" and canonical_placement("after_ffn") == "output"
     assert all(placement_sites(old) == PLACEMENTS[new] for old, new in LEGACY_NAMES.items())
@@ -54,7 +55,8 @@ def test_one_kind_table_places_each_kind_the_same_in_both_hosts():
             resolve_kind_placement("compacter++", "houlsby", sites)
     with pytest.raises(ValueError, match="this host offers output, houlsby"):
         resolve_kind_placement("bottleneck", "pfeiffer", nmt_sites)
-    assert set(KINDS) == {"bottleneck", "compacter", "compacter++"} and KINDS["compacter"].placement == "houlsby"
+    assert set(KINDS) == {"bottleneck", "compacter", "compacter++", "lora", "prefix_tuning"}
+    assert KINDS["compacter"].placement == "houlsby"
 
 
 def test_hosts_refuse_sites_they_do_not_offer():
