@@ -45,6 +45,7 @@ MLM_HEAD_LINES="${MLM_HEAD_LINES:-1000}"
 LANG_STEPS="${LANG_STEPS:-60}"
 LANG_HELDOUT="${LANG_HELDOUT:-200}"
 LANG_EVAL_STEPS="${LANG_EVAL_STEPS:-30}"
+LANG_PLATEAU_WINDOW="${LANG_PLATEAU_WINDOW:-60}"  # with LANG_PLATEAU_DELTA 0: the curve is recorded, never cut short
 COMPARE_ROWS="${COMPARE_ROWS:-bare_task madx full}"
 # shellcheck source=xling/e5_common.sh
 source "$(dirname "$0")/xling/e5_common.sh"
