@@ -1,5 +1,6 @@
-"""adapter_core: bottleneck, invertible, Compacter, LoRA and prefix-tuning adapters, their placement sites, AdapterFusion, routing,
-AdapterDrop's policy, freezing, on-disk format and atomic publishing.
+"""adapter_core: bottleneck, invertible, Compacter, LoRA and prefix-tuning adapters, their placement sites,
+AdapterFusion, routing, AdapterDrop's policy, freezing, on-disk format, loading an adapter directory into a host
+(``load_adapter_into``) and atomic publishing.
 
 Imports torch and safetensors only; the hosts (``nmt`` for fairseq, ``xling``
 for transformers) build on it.
@@ -25,6 +26,7 @@ from .io import (AdapterFormatError, ExportTargetError, FingerprintMismatchError
                  fingerprint_tensors, is_fusion_directory, load_adapter, load_fusion, load_side_tensors,
                  publish_directories, publish_directory, read_adapter_config, save_adapter, save_fusion,
                  save_side_tensors)
+from .loading import AdapterSlots, LoadPlan, check_adapter_name, copy_tensors, load_adapter_into
 from .registry import build_adapter, known_kinds, register_adapter_kind
 from .compacter import CompacterAdapter, PHMLinear, PHMRule, compacter_model_parameter_count, share_phm_rule  # registers "compacter"
 from .fusion import AdapterFusionLayer, FusionConfig
@@ -52,4 +54,5 @@ __all__ = [
     "CONDITION_SLOT", "ConditionEmbedding", "GeneratedBottleneckAdapter",
     "ATTENTION_KINDS", "ATTENTION_SITES", "attention_config", "lora_2021", "prefix_tuning_2021", "LoRAAdapter",
     "PrefixEncoder", "PrefixTuning", "prepend_prefixes", "share_prefix_encoder",
+    "AdapterSlots", "LoadPlan", "check_adapter_name", "copy_tensors", "load_adapter_into",
 ]

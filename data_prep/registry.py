@@ -87,7 +87,9 @@ def fetch_package(registry: str, name: str, version: str) -> Path:
     """The archive of ``name==version`` from ``registry`` ("pypi", "npm" or "debian"), downloaded once into the cache.
 
     The sha256 is recorded the first time; a later call re-hashes the file and
-    refuses it if it changed (a corrupt or tampered cache)."""
+    refuses it if it changed (a corrupt or tampered cache).  A release the registry no longer serves (PyPI's
+    bigbench==1.0.0 since December 2026) can be supplied by hand: its file, alone in the package's cache folder,
+    is recorded (``placed_by_hand``) and used."""
     if registry not in REGISTRIES:
         raise DataPrepError(f"unknown registry {registry!r}: use one of {', '.join(REGISTRIES)}")
     key = f"{registry}:{name}=={version}"
@@ -99,9 +101,19 @@ def fetch_package(registry: str, name: str, version: str) -> Path:
             raise DataPrepError(f"{path}: sha256 differs from the one recorded in {cache_root() / 'manifest.json'}; "
                                 "delete the file to fetch it again")
         return path
+    placed = [f for f in directory.iterdir() if f.is_file() and not f.name.startswith(".")] if directory.is_dir() else []
+    if len(placed) == 1 and not entry:  # a copy put there by hand (a release the registry no longer serves)
+        path = placed[0]
+        _record(key, {"registry": registry, "name": name, "version": version, "file": path.name,
+                      "size": path.stat().st_size, "sha256": file_sha256(path), "placed_by_hand": True})
+        return path
     directory.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory.parent, prefix=f".{name}-") as tmp:
-        fetched = _download(registry, name, version, Path(tmp))
+        try:
+            fetched = _download(registry, name, version, Path(tmp))
+        except DataPrepError as err:
+            raise DataPrepError(f"{err}; if the registry no longer serves this release, put a copy of its file "
+                                f"(alone) in {directory}/ and run again") from None
         directory.mkdir(exist_ok=True)
         path = directory / fetched.name
         os.replace(fetched, path)

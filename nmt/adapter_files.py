@@ -12,6 +12,12 @@ first layer that holds the key (encoder before decoder); loading shares them
 again before copying the tensors in.  A checkpoint trained with
 ``--train-layer-norms`` is not exported: its adapters need the LayerNorms
 trained with them, which are base tensors and not in these files.
+
+AdapterFusion layers (``--adapter-fusion-keys``) are exported as ``fusion-<name>``
+directories in the same format (``adapter_core.save_fusion``: metadata
+``fusion_of`` lists the fused adapters; tensors ``{side}.layers.{i}.{param}``).
+Loading goes through ``adapter_core.load_adapter_into``, the routine the
+transformers host uses too; ``FairseqAdapterSlots`` says where each tensor goes.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from typing import Iterable
 
 import torch
 
-from adapter_core import (SITE_PREFIX, AdapterConfig, AdapterFormatError, CompacterAdapter, build_adapter,
-                          LEGACY_NAMES, check_shapes, fingerprint_model, load_adapter, publish_directories,
-                          read_adapter_config, save_adapter, share_phm_rule)
-from adapter_core import check_export_target
-from adapter_core.io import CONFIG_NAME, WEIGHTS_NAME
+from adapter_core import (SITE_PREFIX, AdapterConfig, AdapterFormatError, AdapterFusionLayer, CompacterAdapter,
+                          LEGACY_NAMES, Site, build_adapter, check_export_target, fingerprint_model,
+                          is_fusion_directory, load_adapter, load_fusion, publish_directories, read_adapter_config,
+                          save_adapter, save_fusion, share_phm_rule)
+from adapter_core.io import CONFIG_NAME, FUSION_OF, WEIGHTS_NAME
+from adapter_core.loading import LoadPlan, check_adapter_name, load_adapter_into
 
 from .config import ADAPTER_MODES, ADAPTER_PLACEMENTS
 
@@ -47,81 +54,139 @@ def adapter_tensors(model, key: str) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = None) -> list[Path]:
-    """Write one directory per adapter key under ``out_dir``; returns their paths.
+def fusion_tensors(model, name: str) -> dict[str, torch.Tensor]:
+    """All tensors of AdapterFusion ``name``, over both sides and every layer that has it."""
+    return {f"{side}.layers.{index}.{SITE_PREFIX[Site.LAYER]}{param}": tensor
+            for side in SIDES for index, bank in model.adapter_banks(side) if name in bank.fusions
+            for param, tensor in bank.fusions[name].state_dict().items()}
 
-    A ``DIR/<key>/`` that holds anything but an earlier export of the same key (a user's own files, another
-    adapter) is refused before anything is written.  Published together (``adapter_core.publish_directories``): every
-    directory is first written into a temporary sibling and only then renamed
-    into place, so a failure leaves no partial adapter behind (an existing
-    ``out_dir/<key>`` is replaced only once every new one is complete).
+
+def fusion_directory_name(name: str) -> str:
+    """The folder ``export_adapters`` writes fusion ``name`` to (a fusion may share its name with an adapter)."""
+    return f"fusion-{name}"
+
+
+def export_adapters(model, out_dir: str | Path, keys: Iterable[str] | None = None) -> list[Path]:
+    """Write one directory per adapter key under ``out_dir``, and one per AdapterFusion (``fusion-<name>``, in the
+    same format, ``adapter_core.save_fusion``); returns their paths.
+
+    ``keys`` chooses adapters and fusions by name (default: all); a chosen fusion brings the adapters it fuses,
+    which it cannot run without.  A ``DIR/<key>/`` that holds anything but an earlier export of the same key (a
+    user's own files, another adapter) is refused before anything is written.  Published together
+    (``adapter_core.publish_directories``): every directory is first written into a temporary sibling and only then
+    renamed into place, so a failure leaves no partial adapter behind (an existing ``out_dir/<key>`` is replaced
+    only once every new one is complete).
     """
     if getattr(model.args, "train_layer_norms", False):
         raise ValueError("this checkpoint was trained with --train-layer-norms: its adapters need the base's "
                          "LayerNorms as trained with them, which adapter-only files do not hold; translate with "
                          "the checkpoint itself")
-    available = sorted(set(model.adapter_keys("encoder")) | set(model.adapter_keys("decoder")))
-    chosen = list(dict.fromkeys(keys)) if keys else available  # a key named twice is exported once
-    unknown = [k for k in chosen if k not in available]
+    fusions = {name: bank.fusion_sources[name] for side in SIDES for _, bank in model.adapter_banks(side)
+               for name in bank.fusions}
+    available = sorted({key for side in SIDES for _, _, bank in model.adapter_site_banks(side) for key in bank.adapters})
+    chosen = list(dict.fromkeys(keys)) if keys else available + sorted(fusions)  # a key named twice is exported once
+    unknown = [k for k in chosen if k not in available and k not in fusions]
     if unknown:
         raise KeyError(f"no adapter {', '.join(map(repr, unknown))} in the checkpoint; it has: "
-                       f"{', '.join(available) or '(none)'}")
+                       f"{', '.join(available + [f'{f} (fusion)' for f in sorted(fusions)]) or '(none)'}")
+    chosen_fusions = [k for k in chosen if k in fusions]
+    adapters = list(dict.fromkeys([k for k in chosen if k in available] + [a for f in chosen_fusions for a in fusions[f]]))
     fingerprint = fingerprint_model(model)
     out_dir = Path(out_dir)
-    for key in chosen:  # DIR/<key>/ is replaced whole: only when it holds nothing but that adapter's own export
+    builds = {}
+    for key in adapters:  # DIR/<key>/ is replaced whole: only when it holds nothing but that adapter's own export
         check_export_target(out_dir / key, key, (CONFIG_NAME, WEIGHTS_NAME), lambda document: "format_version" in document)
-    written = publish_directories({out_dir / key: functools.partial(_export_one, model, key, fingerprint=fingerprint)
-                                   for key in chosen})
-    for key, path in zip(chosen, written):
-        logger.info("exported adapter %s to %s", key, path)
+        builds[out_dir / key] = functools.partial(_export_one, model, key, fingerprint=fingerprint)
+    for name in chosen_fusions:
+        folder = fusion_directory_name(name)
+        check_export_target(out_dir / folder, name, (CONFIG_NAME, WEIGHTS_NAME),
+                            lambda document: "format_version" in document)
+        builds[out_dir / folder] = functools.partial(_export_fusion, model, name, fingerprint=fingerprint)
+    written = publish_directories(builds)
+    for path in written:
+        logger.info("exported %s", path)
     return written
+
+
+def _export_metadata(model, key: str, tensors: dict[str, torch.Tensor]) -> dict:
+    sides = {side: sorted({int(name.split(".")[2]) for name in tensors if name.startswith(side + ".")})
+             for side in SIDES}
+    return {"host": "nmt/fairseq", "adapters_by": model.args.adapters_by, "sides": [s for s in SIDES if sides[s]],
+            "encoder_layers": sides["encoder"], "decoder_layers": sides["decoder"], "key": key}
+
+
+def _export_fusion(model, name: str, directory: Path, fingerprint: str) -> Path:
+    tensors = fusion_tensors(model, name)
+    _, bank = next((i, bank) for side in SIDES for i, bank in model.adapter_banks(side) if name in bank.fusions)
+    return save_fusion(directory, tensors, bank.fusions[name].config, bank.fusion_sources[name], fingerprint, name,
+                       metadata=_export_metadata(model, name, tensors))
 
 
 def _export_one(model, key: str, directory: Path, fingerprint: str) -> Path:
     tensors = adapter_tensors(model, key)
-    sides = {side: sorted({int(name.split(".")[2]) for name in tensors if name.startswith(side + ".")})
-             for side in SIDES}
     config = next(bank.adapters[key].config for side in SIDES
                   for _, _, bank in model.adapter_site_banks(side) if key in bank.adapters)
-    metadata = {"host": "nmt/fairseq", "adapters_by": model.args.adapters_by,
-                "sides": [s for s in SIDES if sides[s]], "encoder_layers": sides["encoder"],
-                "decoder_layers": sides["decoder"], "key": key}
-    return save_adapter(directory, tensors, config, fingerprint, name=key, metadata=metadata)
+    return save_adapter(directory, tensors, config, fingerprint, name=key, metadata=_export_metadata(model, key, tensors))
 
 
 def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = False,
                       only_existing: bool = False) -> list[str]:
-    """Load adapter directories into ``model`` (after its checkpoint); returns the keys loaded.
+    """Load adapter directories, and AdapterFusion directories over them, into ``model`` (after its checkpoint);
+    returns the keys loaded.
 
-    Refuses an adapter trained on another base unless ``force``; tensors that
-    do not fit raise an error naming both shapes.  An adapter whose key the
-    model lacks is added to every layer its metadata names; with
-    ``only_existing`` (lang+pair training: the language adapters the run's
-    pairs use) it goes only where the model has that key, and a key the model
-    lacks everywhere is left out, so the run saves what its options rebuild.  Every check runs
-    before the model is changed (new modules are first built on the ``meta``
-    device), and every problem with the files is an ``AdapterFormatError`` or
-    a ``FingerprintMismatchError`` naming the directory.
+    Each goes through ``adapter_core.load_adapter_into`` (the routine xling uses too): refused when trained on
+    another base unless ``force``; tensors that do not fit raise an error naming both shapes.  An adapter whose
+    key the model lacks is added to every layer its metadata names; with ``only_existing`` (lang+pair training:
+    the language adapters the run's pairs use) it goes only where the model has that key, and a key the model
+    lacks everywhere is left out, so the run saves what its options rebuild.  Fusion directories
+    (``export_adapters`` writes them as ``fusion-<name>``) load after every adapter, whatever their order.  Every
+    check runs before the model is changed (new modules are first built on the ``meta`` device), and every problem
+    with the files is an ``AdapterFormatError`` or a ``FingerprintMismatchError`` naming the directory.
     """
-    fingerprint = fingerprint_model(model)
-    loaded = []
-    sources: dict[str, str] = {}
+    slots = FairseqAdapterSlots(model, only_existing)
+    directories = sorted(directories, key=is_fusion_directory)  # adapters first: fusions need what they fuse
+    loaded, sources = [], {}
     for directory in directories:
-        saved = load_adapter(directory, expected_fingerprint=fingerprint, force=force)
-        key = saved.name or Path(directory).name
-        if not key or "." in key:
-            raise AdapterFormatError(f"{directory}: adapter name {key!r} must be non-empty and contain no '.'")
-        if key in sources:
-            raise AdapterFormatError(f"{directory}: adapter {key!r} is also given by {sources[key]}; "
-                                     "pass one directory per adapter key")
-        sources[key] = str(directory)
-        expected: dict[str, torch.Tensor] = {}
-        plan = []  # (bank, layer prefix, existing module or None)
+        fusion = is_fusion_directory(directory)  # a fusion may share its key with an adapter
+        saved = (load_fusion if fusion else load_adapter)(directory, expected_fingerprint=slots.base_fingerprint(),
+                                                           force=force)
+        key = check_adapter_name(saved.name or Path(directory).name, directory)
+        what = "fusion" if fusion else "adapter"
+        if (what, key) in sources:
+            raise AdapterFormatError(f"{directory}: {what} {key!r} is also given by {sources[what, key]}; "
+                                     f"pass one directory per {what} key")
+        sources[what, key] = str(directory)
+        if load_adapter_into(slots, directory, key, force=force, saved=saved) is None:
+            logger.info("left out adapter %s from %s: this model has no %s adapters", key, directory, key)
+            continue
+        loaded.append(key)
+        logger.info("loaded adapter %s from %s", key, directory)
+    return loaded
+
+
+class FairseqAdapterSlots:
+    """``adapter_core.loading.AdapterSlots`` for ``adapter_transformer``: an adapter goes to the (side, layer,
+    site) banks its metadata names; a fusion to the banks of the layers it was exported from."""
+
+    def __init__(self, model, only_existing: bool = False):
+        self.model = model
+        self.only_existing = only_existing
+        self._fingerprint = fingerprint_model(model)
+
+    def base_fingerprint(self) -> str:
+        return self._fingerprint
+
+    def _banks(self, side: str) -> dict[int, dict]:
+        banks: dict[int, dict] = {}
+        for index, site, bank in self.model.adapter_site_banks(side):
+            banks.setdefault(index, {})[site] = bank
+        return banks
+
+    def plan_adapter(self, key: str, saved, directory) -> LoadPlan | None:
+        plan = []  # (bank, tensor-name prefix, existing module or None)
         references = []
         for side in SIDES:
-            banks: dict[int, dict] = {}
-            for index, site, bank in model.adapter_site_banks(side):
-                banks.setdefault(index, {})[site] = bank
+            banks = self._banks(side)
             for index in _layer_list(saved.metadata, side, directory):
                 if index not in banks:
                     raise AdapterFormatError(f"{directory}: adapter {key!r} has {side} layer {index}, but the model "
@@ -133,7 +198,7 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
                             f"{', '.join(s.value for s in saved.config.sites)}), but the model's {side} layers carry "
                             f"adapters at {', '.join(s.value for s in banks[index])} (--adapter-placement)")
                     bank = banks[index][site]
-                    if only_existing and key not in bank.adapters:
+                    if self.only_existing and key not in bank.adapters:
                         continue
                     existing = bank.adapters[key] if key in bank.adapters else None
                     if existing is None or existing.config != saved.config:
@@ -142,31 +207,61 @@ def load_adapter_dirs(model, directories: Iterable[str | Path], force: bool = Fa
                                                                                           directory)
                     plan.append((bank, f"{side}.layers.{index}.{SITE_PREFIX[site]}", existing))
                     references.append(reference)
-        if only_existing and not plan:
-            logger.info("left out adapter %s from %s: this model has no %s adapters", key, directory, key)
-            continue
+        if self.only_existing and not plan:
+            return None
         _share_compacter_rules(references)
-        for (_, prefix, _), reference in zip(plan, references):
-            for name, tensor in reference.state_dict().items():
-                expected[prefix + name] = tensor
-        tensors = saved.tensors
-        if only_existing:  # the layers left out above keep their tensors out too
-            tensors = {n: t for n, t in tensors.items() if any(n.startswith(prefix) for _, prefix, _ in plan)}
-        check_shapes(tensors, expected, where=str(directory))
-        for name, tensor in tensors.items():
-            if not torch.is_floating_point(tensor):
-                raise AdapterFormatError(f"{directory}: tensor {name} has dtype {tensor.dtype}; "
-                                         "adapter tensors are floating point")
-        device = next(model.parameters()).device
-        modules = [module if module is not None else _new_module(bank, key, saved.config) for bank, _, module in plan]
-        _share_compacter_rules(modules)
-        for (_, prefix, _), module in zip(plan, modules):
-            state = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
-            module.load_state_dict(state, strict=True)
-            module.to(device)
-        loaded.append(key)
-        logger.info("loaded adapter %s from %s", key, directory)
-    return loaded
+        prefixes = [prefix for _, prefix, _ in plan]
+        expected = {prefix + name: tensor for prefix, reference in zip(prefixes, references)
+                    for name, tensor in reference.state_dict().items()}
+
+        def install(tensors) -> None:
+            device = next(self.model.parameters()).device
+            modules = [module if module is not None else _new_module(bank, key, saved.config)
+                       for bank, _, module in plan]
+            _share_compacter_rules(modules)
+            for prefix, module in zip(prefixes, modules):
+                module.load_state_dict({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)},
+                                       strict=True)
+                module.to(device)
+
+        def select(tensors):  # with only_existing, the layers left out above keep their tensors out too
+            return {n: t for n, t in tensors.items() if any(n.startswith(p) for p in prefixes)}
+        return LoadPlan(expected, install, select if self.only_existing else None)
+
+    def plan_fusion(self, name: str, saved, directory) -> LoadPlan:
+        over = tuple(saved.metadata[FUSION_OF])
+        plan = []  # (bank, tensor-name prefix)
+        for side in SIDES:
+            banks = self._banks(side)
+            for index in _layer_list(saved.metadata, side, directory):
+                bank = banks.get(index, {}).get(Site.LAYER)
+                if bank is None:
+                    raise AdapterFormatError(f"{directory}: fusion {name!r} has {side} layer {index}, but the model "
+                                             f"carries no adapters at the output of that layer")
+                missing = [key for key in over if key not in bank.adapters]
+                if missing:
+                    raise AdapterFormatError(f"{directory}: fuses {', '.join(missing)}, which the model's {side} "
+                                             f"layer {index} does not hold; load those adapters too")
+                if saved.config.hidden_dim != bank.config.hidden_dim:
+                    raise AdapterFormatError(f"{directory}: fusion {name!r} has hidden size {saved.config.hidden_dim}, "
+                                             f"the model's layers {bank.config.hidden_dim}")
+                plan.append((bank, f"{side}.layers.{index}.{SITE_PREFIX[Site.LAYER]}"))
+        with torch.device("meta"):
+            reference = AdapterFusionLayer(saved.config)
+        expected = {prefix + n: t for _, prefix in plan for n, t in reference.state_dict().items()}
+
+        def install(tensors) -> None:
+            device = next(self.model.parameters()).device
+            for bank, prefix in plan:
+                if name in bank.fusions:  # the checkpoint's own fusion of that name: the directory wins
+                    del bank.fusions[name]
+                    bank.fusion_sources.pop(name, None)
+                layer = bank.add_fusion(name, over, saved.config)
+                layer.load_state_dict({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)},
+                                      strict=True)
+                layer.requires_grad_(False)
+                layer.to(device)
+        return LoadPlan(expected, install)
 
 
 def read_adapters_by(directory: str | Path) -> str:

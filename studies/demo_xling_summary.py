@@ -36,17 +36,38 @@ def xling_markdown(report_dir: str | Path) -> list[str]:
     if head:
         lines += [f"MLM head (trained once, body frozen, {head['steps']} steps): held-out masked-token accuracy "
                   f"{head['before']['accuracy']:.1f}% → {head['after']['accuracy']:.1f}%.", ""]
+    lines += language_adapter_lines(report.get("language_adapters") or {})
     if report.get("timing"):
         lines += [report["timing"], ""]
     elif report.get("seconds"):
         lines += [f"This part took {report['seconds'] // 60} min {report['seconds'] % 60} s on "
                   f"{report.get('threads') or '?'} CPU thread(s).", ""]
     lines += markdown_lines(report["tasks"])
-    lines += ["Rows: majority = most frequent training label (QA: a random span of the median answer length); "
+    lines += ["Rows: majority = most frequent training label (QA: a random span of the median answer length; names: "
+              "capitalised words); bare task = task adapter without a language adapter; "
               "no swap = task adapter over the English language adapter; MAD-X = the same task adapter over the "
               "target language's adapter and invertible adapter; full = every weight fine-tuned at the same steps. "
               "Per-language bar charts: [`xling/report.md`](xling/report.md).", ""]
     return lines
+
+
+def language_adapter_lines(languages: dict) -> list[str]:
+    """The held-out MLM loss of each language's text under every setting (``xling lang-mlm-loss``), and whether its
+    own adapter is below the others by the margin (the check of a language adapter that learned its language)."""
+    if not languages:
+        return []
+    settings = list(dict.fromkeys(name for scores in languages.values() for name in scores.get("settings", {})))
+    lines = ["Language adapters: held-out MLM loss (nats) of each language's text under each setting; trained = its "
+             "own adapter below every other setting by more than the margin.", "",
+             "| text | " + " | ".join(settings) + " | own adapter trained |",
+             "|---|" + "---:|" * len(settings) + "---|"]
+    for lang, scores in languages.items():
+        cells = [f"{scores['settings'][name]['loss']:.3f}" if name in scores.get("settings", {}) else "–"
+                 for name in settings]
+        verdict = (f"{'PASS' if scores.get('passes') else 'FAIL'} (margin {scores.get('margin', 0):.2f})"
+                   if "passes" in scores else "–")
+        lines.append(f"| {lang} | " + " | ".join(cells) + f" | {verdict} |")
+    return lines + [""]
 
 
 if __name__ == "__main__":

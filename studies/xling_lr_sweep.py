@@ -8,17 +8,21 @@ adapter, as ``xling train-task``; ``--mode full``: every weight of the task
 model, as ``xling train-full``) at one learning rate, scores it on a dev file and writes a JSON
 record; ``studies.xling_lr_sweep plot`` draws the metric against the
 learning rate, one line per mode.  ``recipes/xling/lr_sweep.sh`` runs the sweep.
+``studies.xling_lr_sweep from-comparison`` draws the same plot from
+``studies.xling_comparison`` results made at several pairs of rates (their
+bare_task and full rows: ``recipes/xling/e5_he2021.sh``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-from adapter_core import atomic_write_json
+from adapter_core import atomic_write_json, atomic_write_text
 
 from xling.plots import lines_png
 
@@ -48,9 +52,10 @@ def run_one(args) -> dict:
     return record
 
 
-def plot_sweep(records: list[dict], path: str | Path, metric: str | None = None) -> dict:
-    """Metric against learning rate (log scale), mean over seeds, one line per mode; returns the series
-    (the means and every seed's value)."""
+def plot_sweep(records: list[dict], path: str | Path, metric: str | None = None,
+               title: str = "learning-rate robustness") -> dict:
+    """Metric against learning rate (log scale), mean ± std over seeds, one line per mode; returns the series
+    (the means, the stds and every seed's value)."""
     if not records:
         raise ValueError("no learning-rate results to plot")
     metric = metric or records[0].get("main_metric")
@@ -61,11 +66,41 @@ def plot_sweep(records: list[dict], path: str | Path, metric: str | None = None)
         if metric not in record:
             raise ValueError(f"a {record.get('mode')} record at lr {record.get('learning_rate')} has no {metric!r}")
         grouped[record["mode"]][float(record["learning_rate"])].append(float(record[metric]))
-    series = {mode: (sorted(by_lr), [sum(by_lr[lr]) / len(by_lr[lr]) for lr in sorted(by_lr)])
+    series = {mode: (sorted(by_lr), [statistics.fmean(by_lr[lr]) for lr in sorted(by_lr)])
               for mode, by_lr in sorted(grouped.items())}
-    lines_png(series, path, "learning-rate robustness", "learning rate", metric, log_x=True)
-    return {mode: {"learning_rates": xs, metric: ys, f"{metric}_per_seed": [grouped[mode][lr] for lr in xs]}
-            for mode, (xs, ys) in series.items()}
+    stds = {mode: [statistics.pstdev(by_lr[lr]) for lr in sorted(by_lr)] for mode, by_lr in grouped.items()}
+    lines_png(series, path, title, "learning rate", f"{metric} (mean ± std over seeds)", log_x=True, errors=stds)
+    return {mode: {"learning_rates": xs, metric: ys, f"{metric}_std": stds[mode],
+                   f"{metric}_per_seed": [grouped[mode][lr] for lr in xs]} for mode, (xs, ys) in series.items()}
+
+
+def records_from_comparison(specs: list[str], language: str, train_size: str) -> list[dict]:
+    """Learning-rate records from ``studies.xling_comparison`` result folders, one per pair of rates, each given
+    as ``DIR=ADAPTER_LR,FULL_LR``: its bare_task row (a task adapter on the bare encoder) is mode ``adapter`` at
+    ADAPTER_LR, its full row mode ``full`` at FULL_LR; only ``language``'s records at ``train_size``."""
+    from studies.xling_comparison import load_records
+
+    records = []
+    for spec in specs:
+        folder, _, rates = spec.rpartition("=")
+        if not folder or rates.count(",") != 1:
+            raise ValueError(f"{spec!r}: give DIR=ADAPTER_LR,FULL_LR")
+        modes = dict(zip(("bare_task", "full"), zip(("adapter", "full"), map(float, rates.split(",")))))
+        for record in load_records(folder):
+            if record["row"] in modes and record["language"] == language and record["train_size"] == str(train_size):
+                mode, rate = modes[record["row"]]
+                records.append({**record, "mode": mode, "learning_rate": rate})
+    return records
+
+
+def markdown_table(series: dict, metric: str) -> list[str]:
+    """One row per mode and learning rate: mean ± std over seeds, and the seeds' values."""
+    lines = ["| mode | learning rate | " + metric + " (mean ± std) | seeds |", "|---|---:|---:|---|"]
+    for mode, block in series.items():
+        for lr, mean, std, values in zip(block["learning_rates"], block[metric], block[f"{metric}_std"],
+                                         block[f"{metric}_per_seed"]):
+            lines.append(f"| {mode} | {lr:g} | {mean:.1f} ± {std:.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+    return lines
 
 
 def _read_records(paths: list[str]) -> list[dict]:
@@ -103,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results", nargs="+", help="lr_result.json files")
     plot.add_argument("--output", required=True, help="PNG file")
     plot.add_argument("--metric", help="metric to plot (default: the records' main metric)")
+    comp = sub.add_parser("from-comparison", help="plot the bare_task and full rows of studies.xling_comparison "
+                          "results made at several learning rates (e.g. recipes/xling/e5_he2021.sh)")
+    comp.add_argument("results", nargs="+", help="DIR=ADAPTER_LR,FULL_LR: a results folder and the rates of its "
+                      "bare_task and full rows")
+    comp.add_argument("--language", required=True, help="the language scored (e.g. the zero-shot target)")
+    comp.add_argument("--train-size", default="all", help="the training size compared")
+    comp.add_argument("--output", required=True, help="PNG file (its .json and .md beside it)")
     return parser
 
 
@@ -112,9 +154,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             record = run_one(args)
             print(f"{args.mode} lr {args.learning_rate:g}: {record['main_metric']} {record[record['main_metric']]:.2f}")
-        else:
+        elif args.command == "plot":
             series = plot_sweep(_read_records(args.results), args.output, args.metric)
             atomic_write_json(Path(args.output).with_suffix(".json"), series)
+            print(f"plot written to {args.output}")
+        else:
+            records = records_from_comparison(args.results, args.language, args.train_size)
+            if not records:
+                raise ValueError(f"no bare_task or full record for {args.language} at training size {args.train_size}")
+            metric = records[0]["main_metric"]
+            series = plot_sweep(records, args.output, metric, f"learning-rate sensitivity: {records[0]['task']}, "
+                                f"{args.language}, {args.train_size} training examples")
+            atomic_write_json(Path(args.output).with_suffix(".json"), series)
+            atomic_write_text(Path(args.output).with_suffix(".md"), "\n".join(markdown_table(series, metric)) + "\n")
             print(f"plot written to {args.output}")
     except (ValueError, KeyError, FileNotFoundError) as err:
         print(f"studies.xling_lr_sweep {args.command}: error: {err}", file=sys.stderr)

@@ -27,9 +27,7 @@ from importlib import import_module
 
 #: Public name -> the module that defines it.
 _EXPORTS = {"AdapterModel": "xling.adapter_model", "TransformersHost": "xling.attach", "Stack": "adapter_core",
-            "Fuse": "adapter_core",
-            # the names before issue 25, kept until the branches that use them are merged
-            "MadxModel": "xling.adapter_model", "MadxHost": "xling.attach"}
+            "Fuse": "adapter_core"}
 __all__ = list(_EXPORTS)
 
 

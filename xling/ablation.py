@@ -4,7 +4,7 @@ Houlsby et al. (2019), "Parameter-Efficient Transfer Learning for NLP",
 remove the trained adapters of a span of layers [first, last] at inference
 and plot the change of the metric as a heatmap (first layer x last layer).
 ``layer_ablation`` does this with any ``score()`` callable (F1, accuracy);
-the switch is ``MadxHost.adapters_skipped``, which also skips the adapters'
+the switch is ``TransformersHost.adapters_skipped``, which also skips the adapters'
 cost, so the same table tells which adapters can be pruned for speed.
 """
 
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from adapter_core import atomic_write_json
 
-from .attach import MadxHost
+from .attach import TransformersHost
 from .plots import heatmap_png
 
 
@@ -40,7 +40,7 @@ class AblationResult:
                 "change": [[None if math.isnan(v) else v for v in row] for row in self.change]}
 
 
-def layer_ablation(host: MadxHost, score: Callable[[], float], spans: bool = True, metric: str = "score",
+def layer_ablation(host: TransformersHost, score: Callable[[], float], spans: bool = True, metric: str = "score",
                    max_span: int | None = None) -> AblationResult:
     """Score with the adapters of each layer (``spans=False``) or each span [first, last] removed."""
     num_layers = len(host.outputs)

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import torch
 
-from adapter_core import (AdapterConfig, AdapterFormatError, check_shapes, is_fusion_directory,
-                          load_adapter, load_side_tensors, madx_invertible, madx_language, save_adapter,
-                          save_side_tensors)
-from adapter_core.io import describe_torch_load_error
+from adapter_core import (AdapterConfig, AdapterFormatError, Fuse, check_shapes, is_fusion_directory,
+                          load_side_tensors, madx_invertible, madx_language, save_adapter, save_side_tensors)
+from adapter_core.io import FUSION_OF, describe_torch_load_error
+from adapter_core.loading import LoadPlan, copy_tensors, load_adapter_into
 
-from .attach import MadxHost
+from .attach import TransformersHost
 
 ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
 #: The encoder's LayerNorms, trained with a task adapter (``--train-layer-norms``), keyed relative to the encoder.
@@ -50,7 +50,7 @@ def refused_pickle_line(err: BaseException, path) -> str:
                                      "an adapter saved by AdapterHub's save_adapter from a source you trust")
 
 
-def save_madx_adapter(host: MadxHost, name: str, directory: str | Path, metadata: dict | None = None) -> Path:
+def save_madx_adapter(host: TransformersHost, name: str, directory: str | Path, metadata: dict | None = None) -> Path:
     """Write adapter ``name`` (and its invertible adapter) in adapter_core's safetensors format."""
     info = host.adapters[name]
     meta = {"role": info.role, "layers": info.layers, "num_layers": len(host.outputs),
@@ -60,30 +60,22 @@ def save_madx_adapter(host: MadxHost, name: str, directory: str | Path, metadata
     return save_adapter(directory, host.adapter_tensors(name), info.config, host.base_fingerprint(), name=name, metadata=meta)
 
 
-def _layer_norm_params(host: MadxHost) -> dict[str, torch.Tensor]:
+def _layer_norm_params(host: TransformersHost) -> dict[str, torch.Tensor]:
     """The encoder's LayerNorm parameters keyed without the base model's prefix (``encoder.layer.0...``)."""
     params = dict(host.model.named_parameters())
     return {n[len(host.base_prefix):]: params[n] for n in host.layer_norm_parameter_names()}
 
 
-def save_layer_norms(host: MadxHost, directory: str | Path) -> Path:
+def save_layer_norms(host: TransformersHost, directory: str | Path) -> Path:
     """Write the encoder's LayerNorms (trained beside a task adapter) as ``LAYER_NORMS`` in ``directory``."""
     return save_side_tensors(directory, LAYER_NORMS, _layer_norm_params(host))
 
 
-def load_layer_norms(host: MadxHost, directory: str | Path) -> None:
+def load_layer_norms(host: TransformersHost, directory: str | Path) -> None:
     """Copy ``directory``'s ``LAYER_NORMS`` into the encoder, after pinning the base fingerprint it replaces."""
     expected = _layer_norm_params(host)
     tensors = load_side_tensors(directory, LAYER_NORMS, expected, "LayerNorms of a task adapter trained with them")
     host.pin_base_fingerprint()
-    with torch.no_grad():
-        for key, param in expected.items():
-            param.copy_(tensors[key].to(param.dtype))
-
-
-def _copy_into(host: MadxHost, name: str, tensors: dict[str, torch.Tensor], where: str) -> None:
-    expected = {k: v for k, v in host.adapter_tensors(name).items()}
-    check_shapes(tensors, expected, where)
     with torch.no_grad():
         for key, param in expected.items():
             param.copy_(tensors[key].to(param.dtype))
@@ -94,12 +86,66 @@ def _check_role(role: str, expected: str | None, where: Path | str) -> None:
         raise AdapterFormatError(f"{where}: this is a {role} adapter, given where a {expected} adapter is expected")
 
 
-def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = None, force: bool = False,
+class TransformersAdapterSlots:
+    """``adapter_core.loading.AdapterSlots`` for a ``TransformersHost``: an adapter goes to the layers its metadata
+    names (all by default), with its role and invertible adapter; a fusion to every layer."""
+
+    def __init__(self, host: TransformersHost, role: str | None = None):
+        self.host = host
+        self.role = role  # the role the caller expects ("language"/"task"), or None for either
+
+    def base_fingerprint(self) -> str:
+        return self.host.base_fingerprint()
+
+    def plan_adapter(self, name: str, saved, directory: Path) -> LoadPlan:
+        host, where, meta = self.host, directory / "adapter_config.json", saved.metadata
+        num_layers = meta.get("num_layers", len(host.outputs))
+        if num_layers != len(host.outputs):
+            raise AdapterFormatError(f"{where}: the adapter was made for {num_layers!r} layers, the model has "
+                                     f"{len(host.outputs)}")
+        if saved.config.hidden_dim != host.hidden_size:
+            raise AdapterFormatError(f"{where}: adapter hidden size {saved.config.hidden_dim!r}, model hidden size "
+                                     f"{host.hidden_size}")
+        role = meta.get("role", "language")
+        if role not in ("language", "task"):
+            raise AdapterFormatError(f"{where}: metadata.role must be 'language' or 'task', got {role!r}")
+        _check_role(role, self.role, where)
+        layers = meta.get("layers")
+        if layers is not None and (not isinstance(layers, list) or len(set(map(repr, layers))) != len(layers)
+                                   or not all(type(i) is int and 0 <= i < len(host.outputs) for i in layers)):
+            raise AdapterFormatError(f"{where}: metadata.layers must list distinct layer indices "
+                                     f"0..{len(host.outputs) - 1}, got {layers!r}")
+        try:  # built now, to learn the tensors it holds; removed again if a later check fails
+            invertible = AdapterConfig.from_dict(meta["invertible"]) if meta.get("invertible") else None
+            host.add_adapter(name, role=role, config=saved.config, invertible=invertible or False, layers=layers)
+        except (TypeError, ValueError, AttributeError) as err:
+            raise AdapterFormatError(f"{where}: cannot build adapter {name!r}: {err}") from None
+        expected = host.adapter_tensors(name)
+        return LoadPlan(expected, lambda tensors: copy_tensors(expected, tensors),
+                        rollback=lambda: host.delete_adapter(name))
+
+    def plan_fusion(self, name: str, saved, directory: Path) -> LoadPlan:
+        host = self.host
+        missing = [n for n in saved.metadata[FUSION_OF] if n not in host.adapters]
+        if missing:
+            raise AdapterFormatError(f"{directory}: fuses {', '.join(missing)}, which the model does not hold; load "
+                                     "those adapters first")
+        try:
+            host.add_fusion(Fuse(*saved.metadata[FUSION_OF], name=name), saved.config)
+        except ValueError as err:
+            raise AdapterFormatError(f"{directory}: cannot add fusion {name!r}: {err}") from None
+        expected = host.fusion_tensors(name)
+        return LoadPlan(expected, lambda tensors: copy_tensors(expected, tensors),
+                        rollback=lambda: host.delete_fusion(name))
+
+
+def load_madx_adapter(host: TransformersHost, directory: str | Path, name: str | None = None, force: bool = False,
                       role: str | None = None) -> str:
     """Load one of our adapter directories (or an AdapterHub one) into ``host``; returns the adapter's name.
 
-    ``role`` ("language" or "task"), if given, is the role the caller expects: an adapter whose config says
-    otherwise is refused; an AdapterHub adapter whose config says nothing takes it.
+    Ours go through ``adapter_core.load_adapter_into`` (the routine nmt uses too).  ``role`` ("language" or
+    "task"), if given, is the role the caller expects: an adapter whose config says otherwise is refused; an
+    AdapterHub adapter whose config says nothing takes it.
     """
     directory = Path(directory)
     if (directory / ADAPTERHUB_WEIGHTS).is_file():
@@ -110,31 +156,7 @@ def load_madx_adapter(host: MadxHost, directory: str | Path, name: str | None = 
     if is_fusion_directory(directory):
         raise AdapterFormatError(f"{directory}: holds AdapterFusion layers, not an adapter; load the adapters it "
                                  "fuses, then the fusion (xling.fusion.load_fusion, AdapterModel.load_adapter)")
-    saved = load_adapter(directory, expected_fingerprint=host.base_fingerprint(), force=force)
-    where = directory / "adapter_config.json"
-    meta = saved.metadata
-    name = name or saved.name or directory.name
-    num_layers = meta.get("num_layers", len(host.outputs))
-    if num_layers != len(host.outputs):
-        raise AdapterFormatError(f"{where}: the adapter was made for {num_layers!r} layers, the model has {len(host.outputs)}")
-    if saved.config.hidden_dim != host.hidden_size:
-        raise AdapterFormatError(f"{where}: adapter hidden size {saved.config.hidden_dim!r}, model hidden size {host.hidden_size}")
-    role, expected_role = meta.get("role", "language"), role
-    if role not in ("language", "task"):
-        raise AdapterFormatError(f"{where}: metadata.role must be 'language' or 'task', got {role!r}")
-    _check_role(role, expected_role, where)
-    layers = meta.get("layers")
-    if layers is not None and (not isinstance(layers, list) or len(set(map(repr, layers))) != len(layers)
-                               or not all(type(i) is int and 0 <= i < len(host.outputs) for i in layers)):
-        raise AdapterFormatError(f"{where}: metadata.layers must list distinct layer indices 0..{len(host.outputs) - 1}, "
-                                 f"got {layers!r}")
-    try:
-        invertible = AdapterConfig.from_dict(meta["invertible"]) if meta.get("invertible") else None
-        host.add_adapter(name, role=role, config=saved.config, invertible=invertible or False, layers=layers)
-    except (TypeError, ValueError, AttributeError) as err:
-        raise AdapterFormatError(f"{where}: cannot build adapter {name!r}: {err}") from None
-    _copy_into(host, name, saved.tensors, str(directory))
-    return name
+    return load_adapter_into(TransformersAdapterSlots(host, role), directory, name, force=force)
 
 
 # -- AdapterHub ---------------------------------------------------------------------------
@@ -202,7 +224,7 @@ def _check_supported(config: dict, path: Path) -> None:
         raise AdapterFormatError(f"{path}: non_linearity {config.get('non_linearity')!r} is not supported")
 
 
-def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | None = None,
+def load_adapterhub_adapter(host: TransformersHost, directory: str | Path, name: str | None = None,
                             role: str | None = None) -> str:
     """Load an AdapterHub ``save_adapter`` directory into ``host`` (weights read with ``weights_only=True``).
 
@@ -259,6 +281,12 @@ def load_adapterhub_adapter(host: MadxHost, directory: str | Path, name: str | N
         host.add_adapter(name, role=typed_role or role or "language", config=ours, invertible=invertible or False, layers=sorted(layers))
     except ValueError as err:
         raise AdapterFormatError(f"{directory}: cannot add adapter {name!r}: {err}") from None
-    _copy_into(host, name, tensors, str(weights))
+    expected = host.adapter_tensors(name)
+    try:
+        check_shapes(tensors, expected, str(weights))
+    except AdapterFormatError:
+        host.delete_adapter(name)  # the model as it was
+        raise
+    copy_tensors(expected, tensors)
     return name
 

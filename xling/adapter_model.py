@@ -214,7 +214,7 @@ class AdapterModel(nn.Module):
         The model files are transformers' own (``config.json``,
         ``model.safetensors``), readable without xling; the adapters go to
         ``adapters/<name>/`` in our format and ``madx_setup.json`` lists them with
-        the active setup, so that ``MadxModel.from_pretrained(directory)`` gives
+        the active setup, so that ``AdapterModel.from_pretrained(directory)`` gives
         the same model back (fusion layers too, after the adapters they fuse).
         """
         directory = Path(directory)
@@ -258,6 +258,3 @@ def _fuses(setup: Setup) -> list[Fuse]:
         return [setup]
     return [item for item in getattr(setup, "names", ()) if isinstance(item, Fuse)] if setup is not None else []
 
-
-#: The name this class had before issue 25, kept until the branches that use it are merged.
-MadxModel = AdapterModel

@@ -3,7 +3,7 @@
 AdapterHub ``adapters`` (1.x) reads a directory holding ``adapter_config.json``
 and a pickled ``pytorch_adapter.bin``, plus, for a task adapter saved from a
 ``*AdapterModel``, ``head_config.json`` and ``pytorch_model_head.bin``.
-``export_adapterhub`` writes exactly that from a live ``MadxHost``;
+``export_adapterhub`` writes exactly that from a live ``TransformersHost``;
 ``export_adapterhub_dir`` converts a directory written by ``xling train-lang`` /
 ``xling train-task`` (no model needed).  The mapping:
 
@@ -42,7 +42,7 @@ from adapter_core import (AdapterConfig, AdapterFormatError, atomic_write_bytes,
                           load_adapter, publish_directory)
 
 from .adapter_io import refused_pickle_line
-from .attach import MadxHost
+from .attach import TransformersHost
 
 ADAPTERHUB_WEIGHTS = "pytorch_adapter.bin"
 ADAPTERHUB_CONFIG = "adapter_config.json"
@@ -207,7 +207,7 @@ def head_from_adapterhub(directory: str | Path, task: str | None = None) -> tupl
     return info, {k[len(prefix):]: v for k, v in state.items()}
 
 
-def head_into_model(host: MadxHost, task: str, tensors: dict[str, torch.Tensor], where: str) -> None:
+def head_into_model(host: TransformersHost, task: str, tensors: dict[str, torch.Tensor], where: str) -> None:
     """Copy an AdapterHub head (``head_from_adapterhub``) into the transformers task model of ``host``."""
     state = host.model.state_dict()
     ours = {k: state[k] for k in host.head_parameter_names()}
@@ -262,7 +262,7 @@ def _torch_bytes(state: dict) -> bytes:
     return buffer.getvalue()
 
 
-def export_adapterhub(host: MadxHost, name: str, directory: str | Path, task: str | None = None,
+def export_adapterhub(host: TransformersHost, name: str, directory: str | Path, task: str | None = None,
                       labels: list[str] | None = None) -> Path:
     """Write adapter ``name`` of ``host`` as an AdapterHub ``load_adapter`` directory.
 

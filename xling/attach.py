@@ -354,6 +354,14 @@ class TransformersHost:
         self.fusions[fuse.name] = fuse
         return fuse
 
+    def delete_fusion(self, name: str) -> None:
+        """Remove fusion ``name``: its layer in every block, its entry (the adapters it fused stay)."""
+        if name not in self.fusions:
+            raise UnknownAdapterError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
+        del self.fusions[name]
+        for block in self.outputs:
+            del block.madx_fusion[name]
+
     def fusion_layers(self, name: str) -> list[AdapterFusionLayer]:
         if name not in self.fusions:
             raise UnknownAdapterError(f"no fusion {name!r}; known: {', '.join(self.fusions) or '(none)'}")
@@ -482,13 +490,10 @@ class TransformersHost:
         encoder = (f"{self.base_prefix}embeddings.", f"{self.base_prefix}encoder.")
         skip = adapter_parameter_names(self.model)
         # names as a head model has them (``roberta.encoder...``), whichever class loaded the encoder: a bare
-        # AutoModel's lack the prefix, and an adapter trained on DIR must load into MadxModel.from_pretrained(DIR)
+        # AutoModel's lack the prefix, and an adapter trained on DIR must load into AdapterModel.from_pretrained(DIR)
         prefix = getattr(self.base, "base_model_prefix", "") or self.base_prefix.rstrip(".")
         canonical = f"{prefix}." if prefix else ""
         return fingerprint_tensors((canonical + k[len(self.base_prefix):], v)
                                    for k, v in self.model.state_dict().items()
                                    if k.startswith(encoder) and k not in skip and "position_ids" not in k)
 
-
-#: The name this class had before issue 25, kept until the branches that use it are merged.
-MadxHost = TransformersHost

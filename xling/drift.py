@@ -36,7 +36,7 @@ def encode(tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 
 def collect_hidden_states(model: torch.nn.Module, batches: Iterable[dict], setup=None) -> list[torch.Tensor]:
     """Per layer (embeddings first), the hidden states of all non-padding tokens: (tokens x hidden).
 
-    ``setup`` activates adapters of a ``MadxHost`` on ``model`` (e.g.
+    ``setup`` activates adapters of a ``TransformersHost`` on ``model`` (e.g.
     ``Stack("en", "ner")``); None runs the model as it is.
     """
     was_training = model.training

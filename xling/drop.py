@@ -27,20 +27,20 @@ from transformers import TrainerCallback
 
 from adapter_core.drop import AdapterDropConfig
 
-from .attach import MadxHost
+from .attach import TransformersHost
 
 __all__ = ["AdapterDrop", "AdapterDropConfig", "AdapterDropSteps"]
 
 
 class AdapterDrop:
-    """Attach AdapterDrop (Rücklé et al. 2021) to a ``MadxHost``: ``AdapterDrop(host, config)``; ``remove()`` undoes it.
+    """Attach AdapterDrop (Rücklé et al. 2021) to a ``TransformersHost``: ``AdapterDrop(host, config)``; ``remove()`` undoes it.
 
     ``step`` is the training step whose n the next training forward uses.  Left to itself, each training
     forward advances it by one; once ``at_step`` has set it (the Trainer's callback does, at every optimizer
     step), it stays there, so that every micro-batch of one step drops the same n.
     """
 
-    def __init__(self, host: MadxHost, config: AdapterDropConfig):
+    def __init__(self, host: TransformersHost, config: AdapterDropConfig):
         self.host = host
         self.config = config
         limit = len(host.layers)

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import torch
 
-from adapter_core import AdapterFormatError, Fuse, FusionConfig, Stack, atomic_write_json, check_shapes
-from adapter_core.io import FUSION_OF
+from adapter_core import Fuse, FusionConfig, Stack, atomic_write_json, is_fusion_directory
 from adapter_core.io import load_fusion as core_load_fusion
+from adapter_core.loading import load_adapter_into
 from adapter_core.io import save_fusion as core_save_fusion
 
 from . import train
-from .adapter_io import LAYER_NORMS, load_madx_adapter
-from .attach import MadxHost
+from .adapter_io import LAYER_NORMS, TransformersAdapterSlots, load_madx_adapter
+from .attach import TransformersHost
 from .plots import heatmap_png
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 VALUE_REGULARIZATION = 0.01
 
 
-def value_regularization_loss(host: MadxHost, name: str, weight: float = VALUE_REGULARIZATION) -> torch.Tensor:
+def value_regularization_loss(host: TransformersHost, name: str, weight: float = VALUE_REGULARIZATION) -> torch.Tensor:
     """λ · Σ_l ||I − V_l||²_F over the fusion layers of fusion ``name``: keeps each value matrix near the identity.
 
     Its gradient with respect to V_l is 2λ (V_l − I).
@@ -48,7 +48,7 @@ def value_regularization_loss(host: MadxHost, name: str, weight: float = VALUE_R
     return weight * sum(layer.value_regularization() for layer in host.fusion_layers(name))
 
 
-def fusion_weight_matrix(host: MadxHost, name: str, last: bool = False) -> list[list[float]]:
+def fusion_weight_matrix(host: TransformersHost, name: str, last: bool = False) -> list[list[float]]:
     """Attention weight per (layer, adapter): the mean since the last reset, or the last forward's."""
     matrix = []
     for i, layer in enumerate(host.fusion_layers(name)):
@@ -59,7 +59,7 @@ def fusion_weight_matrix(host: MadxHost, name: str, last: bool = False) -> list[
     return matrix
 
 
-def reset_fusion_statistics(host: MadxHost, name: str) -> None:
+def reset_fusion_statistics(host: TransformersHost, name: str) -> None:
     for layer in host.fusion_layers(name):
         layer.reset_statistics()
 
@@ -71,7 +71,7 @@ def plot_fusion_weights(matrix: list[list[float]], adapter_names: list[str], pat
                        xlabel="adapter", ylabel="layer", cmap="magma")
 
 
-def fusion_report(host: MadxHost, name: str, directory: str | Path) -> dict:
+def fusion_report(host: TransformersHost, name: str, directory: str | Path) -> dict:
     """Write ``fusion_weights.json`` and ``fusion_weights.png`` for fusion ``name``; returns the JSON."""
     matrix = fusion_weight_matrix(host, name)
     adapters = list(host.fusions[name].names)
@@ -83,7 +83,7 @@ def fusion_report(host: MadxHost, name: str, directory: str | Path) -> dict:
 
 
 # -- on disk ------------------------------------------------------------------------------------
-def save_fusion(host: MadxHost, name: str, directory: str | Path) -> Path:
+def save_fusion(host: TransformersHost, name: str, directory: str | Path) -> Path:
     """The fusion layers in the adapter format (``adapter_core.io.save_fusion``; tensors ``layers.{i}.<param>``)."""
     fuse = host.fusions[name]
     config = host.fusion_layers(name)[0].config
@@ -91,20 +91,13 @@ def save_fusion(host: MadxHost, name: str, directory: str | Path) -> Path:
                             metadata={"num_layers": len(host.outputs)})
 
 
-def load_fusion(host: MadxHost, directory: str | Path, force: bool = False) -> Fuse:
-    """Add the fusion saved in ``directory`` to ``host`` (the adapters it fuses must be loaded already)."""
-    saved = core_load_fusion(directory, host.base_fingerprint(), force)
-    missing = [n for n in saved.metadata[FUSION_OF] if n not in host.adapters]
-    if missing:
-        raise AdapterFormatError(f"{directory}: fuses {', '.join(missing)}, which the model does not hold; load "
-                                 "those adapters first")
-    fuse = host.add_fusion(Fuse(*saved.metadata[FUSION_OF], name=saved.name or None), saved.config)
-    expected = host.fusion_tensors(fuse.name)
-    check_shapes(saved.tensors, expected, str(directory))
-    with torch.no_grad():
-        for key, param in expected.items():
-            param.copy_(saved.tensors[key].to(param.dtype))
-    return fuse
+def load_fusion(host: TransformersHost, directory: str | Path, force: bool = False) -> Fuse:
+    """Add the fusion saved in ``directory`` to ``host`` (the adapters it fuses must be loaded already), through
+    ``adapter_core.load_adapter_into``."""
+    if not is_fusion_directory(directory):
+        core_load_fusion(directory, host.base_fingerprint(), force)  # says what the directory lacks
+    name = load_adapter_into(TransformersAdapterSlots(host), directory, force=force)
+    return host.fusions[name]
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -129,7 +122,7 @@ def train_fusion(model_dir: str, task: str, task_adapters: list[str], train_file
         raise ValueError(f"AdapterFusion runs its adapters over one base; {', '.join(trained_norms)} trained the "
                          "encoder's LayerNorms with it (--train-layer-norms)")
     setup = train.load_task_setup(model_dir, task, train_file, options.seed, labels_file)
-    host = MadxHost(setup.model)
+    host = TransformersHost(setup.model)
     lang = load_madx_adapter(host, language_adapter, force=force) if language_adapter else None
     names = [load_madx_adapter(host, path, force=force) for path in task_adapters]
     fuse = host.add_fusion(Fuse(*names), fusion_config)

@@ -25,7 +25,7 @@ from adapter_core import AdapterFormatError, Stack, load_side_tensors
 
 from .adapter_io import ADAPTERHUB_WEIGHTS, load_layer_norms, load_madx_adapter
 from .adapterhub import ADAPTERHUB_HEAD_WEIGHTS, head_from_adapterhub, head_into_model
-from .attach import MadxHost
+from .attach import TransformersHost
 from .kinds import K_ADAPTER_KIND
 from .drop import AdapterDropConfig
 from .task_info import read_task_info
@@ -47,8 +47,8 @@ class LoadedTaskModel:
     tokenizer: object
     # The task model (base + head), in eval mode.
     model: torch.nn.Module
-    # The MadxHost that holds the adapters.
-    host: MadxHost
+    # The TransformersHost that holds the adapters.
+    host: TransformersHost
     # The active setup, Stack(language adapter, task adapter).
     setup: Stack
 
@@ -71,7 +71,7 @@ def task_adapter_info(task_adapter: str | Path, task: str | None = None) -> dict
     return info
 
 
-def load_head(host: MadxHost, task_adapter: str | Path, task: str | None = None) -> dict:
+def load_head(host: TransformersHost, task_adapter: str | Path, task: str | None = None) -> dict:
     """Copy the prediction head saved with a task adapter (ours or AdapterHub's) into ``host.model``; its info.
 
     ``host.model`` must be the task's transformers model with as many labels as the head
@@ -105,7 +105,7 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str | N
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = build_task_model(model_dir, info["task"], info["labels"])
     check_tokenizer_fits(tokenizer, model, model_dir)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     lang = None if language_adapter is None else load_madx_adapter(host, language_adapter, force=force, role="language")
     if info.get("fusion"):  # xling train-fusion's OUT/fusion: the fused task adapters, then the fusion layers
         return _load_fusion_model(info, tokenizer, model, host, lang, task_adapter, force)
@@ -116,7 +116,7 @@ def load_task_model(model_dir: str, task_adapter: str, language_adapter: str | N
     return _activate(info, tokenizer, model, host, Stack(task_name) if lang is None else Stack(lang, task_name))
 
 
-def _load_fusion_model(info: dict, tokenizer, model: torch.nn.Module, host: MadxHost, lang: str, fusion_dir: str,
+def _load_fusion_model(info: dict, tokenizer, model: torch.nn.Module, host: TransformersHost, lang: str, fusion_dir: str,
                        force: bool) -> LoadedTaskModel:
     """Stack(language adapter, Fuse(task adapters)) from a train-fusion directory; ``task.json`` lists the task
     adapters' directories as given to train-fusion (relative ones are taken from the current folder)."""
@@ -133,7 +133,7 @@ def _load_fusion_model(info: dict, tokenizer, model: torch.nn.Module, host: Madx
     return _activate(info, tokenizer, model, host, Stack(lang, fuse))
 
 
-def _activate(info: dict, tokenizer, model: torch.nn.Module, host: MadxHost, setup: Stack) -> LoadedTaskModel:
+def _activate(info: dict, tokenizer, model: torch.nn.Module, host: TransformersHost, setup: Stack) -> LoadedTaskModel:
     host.set_active(setup)
     model.eval()
     return LoadedTaskModel(info=info, module=TASKS[info["task"]], tokenizer=tokenizer, model=model, host=host,

@@ -17,7 +17,7 @@ hidden state, and the task head reads the concatenation (width 2 x hidden):
 The encoder's hidden states come from transformers' ``output_hidden_states``
 (index 0: the embeddings' output, i: the output of layer i), so no forward
 code is copied; a MAD-X language adapter hooked into the encoder
-(``xling.attach.MadxHost``) stays active underneath.  The small Transformer
+(``xling.attach.TransformersHost``) stays active underneath.  The small Transformer
 layers are transformers' own ``BertLayer``.
 
 Paper sizes (RoBERTa-large: 24 layers, hidden 1024): adapter layers at

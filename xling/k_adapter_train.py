@@ -25,7 +25,7 @@ from transformers import AutoConfig, AutoTokenizer
 from adapter_core import Stack, atomic_write_json
 
 from .adapter_io import load_madx_adapter
-from .attach import MadxHost
+from .attach import TransformersHost
 from .kinds import K_ADAPTER_KIND
 from .inference import LoadedTaskModel, _activate
 from .k_adapter import KAdapterConfig, KAdapterTaskModel, k_adapter_2021, load_k_adapter_weights, read_k_adapter, save_k_adapter
@@ -41,7 +41,7 @@ NOT_FOR_K_ADAPTER = {"adapter_placement": None, "adapter_reduction_factor": None
                      "train_layer_norms": False}
 
 
-def _language_setup(host: MadxHost, language_adapter: str | None, force: bool) -> Stack | None:
+def _language_setup(host: TransformersHost, language_adapter: str | None, force: bool) -> Stack | None:
     """Load the language adapter into the encoder (frozen, active underneath the K-adapter); None without one."""
     if language_adapter is None:
         return None
@@ -56,7 +56,7 @@ def train_k_adapter(model_dir: str, task: str, language_adapter: str | None, tra
         raise ValueError(f"--adapter-kind k-adapter: task {task!r} is not token-level; K-adapters here serve "
                          f"{', '.join(K_ADAPTER_TASKS)}")
     setup = load_task_setup(model_dir, task, train_file, options.seed)
-    host = MadxHost(setup.model)
+    host = TransformersHost(setup.model)
     language = _language_setup(host, language_adapter, force)
     host.set_active(language)
     fingerprint = host.base_fingerprint()
@@ -82,7 +82,7 @@ def load_k_adapter_task_model(model_dir: str, task_adapter: str | Path, language
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     task_model = build_task_model(model_dir, info["task"], info["labels"])
     check_tokenizer_fits(tokenizer, task_model, model_dir)
-    host = MadxHost(task_model)
+    host = TransformersHost(task_model)
     language = _language_setup(host, language_adapter, force)
     saved = read_k_adapter(task_adapter, host.base_fingerprint(), force=force)
     model = KAdapterTaskModel(task_model.base_model, saved.config, num_labels=len(info["labels"]))

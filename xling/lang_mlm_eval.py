@@ -78,7 +78,7 @@ def compare_adapters(model_dir: str | Path, text_file: str | Path, adapters: dic
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from .adapter_io import load_madx_adapter
-    from .attach import MadxHost
+    from .attach import TransformersHost
     from .train import check_tokenizer_fits, from_model_dir
 
     lines = read_text(text_file)
@@ -87,7 +87,7 @@ def compare_adapters(model_dir: str | Path, text_file: str | Path, adapters: dic
     tokenizer = from_model_dir(AutoTokenizer, model_dir)
     model = from_model_dir(AutoModelForMaskedLM, model_dir)
     check_tokenizer_fits(tokenizer, model, model_dir)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     loaded = {name: load_madx_adapter(host, path, name=name, force=force, role="language")
               for name, path in adapters.items() if path is not None}
     batches = heldout_batches(tokenizer, lines, max_length)

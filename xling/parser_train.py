@@ -37,7 +37,7 @@ from adapter_core import ConditionEmbedding, active_adapters, atomic_write_json,
 from data_prep.common import DataPrepError
 from data_prep.treebanks import TreebankSentence, read_conllu
 
-from .attach import SLOT, MadxHost
+from .attach import SLOT, TransformersHost
 from .data import DataError
 
 METHODS = ("full", "adapter", "generated")
@@ -73,7 +73,7 @@ class ParserTrainConfig:
 
 
 class EncoderParser(nn.Module):
-    """Encoder (+ MadxHost adapters) + condition embeddings + biaffine head; row 0 of the word vectors is [CLS]."""
+    """Encoder (+ TransformersHost adapters) + condition embeddings + biaffine head; row 0 of the word vectors is [CLS]."""
 
     def __init__(self, encoder: nn.Module, num_relations: int, treebanks: list[str], config: ParserTrainConfig):
         super().__init__()
@@ -86,7 +86,7 @@ class EncoderParser(nn.Module):
         self.conditions = None
         self.host = None
         if config.method in ("adapter", "generated"):
-            self.host = MadxHost(encoder)
+            self.host = TransformersHost(encoder)
             adapter = madx_task(hidden, config.reduction_factor)
             if config.method == "generated":
                 adapter = adapter.replace(kind="generated", condition_dim=config.condition_dim)

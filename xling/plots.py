@@ -46,12 +46,17 @@ def heatmap_png(values: Sequence[Sequence[float]], row_labels: Sequence[str], co
 
 
 def lines_png(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, title: str,
-              xlabel: str, ylabel: str, log_x: bool = False) -> Path:
-    """One line (with markers) per named series of (x values, y values)."""
+              xlabel: str, ylabel: str, log_x: bool = False,
+              errors: Mapping[str, Sequence[float]] | None = None) -> Path:
+    """One line (with markers) per named series of (x values, y values); ``errors`` (optional, per series
+    name): a half-height error bar at each point, e.g. the std over seeds."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, (xs, ys) in series.items():
-        ax.plot(list(xs), list(ys), marker="o", label=name)
+        if errors and name in errors:
+            ax.errorbar(list(xs), list(ys), yerr=list(errors[name]), marker="o", capsize=3, label=name)
+        else:
+            ax.plot(list(xs), list(ys), marker="o", label=name)
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)

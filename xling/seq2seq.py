@@ -52,11 +52,12 @@ from typing import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from adapter_core import (IDENTITY, SITE_PREFIX, AdapterBank, AdapterConfig, Fuse, PlacementError, RoutingPlan, Setup,
-                          Site, Stack, UnknownAdapterError, active_adapters, bapna_firat_2019, check_shapes,
-                          check_sites, compose, current, fingerprint_model, load_adapter, publish_directory,
-                          save_adapter, setup_names, share_phm_rule)
+from adapter_core import (IDENTITY, SITE_PREFIX, AdapterBank, AdapterConfig, AdapterFormatError, Fuse, PlacementError,
+                          RoutingPlan, Setup, Site, Stack, UnknownAdapterError, active_adapters, bapna_firat_2019,
+                          check_sites, compose, current, fingerprint_model, is_fusion_directory, load_adapter,
+                          publish_directory, save_adapter, setup_names, share_phm_rule)
 from adapter_core.drop import AdapterDropConfig
+from adapter_core.loading import LoadPlan, copy_tensors, load_adapter_into
 
 logger = logging.getLogger(__name__)
 
@@ -423,24 +424,24 @@ class Seq2SeqAdapterHost:
         from adapter_core import read_adapter_config
 
         foreign = (read_adapter_config(directory).get("metadata") or {}).get("host", "nmt/fairseq") != "xling/transformers"
+        if is_fusion_directory(directory):
+            raise AdapterFormatError(f"{directory}: holds AdapterFusion layers; this host trains fusions but does "
+                                     "not load them from directories")
         saved = load_adapter(directory, expected_fingerprint=None if foreign else self.base_fingerprint(), force=force)
         if foreign:
             logger.warning("%s was written by %s: its base fingerprint names fairseq's modules and is not compared",
                            directory, saved.metadata.get("host", "the fairseq plugin"))
-        name = name or saved.name or str(directory).rstrip("/").split("/")[-1]
+        return load_adapter_into(self, directory, name, force=force, saved=saved)
+
+    def plan_adapter(self, name: str, saved, directory) -> LoadPlan:
+        """``adapter_core.loading.AdapterSlots``: the adapter goes to the sides and layers its metadata names."""
         layers = {side: saved.metadata.get(f"{side}_layers", []) for side in SIDES}
-        sides = [s for s in SIDES if layers[s]]
-        self.add_adapter(name, saved.config, sides=sides, layers=layers)
-        try:
-            own = self.adapter_tensors(name)
-            check_shapes(saved.tensors, own, str(directory))
-            with torch.no_grad():
-                for key, tensor in saved.tensors.items():
-                    own[key].copy_(tensor)
-        except Exception:
-            self.delete_adapter(name)
-            raise
-        return name
+        self.add_adapter(name, saved.config, sides=[s for s in SIDES if layers[s]], layers=layers)
+        own = self.adapter_tensors(name)
+        return LoadPlan(own, lambda tensors: copy_tensors(own, tensors), rollback=lambda: self.delete_adapter(name))
+
+    def plan_fusion(self, name: str, saved, directory) -> LoadPlan:
+        raise AdapterFormatError(f"{directory}: holds AdapterFusion layers; this host does not load them")
 
     def save_all_adapters(self, directory) -> list[Path]:
         """Every adapter, each in ``directory/<name>``."""

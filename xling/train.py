@@ -41,7 +41,7 @@ from adapter_core.io import publish_directory  # noqa: F401  (the one atomic pub
 
 from .adapter_io import load_madx_adapter, save_layer_norms, save_madx_adapter
 from .attention_sites import eject_prefix_tuning
-from .attach import MadxHost, masked_lm_loss
+from .attach import TransformersHost, masked_lm_loss
 from .data import DataError, ModelDirError, read_text
 from .drop import AdapterDrop, AdapterDropConfig, AdapterDropSteps
 from .masking import MASKING_SEED  # noqa: F401  (not used here; importable beside the collator, as before)
@@ -246,7 +246,7 @@ def load_masked_lm(model_dir: str | Path):
     return model
 
 
-def attach_adapter_drop(host: MadxHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
+def attach_adapter_drop(host: TransformersHost, drop: AdapterDropConfig | None) -> AdapterDrop | None:
     """AdapterDrop (Rücklé et al. 2021) for training, leaving at least one layer with adapters; None without a config.
 
     The robust mode's n is a function of the seed and the Trainer's step (``adapter_core.drop``), so a
@@ -279,7 +279,7 @@ def train_language_adapter(model_dir: str, language: str, text_files: list[str],
     model = load_masked_lm(model_dir)
     check_tokenizer_fits(tokenizer, model, model_dir)
     max_length = fitted_max_length(model, options.max_length)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter(language, role="language", config=adapter_config, invertible=invertible,
                      skip_last_layer=skip_last_layer)
     host.set_active(language)
@@ -405,7 +405,7 @@ def train_with_head(setup: TaskSetup, options: TrainOptions, folder: str, build:
     return fit_and_publish(trainer, options, Path(options.output_dir) / folder, build, dropper)
 
 
-def save_head(host: MadxHost, directory: Path) -> None:
+def save_head(host: TransformersHost, directory: Path) -> None:
     """The prediction head's tensors as ``head.safetensors``, which ``xling eval`` loads over a fresh task model."""
     names = set(host.head_parameter_names())
     save_side_tensors(directory, HEAD_WEIGHTS, {k: v for k, v in host.model.state_dict().items() if k in names})
@@ -425,7 +425,7 @@ def train_task_adapter(model_dir: str, task: str, language_adapter: str | None, 
     and loaded by ``xling eval`` with it.
     """
     setup = load_task_setup(model_dir, task, train_file, options.seed, labels_file)
-    host = MadxHost(setup.model)
+    host = TransformersHost(setup.model)
     # No language adapter (None): the task adapter on the bare encoder, the comparison's "bare_task" row.
     lang = None if language_adapter is None else load_madx_adapter(host, language_adapter, force=force, role="language")
     name = task_name or task

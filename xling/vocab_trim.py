@@ -130,13 +130,13 @@ def trim_state_dict(state: dict[str, torch.Tensor], rows: int, kept: list[int]) 
 
 
 def base_fingerprint(model_dir: str | Path) -> str:
-    """The encoder fingerprint that xling's adapters record (``MadxHost.base_fingerprint`` of the MLM model)."""
+    """The encoder fingerprint that xling's adapters record (``TransformersHost.base_fingerprint`` of the MLM model)."""
     from transformers import AutoModelForMaskedLM
 
-    from .attach import MadxHost
+    from .attach import TransformersHost
     from .train import from_model_dir
 
-    host = MadxHost(from_model_dir(AutoModelForMaskedLM, model_dir))
+    host = TransformersHost(from_model_dir(AutoModelForMaskedLM, model_dir))
     return host.base_fingerprint()
 
 

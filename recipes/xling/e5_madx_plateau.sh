@@ -38,12 +38,12 @@ REPORTS="${REPORTS:-$ROOT/reports/xling_e5_madx_plateau}"
   echo "no trimmed encoder in BASE=$BASE: run recipes/xling/e5_ner.sh (NER_BASE=BASE) or recipes/demo_xling.sh first" >&2
   exit 1; }
 
-mkdir -p "$MONO/head"
+mkdir -p "$MONO/head-$HEAD_LINES"  # one folder per HEAD_LINES: heads of other sizes keep their text
 HEAD_TEXT=""
 for lang in $PLATEAU_LANGS; do
   lang_split "$lang"
-  [ -s "$MONO/head/$lang.txt" ] || head -n "$HEAD_LINES" "$MONO/split/$lang.train.txt" > "$MONO/head/$lang.txt"
-  HEAD_TEXT+="$MONO/head/$lang.txt "
+  [ -s "$MONO/head-$HEAD_LINES/$lang.txt" ] || head -n "$HEAD_LINES" "$MONO/split/$lang.train.txt" > "$MONO/head-$HEAD_LINES/$lang.txt"
+  HEAD_TEXT+="$MONO/head-$HEAD_LINES/$lang.txt "
 done
 log "MLM head: at most $MLM_HEAD_STEPS steps x $MLM_HEAD_TOKENS masked tokens ($MLM_HEAD_PASSES cached passes) -> $MODEL"
 prepare_encoder

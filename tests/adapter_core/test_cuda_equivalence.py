@@ -57,14 +57,14 @@ def test_compiled_hooked_encoder_equals_eager_on_cuda():
     from transformers import XLMRobertaConfig, XLMRobertaForTokenClassification
 
     from adapter_core import Stack
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     torch.manual_seed(0)
     config = XLMRobertaConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
                               intermediate_size=256, max_position_embeddings=80, type_vocab_size=1, num_labels=5)
     model = XLMRobertaForTokenClassification(config).cuda().eval()
     adapted = copy.deepcopy(model)
-    host = MadxHost(adapted)
+    host = TransformersHost(adapted)
     host.add_adapter("en", role="language")
     host.add_adapter("ner", role="task")
     host.set_active(Stack("en", "ner"))

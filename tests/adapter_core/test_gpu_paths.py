@@ -107,15 +107,15 @@ def hooked_copies(model):
     import copy
 
     from adapter_core import Stack, houlsby_2019
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     madx = copy.deepcopy(model)
-    host = MadxHost(madx)
+    host = TransformersHost(madx)
     host.add_adapter("en", role="language")
     host.add_adapter("ner", role="task")
     host.set_active(Stack("en", "ner"))
     houlsby = copy.deepcopy(model)
-    other = MadxHost(houlsby)
+    other = TransformersHost(houlsby)
     other.add_adapter("h", role="task", config=houlsby_2019(32))
     other.set_active("h")
     other.set_skipped_layers([0])
@@ -146,19 +146,19 @@ def test_host_compile_does_not_reuse_the_bare_twins_graph(tiny_encoder):
     """Compiled after its bare twin (same class, no hooks), the adapted model still runs its adapters.
 
     With dynamo's default ``skip_nnmodule_hook_guards=True`` the bare graph is reused and the adapters are
-    silently left out (seen on CPU and on the H200); ``MadxHost.compile`` turns the hook guards on.
+    silently left out (seen on CPU and on the H200); ``TransformersHost.compile`` turns the hook guards on.
     """
     import copy
 
     import torch._dynamo as dynamo
 
     from adapter_core import Stack
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     dynamo.reset()
     plain = copy.deepcopy(tiny_encoder)
     adapted = copy.deepcopy(tiny_encoder)
-    host = MadxHost(adapted)
+    host = TransformersHost(adapted)
     host.add_adapter("en", role="language")
     host.add_adapter("de", role="language")
     host.add_adapter("ner", role="task")

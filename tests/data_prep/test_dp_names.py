@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def brown(tmp_path) -> Path:
 def test_prepare_writes_names_in_the_pos_split(brown, tmp_path):
     from xling.tasks import ner, pos
 
-    report = prepare(tmp_path / "names", NameConfig(brown_dir=str(brown)))
+    report = prepare(tmp_path / "names", NameConfig(brown_dir=str(brown), langs=("en",)))
     turkish = tmp_path / "tr"
     turkish.mkdir()
     (turkish / "t.conllu").write_text("1\tAli\tali\tPROPN\tNNP\t_\t2\tnsubj\t_\t_\n"
@@ -72,17 +73,58 @@ def test_prepare_writes_names_in_the_pos_split(brown, tmp_path):
     # Fulton (County/nn-tl), Atlanta (of/in-tl), Ivan Allen Jr. (Mayor-nominate/nn-tl): spans Brown cuts short
     assert info["entities_next_to_title_words"] == 3
     assert info["proper_noun_tags"]["np"] == 43 and info["proper_noun_tags"]["fw-in+np-tl"] == 1
-    again = prepare(tmp_path / "names", NameConfig(brown_dir=str(brown)))
+    again = prepare(tmp_path / "names", NameConfig(brown_dir=str(brown), langs=("en",)))
     assert again["en"].get("skipped") is True
 
 
 def test_bad_brown_input_is_a_one_line_error_and_writes_nothing(brown, tmp_path, capsys):
     (brown / "ca02").write_text("\tword/qq ./.\n", encoding="utf-8")
-    assert main(["names", "--output-dir", str(tmp_path / "out"), "--brown-dir", str(brown)]) != 0
+    assert main(["names", "--output-dir", str(tmp_path / "out"), "--brown-dir", str(brown), "--langs", "en"]) != 0
     error = capsys.readouterr().err.strip().splitlines()
     assert error == [f"data-prep names: error: {brown / 'ca02'}:1: Brown tag 'qq' has no universal tag"]
     assert not (tmp_path / "out" / "train.en.panx").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["names", "--output-dir", str(tmp_path / "out"), "--brown-dir", str(empty)]) != 0
+    assert main(["names", "--output-dir", str(tmp_path / "out"), "--brown-dir", str(empty), "--langs", "en"]) != 0
     assert capsys.readouterr().err.strip() == f"data-prep names: error: {empty}: no Brown files (ca01 ...)"
+
+
+# Two Turkish sentences in the treebanks' layout (proper nouns: NOUN with Proper=True): a two-word name
+# ("Mustafa Kemal", one as UD's PROPN), a word derived from a name in an inflectional group ("Ankara" + "lı",
+# an adjective: not a name), a name with its case suffix ("Bursa'da"); the second has no name.
+CONLLU = ("1\tMustafa\tmustafa\tNOUN\tNNP\tCase=Bare|Proper=True\t2\tnn\t_\t_\n"
+          "2\tKemal\tkemal\tPROPN\tNNP\t_\t6\tnsubj\t_\t_\n"
+          "3\tAnkara\tankara\tNOUN\tNNP\tProper=True\t4\tig\t_\tSpaceAfter=No\n"
+          "4\tlı\t_\tADJ\tJJ\tProper=False\t5\tamod\t_\t_\n"
+          "5\tBursa'da\tbursa\tNOUN\tNNP\tApostrophe=True|Case=Loc|Proper=True\t6\tnpadvmod\t_\t_\n"
+          "6\tkaldı\tkal\tVERB\tVB\tProper=False\t0\troot\t_\t_\n"
+          "7\t.\t.\tPUNCT\t.\tProper=True\t6\tp\t_\t_\n\n"
+          "1\tKitap\tkitap\tNOUN\tNN\tProper=False\t2\tobj\t_\t_\n"
+          "2\tokudu\toku\tVERB\tVB\tProper=False\t0\troot\t_\t_\n\n")
+
+
+def test_turkish_names_are_runs_of_propn_in_the_pos_split(brown, tmp_path, capsys):
+    from xling.tasks import ner, pos
+
+    turkish = tmp_path / "tr"
+    turkish.mkdir()
+    (turkish / "t.conllu").write_text(CONLLU * 20, encoding="utf-8")
+    assert main(["names", "--output-dir", str(tmp_path / "names"), "--brown-dir", str(brown), "--turkish-dir",
+                 str(turkish)]) == 0
+    prepare_pos(tmp_path / "pos", PosConfig(brown_dir=str(brown), turkish_dir=str(turkish)))
+    sentences = []
+    for split in ("train", "dev", "test"):
+        names_file, pos_file = tmp_path / "names" / f"{split}.tr.panx", tmp_path / "pos" / f"{split}.tr.pos"
+        names = ner.read(names_file) if names_file.read_text().strip() else []
+        tagged = pos.read(pos_file) if pos_file.read_text().strip() else []
+        assert [s["tokens"] for s in names] == [s["tokens"] for s in tagged]  # data-prep pos's split
+        sentences += names
+    first = next(s for s in sentences if s["tokens"][0] == "Mustafa")
+    assert first["tokens"] == ["Mustafa", "Kemal", "Ankaralı", "Bursa'da", "kaldı", "."]
+    assert first["tags"] == ["B-NAME", "I-NAME", "O", "B-NAME", "O", "O"]
+    assert all(s["tags"] == ["O", "O"] for s in sentences if s["tokens"][0] == "Kitap")
+    report = json.loads((tmp_path / "names" / "names_counts.json").read_text())
+    assert sum(report["tr"]["entities"].values()) == 40 and sum(report["tr"]["name_tokens"].values()) == 60
+    assert report["en"]["sentences"]  # both languages by default
+    assert main(["names", "--output-dir", str(tmp_path / "x"), "--langs", "en,xx", "--brown-dir", str(brown)]) != 0
+    assert capsys.readouterr().err.strip() == "data-prep names: error: --langs en,xx: choose from en, tr"

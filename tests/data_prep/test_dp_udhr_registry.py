@@ -106,6 +106,31 @@ def test_fetch_package_uses_cache_and_refuses_changed_file(tmp_path, monkeypatch
         registry.fetch_package("cargo", "x", "1")
 
 
+def test_a_release_the_registry_no_longer_serves_can_be_placed_by_hand(tmp_path, monkeypatch):
+    """PyPI stopped serving bigbench==1.0.0: the failure says where a copy goes, and a copy put there is used."""
+    from data_prep import registry
+    from data_prep.common import DataPrepError
+
+    monkeypatch.setenv("ADAPTER_MT_CACHE", str(tmp_path / "cache"))
+
+    def gone(registry_name, name, version, into):
+        raise DataPrepError(f"could not fetch pypi package {name}=={version}: ERROR: No matching distribution found")
+
+    monkeypatch.setattr(registry, "_download", gone)
+    folder = tmp_path / "cache" / "pypi" / "bigbench-1.0.0"
+    with pytest.raises(DataPrepError, match=f"put a copy of its file \\(alone\\) in {folder}/ and run again"):
+        registry.fetch_package("pypi", "bigbench", "1.0.0")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bigbench-1.0.0.tar.gz").write_bytes(b"a release kept elsewhere")
+    path = registry.fetch_package("pypi", "bigbench", "1.0.0")
+    assert path == folder / "bigbench-1.0.0.tar.gz"
+    entry = registry.read_manifest()["pypi:bigbench==1.0.0"]
+    assert entry["placed_by_hand"] is True and entry["size"] == 24
+    path.write_bytes(b"changed")  # from now on it is checked like a downloaded file
+    with pytest.raises(DataPrepError, match="sha256 differs"):
+        registry.fetch_package("pypi", "bigbench", "1.0.0")
+
+
 def test_cleaning_counts_each_rule():
     removed = Counter()
     assert gc.clean_pairs("Open", "Open.", removed=removed) == []           # equal up to punctuation

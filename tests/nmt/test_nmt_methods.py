@@ -137,13 +137,22 @@ def test_skip_layers_spec_errors(nmt_run):
 # -- AdapterFusion -------------------------------------------------------------------------------------
 
 
-def test_fusion_trains_only_fusion_layers_and_reports_weights(nmt_run, tmp_path):
-    from nmt.fusion_report import main as fusion_main
-
-    argv = adapter_train_argv(nmt_run.data, nmt_run.base.parent, tmp_path / "f", "--lang-pairs", "en-fr",
+@pytest.fixture(scope="module")
+def fused(nmt_run, tmp_path_factory):
+    """A checkpoint with AdapterFusion en-fr over the trained pair adapters en-de, de-en, en-fr."""
+    save_dir = tmp_path_factory.mktemp("fusion")
+    argv = adapter_train_argv(nmt_run.data, nmt_run.base.parent, save_dir, "--lang-pairs", "en-fr",
                               "--adapter-encoder-keys", ALL_KEYS, "--adapter-decoder-keys", ALL_KEYS,
                               "--adapter-fusion-keys", "en-fr", "--adapter-fusion-over", "en-de,de-en,en-fr", *SHORT)
     run_train(_with_checkpoint(argv, nmt_run.pair))  # fuse the trained pair adapters
+    return save_dir / "checkpoint_last.pt"
+
+
+def test_fusion_trains_only_fusion_layers_and_reports_weights(nmt_run, fused, tmp_path):
+    from nmt.fusion_report import main as fusion_main
+
+    tmp_path.joinpath("f").mkdir()
+    tmp_path.joinpath("f", "checkpoint_last.pt").symlink_to(fused)
     before, after = _state(nmt_run.pair), _state(tmp_path / "f" / "checkpoint_last.pt")
     for key, tensor in before.items():
         assert torch.equal(tensor, after[key]), key  # base and every adapter frozen
@@ -168,6 +177,43 @@ def test_fusion_trains_only_fusion_layers_and_reports_weights(nmt_run, tmp_path)
         for row in entry["weights"]:
             assert abs(sum(row) - 1) < 1e-4 and all(0 < w < 1 for w in row)
     assert (out / "fusion_weights.png").stat().st_size > 1000
+
+
+def test_fusion_exports_as_adapter_directories_and_loads_onto_the_base(nmt_run, fused, tmp_path):
+    """``nmt export`` writes the fusion as ``fusion-en-fr`` (the core format, with the adapters it fuses); the
+    plain base with those directories (``--adapter-dirs``, in any order) computes what the fused checkpoint does."""
+    from adapter_core import is_fusion_directory, load_fusion
+    from nmt.cli import export_adapters_main
+
+    out = tmp_path / "exported"
+    assert export_adapters_main([str(fused), "--output-dir", str(out), "--keys", "en-fr"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["de-en", "en-de", "en-fr", "fusion-en-fr"]
+    assert is_fusion_directory(out / "fusion-en-fr") and not is_fusion_directory(out / "en-fr")
+    saved = load_fusion(out / "fusion-en-fr")
+    assert saved.metadata["fusion_of"] == ["en-de", "de-en", "en-fr"] and saved.name == "en-fr"
+    assert len(saved.tensors) == 4 * 5  # 4 layers x (query w+b, key w+b, value w)
+
+    task, model, _ = load(nmt_run.data, fused, "en", "fr")
+    dirs = ",".join(str(out / name) for name in ("fusion-en-fr", "en-de", "de-en", "en-fr"))  # fusion first
+    _, rebuilt, _ = load(nmt_run.data, nmt_run.base, "en", "fr", "--adapter-dirs", dirs)
+    assert sorted(rebuilt.encoder.layers[0].adapter_bank.fusions) == ["en-fr"]
+    sample = make_sample(task, [("en", "fr", render("en", s)) for s in sentences(3, seed=7)])
+    keys = ["en-fr"] * 3
+    fused_out = logits(model, sample, keys, keys)
+    assert torch.equal(logits(rebuilt, sample, keys, keys), fused_out)
+    _, unfused, _ = load(nmt_run.data, nmt_run.base, "en", "fr", "--adapter-dirs",
+                         ",".join(str(out / name) for name in ("en-de", "de-en", "en-fr")))
+    assert not torch.allclose(logits(unfused, sample, keys, keys), fused_out)  # the fusion changes the output
+
+
+def test_fusion_directory_without_its_adapters_is_refused(nmt_run, fused, tmp_path):
+    from adapter_core import AdapterFormatError
+    from nmt.cli import export_adapters_main
+
+    out = tmp_path / "exported"
+    assert export_adapters_main([str(fused), "--output-dir", str(out)]) == 0
+    with pytest.raises(AdapterFormatError, match="fuses en-de, de-en, en-fr, which the model's encoder layer 0"):
+        load(nmt_run.data, nmt_run.base, "en", "fr", "--adapter-dirs", str(out / "fusion-en-fr"))
 
 
 def test_fusion_needs_adapters_that_exist(nmt_run, tmp_path):

@@ -23,7 +23,7 @@ from adapter_core import (AdapterFormatError, ExportTargetError, Stack, atomic_w
 from xling.adapter_io import load_madx_adapter, save_madx_adapter
 from xling.adapterhub import (NotExportableError, adapterhub_head, export_adapterhub, export_adapterhub_dir,
                              head_from_adapterhub, head_into_model)
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.cli import main
 from xling.train import TASK_INFO, save_head
 
@@ -87,7 +87,7 @@ def test_our_outputs_equal_adapterhubs(ours, task, setting):
 
 def test_the_export_loads_back_with_its_roles(ours):
     model = build_ours.task_model("ner")
-    host = MadxHost(model)
+    host = TransformersHost(model)
     assert load_madx_adapter(host, EXPORT / "adapterhub" / "sw") == "sw"
     assert load_madx_adapter(host, EXPORT / "adapterhub" / "ner") == "ner"
     assert host.adapters["sw"].role == "language" and host.adapters["ner"].role == "task"
@@ -102,7 +102,7 @@ def test_the_export_loads_back_with_its_roles(ours):
 def test_adapterhub_heads_load_into_the_transformers_head(task):
     """The other way: AdapterHub's files (adapters and flex head) in our task model give AdapterHub's logits."""
     model = build_ours.task_model(task)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     load_madx_adapter(host, EXPORT / "adapterhub" / "sw", role="language")
     load_madx_adapter(host, EXPORT / "adapterhub" / task, role="task")
     info, head = head_from_adapterhub(EXPORT / "adapterhub" / task)
@@ -118,7 +118,7 @@ def test_adapterhub_heads_load_into_the_transformers_head(task):
 
 
 def test_adapterhub_roles_come_from_the_config(tmp_path):
-    host = MadxHost(XLMRobertaForMaskedLM.from_pretrained(FIXTURES / "base"))
+    host = TransformersHost(XLMRobertaForMaskedLM.from_pretrained(FIXTURES / "base"))
     assert load_madx_adapter(host, FIXTURES / "sw_inv") and host.adapters["sw_inv"].role == "language"  # NICE
     assert load_madx_adapter(host, FIXTURES / "ner", role="task") and host.adapters["ner"].role == "task"  # no signal
     with pytest.raises(AdapterFormatError, match="this is a language adapter"):
@@ -138,7 +138,7 @@ def test_adapterhub_roles_come_from_the_config(tmp_path):
 
 
 def test_unexportable_adapters_and_heads_are_refused(tmp_path, capsys):
-    host = MadxHost(XLMRobertaForMaskedLM.from_pretrained(FIXTURES / "base"))
+    host = TransformersHost(XLMRobertaForMaskedLM.from_pretrained(FIXTURES / "base"))
     host.add_adapter("c", role="task", config=compacter_plus_plus_2021(32, reduction_factor=4))
     with pytest.raises(NotExportableError, match="'compacter' adapter has no AdapterHub"):
         export_adapterhub(host, "c", tmp_path / "c")
@@ -161,7 +161,7 @@ def test_unexportable_adapters_and_heads_are_refused(tmp_path, capsys):
 
 def test_export_from_a_live_host_equals_the_directory_export(tmp_path):
     model = build_ours.task_model("classification")
-    host = MadxHost(model)
+    host = TransformersHost(model)
     load_madx_adapter(host, EXPORT / "ours" / "classification")
     model.load_state_dict(load_file(str(EXPORT / "ours" / "classification" / "head.safetensors")), strict=False)
     labels = json.loads((EXPORT / "ours" / "classification" / TASK_INFO).read_text())["labels"]
@@ -185,11 +185,11 @@ def test_xling_eval_takes_an_adapterhub_task_adapter(workspace, tmp_path, capsys
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     torch.manual_seed(3)
     mlm = XLMRobertaForMaskedLM.from_pretrained(model_dir)
-    lang_host = MadxHost(mlm)
+    lang_host = TransformersHost(mlm)
     lang_host.add_adapter("sw")
     save_madx_adapter(lang_host, "sw", tmp_path / "sw")
     model = XLMRobertaForTokenClassification.from_pretrained(model_dir, num_labels=len(labels))
-    host = MadxHost(model)
+    host = TransformersHost(model)
     load_madx_adapter(host, tmp_path / "sw")
     host.add_adapter("ner", role="task")
     with torch.no_grad():

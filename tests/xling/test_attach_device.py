@@ -7,12 +7,12 @@ from transformers import XLMRobertaForMaskedLM
 
 from adapter_core import Fuse, Stack
 from conftest import tiny_xlmr_config
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 
 
 def test_adapters_and_fusions_follow_the_models_dtype():
     model = XLMRobertaForMaskedLM(tiny_xlmr_config(60)).to(torch.float64)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("en", role="language")
     host.add_adapter("ner", role="task")
     host.add_adapter("pos", role="task")

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from adapter_core import AdapterConfig, read_adapter_config
 from xling.adapter_io import load_madx_adapter
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.cli import main
 from xling.inference import load_task_model
 from xling.train import load_task_setup
@@ -85,7 +85,7 @@ def test_specialised_adapterdrop_trains_upper_layers_only_and_eval_drops_the_sam
     assert info["adapter_drop"]["mode"] == "specialised" and info["adapter_drop"]["num_dropped"] == 1
     # the initial task adapter, rebuilt as train_task_adapter builds it (same seed): layer 0 never trained
     setup = load_task_setup(str(workspace["model"]), "ner", str(workspace["data"] / "en.panx"), 42)
-    host = MadxHost(setup.model)
+    host = TransformersHost(setup.model)
     load_madx_adapter(host, en_language_adapter)
     host.add_adapter("ner", role="task")
     initial = host.adapter_tensors("ner")

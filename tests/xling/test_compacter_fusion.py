@@ -8,7 +8,7 @@ from transformers import XLMRobertaConfig, XLMRobertaForTokenClassification, XLM
 
 from adapter_core import Fuse, Stack, compacter_model_parameter_count, compacter_plus_plus_2021, summarize
 from xling.adapter_io import load_madx_adapter, save_madx_adapter
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.fusion import fusion_report, fusion_weight_matrix, load_fusion, save_fusion, train_fusion
 from xling.train import TrainOptions
 
@@ -40,7 +40,7 @@ def xlmr_parameter_count(vocab: int, hidden: int, layers: int, intermediate: int
 def test_compacter_plus_plus_shares_a_and_counts_match():
     torch.manual_seed(0)
     model = XLMRobertaModel(tiny_config()).eval()
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("c", role="task", config=compacter_plus_plus_2021(32, reduction_factor=4))
     modules = [block.madx_adapters.adapters["c"] for block in host.outputs]
     assert all(m.rule is modules[0].rule for m in modules)
@@ -56,14 +56,14 @@ def test_compacter_plus_plus_shares_a_and_counts_match():
 def test_compacter_save_load_gives_identical_outputs(tmp_path):
     torch.manual_seed(0)
     model = XLMRobertaModel(tiny_config()).eval()
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("c", role="task", config=compacter_plus_plus_2021(32, reduction_factor=4))
     perturb(host.adapter_tensors("c"))
     host.set_active("c")
     expected = model(IDS, attention_mask=MASK).last_hidden_state
     assert sum(k.endswith("phm_rule.weight") for k in host.adapter_tensors("c")) == 1
     save_madx_adapter(host, "c", tmp_path / "c")
-    fresh_host = MadxHost(model.__class__(model.config).eval())
+    fresh_host = TransformersHost(model.__class__(model.config).eval())
     fresh_host.model.load_state_dict({k: v for k, v in model.state_dict().items() if "madx_" not in k}, strict=False)
     name = load_madx_adapter(fresh_host, tmp_path / "c")
     fresh_host.set_active(name)
@@ -88,7 +88,7 @@ def test_xlmr_base_trainable_fraction():
     assert 0.034 < 100 * plus_plus / body < 0.036
 
 
-def _two_task_adapters(host: MadxHost) -> None:
+def _two_task_adapters(host: TransformersHost) -> None:
     for name in ("a", "b"):
         host.add_adapter(name, role="task")
         perturb(host.adapter_tensors(name))
@@ -97,7 +97,7 @@ def _two_task_adapters(host: MadxHost) -> None:
 def test_fusion_trains_only_fusion_and_head_and_exposes_weights(tmp_path):
     torch.manual_seed(0)
     model = XLMRobertaForTokenClassification(tiny_config(num_labels=3))
-    host = MadxHost(model)
+    host = TransformersHost(model)
     _two_task_adapters(host)
     fuse = host.add_fusion(Fuse("a", "b"))
     host.set_active(fuse)
@@ -126,7 +126,7 @@ def test_fusion_trains_only_fusion_and_head_and_exposes_weights(tmp_path):
     save_fusion(host, fuse.name, tmp_path / "fusion")
     other = XLMRobertaForTokenClassification(tiny_config(num_labels=3)).eval()
     other.load_state_dict({k: v for k, v in model.state_dict().items() if "madx_" not in k}, strict=False)
-    other_host = MadxHost(other)
+    other_host = TransformersHost(other)
     for name in ("a", "b"):
         load_madx_adapter(other_host, tmp_path / name)
     other_host.set_active(load_fusion(other_host, tmp_path / "fusion"))
@@ -136,7 +136,7 @@ def test_fusion_trains_only_fusion_and_head_and_exposes_weights(tmp_path):
 
 def test_fusion_under_a_language_adapter_and_errors():
     model = XLMRobertaModel(tiny_config()).eval()
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("en", invertible=False)
     _two_task_adapters(host)
     with pytest.raises(KeyError, match="add_fusion"):
@@ -154,7 +154,7 @@ def test_train_fusion_end_to_end(workspace, tmp_path):
     from transformers import XLMRobertaForTokenClassification as Model
 
     model = Model.from_pretrained(workspace["model"], num_labels=3)
-    host = MadxHost(model)
+    host = TransformersHost(model)
     _two_task_adapters(host)
     saved = {}
     for name in ("a", "b"):

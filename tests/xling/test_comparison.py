@@ -190,3 +190,17 @@ def test_bare_task_row_trains_and_scores_without_a_language_adapter(workspace, t
     assert json.loads((tmp_path / "en.json").read_text())["accuracy"] == record["accuracy"]
     summary = comparison.write_report(results, str(tmp_path / "report"), "en")
     assert "bare_task" in json.dumps(summary)
+
+
+def test_demo_summary_tables_each_language_adapters_heldout_loss():
+    from studies.demo_xling_summary import language_adapter_lines
+
+    scores = {"en": {"settings": {"bare": {"loss": 6.9}, "en": {"loss": 5.7}}, "own": "en", "margin": 0.05,
+                     "passes": True},
+              "tr": {"settings": {"bare": {"loss": 7.96}, "en": {"loss": 9.41}, "tr": {"loss": 7.94}}, "own": "tr",
+                     "margin": 0.05, "passes": False}}
+    lines = language_adapter_lines(scores)
+    assert "| text | bare | en | tr | own adapter trained |" in lines
+    assert "| en | 6.900 | 5.700 | – | PASS (margin 0.05) |" in lines
+    assert "| tr | 7.960 | 9.410 | 7.940 | FAIL (margin 0.05) |" in lines
+    assert language_adapter_lines({}) == []

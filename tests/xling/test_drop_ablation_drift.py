@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 from pathlib import Path
@@ -11,9 +12,10 @@ import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
 from xling.ablation import layer_ablation, write_ablation_report
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.drift import collect_hidden_states, representation_drift, write_drift_report
 from xling.drop import AdapterDrop, AdapterDropConfig
+from studies.xling_lr_sweep import main as lr_sweep_main
 from studies.xling_lr_sweep import plot_sweep
 
 IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
@@ -21,12 +23,12 @@ MASK = (IDS != 1).long()
 RECIPE = Path(__file__).parents[2] / "recipes" / "xling" / "lr_sweep.sh"
 
 
-def tiny_host(layers: int = 3, seed: int = 0) -> MadxHost:
+def tiny_host(layers: int = 3, seed: int = 0) -> TransformersHost:
     torch.manual_seed(seed)
     config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
                               intermediate_size=64, max_position_embeddings=40, layer_norm_eps=1e-5, pad_token_id=1,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    host = MadxHost(XLMRobertaModel(config))
+    host = TransformersHost(XLMRobertaModel(config))
     host.add_adapter("t", role="task")
     with torch.no_grad():
         for tensor in host.adapter_tensors("t").values():
@@ -35,7 +37,7 @@ def tiny_host(layers: int = 3, seed: int = 0) -> MadxHost:
     return host
 
 
-def forward(host: MadxHost) -> torch.Tensor:
+def forward(host: TransformersHost) -> torch.Tensor:
     return host.model(IDS, attention_mask=MASK).last_hidden_state
 
 
@@ -81,7 +83,7 @@ def test_drop_keeps_the_gradient_of_a_trained_invertible_adapter():
     config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
                               intermediate_size=64, max_position_embeddings=40, layer_norm_eps=1e-5, pad_token_id=1,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    host = MadxHost(XLMRobertaModel(config).train())
+    host = TransformersHost(XLMRobertaModel(config).train())
     host.add_adapter("en", role="language")  # with NICE on the embeddings, below every layer
     host.set_active("en")
     drop = AdapterDrop(host, AdapterDropConfig(mode="specialised", num_dropped=2))
@@ -181,9 +183,31 @@ def test_lr_sweep_plot_and_recipe(tmp_path):
     assert missing.returncode == 1 and "not found" in missing.stderr
 
 
+def test_lr_sweep_from_comparison_results(tmp_path):
+    """The bare_task and full rows of comparison results made at two pairs of rates become one sweep per mode."""
+    for folder, alr_gain in (("low", 0.0), ("high", 5.0)):
+        for row, lang, seed in [(r, l, s) for r in ("bare_task", "full", "majority") for l in ("en", "tr") for s in (1, 2)]:
+            path = tmp_path / folder / "pos" / row / "nall" / f"{lang}-seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            value = 60 + seed + (alr_gain if row == "bare_task" else 1.0) + (10 if lang == "en" else 0)
+            path.write_text(json.dumps({"task": "pos", "row": row, "language": lang, "seed": seed, "train_size": "all",
+                                        "accuracy": value, "main_metric": "accuracy"}))
+    png = tmp_path / "lr.png"
+    assert lr_sweep_main(["from-comparison", f"{tmp_path / 'low'}=1e-4,1e-5", f"{tmp_path / 'high'}=1e-3,5e-5",
+                          "--language", "tr", "--output", str(png)]) == 0
+    series = json.loads(png.with_suffix(".json").read_text())
+    assert series["adapter"]["learning_rates"] == [1e-4, 1e-3] and series["full"]["learning_rates"] == [1e-5, 5e-5]
+    assert series["adapter"]["accuracy"] == pytest.approx([61.5, 66.5])
+    assert series["adapter"]["accuracy_std"] == pytest.approx([0.5, 0.5])
+    assert "| adapter | 0.0001 | 61.5 ± 0.5 | 61.0, 62.0 |" in png.with_suffix(".md").read_text()
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert lr_sweep_main(["from-comparison", f"{tmp_path / 'low'}=1e-4,1e-5", "--language", "de",
+                          "--output", str(png)]) == 1
+
+
 def test_old_spellings_of_the_skip_switch_are_gone():
     """One name per concept (issue 14): the switch is "skip"; the removed_* spellings left with 0.1.0 (issue 25)."""
-    host = MadxHost(XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
+    host = TransformersHost(XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
                                                      num_attention_heads=2, intermediate_size=32)))
     assert not hasattr(host, "set_removed_layers") and not hasattr(host, "adapters_removed")
     host.set_skipped_layers([1])

@@ -9,17 +9,17 @@ import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
 from adapter_core import AdapterDropConfig
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.drop import AdapterDrop, AdapterDropSteps
 
 IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
 
 
-def tiny_host() -> MadxHost:
+def tiny_host() -> TransformersHost:
     torch.manual_seed(0)
     config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
                               intermediate_size=64, max_position_embeddings=40, pad_token_id=1)
-    host = MadxHost(XLMRobertaModel(config).train())
+    host = TransformersHost(XLMRobertaModel(config).train())
     host.add_adapter("t", role="task")
     host.set_active("t")
     return host

@@ -89,7 +89,7 @@ def reference_model(path: Path):
 def test_import_matches_the_dequantised_model_and_loads_offline(tmp_path):
     from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     source, _ = tiny_e5(tmp_path / "tiny.bin")
     out = import_e5(tmp_path / "model", source)
@@ -106,7 +106,7 @@ def test_import_matches_the_dequantised_model_and_loads_offline(tmp_path):
         got, want = model(**batch).last_hidden_state, reference(**batch).last_hidden_state
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     # xling's loading path: BertForMaskedLM, its layers and MLM head found by the hooks.
-    host = MadxHost(AutoModelForMaskedLM.from_pretrained(out))
+    host = TransformersHost(AutoModelForMaskedLM.from_pretrained(out))
     assert len(host.outputs) == 2 and host.inverse_point is not None
     manifest = json.loads((out / "e5_manifest.json").read_text())
     assert manifest["counts"]["pieces"] == len(PIECES) and len(manifest["source"]["sha256"]) == 64

@@ -10,16 +10,16 @@ from transformers import TrainingArguments, XLMRobertaConfig, XLMRobertaForToken
 from adapter_core import Fuse
 from xling import fusion, train
 from xling.adapter_io import save_madx_adapter
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.train import HeadTrainer, TrainOptions
 
 
-def fused_host() -> tuple[MadxHost, Fuse]:
+def fused_host() -> tuple[TransformersHost, Fuse]:
     torch.manual_seed(0)
     config = XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                               intermediate_size=64, max_position_embeddings=40, pad_token_id=1, num_labels=3,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    host = MadxHost(XLMRobertaForTokenClassification(config))
+    host = TransformersHost(XLMRobertaForTokenClassification(config))
     for name in ("a", "b"):
         host.add_adapter(name, role="task")
         with torch.no_grad():
@@ -68,7 +68,7 @@ def test_train_fusion_puts_the_penalty_into_the_training_loss(lam, workspace, tm
     adapters = []
     for name in ("a", "b"):  # two task adapters, untrained: their contents do not matter here
         setup = train.load_task_setup(model, "ner", str(workspace["data"] / "en.panx"), 0)
-        host = MadxHost(setup.model)
+        host = TransformersHost(setup.model)
         host.add_adapter(name, role="task")
         adapters.append(str(save_madx_adapter(host, name, tmp_path / name)))
     seen = {}

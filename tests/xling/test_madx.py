@@ -13,7 +13,7 @@ from transformers.activations import gelu
 
 from adapter_core import Stack, active_adapters, madx_invertible
 from xling.adapter_io import load_madx_adapter, save_madx_adapter
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.train import TrainOptions, train_language_adapter
 from xling.trainable_checkpoints import TRAINABLE_WEIGHTS
 
@@ -23,7 +23,7 @@ IDS = torch.tensor([[0, 5, 17, 33, 8, 21, 2], [0, 9, 44, 12, 2, 1, 1]])
 MASK = (IDS != 1).long()
 
 
-def perturb(host: MadxHost, name: str, scale: float = 0.3) -> None:
+def perturb(host: TransformersHost, name: str, scale: float = 0.3) -> None:
     """Larger adapter weights than the N(0, 0.02) init, so that effects are visible."""
     with torch.no_grad():
         for tensor in host.adapter_tensors(name).values():
@@ -36,7 +36,7 @@ def mlm(workspace):
 
 
 def test_language_adapter_defaults_follow_the_paper(mlm):
-    host = MadxHost(mlm)
+    host = TransformersHost(mlm)
     info = host.add_adapter("sw")
     task = host.add_adapter("ner", role="task")
     # AdapterHub's SeqBnInvConfig defaults to rf 16; MAD-X language adapters use 2, task adapters 16.
@@ -57,12 +57,12 @@ def test_training_changes_only_adapter_and_invertible_weights(workspace, tmp_pat
     checkpoint = load_file(str(tmp_path / "checkpoints" / "checkpoint-3" / TRAINABLE_WEIGHTS))
     assert checkpoint and all("madx_" in k for k in checkpoint) and not set(checkpoint) & set(before)
     model = XLMRobertaForMaskedLM.from_pretrained(workspace["model"])
-    host = MadxHost(model)
+    host = TransformersHost(model)
     name = load_madx_adapter(host, out)
     trained = host.adapter_tensors(name)
     assert any(k.startswith("invertible.") for k in trained)
     # and training moved every adapter tensor away from the N(0, 0.02)/zero init
-    init = MadxHost(XLMRobertaForMaskedLM.from_pretrained(workspace["model"]))
+    init = TransformersHost(XLMRobertaForMaskedLM.from_pretrained(workspace["model"]))
     torch.manual_seed(0)
     init.add_adapter("sw")
     assert all(not torch.equal(v, init.adapter_tensors("sw")[k]) for k, v in trained.items() if k.endswith("bias"))
@@ -70,7 +70,7 @@ def test_training_changes_only_adapter_and_invertible_weights(workspace, tmp_pat
 
 def test_mlm_head_is_frozen_while_the_language_adapter_trains(mlm):
     assert BEHAVIOUR["mlm_head_trainable_after_train_adapter"]  # AdapterHub leaves lm_head.* trainable
-    host = MadxHost(mlm)
+    host = TransformersHost(mlm)
     host.add_adapter("sw")
     trainable = host.train_only(["sw"], train_head=False)
     assert trainable and all("madx_" in n for n in trainable)
@@ -80,7 +80,7 @@ def test_mlm_head_is_frozen_while_the_language_adapter_trains(mlm):
 
 def test_inverse_is_applied_before_the_tied_decoder(mlm):
     assert BEHAVIOUR["mlm_logits_equal_without_inverse"] and not BEHAVIOUR["mlm_logits_equal_with_inverse"]
-    host = MadxHost(mlm)
+    host = TransformersHost(mlm)
     host.add_adapter("sw")
     perturb(host, "sw")
     host.set_active("sw")
@@ -99,7 +99,7 @@ def test_inverse_is_applied_before_the_tied_decoder(mlm):
 
 def test_glow_invertible_adapter_works(mlm):
     assert BEHAVIOUR["glow_error"] and "size of tensor" in BEHAVIOUR["glow_error"]
-    host = MadxHost(mlm)
+    host = TransformersHost(mlm)
     host.add_adapter("sw", invertible=madx_invertible(32, kind="glow"))
     perturb(host, "sw", 0.1)
     host.set_active("sw")
@@ -114,7 +114,7 @@ def test_config_is_not_mutated(workspace):
     assert BEHAVIOUR["config_keys_added_by_adapter_model"] == ["prediction_heads"]
     model = XLMRobertaForTokenClassification.from_pretrained(workspace["model"], num_labels=3)
     before = model.config.to_dict()
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("sw")
     host.add_adapter("ner", role="task")
     host.set_active(Stack("sw", "ner"))
@@ -123,7 +123,7 @@ def test_config_is_not_mutated(workspace):
 
 
 def test_stacking_and_swapping_the_language_adapter(mlm):
-    host = MadxHost(mlm.roberta)
+    host = TransformersHost(mlm.roberta)
     for name, role in (("en", "language"), ("sw", "language"), ("ner", "task")):
         host.add_adapter(name, role=role)
         perturb(host, name)
@@ -141,20 +141,20 @@ def test_stacking_and_swapping_the_language_adapter(mlm):
 
 
 def test_skip_last_layer_madx2(mlm):
-    host = MadxHost(mlm)
+    host = TransformersHost(mlm)
     info = host.add_adapter("sw", skip_last_layer=True)
     assert info.layers == [0] and "sw" not in mlm.roberta.encoder.layer[1].output.madx_adapters.adapters
 
 
 def test_save_and_load_give_identical_outputs(workspace, tmp_path):
     a = XLMRobertaForMaskedLM.from_pretrained(workspace["model"]).eval()
-    host = MadxHost(a)
+    host = TransformersHost(a)
     host.add_adapter("sw", skip_last_layer=True)
     perturb(host, "sw")
     host.set_active("sw")
     save_madx_adapter(host, "sw", tmp_path / "sw")
     b = XLMRobertaForMaskedLM.from_pretrained(workspace["model"]).eval()
-    other = MadxHost(b)
+    other = TransformersHost(b)
     other.set_active(load_madx_adapter(other, tmp_path / "sw"))
     with torch.no_grad():
         assert torch.equal(a(input_ids=IDS).logits, b(input_ids=IDS).logits)
@@ -165,7 +165,7 @@ def test_save_and_load_give_identical_outputs(workspace, tmp_path):
 def test_adapterhub_adapters_give_adapterhubs_hidden_states(setup):
     expected = load_file(str(FIXTURES / "expected.safetensors"))
     model = XLMRobertaModel.from_pretrained(FIXTURES / "base").eval()
-    host = MadxHost(model)
+    host = TransformersHost(model)
     for name in ("de_seq_bn", "sw_inv", "ner"):
         assert load_madx_adapter(host, FIXTURES / name) == name
     host.set_active(Stack(*setup.split("_", 1)[1].rsplit("_", 1)) if setup.startswith("stack") else setup)
@@ -181,7 +181,7 @@ def test_mbert_works():
     config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                         max_position_embeddings=32)
     model = BertForMaskedLM(config).eval()
-    host = MadxHost(model)
+    host = TransformersHost(model)
     host.add_adapter("sw")
     host.add_adapter("ner", role="task")
     perturb(host, "sw")

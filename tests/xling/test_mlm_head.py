@@ -17,7 +17,7 @@ def test_head_trains_body_stays_and_output_loads_as_masked_lm(tmp_path, monkeypa
     from safetensors.torch import load_file
     from transformers import AutoModelForMaskedLM
 
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     base = import_e5(tmp_path / "base", tiny_e5(tmp_path / "tiny.bin")[0])
     rng = random.Random(0)
@@ -42,7 +42,7 @@ def test_head_trains_body_stays_and_output_loads_as_masked_lm(tmp_path, monkeypa
     model, info = AutoModelForMaskedLM.from_pretrained(tmp_path / "mlm", output_loading_info=True)
     assert not [k for k in info["missing_keys"] if "pooler" not in k] and not info["unexpected_keys"]
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
-    assert MadxHost(model).inverse_point is model.cls.predictions.transform
+    assert TransformersHost(model).inverse_point is model.cls.predictions.transform
     # The curve: before, every 10 steps, after; the cached head's training made nothing in the cache.
     assert [p["step"] for p in results["curve"]] == [0, 10, 20, 30, 40] and results["from_cache"] is None
     assert 0 < results["cached_positions"] < results["masked_tokens_seen"]

@@ -158,11 +158,11 @@ def tiny_model():
 
 
 def fresh_host(model):
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
 
     copy = type(model)(model.config)
     copy.load_state_dict(model.state_dict())
-    return MadxHost(copy)
+    return TransformersHost(copy)
 
 
 def valid_adapter_dir(tmp: str, host) -> Path:

@@ -231,7 +231,7 @@ def test_export_into_another_adapters_folder_is_refused(workspace, en_language_a
     """`xling export --format adapterhub --output-dir <a language adapter's folder>` exited 0 and left that adapter
     unloadable; now it is refused in one line and the folder is untouched.  A rerun of the same export replaces
     its own folder."""
-    from xling.adapter_model import MadxModel
+    from xling.adapter_model import AdapterModel
 
     before = _tree(en_language_adapter)
     assert main(["export", "--format", "adapterhub", "--adapter", str(ner_adapter), "--output-dir",
@@ -239,7 +239,7 @@ def test_export_into_another_adapters_folder_is_refused(workspace, en_language_a
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(en_language_adapter) in err[0] and "another adapter" in err[0], err
     assert _tree(en_language_adapter) == before
-    model = MadxModel.from_pretrained(workspace["model"])
+    model = AdapterModel.from_pretrained(workspace["model"])
     assert model.load_adapter(en_language_adapter) == "en"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("my own file")
@@ -253,14 +253,14 @@ def test_export_into_another_adapters_folder_is_refused(workspace, en_language_a
 
 
 def test_save_adapter_into_an_adapterhub_export_is_refused(workspace, en_language_adapter, tmp_path):
-    """`MadxModel.save_adapter` (ours) into an AdapterHub export merged both into one folder and broke both."""
-    from xling.adapter_model import MadxModel
+    """`AdapterModel.save_adapter` (ours) into an AdapterHub export merged both into one folder and broke both."""
+    from xling.adapter_model import AdapterModel
 
     ah = tmp_path / "ah"
     assert main(["export", "--format", "adapterhub", "--adapter", str(en_language_adapter), "--output-dir",
                  str(ah)]) == 0
     before = _tree(ah)
-    model = MadxModel.from_pretrained(workspace["model"])
+    model = AdapterModel.from_pretrained(workspace["model"])
     model.add_adapter("sw", role="language")
     with pytest.raises(ValueError, match="another adapter"):
         model.save_adapter(name="sw", directory=ah)
@@ -281,14 +281,14 @@ HEAD_CLASSES = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForTokenClassific
 @pytest.mark.parametrize("head_class", HEAD_CLASSES)
 def test_an_adapter_trained_on_dir_loads_into_madx_model_of_every_head_class(workspace, en_language_adapter,
                                                                              head_class):
-    """The README's ``MadxModel.from_pretrained(DIR)`` (AutoModel) refused an adapter trained on DIR with
+    """The README's ``AdapterModel.from_pretrained(DIR)`` (AutoModel) refused an adapter trained on DIR with
     FingerprintMismatchError: the parameter names lacked the ``roberta.`` prefix."""
     import transformers
 
     from adapter_core import read_adapter_config
-    from xling.adapter_model import MadxModel
+    from xling.adapter_model import AdapterModel
 
-    model = MadxModel.from_pretrained(workspace["model"], model_class=getattr(transformers, head_class))
+    model = AdapterModel.from_pretrained(workspace["model"], model_class=getattr(transformers, head_class))
     assert model.host.base_fingerprint() == read_adapter_config(en_language_adapter)["base_fingerprint"]
     assert model.load_adapter(en_language_adapter) == "en"
 

@@ -46,16 +46,16 @@ def test_adapter_trained_on_trimmed_model_loads_into_the_full_one(workspace, tri
 
     from adapter_core import AdapterFormatError
     from xling.adapter_io import load_madx_adapter
-    from xling.attach import MadxHost
+    from xling.attach import TransformersHost
     from xling.train import TrainOptions, train_language_adapter
 
     out, _ = trimmed
     options = TrainOptions(output_dir=str(tmp_path / "lang"), max_steps=3, batch_size=8, learning_rate=1e-2,
                            use_cpu=True, save_steps=100)
     adapter = train_language_adapter(str(out), "en", [str(workspace["data"] / "en.txt")], options)
-    small = MadxHost(AutoModelForMaskedLM.from_pretrained(out).eval())
+    small = TransformersHost(AutoModelForMaskedLM.from_pretrained(out).eval())
     load_madx_adapter(small, adapter)
-    full = MadxHost(AutoModelForMaskedLM.from_pretrained(workspace["model"]).eval())
+    full = TransformersHost(AutoModelForMaskedLM.from_pretrained(workspace["model"]).eval())
     assert load_adapter_from_trimmed(full, adapter, out) == "en"
     small.set_active("en")
     full.set_active("en")
@@ -75,7 +75,7 @@ def test_adapter_trained_on_trimmed_model_loads_into_the_full_one(workspace, tri
         plain = full.model(**full_batch, output_hidden_states=True).hidden_states[-1]
     assert not torch.allclose(plain, b.hidden_states[-1], atol=1e-4)
     # An adapter of the full model is not one of the trimmed model.
-    other = MadxHost(AutoModelForMaskedLM.from_pretrained(workspace["model"]))
+    other = TransformersHost(AutoModelForMaskedLM.from_pretrained(workspace["model"]))
     with pytest.raises(AdapterFormatError, match="not on the trimmed model"):
         load_adapter_from_trimmed(other, _full_adapter(full, tmp_path), out)
 

@@ -15,7 +15,7 @@ from transformers import XLMRobertaModel
 from adapter_core import (BottleneckAdapter, Site, Stack, compacter_2021, compacter_plus_plus_2021, houlsby_2019,
                           madx_task, read_adapter_config)
 from xling.adapter_io import LAYER_NORMS, load_madx_adapter, save_madx_adapter
-from xling.attach import MadxHost
+from xling.attach import TransformersHost
 from xling.cli import main
 from xling.trainable_checkpoints import TRAINABLE_WEIGHTS
 
@@ -49,7 +49,7 @@ def hidden(model, setup=None, host=None):
 def test_each_placement_starts_near_the_frozen_base(base, name):
     config, sites = CONFIGS[name]
     plain = hidden(base)
-    host = MadxHost(base)
+    host = TransformersHost(base)
     info = host.add_adapter("t", role="task", config=config)
     assert info.config.sites == sites
     adapted = hidden(base, "t", host)
@@ -62,7 +62,7 @@ def test_each_placement_starts_near_the_frozen_base(base, name):
 
 
 def test_houlsby_sites_read_the_sublayer_outputs_before_the_residual(base):
-    host = MadxHost(base)
+    host = TransformersHost(base)
     host.add_adapter("h", role="task", config=CONFIGS["houlsby"][0])
     host.add_adapter("p", role="task", config=CONFIGS["pfeiffer"][0])
     seen, handles = {}, []
@@ -94,7 +94,7 @@ def test_houlsby_sites_read_the_sublayer_outputs_before_the_residual(base):
 
 @pytest.mark.parametrize("train_norms", [False, True])
 def test_houlsby_parameter_counts_follow_the_formula(base, train_norms):
-    host = MadxHost(base)
+    host = TransformersHost(base)
     host.add_adapter("t", role="task", config=CONFIGS["houlsby"][0])
     m = 8
     per_adapter = 2 * D * m + D + m
@@ -110,7 +110,7 @@ def test_houlsby_parameter_counts_follow_the_formula(base, train_norms):
 @pytest.mark.parametrize("train_norms", [False, True])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_an_optimiser_step_moves_only_adapters_and_asked_for_layer_norms(base, name, train_norms):
-    host = MadxHost(base)
+    host = TransformersHost(base)
     host.add_adapter("t", role="task", config=CONFIGS[name][0])
     host.set_active("t")
     host.train_only(["t"], train_head=False, train_layer_norms=train_norms)
@@ -130,7 +130,7 @@ def test_an_optimiser_step_moves_only_adapters_and_asked_for_layer_norms(base, n
 
 @pytest.mark.parametrize("name", ["houlsby", "compacter"])
 def test_houlsby_sites_save_and_load(base, workspace, tmp_path, name):
-    host = MadxHost(base)
+    host = TransformersHost(base)
     host.add_adapter("t", role="task", config=CONFIGS[name][0])
     with torch.no_grad():
         for tensor in host.adapter_tensors("t").values():
@@ -141,7 +141,7 @@ def test_houlsby_sites_save_and_load(base, workspace, tmp_path, name):
     if name == "compacter":  # one shared A, stored once (first layer, attention site)
         assert [k for k in keys if "phm_rule" in k] == ["layers.0.attention.phm_rule.weight"]
     fresh = XLMRobertaModel.from_pretrained(workspace["model"]).eval()
-    other = MadxHost(fresh)
+    other = TransformersHost(fresh)
     assert load_madx_adapter(other, tmp_path / "t") == "t"
     assert torch.equal(hidden(fresh, "t", other), hidden(base, "t", host))
 
@@ -150,7 +150,7 @@ def test_fusion_and_adapterhub_export_keep_to_the_pfeiffer_placement(base, tmp_p
     from adapter_core import Fuse
     from xling.adapterhub import NotExportableError, export_adapterhub
 
-    host = MadxHost(base)
+    host = TransformersHost(base)
     host.add_adapter("h", role="task", config=CONFIGS["houlsby"][0])
     host.add_adapter("p", role="task", config=CONFIGS["pfeiffer"][0])
     with pytest.raises(ValueError, match="AdapterFusion fuses Pfeiffer-placed adapters"):
