@@ -39,7 +39,8 @@ study_setup
 STUDY_NOTE="LoRA (r $LORA_RANK on W_q and W_v, alpha $LORA_ALPHA) and prefix tuning ($PREFIX_LENGTH key and value \
 rows per layer, reparametrisation MLP width $PREFIX_MLP_DIM in training, 0 = rows trained directly), each on the bare \
 encoder (no language adapter) like the task adapter of the row bare_task (MAD-X rf 16), $STEPS steps × 16 × $LEN \
-tokens, lr $ADAPTER_LR; full fine-tuning lr $FULL_LR, the same steps. $STUDY_NOTE"
+tokens, lr $ADAPTER_LR; full fine-tuning lr $FULL_LR, the same steps. Base: $MODEL (trimmed encoder with its MLM \
+head; no language adapters are used). ${STUDY_NOTE#*the same steps. }"  # the common note past its base and lrs
 
 peft_rows() { # size seed: the LoRA and prefix-tuning rows of one training size and seed (eval-adapter: bare_<kind>)
   local size=$1 seed=$2 train run results="$WORK/results" data=() lang row kind
