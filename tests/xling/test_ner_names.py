@@ -120,3 +120,25 @@ def test_recipes_wire_ner_and_pass_trim_extra_only_when_set(tmp_path):
     assert trims[0] == ["xling", "trim-vocab", "--model", f"{base}/e5-full", "--text", f"{mono}/lang/en.txt",
                         f"{mono}/trim-tasks.txt", "--output-dir", f"{base}/e5-trim"]  # as before TRIM_EXTRA existed
     assert trims[1][6:10] == [f"{mono}/trim-tasks.txt", f"{tmp_path}/a.txt", f"{tmp_path}/b.txt", "--output-dir"]
+
+
+def test_pos_only_base_fetches_no_bigbench(tmp_path):
+    """BIGBENCH=0 (PyPI no longer serves bigbench==1.0.0): POS data only, en's text is Brown's train split alone."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    for tool in ("xling", "python", "data-prep"):  # stand-ins that only record their arguments
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n', encoding="utf-8")
+        (bin_dir / tool).chmod(0o755)
+    base = tmp_path / "base"
+    script = f'set -euo pipefail; source "{ROOT}/recipes/xling/e5_common.sh"; prepare_data; mono_text; trim_encoder'
+    env = {**os.environ, "BIN": str(bin_dir), "BASE": str(base), "BIGBENCH": "0"}
+    env.pop("TRIM_EXTRA", None)
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    assert not any("bigbench" in line or "multiemo" in line or "squad" in line for line in lines), lines
+    assert f"data-prep pos --output-dir {base}/pos" in lines
+    text = [line.split() for line in lines if " text " in line]
+    assert [line[line.index("--input") + 1:line.index("--output")] for line in text][:2] == [
+        [f"{base}/pos/train.en.pos"], [f"{base}/pos/train.tr.pos"]]
+    assert any(line.startswith("xling trim-vocab") for line in lines)
