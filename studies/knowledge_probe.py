@@ -105,6 +105,43 @@ def write_split(out_dir: Path, parts: dict, source: str, seed: int = 0) -> dict:
     return summary
 
 
+def shuffled_control(train: list[tuple[str, str, str]], seed: int = 0) -> list[tuple[str, str, str]]:
+    """The training assertions with their end terms permuted within each relation: the same templates and term
+    frequencies, the facts broken (a control adapter learns the text's form, not its knowledge)."""
+    import random
+
+    rng = random.Random(seed)
+    ends = defaultdict(list)
+    for _, relation, end in train:
+        ends[relation].append(end)
+    for terms in ends.values():
+        rng.shuffle(terms)
+    taken = Counter()
+    out = []
+    for start, relation, _ in train:
+        out.append((start, relation, ends[relation][taken[relation]]))
+        taken[relation] += 1
+    return out
+
+
+def read_train(split_dir: Path) -> list[tuple[str, str, str]]:
+    """The training assertions back from train.txt, through the templates (for the control)."""
+    import re
+
+    patterns = [(rel, re.compile("^" + re.escape(t).replace(re.escape("{a}"), "(?P<a>.+)")
+                                 .replace(re.escape("{b}"), "(?P<b>.+)") + "$")) for rel, t in TEMPLATES.items()]
+    rows = []
+    for line in (split_dir / "train.txt").read_text(encoding="utf-8").splitlines():
+        for rel, pattern in patterns:
+            match = pattern.match(line)
+            if match:
+                rows.append((match["a"], rel, match["b"]))
+                break
+        else:
+            raise ValueError(f"no template matches {line!r}")
+    return rows
+
+
 def probe_batches(tokenizer, rows: list[dict], max_length: int = 64, batch_size: int = 32) -> list[dict]:
     """Batches with every piece of each row's object term masked; labels -100 elsewhere; 'rows' index per batch."""
     import torch
@@ -220,22 +257,40 @@ def verdict(bare: float, seeds: list[float], sign: int) -> tuple[float, float, s
     return mean, std, "-"
 
 
+def _roles(settings: dict) -> tuple[list[str], list[str]]:
+    """(knowledge adapter seeds, control adapters): 'bare' is neither, 'control*' names are controls."""
+    controls = [name for name in settings if name.startswith("control")]
+    return [name for name in settings if name != "bare" and name not in controls], controls
+
+
 def summary_tables(probe_result: dict) -> tuple[list[str], dict]:
-    """Markdown rows per relation and metric: bare, adapter mean ± std, margin, verdict; and the same as a dict."""
+    """Markdown rows per relation and metric: bare, control, adapter mean ± std, verdicts against bare and control."""
+    import statistics
+
     settings = probe_result["settings"]
-    seeds = [name for name in settings if name != "bare"]
+    seeds, controls = _roles(settings)
     relations = ["all"] + sorted(r for r in settings["bare"]["scores"] if r != "all")
-    lines = ["| relation | terms | " + " | ".join(f"{label}: bare → adapter (Δ)" for _, label, _ in METRICS) + " |",
+    lines = ["| relation | terms | " + " | ".join(f"{label}: bare / control / knowledge (vs bare; vs control)"
+                                                 for _, label, _ in METRICS) + " |",
              "|---|---|" + "---|" * len(METRICS)]
     table = {}
     for rel in relations:
         cells, table[rel] = [], {}
         for key, _, sign in METRICS:
             bare = settings["bare"]["scores"][rel][key]
-            mean, std, word = verdict(bare, [settings[s]["scores"][rel][key] for s in seeds], sign)
-            table[rel][key] = {"bare": bare, "mean": mean, "std": std, "verdict": word}
-            mark = {"gain": " **gain**", "loss": " **loss**", "-": ""}[word]
-            cells.append(f"{bare:.2f} → {mean:.2f} ± {std:.2f} ({mean - bare:+.2f}){mark}")
+            values = [settings[name]["scores"][rel][key] for name in seeds]
+            mean, std, word = verdict(bare, values, sign)
+            entry = {"bare": bare, "mean": mean, "std": std, "seeds": values, "verdict": word}
+            cell = f"{bare:.2f} / "
+            if controls:
+                control = statistics.fmean(settings[name]["scores"][rel][key] for name in controls)
+                entry.update(control=control, verdict_vs_control=verdict(control, values, sign)[2])
+                cell += f"{control:.2f} / "
+            else:
+                cell += "- / "
+            cell += f"{mean:.2f} ± {std:.2f} ({word}; {entry.get('verdict_vs_control', '-')})"
+            table[rel][key] = entry
+            cells.append(cell)
         lines.append(f"| {rel} | {settings['bare']['scores'][rel]['terms']} | " + " | ".join(cells) + " |")
     return lines, table
 
@@ -252,19 +307,20 @@ def summary(results: Path, split_file: Path, head_file: Path, curves: list[Path]
     record = {"split": json.loads(split_file.read_text(encoding="utf-8")), "mlm_head": head["after"]}
     for part in ("heldout", "seen"):
         loss = json.loads((results / f"mlm_loss.{part}.json").read_text(encoding="utf-8"))["settings"]
-        seeds = [name for name in loss if name != "bare"]
+        seeds, controls = _roles(loss)
         for key, unit in (("loss", "nats"), ("accuracy", "%")):
             mean, std, word = verdict(loss["bare"][key], [loss[s][key] for s in seeds], -1 if key == "loss" else 1)
+            control = "".join(f", {name} {loss[name][key]:.3f}" for name in controls)
             md.append(f"- {part}: random-mask MLM {key} ({loss['bare']['masked_tokens']} masked tokens): bare "
-                      f"{loss['bare'][key]:.3f} {unit}, knowledge adapter {mean:.3f} ± {std:.3f} {unit} "
-                      f"({len(seeds)} seeds): {word}")
+                      f"{loss['bare'][key]:.3f}{control}, knowledge adapter {mean:.3f} ± {std:.3f} {unit} "
+                      f"({len(seeds)} seeds; vs bare: {word})")
         probe_result = json.loads((results / f"probe.{part}.json").read_text(encoding="utf-8"))
         lines, table = summary_tables(probe_result)
         record[part] = {"mlm_loss": loss, "probe": table}
-        md += ["", f"Object term masked ({part} assertions; 'gain' = every seed beats bare and the margin exceeds "
-               "the seeds' range):", ""] + lines + [""]
+        md += ["", f"Object term masked ({part} assertions; 'gain' = every knowledge seed beats the reference "
+               "(bare, or the control) and the margin exceeds the seeds' range):", ""] + lines + [""]
     steps = {}
-    for path in curves:
+    for path in (c for c in curves if "/control-" not in str(c)):
         for point in json.loads(path.read_text(encoding="utf-8"))["curve"]:
             steps.setdefault(point["step"], []).append(point["loss"])
     md += ["Held-out random-mask MLM loss during training (mean ± std over seeds):", "",
@@ -272,10 +328,17 @@ def summary(results: Path, split_file: Path, head_file: Path, curves: list[Path]
            "| loss | " + " | ".join(f"{statistics.fmean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0:.3f}"
                                     for _, v in sorted(steps.items())) + " |", ""]
     record["curve"] = {str(k): v for k, v in sorted(steps.items())}
-    check = record["heldout"]["probe"]["all"]["piece_ce"]["verdict"]
-    line = (f"check: held-out object-term CE lower with the knowledge adapter than bare, by more than the seeds' "
-            f"range: {'PASS' if check == 'gain' else 'FAIL'}")
-    md.append(line)
+    checks = [("held-out object-term CE, knowledge adapter below bare", record["heldout"]["probe"]["all"]["piece_ce"]
+               ["verdict"]),
+              ("seen object-term CE, knowledge adapter below the control", record["seen"]["probe"]["all"]["piece_ce"]
+               .get("verdict_vs_control", "-")),
+              ("held-out object-term CE, knowledge adapter below the control", record["heldout"]["probe"]["all"]
+               ["piece_ce"].get("verdict_vs_control", "-"))]
+    lines = [f"check: {name}, by more than the seeds' range: {'PASS' if word == 'gain' else 'FAIL'}"
+             for name, word in checks]
+    record["checks"] = {name: word == "gain" for name, word in checks}
+    md += lines
+    line = "\n".join(lines)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "results.md", "\n".join(md) + "\n")
     atomic_write_json(out_dir / "results.json", record)
@@ -298,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--adapters", nargs="+", required=True, help="'bare' and NAME=ADAPTER_DIR")
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--output", required=True)
+    c = sub.add_parser("control", help="control.txt: train.txt with end terms permuted within each relation")
+    c.add_argument("--split-dir", required=True)
+    c.add_argument("--seed", type=int, default=0)
     m = sub.add_parser("summary", help="results.md / results.json of the report folder, with the PASS/FAIL check")
     m.add_argument("--results", required=True, help="folder of mlm_loss.{heldout,seen}.json and probe.*.json")
     m.add_argument("--split", required=True, help="split.json")
@@ -305,6 +371,15 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--curves", nargs="+", required=True, help="the adapters' mlm_curve.json")
     m.add_argument("--output-dir", required=True)
     args = parser.parse_args(argv)
+    if args.verb == "control":
+        from adapter_core.io import atomic_write_text
+
+        split_dir = Path(args.split_dir)
+        rows = shuffled_control(read_train(split_dir), args.seed)
+        atomic_write_text(split_dir / "control.txt", "".join(sentence(*a) + "\n" for a in rows))
+        same = sum(a == b for a, b in zip(rows, read_train(split_dir)))
+        print(f"control.txt: {len(rows)} sentences, {same} kept their own end term")
+        return
     if args.verb == "summary":
         print(summary(Path(args.results), Path(args.split), Path(args.head), [Path(c) for c in args.curves],
                       Path(args.output_dir)))

@@ -14,6 +14,7 @@
 #   K_STEPS      steps of each knowledge adapter (batch K_BATCH lines, 32 tokens)  [600]
 #   K_BATCH, K_LR, K_EVAL  batch, learning rate, steps between held-out MLM scorings  [32, 1e-3, 100]
 #   SEEDS        seeds of the knowledge adapter                              [1 2 3]
+#   CONTROL_SEEDS  seeds of the control adapter (end terms permuted within each relation)  [1]
 #   STAGE        all | train (adapters only: run seeds side by side, then STAGE=all)  [all]
 #   REPORTS      report folder                                               [reports/xling_e5_knowledge]
 set -euo pipefail
@@ -28,6 +29,7 @@ K_BATCH="${K_BATCH:-32}"
 K_LR="${K_LR:-1e-3}"
 K_EVAL="${K_EVAL:-100}"
 SEEDS="${SEEDS:-1 2 3}"
+CONTROL_SEEDS="${CONTROL_SEEDS:-1}"
 STAGE="${STAGE:-all}"
 REPORTS="${REPORTS:-$ROOT/reports/xling_e5_knowledge}"
 K="$BASE/know"; RUNS="$BASE/runs"; RESULTS="$BASE/results"
@@ -52,19 +54,25 @@ fi
 
 # The knowledge adapter: MAD-X's language-adapter configuration (Pfeiffer placement, reduction factor 2) without
 # the invertible adapter (the knowledge text is in the encoder's own language; nothing to re-embed).
-for seed in $SEEDS; do
-  run="$RUNS/know-s$seed"
-  [ -f "$run/adapter/adapter_config.json" ] && continue
-  log "knowledge adapter, seed $seed"
-  quiet "$BASE/logs/know-s$seed.log" "$BIN/xling" train-lang --model "$MODEL" --lang know --text "$K/train.txt" \
+knowledge_adapter() { # name text seed: one adapter by MLM on text, unless it exists
+  local name=$1 text=$2 seed=$3 run="$RUNS/$1-s$3"
+  [ -f "$run/adapter/adapter_config.json" ] && return
+  log "$name adapter, seed $seed"
+  quiet "$BASE/logs/$name-s$seed.log" "$BIN/xling" train-lang --model "$MODEL" --lang know --text "$text" \
     --no-invertible --output-dir "$run" --max-steps "$K_STEPS" --batch-size "$K_BATCH" --max-length 32 \
     --learning-rate "$K_LR" --seed "$seed" --save-steps 100000 --heldout-text "$K/heldout.txt" --eval-steps "$K_EVAL"
   rm -rf "$run/checkpoints"
-done
+}
+for seed in $SEEDS; do knowledge_adapter know "$K/train.txt" "$seed"; done
+# The control: the same sentences with each relation's end terms permuted (templates and term frequencies kept,
+# the facts broken), so that a gain of the knowledge adapter over it is knowledge, not the text's form.
+[ -s "$K/control.txt" ] || "${PROBE[@]}" control --split-dir "$K"
+for seed in $CONTROL_SEEDS; do knowledge_adapter control "$K/control.txt" "$seed"; done
 [ "$STAGE" = all ] || exit 0
 
 settings=(bare)
 for seed in $SEEDS; do settings+=("s$seed=$RUNS/know-s$seed/adapter"); done
+for seed in $CONTROL_SEEDS; do settings+=("control$seed=$RUNS/control-s$seed/adapter"); done
 for part in heldout seen; do
   log "scores: $part"
   [ -s "$RESULTS/mlm_loss.$part.json" ] || "$BIN/xling" lang-mlm-loss --model "$MODEL" --text "$K/$part.txt" \

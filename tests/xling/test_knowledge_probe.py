@@ -35,3 +35,17 @@ def test_verdict_needs_every_seed_and_a_margin_beyond_the_spread():
     assert verdict(5.0, [4.0, 5.1, 4.2], sign=-1)[2] == "-"  # one seed worse than bare
     assert verdict(5.0, [4.5, 4.9, 4.0], sign=-1)[2] == "-"  # margin 0.53 < range 0.9
     assert verdict(10.0, [8.0, 8.5, 7.9], sign=1)[2] == "loss"
+
+
+def test_summary_tables_compare_with_bare_and_the_control():
+    from studies.knowledge_probe import summary_tables
+
+    def scores(ce):
+        return {"scores": {rel: {"terms": 10, "piece_ce": ce, "piece_accuracy": 10 - ce, "term_accuracy": 0.0}
+                           for rel in ("all", "Synonym")}}
+
+    result = {"settings": {"bare": scores(8.0), "s1": scores(6.0), "s2": scores(6.1), "control1": scores(6.05)}}
+    lines, table = summary_tables(result)
+    assert table["all"]["piece_ce"]["verdict"] == "gain"
+    assert table["all"]["piece_ce"]["verdict_vs_control"] == "-"  # s2 is worse than the control
+    assert len(lines) == 4 and lines[2].startswith("| all | 10 |")
