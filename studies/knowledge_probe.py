@@ -242,14 +242,15 @@ METRICS = (("piece_ce", "object-piece CE (nats)", -1), ("piece_accuracy", "piece
            ("term_accuracy", "whole-term acc. (%)", 1))
 
 
-def verdict(bare: float, seeds: list[float], sign: int) -> tuple[float, float, str]:
-    """(mean, std over seeds, word): 'gain' when every seed beats bare and the margin exceeds the seeds' range."""
+def verdict(bare: float, seeds: list[float], sign: int, reference_spread: float = 0.0) -> tuple[float, float, str]:
+    """(mean, std over seeds, word): 'gain' when every seed beats the reference (bare, or the controls' mean) and
+    the margin exceeds the seeds' range and ``reference_spread`` (the controls' range)."""
     import statistics
 
     mean = statistics.fmean(seeds)
     std = statistics.stdev(seeds) if len(seeds) > 1 else 0.0
     margin = sign * (mean - bare)
-    spread = max(seeds) - min(seeds)
+    spread = max(max(seeds) - min(seeds), reference_spread)
     if all(sign * (x - bare) > 0 for x in seeds) and margin > spread:
         return mean, std, "gain"
     if all(sign * (x - bare) < 0 for x in seeds) and -margin > spread:
@@ -283,9 +284,12 @@ def summary_tables(probe_result: dict) -> tuple[list[str], dict]:
             entry = {"bare": bare, "mean": mean, "std": std, "seeds": values, "verdict": word}
             cell = f"{bare:.2f} / "
             if controls:
-                control = statistics.fmean(settings[name]["scores"][rel][key] for name in controls)
-                entry.update(control=control, verdict_vs_control=verdict(control, values, sign)[2])
-                cell += f"{control:.2f} / "
+                runs = [settings[name]["scores"][rel][key] for name in controls]
+                control = statistics.fmean(runs)
+                control_std = statistics.stdev(runs) if len(runs) > 1 else 0.0
+                entry.update(control=control, control_std=control_std, controls=runs,
+                             verdict_vs_control=verdict(control, values, sign, max(runs) - min(runs))[2])
+                cell += f"{control:.2f} ± {control_std:.2f} / "
             else:
                 cell += "- / "
             cell += f"{mean:.2f} ± {std:.2f} ({word}; {entry.get('verdict_vs_control', '-')})"
@@ -334,7 +338,7 @@ def summary(results: Path, split_file: Path, head_file: Path, curves: list[Path]
                .get("verdict_vs_control", "-")),
               ("held-out object-term CE, knowledge adapter below the control", record["heldout"]["probe"]["all"]
                ["piece_ce"].get("verdict_vs_control", "-"))]
-    lines = [f"check: {name}, by more than the seeds' range: {'PASS' if word == 'gain' else 'FAIL'}"
+    lines = [f"check: {name}, by more than the seeds' (and controls') range: {'PASS' if word == 'gain' else 'FAIL'}"
              for name, word in checks]
     record["checks"] = {name: word == "gain" for name, word in checks}
     md += lines

@@ -49,3 +49,8 @@ def test_summary_tables_compare_with_bare_and_the_control():
     assert table["all"]["piece_ce"]["verdict"] == "gain"
     assert table["all"]["piece_ce"]["verdict_vs_control"] == "-"  # s2 is worse than the control
     assert len(lines) == 4 and lines[2].startswith("| all | 10 |")
+
+
+def test_verdict_against_the_controls_needs_a_margin_beyond_their_range_too():
+    assert verdict(5.0, [4.0, 4.1], sign=-1, reference_spread=0.5)[2] == "gain"
+    assert verdict(5.0, [4.0, 4.1], sign=-1, reference_spread=1.2)[2] == "-"
