@@ -91,7 +91,8 @@ def write_split(out_dir: Path, parts: dict, source: str, seed: int = 0) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("heldout", "seen"):
         rows = [{"start": s, "relation": r, "end": e} for s, r, e in parts[name]]
-        atomic_write_text(out_dir / f"{name}.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        jsonl = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        atomic_write_text(out_dir / f"{name}.jsonl", jsonl)
         atomic_write_text(out_dir / f"{name}.txt", "".join(sentence(*a) + "\n" for a in parts[name]))
     train = list(parts["train"])
     random.Random(seed).shuffle(train)
