@@ -9,12 +9,12 @@
 #   BASE         this study's base: data, trimmed encoder, MLM head, runs   [work/xe5-ru]
 #   FULL_E5      an imported full encoder (xling import-e5) to copy instead of importing  [none]
 #   PER_RELATION held-out assertions per relation (relations with >= 500)  [100]
-#   TRAIN_SIZE   sentences of training text (lowest pair hashes, plus the seen probe)  [20000]
+#   TRAIN_SIZE   sentences of training text (a salted pair-hash order, plus the seen probe)  [10000]
 #   MLM_HEAD_STEPS, MLM_HEAD_LINES  the MLM head (e5 has none): steps, lines cached (2 masked passes)  [300, 4000]
-#   K_STEPS      steps of each knowledge adapter (batch K_BATCH lines, 32 tokens)  [600]
+#   K_STEPS      steps of each knowledge adapter (batch K_BATCH lines, 32 tokens)  [400]
 #   K_BATCH, K_LR, K_EVAL  batch, learning rate, steps between held-out MLM scorings  [32, 1e-3, 100]
 #   SEEDS        seeds of the knowledge adapter                              [1 2 3]
-#   CONTROL_SEEDS  seeds of the control adapter (end terms permuted within each relation)  [1]
+#   CONTROL_SEEDS  seeds of the control adapter (end terms permuted within each relation)  [1 2 3]
 #   STAGE        all | train (adapters only: run seeds side by side, then STAGE=all)  [all]
 #   REPORTS      report folder                                               [reports/xling_e5_knowledge]
 set -euo pipefail
@@ -23,13 +23,13 @@ MLM_HEAD_STEPS="${MLM_HEAD_STEPS:-300}"
 MLM_HEAD_LINES="${MLM_HEAD_LINES:-4000}"
 source "$(dirname "$0")/e5_common.sh"
 PER_RELATION="${PER_RELATION:-100}"
-TRAIN_SIZE="${TRAIN_SIZE:-20000}"
-K_STEPS="${K_STEPS:-600}"
+TRAIN_SIZE="${TRAIN_SIZE:-10000}"
+K_STEPS="${K_STEPS:-400}"
 K_BATCH="${K_BATCH:-32}"
 K_LR="${K_LR:-1e-3}"
 K_EVAL="${K_EVAL:-100}"
 SEEDS="${SEEDS:-1 2 3}"
-CONTROL_SEEDS="${CONTROL_SEEDS:-1}"
+CONTROL_SEEDS="${CONTROL_SEEDS:-1 2 3}"
 STAGE="${STAGE:-all}"
 REPORTS="${REPORTS:-$ROOT/reports/xling_e5_knowledge}"
 K="$BASE/know"; RUNS="$BASE/runs"; RESULTS="$BASE/results"
