@@ -11,7 +11,8 @@
 # plus the prediction head in every row (POS: 12 tags, 4,620 weights).  No language adapters: each module
 # learns the task on the bare encoder, and the target language is scored zero-shot.
 #   TASK        pos (Brown en -> Turkish tr, POS_STEPS [60]) or ner (Brown names en -> Polish pl, NER_STEPS
-#               [100], on the NER base of recipes/xling/e5_ner.sh: NER_BASE [work/xling-e5-ner])          [pos]
+#               [100], on the NER base of recipes/xling/e5_ner.sh: NER_BASE [work/xling-e5-ner]; with BIGBENCH=0
+#               en -> Turkish tr, the treebanks' names, on BASE)                                        [pos]
 #   LORA_RANK, LORA_ALPHA, PREFIX_LENGTH, PREFIX_MLP_DIM                                         [12, 8, 24, 512]
 #   PEFT_ROWS   which of lora, prefix_tuning to train                                    [lora prefix_tuning]
 #   COMPARE_ROWS  rows of e5_common.sh's compare() trained beside them                       [bare_task full]
@@ -20,7 +21,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 TASK="${TASK:-pos}"
-[ "$TASK" != ner ] || BASE="${NER_BASE:-$ROOT/work/xling-e5-ner}"
+[ "$TASK" != ner ] || [ "${BIGBENCH:-1}" = 0 ] || BASE="${NER_BASE:-$ROOT/work/xling-e5-ner}"
 WORK="${WORK:-$ROOT/work/xling-e5-peft-$TASK}"
 REPORTS="${REPORTS:-$ROOT/reports/xling_e5_peft/$TASK}"
 REUSE_DEMO="${REUSE_DEMO:-0}"
@@ -32,7 +33,9 @@ PREFIX_LENGTH="${PREFIX_LENGTH:-24}"; PREFIX_MLP_DIM="${PREFIX_MLP_DIM:-512}"
 PEFT_ROWS="${PEFT_ROWS:-lora prefix_tuning}"
 case $TASK in
   pos) STEPS="${POS_STEPS:-60}"; LEN=64; LANGS=(en tr); EXT=pos; SHORT=pos ;;
-  ner) STEPS="${NER_STEPS:-100}"; LEN="${NER_MAX_LENGTH:-64}"; LANGS=(en pl); EXT=panx; SHORT=ner ;;
+  ner) STEPS="${NER_STEPS:-100}"; LEN="${NER_MAX_LENGTH:-64}"; LANGS=(en pl); EXT=panx; SHORT=ner
+       # BIGBENCH=0: Turkish names from the treebanks (data-prep names) on the POS-only base, instead of Polish
+       [ "$BIGBENCH" = 1 ] || { LANGS=(en tr); names_data; } ;;
   *) echo "TASK must be pos or ner, got '$TASK'" >&2; exit 1 ;;
 esac
 study_setup
