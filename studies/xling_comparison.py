@@ -296,7 +296,9 @@ def _verdicts(rows: dict, per_seed_avg: dict) -> dict:
         avg = rows.get(row, {}).get("avg")
         if base and avg:
             margin, spread = avg["mean"] - base["mean"], avg["std"] + base["std"]
-            verdicts[row] = {"margin": margin, "spread": spread, "beats_baseline": margin > spread, "seeds": avg["n"]}
+            # one seed has no spread: no verdict (None), however large the margin
+            verdicts[row] = {"margin": margin, "spread": spread, "seeds": avg["n"],
+                             "beats_baseline": margin > spread if avg["n"] >= 2 else None}
     result = {"beats_baseline": verdicts}
     madx, no_swap = per_seed_avg.get("madx", {}), per_seed_avg.get("no_swap", {})
     common = [s for s in madx if s in no_swap]
@@ -338,9 +340,12 @@ def markdown_lines(summary: dict) -> list[str]:
                 lines.append(f"| {title} | " + " | ".join(cells) + f" | {_cell(stats['avg'])} | {seeds} |")
             lines.append("")
             for row, v in block.get("beats_baseline", {}).items():
+                if v["beats_baseline"] is None:
+                    lines.append(f"- {row}: target average minus the baseline {v['margin']:+.1f}: one seed, no spread "
+                                 "to judge by (no verdict)")
+                    continue
                 lines.append(f"- {row}: target average {'beats' if v['beats_baseline'] else 'does NOT beat'} the "
-                             f"baseline by more than the seed spread (margin {v['margin']:+.1f}, spread {v['spread']:.1f}"
-                             f"{', one seed: no spread' if v['seeds'] < 2 else ''})")
+                             f"baseline by more than the seed spread (margin {v['margin']:+.1f}, spread {v['spread']:.1f})")
             if "swap_gain" in block:
                 g = block["swap_gain"]
                 lines.append(f"- swapping in the target language adapter: {g['mean']:+.1f} ± {g['std']:.1f} "

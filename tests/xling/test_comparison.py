@@ -204,3 +204,12 @@ def test_demo_summary_tables_each_language_adapters_heldout_loss():
     assert "| en | 6.900 | 5.700 | – | PASS (margin 0.05) |" in lines
     assert "| tr | 7.960 | 9.410 | 7.940 | FAIL (margin 0.05) |" in lines
     assert language_adapter_lines({}) == []
+
+
+def test_one_seed_gives_no_verdict_however_large_the_margin():
+    from studies.xling_comparison import _verdicts
+
+    rows = {"majority": {"avg": {"mean": 40.0, "std": 0.0, "n": 1}}, "madx": {"avg": {"mean": 70.0, "std": 0.0, "n": 1}},
+            "full": {"avg": {"mean": 70.0, "std": 1.0, "n": 3}}}
+    verdicts = _verdicts(rows, {})["beats_baseline"]
+    assert verdicts["madx"]["beats_baseline"] is None and verdicts["full"]["beats_baseline"] is True
