@@ -26,7 +26,7 @@ BIN="${BIN:-$ROOT/.venv/bin}"                          # [.venv/bin] where the c
 STUDY=(env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m)  # the studies: "${STUDY[@]}" studies.<name>
 PROFILE="${DEMO_PROFILE:-default}"                     # [default] or full
 case "$PROFILE" in
-  default) P_BASE=1500; P_ADAPT=300; P_SEEDS=1; P_FT="en-ar"; P_WORK=work/demo; P_REPORT=reports/demo ;;
+  default) P_BASE=1500; P_ADAPT=300; P_SEEDS=2; P_FT="en-ar"; P_WORK=work/demo; P_REPORT=reports/demo ;;
   full)    P_BASE=8000; P_ADAPT=800; P_SEEDS=2; P_FT="en-ar,en-de"; P_WORK=work/demo-full; P_REPORT=reports/demo-full ;;
   *) echo "DEMO_PROFILE=$PROFILE: use default or full" >&2; exit 2 ;;
 esac
@@ -40,11 +40,13 @@ ZERO_SHOT="${DEMO_ZERO_SHOT:-de-fr,fr-de,uk-es}"         # [de-fr,fr-de,uk-es] n
 FINETUNE_PAIRS="${DEMO_FINETUNE_PAIRS:-$P_FT}"           # [en-ar / full en-ar,en-de] pairs also fully fine-tuned
 BASE_UPDATES="${DEMO_BASE_UPDATES:-$P_BASE}"             # [1500 / full 8000] updates of the base
 ADAPTER_UPDATES="${DEMO_ADAPTER_UPDATES:-$P_ADAPT}"      # [300 / full 800] updates of each adapter / fine-tuning run
-SEEDS="${DEMO_SEEDS:-$P_SEEDS}"                          # [1 / full 2] seeds of every adapter and fine-tuning run
+SEEDS="${DEMO_SEEDS:-$P_SEEDS}"                          # [2] seeds of every adapter and fine-tuning run (one base)
 PAIR_DIM="${DEMO_PAIR_DIM:-64}"                          # [64] pair adapter bottleneck (d 128: 5.3% of the base)
 LANG_DIM="${DEMO_LANG_DIM:-12}"                          # [12] language adapter bottleneck (14 keys: 7.3%)
 ADAPTER_LR="${DEMO_ADAPTER_LR:-1e-2}"                    # [1e-2] adapters (measured: 1e-3 -> 5e-3 -> 1e-2 each faster)
 FINETUNE_LR="${DEMO_FINETUNE_LR:-5e-4}"                  # [5e-4] full fine-tuning
+VOCAB="${DEMO_VOCAB:-8000}"                              # [8000] SentencePiece pieces (4,000 gave a base
+                                                         #   3.2 BLEU weaker, reports/nmt_levers)
 MAX_TRAIN="${DEMO_MAX_TRAIN:-20000}"                     # [20000] training pairs per direction
 TEST_SIZE="${DEMO_TEST_SIZE:-200}"                       # [200] test sentences per direction
 RUN_XLING="${DEMO_XLING:-1}"                             # [1] 0 skips the MAD-X part (translation only)
@@ -59,6 +61,12 @@ RAW="$WORK/raw"; DATA="$WORK/bin"; UDHR_RAW="$WORK/udhr"; UDHR="$WORK/udhr-bin"
 CKPT="$WORK/checkpoints"; GEN="$WORK/generate"
 USER_DIR="$("$BIN/nmt" user-dir)"
 mkdir -p "$WORK" "$REPORT" "$CKPT" "$GEN"
+# A work folder made with another vocabulary holds checkpoints that the new binaries cannot load.
+if [ -f "$WORK/vocab" ] && [ "$(cat "$WORK/vocab")" != "$VOCAB" ] || { [ ! -f "$WORK/vocab" ] && [ -d "$CKPT/base" ]; }; then
+  echo "demo: $WORK was made with another SentencePiece vocabulary; set DEMO_WORK to a new folder (or remove it)" >&2
+  exit 2
+fi
+echo "$VOCAB" > "$WORK/vocab"
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 
 # ---------------------------------------------------------------- 1. data
@@ -67,7 +75,7 @@ say "1/7 gettext catalogs -> cleaned parallel text ($LANGS); UDHR test set (prof
   --max-valid 200 --max-test "$TEST_SIZE" > "$WORK/gettext.json"
 cp "$RAW/gettext_counts.md" "$REPORT/gettext_counts.md"
 "$BIN/data-prep" udhr --langs "en,$LANGS" --output-dir "$UDHR_RAW" > "$WORK/udhr.json"
-"$BIN/data-prep" spm-bin --raw-dir "$RAW" --output-dir "$DATA" --vocab-size 4000 --max-lines-per-lang 8000 \
+"$BIN/data-prep" spm-bin --raw-dir "$RAW" --output-dir "$DATA" --vocab-size "$VOCAB" --max-lines-per-lang 8000 \
   --workers "$(nproc)" > "$WORK/spm.json" 2> "$WORK/spm.log" || { tail -20 "$WORK/spm.log" >&2; exit 1; }
 "$BIN/data-prep" spm-bin --raw-dir "$UDHR_RAW" --output-dir "$UDHR" --spm-from "$DATA" --workers "$(nproc)" \
   > "$WORK/spm-udhr.json" 2> "$WORK/spm-udhr.log" || { tail -20 "$WORK/spm-udhr.log" >&2; exit 1; }

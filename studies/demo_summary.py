@@ -97,7 +97,10 @@ def forgetting_table(relations: list[dict]) -> list[str]:
 
 
 def relation_figures(relations: list[dict]) -> list[str]:
-    return [f"- **{r['relation']} {r['status']}**: " + json.dumps(r["figures"], default=str)[:600] for r in relations]
+    """One line a relation: its status and figures (margin, spread and seeds where it has them)."""
+    from studies.nmt_relations import format_figures
+
+    return [f"- **{r['relation']} {r['status']}**: " + format_figures(r["figures"])[:700] for r in relations]
 
 
 def cleaning_table(gettext: dict) -> list[str]:

@@ -76,8 +76,9 @@ def synthetic_report(tmp_path, pair_gain=2.0, full_high=14.5, lang_share=50):
                                          for d in ("en-ar", "en-de")}
     report["full_finetune"] = {"en-de": _entry(tmp_path, "ft", "en-de", full_high, trainable=1000),
                                "en-ar": _entry(tmp_path, "ft", "en-ar", 15.0, trainable=1000)}
-    report["lang_adapters"] = {d: _entry(tmp_path, "la", d, 13.0, zero_shot=d in zero, trainable=lang_share)
-                               for d in sup + zero}
+    for seed, delta in (("", 0.0), ("#2", 0.2)):
+        report["lang_adapters" + seed] = {d: _entry(tmp_path, "la" + seed, d, 13.0 + delta, zero_shot=d in zero,
+                                                    trainable=lang_share) for d in sup + zero}
     report["pair_adapter.others"] = {d: _entry(tmp_path, "pao", d, 12.0, hyp=f"base {d}\n", trainable=40)
                                      for d in ("en-de", "en-fr")}
     report["full_finetune.others"] = {d: _entry(tmp_path, "fto", d, 9.0, trainable=1000) for d in ("en-de", "en-fr")}
@@ -101,9 +102,38 @@ def test_relations_pass_and_fail_on_the_figures(tmp_path):
     assert statuses(check(bad, ["en-ar", "en-de"], "en-de", "en-ar")) == {
         "R1": "PASS", "R2": "FAIL", "R3": "FAIL", "R4": "PASS", "R5": "FAIL", "R6": "FAIL"}
 
-    del bad["full_finetune"], bad["lang_adapters"]
+    del bad["full_finetune"], bad["lang_adapters"], bad["lang_adapters#2"]
     partial = statuses(check(bad, ["en-ar", "en-de"], "en-de", "en-ar"))
     assert partial["R3"] == "n/a" and partial["R4"] == "n/a"
+
+
+def test_relations_need_a_margin_beyond_the_seed_spread(tmp_path):
+    # R2: a gain of 2.1 over the base with seeds 2.0 apart (sd 1.41) passes; 5.0 apart (sd 3.54) fails
+    report = synthetic_report(tmp_path)
+    for pair in ("en-ar", "en-de"):
+        report["pair_adapter#2"][pair]["bleu"] = 16.0
+        report["pair_adapter"][pair]["bleu"] = 12.0  # mean 14.0: gain 2.0, sd 2.83
+    r2 = next(r for r in check(report, ["en-ar", "en-de"], "en-de", "en-ar") if r["relation"] == "R2")
+    assert r2["status"] == "FAIL" and r2["figures"]["en-de"]["spread"] == pytest.approx(2.828, abs=1e-3)
+    # one seed of the pair adapters: no verdict, however large the gain
+    report = synthetic_report(tmp_path, pair_gain=5.0)
+    del report["pair_adapter#2"]
+    assert statuses(check(report, ["en-ar", "en-de"], "en-de", "en-ar"))["R2"] == "n/a"
+    # R4: a zero-shot gain of 1.1 with lang-adapter seeds 3 BLEU apart (sd 2.12) fails
+    report = synthetic_report(tmp_path)
+    for direction in report["lang_adapters#2"]:
+        report["lang_adapters#2"][direction]["bleu"] = 15.5
+        report["lang_adapters"][direction]["bleu"] = 12.5
+    r4 = next(r for r in check(report, ["en-ar", "en-de"], "en-de", "en-ar") if r["relation"] == "R4")
+    assert r4["status"] == "FAIL" and r4["figures"]["gain"] == pytest.approx(2.0)
+    # R1 with one base seed needs 2 BLEU over copying; with two, more than the base seeds' spread
+    report = synthetic_report(tmp_path)
+    for entry in report["base"].values():
+        entry["bleu"] = 11.9  # margin 1.9 < 2.0
+    assert statuses(check(report, ["en-ar", "en-de"], "en-de", "en-ar"))["R1"] == "FAIL"
+    report["base#2"] = {d: dict(e, bleu=11.5) for d, e in report["base"].items()}  # mean 11.7, margin 1.7, sd 0.28
+    r1 = next(r for r in check(report, ["en-ar", "en-de"], "en-de", "en-ar") if r["relation"] == "R1")
+    assert r1["status"] == "PASS" and r1["figures"]["margin_needed"] == pytest.approx(0.283, abs=1e-3)
 
 
 def test_relations_flattening_and_cli(tmp_path, capsys):
