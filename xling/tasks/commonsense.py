@@ -25,6 +25,10 @@ def read(source, labels_path=None) -> Dataset:
 
 
 def label_list(examples) -> list[str]:
+    """The choice indices ("0", "1", ...) of the records with the most choices; none for no records (the multiple-choice
+    head scores each choice and needs no label names: ``eval-full`` passes ``[]``)."""
+    if not len(examples):
+        return []
     return [str(i) for i in range(max(len(choices) for choices in examples["choices"]))]
 
 
