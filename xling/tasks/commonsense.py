@@ -1,6 +1,10 @@
-"""Commonsense reasoning as multiple choice: XCOPA, COPA and SIQA (MAD-X trains on SIQA, then COPA)."""
+"""Commonsense reasoning as multiple choice: XCOPA, COPA and SIQA (MAD-X trains on SIQA, then COPA), and any data set
+in the generic form ``{"context", "question", "choices": [...], "label"}`` (the Story Cloze Test of
+``data-prep story-cloze``)."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import torch
 from datasets import Dataset
@@ -15,11 +19,16 @@ MODEL_CLASS = AutoModelForMultipleChoice
 
 
 def read(source, labels_path=None) -> Dataset:
-    """COPA/XCOPA or SIQA jsonl (+ SIQA's labels file), or a hub data set in their columns (``HubDatasetRef``)."""
+    """COPA/XCOPA, SIQA (+ its labels file) or generic multiple-choice jsonl, or a hub data set in their columns
+    (``HubDatasetRef``)."""
     return hub_rows(source, "choice") if isinstance(source, HubDatasetRef) else load_choices(source, labels_path)
 
 
 def label_list(examples) -> list[str]:
+    """The choice indices ("0", "1", ...) of the records with the most choices; none for no records (the multiple-choice
+    head scores each choice and needs no label names: ``eval-full`` passes ``[]``)."""
+    if not len(examples):
+        return []
     return [str(i) for i in range(max(len(choices) for choices in examples["choices"]))]
 
 
@@ -69,3 +78,12 @@ def evaluate(model, tokenizer, examples, labels, lang=None, batch_size=32, max_l
     predicted = [int(i) for out in batches for i in out["logits"].argmax(-1)]
     return {"accuracy": 100 * accuracy(list(examples["label"]), predicted), "num_examples": len(examples),
             "main_metric": "accuracy"}
+
+
+def majority_baseline(train_examples: Dataset, examples: Dataset) -> dict:
+    """Accuracy of always picking the choice at the most frequent training label index (ties: the lowest index)."""
+    counts = Counter(train_examples["label"])
+    majority = min(counts, key=lambda label: (-counts[label], label))
+    predicted = [majority] * len(examples)
+    return {"accuracy": 100 * accuracy(list(examples["label"]), predicted), "num_examples": len(examples),
+            "main_metric": "accuracy", "majority_label": majority}
