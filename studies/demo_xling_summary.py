@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from studies.xling_comparison import markdown_lines
+from studies.xling_comparison_report import markdown_lines
 
 
 def xling_markdown(report_dir: str | Path) -> list[str]:

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr-sensitivity", type=Path, help="lr_sensitivity.json of studies.xling_lr_sweep")
     parser.add_argument("--output-dir", type=Path, required=True, help="where he2021.json and he2021.md go")
     args = parser.parse_args(argv)
-    from studies.xling_comparison import load_records
+    from studies.xling_comparison_report import load_records
 
     try:
         gaps = paired_gaps(load_records(args.results), args.task, args.language)

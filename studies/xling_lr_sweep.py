@@ -78,7 +78,7 @@ def records_from_comparison(specs: list[str], language: str, train_size: str) ->
     """Learning-rate records from ``studies.xling_comparison`` result folders, one per pair of rates, each given
     as ``DIR=ADAPTER_LR,FULL_LR``: its bare_task row (a task adapter on the bare encoder) is mode ``adapter`` at
     ADAPTER_LR, its full row mode ``full`` at FULL_LR; only ``language``'s records at ``train_size``."""
-    from studies.xling_comparison import load_records
+    from studies.xling_comparison_report import load_records
 
     records = []
     for spec in specs:

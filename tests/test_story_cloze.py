@@ -171,4 +171,5 @@ def test_copa_generic_trains_and_evaluates(tiny):
     assert majority["accuracy"] == 50.0 and majority["majority_label"] == 0  # a tie: the lowest index
     assert study_main(["report", "--results", str(results), "--output-dir", str(root / "report")]) == 0
     report = (root / "report" / "report.md").read_text()
-    assert "#### copa: accuracy" in report and "task adapter on the bare encoder" in report
+    assert "#### copa: accuracy, en only, all training examples" in report and "task adapter on the bare encoder" in report
+    assert "→" not in report  # one language: no arrow to an empty target list

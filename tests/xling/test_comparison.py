@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from studies import xling_comparison as comparison
+from studies import xling_comparison_report as comparison_report
 from xling.cli import main as xling_main
 from studies.xling_task_subsets import extract_text, subsample
 
@@ -49,7 +50,7 @@ def test_summary_averages_per_seed_and_gives_the_verdicts(tmp_path):
         records += [record("cls", "no_swap", "de", seed, de), record("cls", "no_swap", "pl", seed, pl),
                     record("cls", "madx", "de", seed, de + swap), record("cls", "madx", "pl", seed, pl + swap),
                     record("cls", "full", "de", seed, 41.0 + seed), record("cls", "full", "pl", seed, 37.0)]
-    block = comparison.summarise(records, "en")["cls"]["sizes"]["all"]
+    block = comparison_report.summarise(records, "en")["cls"]["sizes"]["all"]
     assert block["rows"]["no_swap"]["avg"]["values"] == [55.0, 57.0, 56.0]
     assert block["swap_gain"]["mean"] == pytest.approx(2.0) and block["swap_gain"]["verdict"] == "helps"
     assert block["beats_baseline"]["madx"]["beats_baseline"] is True
@@ -207,7 +208,7 @@ def test_demo_summary_tables_each_language_adapters_heldout_loss():
 
 
 def test_one_seed_gives_no_verdict_however_large_the_margin():
-    from studies.xling_comparison import _verdicts
+    from studies.xling_comparison_report import _verdicts
 
     rows = {"majority": {"avg": {"mean": 40.0, "std": 0.0, "n": 1}}, "madx": {"avg": {"mean": 70.0, "std": 0.0, "n": 1}},
             "full": {"avg": {"mean": 70.0, "std": 1.0, "n": 3}}}

@@ -32,7 +32,7 @@ def _series(adapter, full, sd=0.5):
 
 
 def test_claims_pass_when_margins_exceed_the_spread(tmp_path):
-    from studies.xling_comparison import load_records
+    from studies.xling_comparison_report import load_records
 
     gaps = paired_gaps(load_records(str(_results(tmp_path, 5.0, 1.0))), "pos", "tr")
     assert gaps["100"]["mean"] == pytest.approx(5.0) and gaps["100"]["sd"] == pytest.approx(0.5)
@@ -41,7 +41,7 @@ def test_claims_pass_when_margins_exceed_the_spread(tmp_path):
 
 
 def test_claims_fail_or_give_no_verdict(tmp_path):
-    from studies.xling_comparison import load_records
+    from studies.xling_comparison_report import load_records
 
     # the lead is the same at both sizes, and the adapter is as rate-sensitive as full fine-tuning
     gaps = paired_gaps(load_records(str(_results(tmp_path, 2.0, 2.0))), "pos", "tr")
