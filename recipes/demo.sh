@@ -9,7 +9,10 @@
 #   4. Philip et al. (2020) monolingual adapters, evaluated on zero-shot xx->yy directions
 #   5. forgetting: the en-ar models on every other supervised direction
 #   6. MAD-X (Pfeiffer et al., 2020) on a real multilingual encoder (recipes/demo_xling.sh), beside the NMT part
-#   7. reports/demo/: nmt.json/md, udhr/, relations.json/md (R1-R6, PASS/FAIL), xling.json, README.md
+#   7. domain adaptation (Bapna & Firat 2019) of the base to LibreOffice's help (Debian libreoffice-help-*): a domain
+#      adapter against full fine-tuning at two in-domain sizes (recipes/nmt/domain_adaptation.sh; D1, D2)
+#   8. reports/demo/: nmt.json/md, udhr/, relations.json/md (R1-R6, PASS/FAIL), domain/ (D1, D2), xling.json,
+#      README.md
 #
 # Every budget is a number of updates, never minutes, so the same command gives the same
 # table on any machine (up to floating-point noise); the time is reported, not bounded.
@@ -51,6 +54,9 @@ MAX_TRAIN="${DEMO_MAX_TRAIN:-20000}"                     # [20000] training pair
 TEST_SIZE="${DEMO_TEST_SIZE:-200}"                       # [200] test sentences per direction
 RUN_XLING="${DEMO_XLING:-1}"                             # [1] 0 skips the MAD-X part (translation only)
 PARALLEL_SEEDS="${DEMO_PARALLEL_SEEDS:-0}"               # [0] 1 runs the seeds' chains at once (2 cores, DEMO_XLING=0)
+DOMAIN_PAIR="${DEMO_DOMAIN_PAIR:-en-de}"                 # [en-de] pair adapted to LibreOffice help (en-xx); none skips
+DOMAIN_SIZES="${DEMO_DOMAIN_SIZES:-1000,all}"            # [1000,all] in-domain training sizes (D2 compares them)
+DOMAIN_UPDATES="${DEMO_DOMAIN_UPDATES:-120}"             # [120] updates of each domain adapter / fine-tuning run
 # The NMT part and the MAD-X part run at the same time, one thread each by default.
 THREADS="${DEMO_THREADS:-1}"                             # [1] threads of the NMT part
 XLING_THREADS="${DEMO_XLING_THREADS:-1}"                 # [1] threads of the MAD-X part
@@ -70,7 +76,7 @@ echo "$VOCAB" > "$WORK/vocab"
 say() { printf '\n== %s  [%s]\n' "$*" "$(date +%H:%M:%S)"; }
 
 # ---------------------------------------------------------------- 1. data
-say "1/7 gettext catalogs -> cleaned parallel text ($LANGS); UDHR test set (profile $PROFILE)"
+say "1/8 gettext catalogs -> cleaned parallel text ($LANGS); UDHR test set (profile $PROFILE)"
 "$BIN/data-prep" gettext --output-dir "$RAW" --langs "$LANGS" --selected-only --max-train "$MAX_TRAIN" \
   --max-valid 200 --max-test "$TEST_SIZE" > "$WORK/gettext.json"
 cp "$RAW/gettext_counts.md" "$REPORT/gettext_counts.md"
@@ -90,16 +96,16 @@ source "$ROOT/recipes/demo_lib.sh"  # SHAPE, MULTI, TRAIN, DEVICE; train(), gene
 # ---------------------------------------------------------------- MAD-X (runs beside the NMT part)
 XLING_PID=""
 if [ "$RUN_XLING" != 0 ]; then
-  say "6/7 MAD-X on multilingual-e5-small started beside the NMT part (log: $WORK/xling.log)"
+  say "6/8 MAD-X on multilingual-e5-small started beside the NMT part (log: $WORK/xling.log)"
   ( OMP_NUM_THREADS=$XLING_THREADS MKL_NUM_THREADS=$XLING_THREADS bash "$ROOT/recipes/demo_xling.sh" "$WORK/xling" "$REPORT" ) \
     > "$WORK/xling.log" 2>&1 &
   XLING_PID=$!
 else
-  say "6/7 MAD-X part skipped (DEMO_XLING=0)"; rm -f "$REPORT/xling.json"
+  say "6/8 MAD-X part skipped (DEMO_XLING=0)"; rm -f "$REPORT/xling.json"
 fi
 
 # ---------------------------------------------------------------- 2. base
-say "2/7 multilingual base on $SUPERVISED ($BASE_UPDATES updates)"
+say "2/8 multilingual base on $SUPERVISED ($BASE_UPDATES updates)"
 CURVE_EVERY=$((BASE_UPDATES / 4))
 train base --max-update "$BASE_UPDATES" --task translation_multi_simple_epoch --lang-pairs "$SUPERVISED" "${MULTI[@]}" \
   --arch transformer "${SHAPE[@]}" "${TRAIN[@]}" --seed 1 --lr 2e-3 --warmup-updates 300 \
@@ -146,19 +152,19 @@ forgetting_generation() { # 5. R6: the low-resource pair's seed-1 models on the 
 seed_runs() { # seed: every adapter and fine-tuning run of one seed, each followed by its generation (background)
   local seed=$1 pair s; s=$(suffix "$1")
   for pair in ${PAIRS//,/ }; do
-    say "3/7 $pair: Bapna & Firat pair adapter (d=$PAIR_DIM), and full fine-tuning for $FINETUNE_PAIRS, $ADAPTER_UPDATES updates each, seed $seed"
+    say "3/8 $pair: Bapna & Firat pair adapter (d=$PAIR_DIM), and full fine-tuning for $FINETUNE_PAIRS, $ADAPTER_UPDATES updates each, seed $seed"
     adapter_run "pair_adapter-$pair-s$seed" "$BASE" "$pair" pair "$PAIR_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
     if [[ ",$FINETUNE_PAIRS," == *",$pair,"* ]]; then
       full_finetune_run "full_finetune-$pair-s$seed" "$BASE" "$pair" "$seed" "$ADAPTER_UPDATES" "$FINETUNE_LR"
     fi
     in_background pair_generation "$pair" "$seed"
     if [ "$pair" = "$LOW_PAIR" ] && [ "$seed" = 1 ]; then
-      say "5/7 forgetting, in the background: the $LOW_PAIR models on $OTHERS"
+      say "5/8 forgetting, in the background: the $LOW_PAIR models on $OTHERS"
       in_background forgetting_generation
     fi
   done
   # ---------------------------------------------------------------- 4. monolingual adapters, zero-shot
-  say "4/7 Philip et al. monolingual adapters (d=$LANG_DIM) on $SUPERVISED ($ADAPTER_UPDATES updates, seed $seed)"
+  say "4/8 Philip et al. monolingual adapters (d=$LANG_DIM) on $SUPERVISED ($ADAPTER_UPDATES updates, seed $seed)"
   adapter_run "lang_adapters-s$seed" "$BASE" "$SUPERVISED" lang "$LANG_DIM" "$seed" "$ADAPTER_UPDATES" "$ADAPTER_LR"
   in_background generate "lang_adapters$s" "$CKPT/lang_adapters-s$seed/checkpoint_last.pt" "$ALL_EVAL" "$DATA/bin" \
     --task adapter_translation --enable-lang-ids --lang-pairs "$ALL_EVAL"
@@ -182,11 +188,25 @@ done
 for pid in ${SEED_PIDS[@]+"${SEED_PIDS[@]}"}; do
   wait "$pid" || { echo "the runs of one seed failed: see the logs in $CKPT and $GEN" >&2; exit 1; }
 done
+# ---------------------------------------------------------------- 7. domain adaptation (D1, D2)
+if [ "$DOMAIN_PAIR" != none ]; then
+  [[ "$DOMAIN_PAIR" == en-* ]] || { echo "DEMO_DOMAIN_PAIR=$DOMAIN_PAIR: give an en-xx pair (or none)" >&2; exit 2; }
+  say "7/8 $DOMAIN_PAIR adapted to LibreOffice help: domain adapter vs full fine-tuning (sizes $DOMAIN_SIZES, $SEEDS seeds, $DOMAIN_UPDATES updates each; log: $WORK/domain.log)"
+  "$BIN/data-prep" libreoffice-help --langs "${DOMAIN_PAIR#en-}" --output-dir "$WORK/libreoffice-help" \
+    > "$WORK/libreoffice-help.json" 2> "$WORK/libreoffice-help.log" || { tail -20 "$WORK/libreoffice-help.log" >&2; exit 1; }
+  BIN="$BIN" PAIR="$DOMAIN_PAIR" DOMAIN_DIR="$WORK/libreoffice-help" BASE_DATA="$DATA" BASE_CKPT="$BASE" \
+    GENERAL_RAW="$RAW" SIZES="$DOMAIN_SIZES" SEEDS="$(seq -s, 1 "$SEEDS")" UPDATES="$DOMAIN_UPDATES" VALID_EVERY=40 \
+    MAX_VALID=150 MAX_TEST=200 ADAPTER_DIM="$PAIR_DIM" ADAPTER_LR="$ADAPTER_LR" FINETUNE_LR="$FINETUNE_LR" \
+    D1_MIN_PAIRS=1 WORK_ROOT="$WORK/domain" REPORT="$REPORT/domain" bash "$ROOT/recipes/nmt/domain_adaptation.sh" \
+    > "$WORK/domain.log" 2>&1 || { tail -30 "$WORK/domain.log" >&2; echo "domain adaptation failed: see $WORK/domain.log" >&2; exit 1; }
+else
+  say "7/8 domain adaptation skipped (DEMO_DOMAIN_PAIR=none)"; rm -f "$REPORT/domain/domain_adaptation.json"
+fi
 say "waiting for the background generation chains"
 wait_generations
 
 # ---------------------------------------------------------------- 7. reports
-say "7/7 BLEU reports and relations"
+say "8/8 BLEU reports and relations"
 "${STUDY[@]}" studies.demo_spec --checkpoints "$CKPT" --generate "$GEN" --low-pair "$LOW_PAIR" --output-dir "$WORK"
 "$BIN/nmt" report --spec "$WORK/nmt_spec.gettext.json" --raw-dir "$RAW" --supervised "$SUPERVISED" --output-dir "$REPORT"
 "$BIN/nmt" report --spec "$WORK/nmt_spec.udhr.json" --raw-dir "$UDHR_RAW" --supervised "$SUPERVISED" --output-dir "$REPORT/udhr"

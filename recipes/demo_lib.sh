@@ -37,10 +37,14 @@ full_finetune_run() { # name base-checkpoint pair seed updates lr: every base we
     --warmup-updates 50
 }
 
-generate() { # system checkpoint directions data task-args...: nmt generate-many (beam 5, every sentence)
+generate() { # system checkpoint directions data task-args...: nmt generate-many (beam 5, every sentence),
+  # unless it finished already ($GEN/<system>/done, written after a generation that succeeded)
   local system=$1 checkpoint=$2 directions=$3 data=$4; shift 4
+  if [ -f "$GEN/$system/done" ] && [ "$GEN/$system/done" -nt "$checkpoint" ]; then return; fi
+  rm -f "$GEN/$system/done"
   "$BIN/nmt" generate-many "$data" --path "$checkpoint" --directions "$directions" --output-dir "$GEN/$system" \
     -- --user-dir "$USER_DIR" --beam 5 --max-len-a 1.5 --max-len-b 10 --max-tokens 4000 \
     --remove-bpe sentencepiece --num-workers 0 "${DEVICE[@]}" "${MULTI[@]}" "$@" > "$GEN/$system.log" 2>&1 \
     || { tail -20 "$GEN/$system.log" >&2; echo "generation for $system failed" >&2; exit 1; }
+  touch "$GEN/$system/done"
 }

@@ -3,7 +3,8 @@
     python studies/demo_summary.py --report reports/demo --work work/demo --elapsed 812 --profile default
 
 Reads ``nmt.json`` and ``udhr/nmt.json`` (``nmt report``), ``relations.json``
-(``studies.nmt_relations``), ``gettext.json`` (the cleaning counts) and the MAD-X
+(``studies.nmt_relations``), ``domain/domain_adaptation.json`` (D1 and D2 of the demo's domain adaptation, when it
+ran), ``gettext.json`` (the cleaning counts) and the MAD-X
 part's ``xling.json`` through ``studies/demo_xling_summary.py``; writes
 ``README.md`` beside them, atomically.  Seeds of a system (``name#seed``) are
 shown as their mean; the forgetting runs (``name.others``) have their own table.
@@ -100,7 +101,37 @@ def relation_figures(relations: list[dict]) -> list[str]:
     """One line a relation: its status and figures (margin, spread and seeds where it has them)."""
     from studies.nmt_relations import format_figures
 
-    return [f"- **{r['relation']} {r['status']}**: " + format_figures(r["figures"])[:700] for r in relations]
+    return [f"- **{r['relation']} {r['status']}**: " + (r.get("figures_text") or format_figures(r["figures"])[:700])
+            for r in relations]
+
+
+DOMAIN_CLAIMS = {
+    "D1": "Bapna & Firat (2019): on a new domain, a domain adapter on the frozen base reaches full fine-tuning "
+          "(≥ full − 0.5 BLEU in-domain, at one size or more)",
+    "D2": "He et al. (2021): the adapter's advantage over full fine-tuning is larger at the smallest in-domain size "
+          "than at the largest",
+}
+
+
+def domain_relations(path: Path) -> list[dict]:
+    """D1 and D2 from ``recipes/nmt/domain_adaptation_summary.py``'s JSON, as rows of the relations table."""
+    if not path.is_file():
+        return []
+    found = json.loads(path.read_text(encoding="utf-8"))["relations"]
+    d1, d2 = found["D1"], found["D2"]
+    d1_text = "; ".join(f"{pair} " + ", ".join(f"{size}: adapter − full {v['adapter_minus_full']:+.2f} ± {v['sd']:.2f} "
+                                               f"BLEU over {v['seeds']} seeds ({'holds' if v['holds'] else 'fails'})"
+                                               for size, v in row["sizes"].items())
+                        for pair, row in d1["pairs"].items())
+    d2_text = "; ".join(f"{pair}: (adapter − full at {v['smallest']}) − (at {v['largest']}) "
+                        f"{v['difference_small_minus_large']:+.2f} ± {v['sd']:.2f} over {v['seeds']} seeds "
+                        f"({'holds' if v['holds'] else 'fails'})" for pair, v in d2["pairs"].items())
+    pairs = d1.get("min_pairs", 2)
+    return [{"relation": "D1", "status": d1["result"], "claim": DOMAIN_CLAIMS["D1"] + (
+                f", judged on {pairs} pair" if pairs == 1 else ""),
+             "figures_text": (d1_text or "no pair measured") + " ([table](domain/README.md))"},
+            {"relation": "D2", "status": d2["result"], "claim": DOMAIN_CLAIMS["D2"],
+             "figures_text": (d2_text or "no pair measured at two sizes") + " ([table](domain/README.md))"}]
 
 
 def cleaning_table(gettext: dict) -> list[str]:
@@ -133,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         nmt = json.loads((args.report / "nmt.json").read_text(encoding="utf-8"))
         udhr = json.loads((args.report / "udhr" / "nmt.json").read_text(encoding="utf-8"))
         relations = json.loads((args.report / "relations.json").read_text(encoding="utf-8"))
+        relations += domain_relations(args.report / "domain" / "domain_adaptation.json")
         gettext = json.loads((args.work / "raw" / "gettext_counts.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         print(f"demo_summary: error: {err}", file=sys.stderr)

@@ -44,6 +44,7 @@
 #   MAX_TEST     in-domain test sentences                         [500]
 #   WORK_ROOT    one folder per pair under it                     [work/domain]
 #   REPORT       the summary over every pair in WORK_ROOT         [reports/nmt_domain_adaptation]
+#   D1_MIN_PAIRS pairs on which D1 must hold (1: a one-pair run)   [2]
 #   VALID_FRACTION, TEST_FRACTION  for SRC_FILE/TGT_FILE           [0.05, 0.05]
 set -euo pipefail
 
@@ -64,6 +65,7 @@ MAX_VALID="${MAX_VALID:-200}"
 MAX_TEST="${MAX_TEST:-500}"
 WORK_ROOT="${WORK_ROOT:-$ROOT/work/domain}"
 REPORT="${REPORT:-$ROOT/reports/nmt_domain_adaptation}"
+D1_MIN_PAIRS="${D1_MIN_PAIRS:-2}"
 SRC=${PAIR%-*}; TGT=${PAIR#*-}
 WORK="$WORK_ROOT/$PAIR"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
@@ -163,4 +165,5 @@ for size in ${SIZES//,/ }; do
   done
 done
 say "summary over every pair in $WORK_ROOT"
-"$BIN/python" "$ROOT/recipes/nmt/domain_adaptation_summary.py" --work-root "$WORK_ROOT" --output-dir "$REPORT"
+"$BIN/python" "$ROOT/recipes/nmt/domain_adaptation_summary.py" --work-root "$WORK_ROOT" --output-dir "$REPORT" \
+  --min-pairs "$D1_MIN_PAIRS"

@@ -69,6 +69,14 @@ def test_recipe_runs_on_plain_files_and_reports_every_row(tmp_path):
     assert found["relations"]["D2"]["result"] == "n/a"  # one size: D2 needs two (the rules: the test below)
     text = (tmp_path / "report/README.md").read_text()
     assert "**D1 n/a**" in text and "| 20 | domain adapter (1 seeds)" in text and "copy the source" in text
+    # a second run resumes: no training and no generation is redone (generate() keeps a done marker)
+    marker = work / "generate/domain_adapter-20-s1/done"
+    before = marker.stat().st_mtime_ns
+    _run(["bash", str(ROOT / "recipes/nmt/domain_adaptation.sh")], {**recipe_env, "D1_MIN_PAIRS": "1"},
+         tmp_path / "recipe2.log")
+    assert marker.stat().st_mtime_ns == before
+    assert (tmp_path / "recipe2.log").read_text().count("done already") == 2
+    assert json.loads((tmp_path / "report/domain_adaptation.json").read_text())["relations"]["D1"]["min_pairs"] == 1
 
 
 def _pair(adapter: dict, full: dict) -> dict:
@@ -89,8 +97,28 @@ def test_d1_and_d2_pass_only_with_margins_beyond_the_seed_spread():
                    {"1000": [19.0, 19.1, 18.9], "all": [22.4, 22.5, 22.3]})
     found = summary.relations({"en-de": close, "en-fr": behind})
     assert found["D1"]["result"] == "FAIL" and found["D1"]["pairs_holding"] == 1
+    # the demo's one pair, judged on itself (--min-pairs 1)
+    assert summary.relations({"en-de": close}, min_pairs=1)["D1"]["result"] == "PASS"
+    assert summary.relations({"en-de": behind}, min_pairs=1)["D1"]["result"] == "FAIL"
     # a D2 margin inside the spread does not count: noisy seeds
     noisy = _pair({"1000": [18.0, 22.0, 20.0], "all": [20.0, 20.0, 20.0]},
                   {"1000": [19.0, 19.0, 19.0], "all": [20.0, 20.0, 20.0]})
     d2 = summary.relations({"en-de": noisy})["D2"]
     assert d2["result"] == "FAIL" and d2["pairs"]["en-de"]["difference_small_minus_large"] == pytest.approx(1.0)
+
+
+def test_demo_summary_shows_d1_and_d2_beside_the_other_relations(tmp_path):
+    from studies.demo_summary import domain_relations, relation_figures, relations_table
+
+    assert domain_relations(tmp_path / "absent.json") == []  # DEMO_DOMAIN_PAIR=none: no rows
+    behind = _pair({"1000": [15.0, 15.2, 14.8], "all": [17.0, 17.1, 16.9]},
+                   {"1000": [19.0, 19.1, 18.9], "all": [22.4, 22.5, 22.3]})
+    path = tmp_path / "domain_adaptation.json"
+    path.write_text(json.dumps({"relations": summary.relations({"en-de": behind}, min_pairs=1)}))
+    rows = domain_relations(path)
+    assert [(r["relation"], r["status"]) for r in rows] == [("D1", "FAIL"), ("D2", "PASS")]
+    assert "judged on 1 pair" in rows[0]["claim"]
+    assert "| D1 | **FAIL** |" in "\n".join(relations_table(rows))
+    lines = relation_figures(rows)
+    assert "1000: adapter − full -4.00 ± 0.10 BLEU over 3 seeds (fails)" in lines[0]
+    assert "(adapter − full at 1000) − (at all) +1.40 ± 0.10 over 3 seeds (holds)" in lines[1]
