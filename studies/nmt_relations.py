@@ -118,8 +118,7 @@ def check(report: dict, pairs: list[str], high_pair: str, forgetting_pair: str, 
     base_seeds, copy_seeds = seed_means(groups, BASE, supervised), seed_means(groups, COPY, supervised)
     figures, passed = {"directions": supervised}, None
     if base_seeds and copy_seeds:
-        figures.update(base=statistics.fmean(base_seeds), copy=statistics.fmean(copy_seeds),
-                       **_margin_figures(base_seeds, copy_seeds))
+        figures.update(_margin_figures(base_seeds, copy_seeds))  # mean: the base, reference: copying
         needed = figures["spread"] if len(base_seeds) > 1 else ONE_BASE_SEED_MARGIN
         figures["margin_needed"] = needed
         passed = figures["margin"] > needed if len(base_seeds) > 1 else figures["margin"] >= needed

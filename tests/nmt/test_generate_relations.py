@@ -134,6 +134,7 @@ def test_relations_need_a_margin_beyond_the_seed_spread(tmp_path):
     report["base#2"] = {d: dict(e, bleu=11.5) for d, e in report["base"].items()}  # mean 11.7, margin 1.7, sd 0.28
     r1 = next(r for r in check(report, ["en-ar", "en-de"], "en-de", "en-ar") if r["relation"] == "R1")
     assert r1["status"] == "PASS" and r1["figures"]["margin_needed"] == pytest.approx(0.283, abs=1e-3)
+    assert "base" not in r1["figures"] and r1["figures"]["mean"] == pytest.approx(11.7)  # no derived duplicates
 
 
 def test_relations_flattening_and_cli(tmp_path, capsys):
