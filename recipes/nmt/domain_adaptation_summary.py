@@ -140,6 +140,37 @@ def relations(pairs: dict, min_pairs: int = 2) -> dict:
     return {"D1": d1, "D2": d2}
 
 
+def plot_gaps(pairs: dict, path: Path) -> Path | None:
+    """adapter − full fine-tuning (in-domain BLEU, mean ± sd over seeds) against the in-domain size, one line a
+    pair, with D1's −0.5 line: D1 asks for points on or above it, D2 for a line that falls from left to right."""
+    from nmt.inspect_model import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for index, (pair, result) in enumerate(pairs.items()):
+        sizes = sorted((s for s in result["meta"]["sizes"] if paired_differences(result["runs"], s)), key=size_key)
+        if not sizes:
+            continue
+        diffs = [paired_differences(result["runs"], s) for s in sizes]
+        xs = [k + 0.06 * (index - (len(pairs) - 1) / 2) for k in range(len(sizes))]  # side by side, not on top
+        ax.errorbar(xs, [statistics.mean(d) for d in diffs], yerr=[spread(d) for d in diffs], marker="o", capsize=3,
+                    label=pair)
+        ax.set_xticks(range(len(sizes)), labels=sizes)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.axhline(-D1_TOLERANCE, color="grey", linestyle="--", linewidth=1, label="D1: full − 0.5")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_xlabel("in-domain training pairs")
+    ax.set_ylabel("domain adapter − full fine-tuning (BLEU)")
+    ax.set_title("Domain adaptation: adapter minus full fine-tuning")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
 def _mean_sd(values: list[float]) -> str:
     if not values:
         return "–"
@@ -172,7 +203,7 @@ def table(pair: str, result: dict) -> list[str]:
     return lines + [""]
 
 
-def readme(pairs: dict, found: dict, notes: str) -> str:
+def readme(pairs: dict, found: dict, notes: str, plot: Path | None = None) -> str:
     any_meta = next(iter(pairs.values()))["meta"]
     signature = next(iter(pairs.values()))["copy"]["in_domain"]
     lines = ["# Domain adaptation: domain adapter vs full fine-tuning (Bapna & Firat 2019; He et al. 2021)", "",
@@ -197,6 +228,8 @@ def readme(pairs: dict, found: dict, notes: str) -> str:
                      f"{pair} ({v['smallest']} vs {v['largest']}): {v['difference_small_minus_large']:+.2f} ± "
                      f"{v['sd']:.2f} ({'holds' if v['holds'] else 'fails'})" for pair, v in d2["pairs"].items())
                      or "no pair measured at two sizes"))
+    if plot is not None:
+        lines += ["", f"![adapter minus full fine-tuning per size]({plot.name})"]
     lines += ["", "## Tables", ""]
     for pair, result in pairs.items():
         lines += table(pair, result)
@@ -226,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     found = relations(pairs, args.min_pairs)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.output_dir / "domain_adaptation.json", {"pairs": pairs, "relations": found})
+    plot = plot_gaps(pairs, args.output_dir / "gap_by_size.png")
     notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
-    atomic_write_text(args.output_dir / "README.md", readme(pairs, found, notes))
+    atomic_write_text(args.output_dir / "README.md", readme(pairs, found, notes, plot))
     print(f"D1 {found['D1']['result']}  D2 {found['D2']['result']}  -> {args.output_dir / 'README.md'}")
     return 0
 

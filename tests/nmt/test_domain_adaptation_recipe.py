@@ -69,6 +69,7 @@ def test_recipe_runs_on_plain_files_and_reports_every_row(tmp_path):
     assert found["relations"]["D2"]["result"] == "n/a"  # one size: D2 needs two (the rules: the test below)
     text = (tmp_path / "report/README.md").read_text()
     assert "**D1 n/a**" in text and "| 20 | domain adapter (1 seeds)" in text and "copy the source" in text
+    assert (tmp_path / "report/gap_by_size.png").stat().st_size > 1000 and "![adapter minus full" in text
     # a second run resumes: no training and no generation is redone (generate() keeps a done marker)
     marker = work / "generate/domain_adapter-20-s1/done"
     before = marker.stat().st_mtime_ns
