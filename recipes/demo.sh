@@ -217,5 +217,8 @@ if [ -n "$XLING_PID" ]; then
   say "waiting for the MAD-X part"
   wait "$XLING_PID" || { tail -30 "$WORK/xling.log" >&2; echo "MAD-X part failed: see $WORK/xling.log" >&2; exit 1; }
 fi
-"${STUDY[@]}" studies.demo_summary --report "$REPORT" --work "$WORK" --elapsed "$SECONDS" --profile "$PROFILE"
+# the time over every run in this work folder (a resumed run adds its time to the runs' before it)
+SPENT=$(( $(cat "$WORK/seconds_spent" 2>/dev/null || echo 0) + SECONDS ))
+echo "$SPENT" > "$WORK/seconds_spent"
+"${STUDY[@]}" studies.demo_summary --report "$REPORT" --work "$WORK" --elapsed "$SPENT" --profile "$PROFILE"
 say "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: $REPORT/README.md"

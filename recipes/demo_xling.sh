@@ -81,7 +81,11 @@ $FULL_LR. Test subsets (seed 0): $POS_TEST sentences (POS), $NER_TEST (names) pe
 (Brown's proper-noun runs; the Turkish treebanks' Proper=True runs); baseline: capitalised words."
 quiet "$WORK/logs/report.log" "${CMP[@]}" report --results "$WORK/results" --output-dir "$REPORT_DIR/xling" \
   --title "MAD-X on multilingual-e5-small (demo budget)" --note "$NOTE"
-"$BIN/python" - "$REPORT_DIR" "$MODEL/mlm_head.json" "$SECONDS" "$NOTE" "$LANG_ROOT" <<'PY'
+# The time of this part over every run in this work folder: a resumed run that skipped every finished step adds
+# its few seconds to those before it instead of reporting them alone.
+SPENT=$(( $(cat "$WORK/seconds_spent" 2>/dev/null || echo 0) + SECONDS ))
+echo "$SPENT" > "$WORK/seconds_spent"
+"$BIN/python" - "$REPORT_DIR" "$MODEL/mlm_head.json" "$SPENT" "$NOTE" "$LANG_ROOT" <<'PY'
 import json, os, sys
 from pathlib import Path
 from adapter_core import atomic_write_json

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--elapsed", type=int, default=0, help="seconds the demo took")
+    parser.add_argument("--elapsed", type=int, default=0, help="seconds the demo took (every run in its work folder)")
     parser.add_argument("--profile", default="default", help="DEMO_PROFILE of the run")
     args = parser.parse_args(argv)
     try:
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     chrf_signature = next(iter(nmt[COPY].values()))["chrf_signature"]
     text = [
         f"# make demo (profile `{args.profile}`): results", "",
-        f"Run in {args.elapsed // 60} min {args.elapsed % 60} s on {platform.machine()} "
+        f"Run in {args.elapsed // 60} min {args.elapsed % 60} s (every run in its work folder together) on {platform.machine()} "
         f"({platform.processor() or 'CPU'}); data and checkpoints in `{args.work}`. Budgets are updates, "
         "so another machine gives the same table up to floating-point noise.", "",
         "## Relations the papers claim (`studies.nmt_relations`)", "", *relations_table(relations), "",
